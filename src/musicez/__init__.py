@@ -1,0 +1,1 @@
+"""MusicEZ Auth: the authentication service in front of the MusicEZ recommendation API."""

@@ -1,0 +1,84 @@
+"""The engine and sessions, with bounded timeouts and driver errors turned into 503s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.config import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from advanced_alchemy.exceptions import AdvancedAlchemyError, IntegrityError
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from musicez.domain.errors import ServiceUnavailable
+
+CONNECT_TIMEOUT = 2.0
+STATEMENT_TIMEOUT_MS = 5000
+
+
+def is_outage(error: BaseException) -> bool:
+    """A connection-level failure: the database is down, unreachable or overloaded."""
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, AdvancedAlchemyError) and not isinstance(error, IntegrityError):
+        return error.__cause__ is not None and is_outage(error.__cause__)
+    return isinstance(error, (OSError, asyncio.TimeoutError, ConnectionError))
+
+
+def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    is_sqlite = url.startswith("sqlite")
+    engine_args: dict[str, object] = {"pool_pre_ping": not is_sqlite}
+    connect_args: dict[str, object]
+    if is_sqlite:
+        connect_args = {"timeout": 15}
+    else:
+        engine_args.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=CONNECT_TIMEOUT)
+        connect_args = {
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": STATEMENT_TIMEOUT_MS / 1000,
+            "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS), "application_name": "musicez"},
+        }
+    config = SQLAlchemyAsyncConfig(
+        connection_string=url,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        engine_config=EngineConfig(connect_args=connect_args, **engine_args),  # type: ignore[arg-type]
+    )
+    engine = config.get_engine()
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class SqlDatabase:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ping(self) -> None:
+        async with translate_outages(), self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+@asynccontextmanager
+async def translate_outages() -> AsyncIterator[None]:
+    try:
+        yield
+    except ServiceUnavailable:
+        raise
+    except Exception as error:
+        if is_outage(error):
+            raise ServiceUnavailable("The database is unavailable") from error
+        raise

@@ -1,0 +1,171 @@
+"""Repositories over advanced-alchemy, translating rows to domain entities and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.exceptions import IntegrityError
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from musicez.adapters.postgres.database import translate_outages
+from musicez.adapters.postgres.models import ApiKeyModel, PasswordResetTokenModel, UserModel
+from musicez.domain.api_key import ApiKey
+from musicez.domain.email import Email
+from musicez.domain.errors import EmailTaken
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.user import User
+
+
+class _Users(SQLAlchemyAsyncRepository[UserModel]):
+    model_type = UserModel
+
+
+class _ApiKeys(SQLAlchemyAsyncRepository[ApiKeyModel]):
+    model_type = ApiKeyModel
+
+
+def _user(row: UserModel) -> User:
+    return User(row.id, Email(row.email), row.password_hash, row.created_at, row.updated_at, row.disabled)
+
+
+def api_key_from_row(row: ApiKeyModel) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        rate_limit=RateLimit.parse(row.rate_limit) if row.rate_limit else None,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._repo = _Users(session=session)
+
+    async def add(self, user: User) -> None:
+        row = UserModel(
+            id=user.id,
+            email=user.email.value,
+            password_hash=user.password_hash,
+            disabled=user.disabled,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+        try:
+            await self._repo.add(row)
+        except IntegrityError:
+            raise EmailTaken() from None
+
+    async def get(self, user_id: UUID) -> User | None:
+        row = await self._repo.get_one_or_none(UserModel.id == user_id)
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: Email) -> User | None:
+        row = await self._repo.get_one_or_none(func.lower(UserModel.email) == email.value)
+        return _user(row) if row else None
+
+    async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
+        await self._session.execute(
+            update(UserModel).where(UserModel.id == user_id).values(password_hash=password_hash, updated_at=now)
+        )
+
+
+class SqlApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._repo = _ApiKeys(session=session)
+
+    async def add(self, key: ApiKey) -> None:
+        await self._repo.add(
+            ApiKeyModel(
+                id=key.id,
+                name=key.name,
+                prefix=key.prefix,
+                secret_hash=key.secret_hash,
+                rate_limit=str(key.rate_limit) if key.rate_limit else None,
+                expires_at=key.expires_at,
+                created_at=key.created_at,
+                updated_at=key.created_at,
+            )
+        )
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        row = await self._repo.get_one_or_none(ApiKeyModel.id == key_id)
+        return api_key_from_row(row) if row else None
+
+    async def list(self) -> list[ApiKey]:
+        rows = await self._repo.list(order_by=[ApiKeyModel.created_at.asc()])
+        return [api_key_from_row(r) for r in rows]
+
+    async def revoke(self, key_id: UUID, now: datetime) -> bool:
+        row = await self._repo.get_one_or_none(ApiKeyModel.id == key_id)
+        if row is None:
+            return False
+        if row.revoked_at is None:
+            await self._session.execute(
+                update(ApiKeyModel).where(ApiKeyModel.id == key_id).values(revoked_at=now, updated_at=now)
+            )
+        return True
+
+    async def record_usage(self, last_used: Mapping[UUID, datetime]) -> None:
+        for key_id, when in last_used.items():
+            await self._session.execute(
+                update(ApiKeyModel)
+                .where(ApiKeyModel.id == key_id)
+                .where((ApiKeyModel.last_used_at.is_(None)) | (ApiKeyModel.last_used_at < when))
+                .values(last_used_at=when)
+            )
+
+
+class SqlResetTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def replace_for_user(self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime) -> None:
+        await self._session.execute(delete(PasswordResetTokenModel).where(PasswordResetTokenModel.user_id == user_id))
+        self._session.add(
+            PasswordResetTokenModel(
+                user_id=user_id, token_hash=token_hash, expires_at=expires_at, created_at=now, updated_at=now
+            )
+        )
+        await self._session.flush()
+
+    async def consume(self, token_hash: str, now: datetime) -> UUID | None:
+        # One conditional UPDATE: of two concurrent resets with one token, one wins.
+        result = await self._session.execute(
+            update(PasswordResetTokenModel)
+            .where(PasswordResetTokenModel.token_hash == token_hash)
+            .where(PasswordResetTokenModel.used_at.is_(None))
+            .where(PasswordResetTokenModel.expires_at > now)
+            .values(used_at=now, updated_at=now)
+            .returning(PasswordResetTokenModel.user_id)
+        )
+        user_id = result.scalar_one_or_none()
+        if user_id is not None:
+            await self._session.execute(
+                delete(PasswordResetTokenModel)
+                .where(PasswordResetTokenModel.user_id == user_id)
+                .where(PasswordResetTokenModel.token_hash != token_hash)
+            )
+        return user_id
+
+
+class SqlApiKeyLookup:
+    """Reads one key by id in a short session of its own: the guard's path."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def find(self, key_id: UUID) -> ApiKey | None:
+        async with translate_outages(), self._sessions() as session:
+            row = (await session.execute(select(ApiKeyModel).where(ApiKeyModel.id == key_id))).scalar_one_or_none()
+            return api_key_from_row(row) if row else None

@@ -1,0 +1,60 @@
+"""Redis clients with bounded timeouts, and Redis failures turned into 503s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, TimeoutError as RedisTimeoutError
+from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
+
+from musicez.domain.errors import ServiceUnavailable
+
+CLUSTER_SCHEME = "redis+cluster://"
+SOCKET_TIMEOUT = 1.0
+
+_OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+AnyRedis = Redis | RedisCluster
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEME)
+
+
+def strip_cluster_scheme(url: str) -> str:
+    return "redis://" + url.removeprefix(CLUSTER_SCHEME) if is_cluster_url(url) else url
+
+
+def connect(url: str) -> AnyRedis:
+    """`redis://…` for one server, `redis+cluster://host:port` for a Redis Cluster."""
+    options: dict[str, object] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "decode_responses": False,
+    }
+    if is_cluster_url(url):
+        return RedisCluster.from_url(strip_cluster_scheme(url), **options)  # type: ignore[arg-type]
+    return Redis.from_url(url, health_check_interval=30, **options)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def redis_outages(what: str = "session store") -> AsyncIterator[None]:
+    try:
+        yield
+    except _OUTAGES as error:
+        raise ServiceUnavailable(f"The {what} is unavailable") from error

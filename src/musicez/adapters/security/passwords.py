@@ -1,0 +1,46 @@
+"""bcrypt in worker threads: hashing never blocks the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
+
+import bcrypt
+
+from musicez.domain.password_policy import MAX_BYTES
+
+T = TypeVar("T")
+
+
+class BcryptHasher:
+    def __init__(self, rounds: int, threads: int | None = None) -> None:
+        self._rounds = rounds
+        self._pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1, thread_name_prefix="bcrypt")
+        # Verified against when the account does not exist, so both paths cost the same.
+        self._decoy = bcrypt.hashpw(b"decoy password for unknown accounts", bcrypt.gensalt(rounds))
+
+    async def _run(self, fn: partial[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def hash(self, password: str) -> str:
+        salt = bcrypt.gensalt(self._rounds)
+        hashed = await self._run(partial(bcrypt.hashpw, password.encode("utf-8"), salt))
+        return hashed.decode("ascii")
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        raw = password.encode("utf-8")
+        if len(raw) > MAX_BYTES:
+            return False
+        try:
+            return await self._run(partial(bcrypt.checkpw, raw, password_hash.encode("ascii")))
+        except ValueError:  # a corrupt stored hash never authenticates anyone
+            return False
+
+    async def spend_equal_work(self, password: str) -> None:
+        await self._run(partial(bcrypt.checkpw, password.encode("utf-8")[:MAX_BYTES], self._decoy))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,18 @@
+"""API-key usage noted in memory and written to the database in batches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+
+class BufferedUsageRecorder:
+    def __init__(self) -> None:
+        self._pending: dict[UUID, datetime] = {}
+
+    def mark(self, key_id: UUID, now: datetime) -> None:
+        self._pending[key_id] = now
+
+    def drain(self) -> dict[UUID, datetime]:
+        pending, self._pending = self._pending, {}
+        return pending

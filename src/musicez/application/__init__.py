@@ -1,0 +1,1 @@
+"""Use cases, one class each, and the ports they need. No framework or driver imports."""

@@ -1,0 +1,97 @@
+"""Registering an account and logging in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from musicez.application.grants import SessionOpener, TokenGrant
+from musicez.application.policy import ThrottlePolicy
+from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
+from musicez.application.throttle import Throttle
+from musicez.domain.email import Email
+from musicez.domain.errors import InvalidCredentials, RateLimited, ValidationFailed
+from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
+from musicez.domain.user import User
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCommand:
+    email: str
+    password: str
+    client: str
+    device_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterUser:
+    uow: UnitOfWork
+    hasher: PasswordHasher
+    policy: PasswordPolicy
+    opener: SessionOpener
+    throttle: Throttle
+    limits: ThrottlePolicy
+    secrets: SecretGenerator
+    clock: Clock
+    events: EventSink
+
+    async def execute(self, command: RegisterCommand) -> TokenGrant:
+        await self.throttle.hit(f"register:{command.client}", self.limits.register_per_client)
+        email = Email.parse(command.email)
+        self.policy.check(command.password, email)
+        password_hash = await self.hasher.hash(command.password)
+        now = self.clock.now()
+        user = User(self.secrets.new_id(), email, password_hash, now, now)
+        async with self.uow:
+            await self.uow.users.add(user)
+            await self.uow.commit()
+        self.events.record("user_registered", user_id=str(user.id))
+        return await self.opener.open(user, command.device_name)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCommand:
+    email: str
+    password: str
+    client: str
+    device_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginUser:
+    uow: UnitOfWork
+    hasher: PasswordHasher
+    opener: SessionOpener
+    throttle: Throttle
+    limits: ThrottlePolicy
+    events: EventSink
+
+    async def execute(self, command: LoginCommand) -> TokenGrant:
+        await self.throttle.hit(f"login-client:{command.client}", self.limits.login_per_client)
+        try:
+            email: Email | None = Email.parse(command.email)
+        except ValidationFailed:
+            email = None
+        pair_key = f"login-failures:{email or command.email.strip().lower()}|{command.client}"
+        pending = await self.throttle.peek(pair_key, self.limits.login_failures)
+        if pending.remaining <= 0:
+            self.events.record("login_throttled")
+            raise RateLimited(pending.reset_after, "Too many failed logins; try again later")
+
+        user = None
+        if email is not None:
+            async with self.uow:
+                user = await self.uow.users.get_by_email(email)
+        if user is None or user.disabled or not fits_bcrypt(command.password):
+            await self.hasher.spend_equal_work(command.password)
+            verified = False
+        else:
+            verified = await self.hasher.verify(command.password, user.password_hash)
+        if user is None or not verified:
+            await self.throttle.count(pair_key, self.limits.login_failures)
+            self.events.record("login_failed", user_id=str(user.id) if user else None)
+            raise InvalidCredentials()
+
+        await self.throttle.reset(pair_key, self.limits.login_failures)
+        grant = await self.opener.open(user, command.device_name)
+        self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
+        return grant

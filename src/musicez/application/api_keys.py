@@ -1,0 +1,79 @@
+"""Admin-managed API keys: created, listed and revoked by an operator."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from musicez.application.authenticate import api_key_hash
+from musicez.application.ports import Clock, EventSink, KeyedHasher, SecretGenerator, UnitOfWork
+from musicez.domain.api_key import API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
+from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
+from musicez.domain.rate_limit import RateLimit
+
+NAME_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedApiKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiKey:
+    uow: UnitOfWork
+    hasher: KeyedHasher
+    secrets: SecretGenerator
+    clock: Clock
+    events: EventSink
+
+    async def execute(
+        self, name: str, rate_limit: RateLimit | None = None, expires_in: timedelta | None = None
+    ) -> CreatedApiKey:
+        name = " ".join(name.split())
+        if not name or len(name) > NAME_MAX:
+            raise ValidationFailed("invalid name", [FieldError("name", f"must be 1 to {NAME_MAX} characters")])
+        now = self.clock.now()
+        key_id = self.secrets.new_id()
+        secret = base64.urlsafe_b64encode(self.secrets.token_bytes(API_KEY_SECRET_BYTES)).decode("ascii")
+        key = ApiKey(
+            id=key_id,
+            name=name,
+            prefix=display_prefix(key_id),
+            secret_hash=api_key_hash(self.hasher, secret),
+            created_at=now,
+            rate_limit=rate_limit,
+            expires_at=now + expires_in if expires_in else None,
+        )
+        async with self.uow:
+            await self.uow.api_keys.add(key)
+            await self.uow.commit()
+        self.events.record("api_key_created", key_id=str(key.id), prefix=key.prefix)
+        return CreatedApiKey(key, PresentedKey(key_id, secret).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class ListApiKeys:
+    uow: UnitOfWork
+
+    async def execute(self) -> list[ApiKey]:
+        async with self.uow:
+            return await self.uow.api_keys.list()
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeApiKey:
+    uow: UnitOfWork
+    clock: Clock
+    events: EventSink
+
+    async def execute(self, key_id: UUID) -> None:
+        async with self.uow:
+            found = await self.uow.api_keys.revoke(key_id, self.clock.now())
+            await self.uow.commit()
+        if not found:
+            raise ApiKeyNotFound(f"No API key with id {key_id}")
+        self.events.record("api_key_revoked", key_id=str(key_id))

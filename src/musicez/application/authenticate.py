@@ -1,0 +1,98 @@
+"""The one guard: a user's access token or an admin-managed API key, then the rate limit."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from musicez.application.policy import ThrottlePolicy
+from musicez.application.ports import (
+    AccessTokenCodec,
+    ApiKeyLookup,
+    Clock,
+    EventSink,
+    KeyedHasher,
+    RateDecision,
+    SessionStore,
+    UsageRecorder,
+)
+from musicez.application.throttle import Throttle
+from musicez.domain.api_key import PresentedKey
+from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
+from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
+
+
+def api_key_hash(hasher: KeyedHasher, secret: str) -> str:
+    return hasher.digest("api-key", secret.encode("ascii")).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateBearer:
+    codec: AccessTokenCodec
+    sessions: SessionStore
+
+    async def execute(self, token: str) -> UserPrincipal:
+        claims = self.codec.verify(token)
+        if not await self.sessions.is_active(claims.user_id, claims.session_id):
+            raise TokenRevoked()
+        return UserPrincipal(claims.user_id, claims.session_id, claims.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateApiKey:
+    keys: ApiKeyLookup
+    hasher: KeyedHasher
+    usage: UsageRecorder
+    clock: Clock
+    events: EventSink
+
+    async def execute(self, presented: str) -> ApiKeyPrincipal:
+        parsed = PresentedKey.parse(presented)
+        if parsed is None:
+            self.events.record("api_key_invalid", reason="malformed")
+            raise InvalidApiKey()
+        key = await self.keys.find(parsed.key_id)
+        now = self.clock.now()
+        if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(self.hasher, parsed.secret)):
+            self.events.record("api_key_invalid", reason="unknown", prefix=parsed.display_prefix)
+            raise InvalidApiKey()
+        if not key.is_usable(now):
+            self.events.record("api_key_invalid", reason="revoked_or_expired", key_id=str(key.id))
+            raise InvalidApiKey("The API key has been revoked or has expired")
+        self.usage.mark(key.id, now)
+        return ApiKeyPrincipal(key.id, key.name, key.rate_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    principal: Principal
+    rate: RateDecision
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateRequest:
+    """Both credentials are checked when both are sent; none is ever ignored."""
+
+    bearer: AuthenticateBearer
+    api_key: AuthenticateApiKey
+    throttle: Throttle
+    limits: ThrottlePolicy
+
+    async def execute(self, bearer_token: str | None, api_key: str | None) -> Authenticated:
+        if bearer_token is None and api_key is None:
+            raise MissingCredentials()
+        principal: Principal
+        if bearer_token is not None:
+            principal = await self.bearer.execute(bearer_token)
+            if api_key is not None:
+                await self.api_key.execute(api_key)
+        else:
+            assert api_key is not None
+            principal = await self.api_key.execute(api_key)
+        limit = self.limits.per_principal
+        if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
+            limit = principal.rate_limit
+        decision = await self.throttle.hit(f"principal:{principal.rate_key}", limit)
+        return Authenticated(principal, decision)
+
+

@@ -1,0 +1,82 @@
+"""Opening sessions and handing out the token pair, shared by register, login and refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from musicez.application.policy import SessionPolicy
+from musicez.application.ports import AccessToken, AccessTokenCodec, Clock, KeyedHasher, SecretGenerator, SessionStore
+from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
+from musicez.domain.session import Session
+from musicez.domain.user import User
+
+DEVICE_NAME_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    access: AccessToken
+    refresh_token: str
+    refresh_expires_at: datetime
+    session: Session
+    user_id: UUID
+    email: str
+    user_created_at: datetime
+
+
+def refresh_hash(hasher: KeyedHasher, token: str) -> str:
+    return hasher.digest("refresh-token", token.encode("ascii")).hex()
+
+
+def successor_of(hasher: KeyedHasher, token: RefreshToken, text: str) -> RefreshToken:
+    """The next token is derived from the presented one under the server key, so a retry
+    within the grace window gets the same successor without storing any token."""
+    secret = hasher.digest("refresh-successor", text.encode("ascii"))[:SECRET_BYTES]
+    return RefreshToken(token.user_id, token.session_id, secret)
+
+
+def clean_device_name(name: str | None) -> str:
+    cleaned = " ".join((name or "").split())[:DEVICE_NAME_MAX]
+    return cleaned or "Unknown device"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpener:
+    sessions: SessionStore
+    codec: AccessTokenCodec
+    hasher: KeyedHasher
+    secrets: SecretGenerator
+    clock: Clock
+    policy: SessionPolicy
+
+    async def open(self, user: User, device_name: str | None) -> TokenGrant:
+        now = self.clock.now()
+        absolute = now + timedelta(seconds=self.policy.session_max_age)
+        refresh_expires = min(now + timedelta(seconds=self.policy.refresh_token_ttl), absolute)
+        session = Session(
+            id=self.secrets.new_id(),
+            user_id=user.id,
+            device_name=clean_device_name(device_name),
+            created_at=now,
+            last_used_at=now,
+            refresh_expires_at=refresh_expires,
+            absolute_expires_at=absolute,
+            email=user.email.value,
+            user_created_at=user.created_at,
+        )
+        token = RefreshToken(user.id, session.id, self.secrets.token_bytes(SECRET_BYTES)).encode()
+        await self.sessions.create(session, refresh_hash(self.hasher, token))
+        return self.grant(session, token, now)
+
+    def grant(self, session: Session, refresh_token: str, now: datetime) -> TokenGrant:
+        return TokenGrant(
+            access=self.codec.issue(session.user_id, session.id, now),
+            refresh_token=refresh_token,
+            refresh_expires_at=session.refresh_expires_at,
+            session=session,
+            user_id=session.user_id,
+            email=session.email,
+            user_created_at=session.user_created_at or session.created_at,
+        )

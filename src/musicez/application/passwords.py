@@ -1,0 +1,162 @@
+"""Forgotten passwords, resets and changes."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from musicez.application.policy import ResetPolicy, ThrottlePolicy
+from musicez.application.ports import (
+    Clock,
+    EventSink,
+    KeyedHasher,
+    Mailer,
+    OutgoingMail,
+    PasswordHasher,
+    SecretGenerator,
+    SessionStore,
+    UnitOfWork,
+)
+from musicez.application.throttle import Throttle
+from musicez.domain.email import Email
+from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken
+from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
+from musicez.domain.principal import UserPrincipal
+
+RESET_TOKEN_BYTES = 32
+_RESET_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
+_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def reset_token_hash(hasher: KeyedHasher, token: str) -> str:
+    return hasher.digest("reset-token", token.encode("ascii")).hex()
+
+
+def reset_link(base: str, token: str) -> str:
+    parts = urlsplit(base)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({"token": token})))
+
+
+def reset_mail(to: str, link: str, expires_at: datetime, policy: ResetPolicy) -> OutgoingMail:
+    minutes = policy.token_ttl // 60
+    body = (
+        f"Hello,\n\n"
+        f"Someone asked to reset the password of the {policy.product_name} account for {to}.\n"
+        f"If it was you, choose a new password here:\n\n"
+        f"    {link}\n\n"
+        f"The link works once and expires in {minutes} minutes "
+        f"(at {expires_at.strftime('%Y-%m-%d %H:%M')} UTC).\n\n"
+        f"If you did not ask for this, you can ignore this email: your password stays as it is,\n"
+        f"and nobody can change it without this link.\n\n"
+        f"-- The {policy.product_name} team\n"
+    )
+    return OutgoingMail(to=to, subject=f"Reset your {policy.product_name} password", body=body)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptPasswordResetRequest:
+    """The request path of "forgot password": validate and throttle, nothing that
+    depends on whether the account exists."""
+
+    throttle: Throttle
+    limits: ThrottlePolicy
+
+    async def execute(self, email: str, client: str) -> Email:
+        await self.throttle.hit(f"forgot-client:{client}", self.limits.forgot_per_client)
+        return Email.parse(email)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPasswordReset:
+    """Runs off the request path: looks the account up and mails a link if it exists."""
+
+    uow: UnitOfWork
+    mailer: Mailer
+    hasher: KeyedHasher
+    secrets: SecretGenerator
+    throttle: Throttle
+    limits: ThrottlePolicy
+    clock: Clock
+    policy: ResetPolicy
+    events: EventSink
+
+    async def execute(self, email: Email) -> None:
+        decision = await self.throttle.limiter.hit(f"forgot-email:{email}", self.limits.forgot_per_email)
+        if not decision.allowed:
+            self.events.record("password_reset_suppressed", reason="per_email_limit")
+            return
+        now = self.clock.now()
+        async with self.uow:
+            user = await self.uow.users.get_by_email(email)
+            if user is None or user.disabled:
+                self.events.record("password_reset_requested", known=False)
+                return
+            token = self.secrets.token_bytes(RESET_TOKEN_BYTES)
+            text = _b64(token)
+            expires_at = now + timedelta(seconds=self.policy.token_ttl)
+            await self.uow.reset_tokens.replace_for_user(user.id, reset_token_hash(self.hasher, text), expires_at, now)
+            await self.uow.commit()
+        self.events.record("password_reset_requested", known=True, user_id=str(user.id))
+        await self.mailer.send(reset_mail(user.email.value, reset_link(self.policy.reset_url, text), expires_at, self.policy))
+
+
+@dataclass(frozen=True, slots=True)
+class ResetPassword:
+    uow: UnitOfWork
+    hasher: KeyedHasher
+    passwords: PasswordHasher
+    policy: PasswordPolicy
+    sessions: SessionStore
+    clock: Clock
+    events: EventSink
+
+    async def execute(self, token: str, new_password: str) -> None:
+        if len(token) != _RESET_TOKEN_LENGTH or not set(token) <= _URLSAFE:
+            raise InvalidResetToken()
+        now = self.clock.now()
+        async with self.uow:
+            user_id = await self.uow.reset_tokens.consume(reset_token_hash(self.hasher, token), now)
+            if user_id is None:
+                raise InvalidResetToken()
+            user = await self.uow.users.get(user_id)
+            if user is None:
+                raise InvalidResetToken()
+            # Checked before anything is committed: a weak password leaves the token usable.
+            self.policy.check(new_password, user.email, field="new_password")
+            await self.uow.users.set_password(user.id, await self.passwords.hash(new_password), now)
+            await self.uow.commit()
+        await self.sessions.revoke_all(user.id)
+        self.events.record("password_reset_completed", user_id=str(user.id))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword:
+    uow: UnitOfWork
+    passwords: PasswordHasher
+    policy: PasswordPolicy
+    sessions: SessionStore
+    clock: Clock
+    events: EventSink
+
+    async def execute(self, principal: UserPrincipal, current_password: str, new_password: str) -> None:
+        async with self.uow:
+            user = await self.uow.users.get(principal.user_id)
+        if user is None:
+            raise InvalidCurrentPassword()
+        if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
+            self.events.record("password_change_failed", user_id=str(user.id))
+            raise InvalidCurrentPassword()
+        self.policy.check(new_password, user.email, field="new_password")
+        new_hash = await self.passwords.hash(new_password)
+        async with self.uow:
+            await self.uow.users.set_password(user.id, new_hash, self.clock.now())
+            await self.uow.commit()
+        await self.sessions.revoke_all(user.id, keep=principal.session_id)
+        self.events.record("password_changed", user_id=str(user.id))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

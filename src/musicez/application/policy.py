@@ -1,0 +1,35 @@
+"""The tunable numbers the use cases follow; built from settings at the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from musicez.domain.rate_limit import RateLimit
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 604_800
+    refresh_reuse_grace: int = 10
+    session_max_age: int = 2_592_000
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    per_principal: RateLimit = field(default_factory=lambda: RateLimit(600, "minute"))
+    # Failed logins for one (email, client) pair: stops guessing without a long lock-out.
+    login_failures: RateLimit = field(default_factory=lambda: RateLimit(10, "minute"))
+    login_per_client: RateLimit = field(default_factory=lambda: RateLimit(300, "minute"))
+    register_per_client: RateLimit = field(default_factory=lambda: RateLimit(100, "minute"))
+    forgot_per_client: RateLimit = field(default_factory=lambda: RateLimit(100, "minute"))
+    # Reset mails to one address; over it the request still answers 202 but sends nothing.
+    forgot_per_email: RateLimit = field(default_factory=lambda: RateLimit(5, "hour"))
+
+
+@dataclass(frozen=True, slots=True)
+class ResetPolicy:
+    token_ttl: int = 1800
+    reset_url: str = "http://localhost:8000/reset-password"
+    sender: str = "MusicEZ <no-reply@musicez.local>"
+    product_name: str = "MusicEZ"

@@ -1,0 +1,110 @@
+"""Refresh rotation with reuse detection, and the logout family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from musicez.application.grants import SessionOpener, TokenGrant, refresh_hash, successor_of
+from musicez.application.policy import SessionPolicy
+from musicez.application.ports import Clock, EventSink, KeyedHasher, SessionStore
+from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound, TokenRevoked
+from musicez.domain.principal import UserPrincipal
+from musicez.domain.refresh_token import RefreshToken
+from musicez.domain.session import RotationOutcome, Session
+
+
+@dataclass(frozen=True, slots=True)
+class RotateRefresh:
+    sessions: SessionStore
+    hasher: KeyedHasher
+    opener: SessionOpener
+    clock: Clock
+    policy: SessionPolicy
+    events: EventSink
+
+    async def execute(self, presented: str) -> TokenGrant:
+        token = RefreshToken.parse(presented)
+        successor = successor_of(self.hasher, token, presented).encode()
+        now = self.clock.now()
+        rotation = await self.sessions.rotate(
+            token.user_id,
+            token.session_id,
+            presented_hash=refresh_hash(self.hasher, presented),
+            successor_hash=refresh_hash(self.hasher, successor),
+            now=now,
+            grace_seconds=self.policy.refresh_reuse_grace,
+            refresh_ttl_seconds=self.policy.refresh_token_ttl,
+        )
+        fields = {"user_id": str(token.user_id), "session_id": str(token.session_id)}
+        if rotation.outcome is RotationOutcome.REUSED:
+            self.events.record("refresh_reused", **fields)
+            raise RefreshTokenReused()
+        if rotation.session is None or rotation.outcome is RotationOutcome.INVALID:
+            self.events.record("refresh_rejected", **fields)
+            raise InvalidRefreshToken()
+        self.events.record(f"refresh_{rotation.outcome.value}", **fields)
+        return self.opener.grant(rotation.session, successor, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    sessions: SessionStore
+    events: EventSink
+
+    async def execute(self, principal: UserPrincipal) -> None:
+        await self.sessions.revoke(principal.user_id, principal.session_id)
+        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(principal.session_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeAllSessions:
+    sessions: SessionStore
+    events: EventSink
+
+    async def execute(self, user_id: UUID, keep: UUID | None = None) -> int:
+        count = await self.sessions.revoke_all(user_id, keep=keep)
+        self.events.record("sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None)
+        return count
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOtherSessions:
+    revoke_all: RevokeAllSessions
+
+    async def execute(self, principal: UserPrincipal) -> int:
+        return await self.revoke_all.execute(principal.user_id, keep=principal.session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeSession:
+    sessions: SessionStore
+    events: EventSink
+
+    async def execute(self, principal: UserPrincipal, session_id: UUID) -> None:
+        if not await self.sessions.revoke(principal.user_id, session_id):
+            raise SessionNotFound()
+        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ListSessions:
+    sessions: SessionStore
+    clock: Clock
+
+    async def execute(self, principal: UserPrincipal) -> list[Session]:
+        found = await self.sessions.list_for_user(principal.user_id, self.clock.now())
+        return sorted(found, key=lambda s: s.created_at, reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeSession:
+    """The "who am I, until when" answer for a user principal."""
+
+    sessions: SessionStore
+
+    async def execute(self, principal: UserPrincipal) -> Session:
+        session = await self.sessions.get(principal.user_id, principal.session_id)
+        if session is None:
+            raise TokenRevoked()
+        return session

@@ -1,0 +1,1 @@
+"""Pure domain: entities, value objects and errors. No framework, driver or I/O."""

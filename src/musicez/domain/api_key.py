@@ -1,0 +1,66 @@
+"""Admin-managed API keys for service-to-service clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from musicez.domain.rate_limit import RateLimit
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: UUID
+    name: str
+    prefix: str
+    secret_hash: str
+    created_at: datetime
+    rate_limit: RateLimit | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+
+API_KEY_PREFIX = "mez_"
+API_KEY_SECRET_BYTES = 24  # 192 bits of randomness
+_ID_HEX = 32
+_SECRET_CHARS = 32  # base64url of 24 bytes
+_KEY_LENGTH = len(API_KEY_PREFIX) + _ID_HEX + _SECRET_CHARS
+_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedKey:
+    """A key as a client presents it: `mez_` + the key id in hex + the secret."""
+
+    key_id: UUID
+    secret: str
+
+    @classmethod
+    def parse(cls, text: str) -> PresentedKey | None:
+        if len(text) != _KEY_LENGTH or not text.startswith(API_KEY_PREFIX):
+            return None
+        id_hex = text[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + _ID_HEX]
+        secret = text[len(API_KEY_PREFIX) + _ID_HEX :]
+        if not set(id_hex) <= _HEX or not set(secret) <= _URLSAFE:
+            return None
+        return cls(UUID(hex=id_hex), secret)
+
+    def encode(self) -> str:
+        return f"{API_KEY_PREFIX}{self.key_id.hex}{self.secret}"
+
+    @property
+    def display_prefix(self) -> str:
+        return display_prefix(self.key_id)
+
+
+def display_prefix(key_id: UUID) -> str:
+    """What lists and logs show of a key: enough to recognise it, nothing to use it."""
+    return f"{API_KEY_PREFIX}{key_id.hex[:12]}"

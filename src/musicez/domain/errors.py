@@ -1,0 +1,137 @@
+"""Domain and application errors, each with the stable machine-readable code of API.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class AuthError(Exception):
+    """Base of every error the service reports to a client; `code` is the contract."""
+
+    code: str = "error"
+    status: int = 400
+    title: str = "Request failed"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+
+class ValidationFailed(AuthError):
+    code = "validation_error"
+    status = 400
+    title = "The request is not valid"
+
+    def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors: list[FieldError] = errors or []
+
+
+class WeakPassword(ValidationFailed):
+    code = "weak_password"
+    status = 422
+    title = "The password does not meet the password policy"
+
+
+class EmailTaken(AuthError):
+    code = "email_taken"
+    status = 409
+    title = "An account with this email already exists"
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid_credentials"
+    status = 401
+    title = "Email or password is incorrect"
+
+
+class MissingCredentials(AuthError):
+    code = "missing_credentials"
+    status = 401
+    title = "Authentication is required"
+
+
+class InvalidToken(AuthError):
+    code = "invalid_token"
+    status = 401
+    title = "The access token is invalid"
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
+    title = "The access token has expired"
+
+
+class TokenRevoked(InvalidToken):
+    code = "token_revoked"
+    title = "The session of this access token has ended"
+
+
+class InvalidApiKey(AuthError):
+    code = "invalid_api_key"
+    status = 401
+    title = "The API key is invalid"
+
+
+class InvalidRefreshToken(AuthError):
+    code = "invalid_refresh_token"
+    status = 401
+    title = "The refresh token is invalid"
+
+
+class RefreshTokenReused(AuthError):
+    code = "refresh_token_reused"
+    status = 401
+    title = "The refresh token was already used; the session has been revoked"
+
+
+class UserTokenRequired(AuthError):
+    code = "user_token_required"
+    status = 403
+    title = "This route needs a user access token"
+
+
+class SessionNotFound(AuthError):
+    code = "session_not_found"
+    status = 404
+    title = "No such active session"
+
+
+class InvalidResetToken(AuthError):
+    code = "invalid_reset_token"
+    status = 400
+    title = "The password reset token is invalid or has expired"
+
+
+class InvalidCurrentPassword(AuthError):
+    code = "invalid_current_password"
+    status = 400
+    title = "The current password is incorrect"
+
+
+class ApiKeyNotFound(AuthError):
+    code = "api_key_not_found"
+    status = 404
+    title = "No such API key"
+
+
+class RateLimited(AuthError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail or "Too many requests; try again later")
+        self.retry_after = max(1, retry_after)
+
+
+class ServiceUnavailable(AuthError):
+    code = "service_unavailable"
+    status = 503
+    title = "A dependency of the service is unavailable"

@@ -1,0 +1,59 @@
+"""The password policy of API.md: every failed rule is reported, none is silently fixed."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass
+
+from musicez.domain.email import Email
+from musicez.domain.errors import FieldError, WeakPassword
+
+MIN_LENGTH = 12
+MAX_BYTES = 72  # bcrypt's input limit: longer input is rejected, never truncated
+LONG_ENOUGH_FOR_ANY_CLASSES = 20
+MIN_CLASSES = 3
+MIN_LOCAL_PART_TO_CHECK = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPolicy:
+    common_passwords: Container[str]
+
+    def violations(self, password: str, email: Email | None = None) -> list[str]:
+        failed: list[str] = []
+        if len(password) < MIN_LENGTH:
+            failed.append(f"must be at least {MIN_LENGTH} characters long")
+        if len(password.encode("utf-8")) > MAX_BYTES:
+            failed.append(f"must be at most {MAX_BYTES} bytes in UTF-8 (bcrypt's limit)")
+        if password.lower() in self.common_passwords or password in self.common_passwords:
+            failed.append("is one of the most common passwords")
+        if email is not None:
+            local = email.local_part.lower()
+            if len(local) >= MIN_LOCAL_PART_TO_CHECK and local in password.lower():
+                failed.append("must not contain the local part of the email address")
+        if len(password) < LONG_ENOUGH_FOR_ANY_CLASSES and character_classes(password) < MIN_CLASSES:
+            failed.append(
+                f"must use at least {MIN_CLASSES} of: lower-case, upper-case, digits, symbols "
+                f"(or be at least {LONG_ENOUGH_FOR_ANY_CLASSES} characters long)"
+            )
+        return failed
+
+    def check(self, password: str, email: Email | None = None, field: str = "password") -> None:
+        failed = self.violations(password, email)
+        if failed:
+            raise WeakPassword(
+                "The password does not meet the password policy: " + "; ".join(failed),
+                [FieldError(field, message) for message in failed],
+            )
+
+
+def character_classes(password: str) -> int:
+    lower = any(c.islower() for c in password)
+    upper = any(c.isupper() for c in password)
+    digit = any(c.isdigit() for c in password)
+    symbol = any(not c.isalnum() for c in password)
+    return lower + upper + digit + symbol
+
+
+def fits_bcrypt(password: str) -> bool:
+    return len(password.encode("utf-8")) <= MAX_BYTES

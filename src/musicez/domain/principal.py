@@ -1,0 +1,34 @@
+"""Who made a request: a user through a session, or a service through an API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from musicez.domain.rate_limit import RateLimit
+
+
+@dataclass(frozen=True, slots=True)
+class UserPrincipal:
+    user_id: UUID
+    session_id: UUID
+    access_token_expires_at: datetime
+
+    @property
+    def rate_key(self) -> str:
+        return f"user:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPrincipal:
+    key_id: UUID
+    name: str
+    rate_limit: RateLimit | None
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.key_id}"
+
+
+Principal = UserPrincipal | ApiKeyPrincipal

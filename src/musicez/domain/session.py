@@ -1,0 +1,37 @@
+"""A login session: one per device, identified by `sid` in every access token it issues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: UUID
+    user_id: UUID
+    device_name: str
+    created_at: datetime
+    last_used_at: datetime
+    # When the current refresh token stops working (never after `absolute_expires_at`).
+    refresh_expires_at: datetime
+    # The session's absolute lifetime: no refresh extends it.
+    absolute_expires_at: datetime
+    # The account details the session was opened for, so "who am I" needs no database.
+    email: str = ""
+    user_created_at: datetime | None = None
+
+
+class RotationOutcome(Enum):
+    ROTATED = "rotated"  # the current token was presented: the successor is now current
+    RETRIED = "retried"  # the token just rotated away, within the grace window: same successor
+    REUSED = "reused"  # an older token, or the previous one too late: theft, session revoked
+    INVALID = "invalid"  # unknown session or token, expired, or past the absolute lifetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    outcome: RotationOutcome
+    session: Session | None = None

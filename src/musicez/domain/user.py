@@ -1,0 +1,19 @@
+"""The User entity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from musicez.domain.email import Email
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: Email
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+    disabled: bool = False

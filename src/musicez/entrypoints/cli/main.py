@@ -1,0 +1,215 @@
+"""The `musicez` command: serve, db, api-keys, keys. A second transport over the same
+use cases and the same container as HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import click
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from musicez.adapters.postgres.database import is_outage
+from musicez.adapters.postgres.migrate import upgrade
+from musicez.adapters.security.keys import generate_private_pem
+from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
+from musicez.domain.duration import InvalidDuration, parse_duration
+from musicez.domain.errors import AuthError
+from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
+from musicez.entrypoints.container import build_container
+from musicez.entrypoints.logs import configure_logging
+from musicez.entrypoints.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+        raise  # unreachable
+
+
+def _run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one use case in a request scope of a fresh container, with errors as one line."""
+    settings = settings or _settings()
+    configure_logging(settings)
+
+    async def main() -> T:
+        container = build_container(settings, CollectorRegistry())
+        try:
+            if settings.migrate_at_startup:
+                await upgrade(await container.get(AsyncEngine))
+            async with container() as scope:
+                return await work(scope)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(main())
+    except (AuthError, SettingsError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # an operator gets one line, never a traceback
+        if is_outage(exc):
+            _fail(f"cannot reach the database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    raise AssertionError("unreachable")
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+@click.group()
+def cli() -> None:
+    """MusicEZ Auth: the authentication service in front of the MusicEZ API."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default MUSICEZ_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default MUSICEZ_PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default MUSICEZ_WORKERS or 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the HTTP server."""
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    settings = _settings(**overrides)
+    if settings.workers > 1 and not settings.redis_url:
+        _fail(
+            "--workers > 1 needs MUSICEZ_REDIS_URL: the in-process session store would split "
+            "sessions and rate limits between workers",
+            2,
+        )
+    configure_logging(settings)
+    if settings.migrate_at_startup:
+        _run(lambda _: asyncio.sleep(0), settings)  # migrates once, before any worker starts
+    os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"
+    from musicez.entrypoints.server import run_server
+
+    run_server(settings)
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = _settings(auto_migrate=True)
+    _run(lambda _: asyncio.sleep(0), settings)
+    click.echo("database is up to date")
+
+
+@cli.group("api-keys")
+def api_keys() -> None:
+    """Admin-managed API keys for service-to-service clients."""
+
+
+@api_keys.command("create")
+@click.option("--name", required=True, help="Who the key is for, e.g. 'recommendations-backend'.")
+@click.option("--rate-limit", "rate_limit", default=None, help="N/second, N/minute, N/hour or N/day.")
+@click.option("--expires-in", "expires_in", default=None, help="30m, 12h, 90d or a number of seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_json: bool) -> None:
+    """Create a key. It is printed once and never stored."""
+    try:
+        limit = RateLimit.parse(rate_limit) if rate_limit is not None else None
+        lifetime = parse_duration(expires_in) if expires_in is not None else None
+    except (InvalidRateLimit, InvalidDuration) as exc:
+        _fail(str(exc), 2)
+        return
+
+    async def work(scope: Any) -> Any:
+        return await (await scope.get(CreateApiKey)).execute(name, limit, lifetime)
+
+    created = _run(work)
+    key = created.key
+    if as_json:
+        click.echo(json.dumps({"id": str(key.id), "name": key.name, "key": created.secret, "expires_at": _when(key.expires_at)}))
+        return
+    click.echo(f"Created API key {key.id} ({key.name})")
+    click.echo(f"  rate limit: {key.rate_limit or 'default'}   expires: {_when(key.expires_at) or 'never'}")
+    click.echo("Store this key now; it will not be shown again:")
+    click.echo(created.secret)
+
+
+@api_keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_keys(as_json: bool) -> None:
+    """List keys (never the keys themselves)."""
+
+    async def work(scope: Any) -> Any:
+        return await (await scope.get(ListApiKeys)).execute()
+
+    keys = _run(work)
+    rows = [
+        {
+            "id": str(k.id),
+            "name": k.name,
+            "prefix": k.prefix,
+            "rate_limit": str(k.rate_limit) if k.rate_limit else None,
+            "created_at": _when(k.created_at),
+            "last_used_at": _when(k.last_used_at),
+            "expires_at": _when(k.expires_at),
+            "revoked_at": _when(k.revoked_at),
+        }
+        for k in keys
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no API keys")
+        return
+    columns = ["id", "name", "prefix", "rate_limit", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    widths = {c: max(len(c), *(len(str(r[c] or "-")) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        click.echo("  ".join(str(row[c] or "-").ljust(widths[c]) for c in columns))
+
+
+@api_keys.command("revoke")
+@click.argument("key_id")
+def revoke_key(key_id: str) -> None:
+    """Revoke a key by id; it stops working at once."""
+    try:
+        parsed = UUID(key_id)
+    except ValueError:
+        _fail(f"not an API key id: {key_id[:64]!r}", 2)
+        return
+
+    async def work(scope: Any) -> None:
+        await (await scope.get(RevokeApiKey)).execute(parsed)
+
+    _run(work)
+    click.echo(f"revoked {parsed}")
+
+
+@cli.group()
+def keys() -> None:
+    """Signing keys for access tokens."""
+
+
+@keys.command("generate")
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
+def generate_key(algorithm: str) -> None:
+    """Print a new PEM private key for MUSICEZ_JWT_SIGNING_KEY(_FILE)."""
+    click.echo(generate_private_pem(algorithm), nl=False)
+
+
+def main() -> None:
+    cli(prog_name="musicez")

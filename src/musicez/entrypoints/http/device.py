@@ -1,0 +1,21 @@
+"""A short device label from the User-Agent, for sessions opened without a device name."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import ua_parser
+
+_MAX_UA = 512
+
+
+@lru_cache(maxsize=1024)
+def device_label(user_agent: str | None) -> str | None:
+    if not user_agent:
+        return None
+    parsed = ua_parser.parse(user_agent[:_MAX_UA])
+    client = parsed.user_agent.family if parsed.user_agent and parsed.user_agent.family != "Other" else None
+    system = parsed.os.family if parsed.os and parsed.os.family != "Other" else None
+    if client and system:
+        return f"{client} on {system}"
+    return client or system or user_agent.split("/", 1)[0][:40] or None

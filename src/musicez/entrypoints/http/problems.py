@@ -1,0 +1,116 @@
+"""Every error as an RFC 9457 problem document with the stable `code` of API.md."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from musicez.adapters.postgres.database import is_outage
+from musicez.domain.errors import (
+    AuthError,
+    InvalidApiKey,
+    InvalidToken,
+    RateLimited,
+    ValidationFailed,
+)
+from musicez.entrypoints.http.schemas import FieldErrorOut, Problem
+
+log = logging.getLogger("musicez.http")
+
+PROBLEM_JSON = "application/problem+json"
+REALM = 'realm="musicez"'
+_STATUS_CODES = {
+    400: ("validation_error", "The request is not valid"),
+    401: ("missing_credentials", "Authentication is required"),
+    404: ("not_found", "No such resource"),
+    405: ("method_not_allowed", "Method not allowed on this resource"),
+    413: ("payload_too_large", "The request body is too large"),
+    415: ("unsupported_media_type", "Send the body as application/json"),
+    429: ("rate_limited", "Too many requests"),
+    503: ("service_unavailable", "A dependency of the service is unavailable"),
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldErrorOut] | None = None,
+) -> Response[Problem]:
+    body = Problem(type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, errors=errors)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
+
+
+def _quoted(text: str) -> str:
+    return "".join(c for c in text if 0x20 <= ord(c) <= 0x7E and c not in '"\\')
+
+
+def challenge(error: AuthError) -> str:
+    if isinstance(error, InvalidToken):
+        return f'Bearer {REALM}, error="invalid_token", error_description="{_quoted(error.detail)}"'
+    if isinstance(error, InvalidApiKey):
+        return f'ApiKey {REALM}, error="invalid_api_key", error_description="{_quoted(error.detail)}"'
+    return f"Bearer {REALM}"
+
+
+def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]:
+    headers: dict[str, str] = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = challenge(error)
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    errors = None
+    if isinstance(error, ValidationFailed):
+        errors = [FieldErrorOut(e.field, e.message) for e in error.errors]
+    return problem(error.status, error.code, error.title, error.detail, headers, errors)
+
+
+def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
+    errors: list[FieldErrorOut] = []
+    for item in error.extra if isinstance(error.extra, list) else []:
+        if isinstance(item, dict):
+            key = str(item.get("key") or "body")
+            errors.append(FieldErrorOut(key, str(item.get("message", "is not valid"))))
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request body is not valid JSON"
+    return problem(400, "validation_error", "The request is not valid", detail, errors=errors)
+
+
+def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    status = error.status_code
+    code, title = _STATUS_CODES.get(status, ("http_error", "Request failed"))
+    headers = {k: v for k, v in (error.headers or {}).items()}
+    detail = error.detail if error.detail and status < 500 else title
+    if isinstance(error, NotFoundException):
+        detail = "No such resource"
+    if isinstance(error, MethodNotAllowedException):
+        detail = "This method is not allowed here"
+        headers = {"Allow": (error.headers or {}).get("allow", "")}
+    if status == 401:
+        headers["WWW-Authenticate"] = f"Bearer {REALM}"
+    return problem(status, code, title, detail, headers)
+
+
+def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    if is_outage(error):
+        log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
+        return problem(503, "service_unavailable", _STATUS_CODES[503][1], "Try again shortly")
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    AuthError: auth_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,78 @@
+"""Register, log in, refresh, and "who am I"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, get, post
+from litestar.params import JSONBody
+
+from musicez.application.accounts import LoginCommand, LoginUser, RegisterCommand, RegisterUser
+from musicez.application.sessions import DescribeSession, RotateRefresh
+from musicez.domain.principal import UserPrincipal
+from musicez.entrypoints.http.device import device_label
+from musicez.entrypoints.http.guard import PUBLIC, current_principal
+from musicez.entrypoints.http.routes.common import NO_STORE, client_of, token_response
+from musicez.entrypoints.http.schemas import (
+    ApiKeyOut,
+    LoginBody,
+    MeApiKey,
+    MeSession,
+    MeUser,
+    RefreshBody,
+    RegisterBody,
+    TokenResponse,
+    UserOut,
+    rfc3339,
+)
+
+
+def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
+    return given or device_label(request.headers.get("user-agent"))
+
+
+@post("/auth/register", opt=PUBLIC, status_code=201, cache_control=NO_STORE, security=[], tags=["auth"])
+@inject
+async def register(data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]) -> TokenResponse:
+    """Create an account and open its first session."""
+    command = RegisterCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
+    grant = await use_case.execute(command)
+    return token_response(grant, datetime.now(UTC))
+
+
+@post("/auth/login", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
+@inject
+async def login(data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]) -> TokenResponse:
+    """Open a new session with email and password."""
+    command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
+    grant = await use_case.execute(command)
+    return token_response(grant, datetime.now(UTC))
+
+
+@post("/auth/refresh", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
+@inject
+async def refresh(data: JSONBody[RefreshBody], use_case: FromDishka[RotateRefresh]) -> TokenResponse:
+    """Trade a refresh token for a new token pair; the old refresh token stops working."""
+    grant = await use_case.execute(data.refresh_token)
+    return token_response(grant, datetime.now(UTC))
+
+
+@get("/auth/me", tags=["auth"], cache_control=NO_STORE)
+@inject
+async def me(request: Request[Any, Any, Any], describe: FromDishka[DescribeSession]) -> MeUser | MeApiKey:
+    """Who am I, and until when."""
+    principal = current_principal(request)
+    if not isinstance(principal, UserPrincipal):
+        return MeApiKey(api_key=ApiKeyOut(id=str(principal.key_id), name=principal.name))
+    session = await describe.execute(principal)
+    user_created = session.user_created_at or session.created_at
+    return MeUser(
+        user=UserOut(id=str(principal.user_id), email=session.email, created_at=rfc3339(user_created)),
+        session=MeSession(
+            id=str(session.id),
+            access_token_expires_at=rfc3339(principal.access_token_expires_at),
+            refresh_expires_at=rfc3339(session.refresh_expires_at),
+        ),
+    )

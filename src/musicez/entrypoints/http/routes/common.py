@@ -1,0 +1,40 @@
+"""What several route modules share: content-type checks and the token response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import HTTPException
+
+from musicez.application.grants import TokenGrant
+from musicez.entrypoints.http.client_address import client_address
+from musicez.entrypoints.http.schemas import TokenResponse, UserOut, rfc3339
+
+NO_STORE = CacheControlHeader(no_store=True)
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """Routes that take a body accept `application/json` (with parameters) and nothing else."""
+    if "data" not in request.route_handler.parsed_fn_signature.parameters:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(status_code=415, detail="Send the body as application/json")
+
+
+def client_of(request: Request[Any, Any, Any]) -> str:
+    return client_address(request, request.app.state.trusted_networks)
+
+
+def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:
+    return TokenResponse(
+        access_token=grant.access.token,
+        expires_in=max(0, round((grant.access.expires_at - now).total_seconds())),
+        refresh_token=grant.refresh_token,
+        refresh_expires_in=max(0, int((grant.refresh_expires_at - now).total_seconds())),
+        session_id=str(grant.session.id),
+        user=UserOut(id=str(grant.user_id), email=grant.email, created_at=rfc3339(grant.user_created_at)),
+    )

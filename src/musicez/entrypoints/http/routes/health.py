@@ -1,0 +1,63 @@
+"""Liveness, readiness, detailed health, the JWK set and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from musicez.adapters.security.keys import KeyRing
+from musicez.application.health import CheckHealth
+from musicez.entrypoints.http.guard import PUBLIC
+from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
+
+TAGS = ["health"]
+_LIVE = Status("ok")
+
+
+@get("/health/live", opt=PUBLIC, security=[], tags=TAGS)
+async def live() -> Status:
+    """The process is up. No details."""
+    return _LIVE
+
+
+@get("/health/ready", opt=PUBLIC, security=[], tags=TAGS)
+@inject
+async def ready(check: FromDishka[CheckHealth]) -> Response[Status]:
+    """The database and the session store answer. No details."""
+    report = await check.execute()
+    return Response(Status("ok" if report.ok else "unavailable"), status_code=200 if report.ok else 503)
+
+
+@get("/health", tags=TAGS)
+@inject
+async def health(check: FromDishka[CheckHealth]) -> Response[HealthOut]:
+    """Each dependency with its status and latency."""
+    report = await check.execute()
+    body = HealthOut(
+        status="ok" if report.ok else "unavailable",
+        dependencies={
+            d.name: DependencyOut("ok" if d.ok else "unavailable", d.latency_ms, d.error) for d in report.dependencies
+        },
+    )
+    return Response(body, status_code=200 if report.ok else 503)
+
+
+@get("/.well-known/jwks.json", opt=PUBLIC, security=[], tags=TAGS)
+@inject
+async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
+    """The public keys that verify access tokens."""
+    if not keys.asymmetric:
+        raise NotFoundException()
+    return keys.jwks()
+
+
+@get("/metrics", tags=TAGS, include_in_schema=False)
+@inject
+async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
+    """Prometheus metrics (needs a credential like every non-public route)."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

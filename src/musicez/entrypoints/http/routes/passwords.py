@@ -1,0 +1,67 @@
+"""Forgotten passwords, resets and changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+from dishka import AsyncContainer
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Response, post
+from litestar.params import JSONBody
+
+from musicez.application.passwords import AcceptPasswordResetRequest, ChangePassword, RequestPasswordReset, ResetPassword
+from musicez.domain.email import Email
+from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
+from musicez.entrypoints.http.routes.common import client_of
+from musicez.entrypoints.http.schemas import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody
+
+log = logging.getLogger("musicez.mail")
+TAGS = ["passwords"]
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    status: str = "accepted"
+    detail: str = "If an account exists for this address, a link to reset its password is on its way."
+
+
+async def send_reset_link(container: AsyncContainer, email: Email) -> None:
+    """Runs after the response: looking the account up and mailing costs the client nothing."""
+    try:
+        async with container() as request_container:
+            use_case = await request_container.get(RequestPasswordReset)
+            await use_case.execute(email)
+    except Exception as error:  # never crash the process; never log the token or the link
+        log.error("password reset mail failed: %s", type(error).__name__)
+
+
+@post("/auth/password/forgot", opt=PUBLIC, status_code=202, security=[], tags=TAGS)
+@inject
+async def forgot_password(
+    data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
+) -> Response[Accepted]:
+    """Mail a reset link to the account, if there is one. The answer is the same either way."""
+    email = await accept.execute(data.email, client_of(request))
+    tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
+    task = asyncio.create_task(send_reset_link(request.app.state.dishka_container, email))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return Response(Accepted(), status_code=202)
+
+
+@post("/auth/password/reset", opt=PUBLIC, status_code=204, security=[], tags=TAGS)
+@inject
+async def reset_password(data: JSONBody[ResetPasswordBody], use_case: FromDishka[ResetPassword]) -> None:
+    """Set a new password with the token from the email; every session of the user ends."""
+    await use_case.execute(data.token, data.new_password)
+
+
+@post("/auth/password/change", opt=USER_ONLY, status_code=204, tags=TAGS)
+@inject
+async def change_password(
+    data: JSONBody[ChangePasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ChangePassword]
+) -> None:
+    """Change the password; every other session of the user ends."""
+    await use_case.execute(current_user(request), data.current_password, data.new_password)

@@ -1,0 +1,69 @@
+"""Logging out of this device, one chosen device, the others, or all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, delete, get, post
+from litestar.params import FromPath
+
+from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
+from musicez.domain.errors import SessionNotFound
+from musicez.entrypoints.http.guard import USER_ONLY, current_user
+from musicez.entrypoints.http.schemas import SessionOut, rfc3339
+
+TAGS = ["sessions"]
+
+
+@post("/auth/logout", opt=USER_ONLY, status_code=204, tags=TAGS)
+@inject
+async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) -> None:
+    """End the current session."""
+    await use_case.execute(current_user(request))
+
+
+@post("/auth/logout-all", opt=USER_ONLY, status_code=204, tags=TAGS)
+@inject
+async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[RevokeAllSessions]) -> None:
+    """End every session of the user, this one included."""
+    await use_case.execute(current_user(request).user_id)
+
+
+@post("/auth/logout-others", opt=USER_ONLY, status_code=204, tags=TAGS)
+@inject
+async def logout_others(request: Request[Any, Any, Any], use_case: FromDishka[RevokeOtherSessions]) -> None:
+    """End every other session of the user; this one lives on."""
+    await use_case.execute(current_user(request))
+
+
+@get("/auth/sessions", opt=USER_ONLY, tags=TAGS)
+@inject
+async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[ListSessions]) -> list[SessionOut]:
+    """The caller's active sessions."""
+    principal = current_user(request)
+    return [
+        SessionOut(
+            id=str(s.id),
+            device_name=s.device_name,
+            created_at=rfc3339(s.created_at),
+            last_used_at=rfc3339(s.last_used_at),
+            expires_at=rfc3339(s.refresh_expires_at),
+            current=s.id == principal.session_id,
+        )
+        for s in await use_case.execute(principal)
+    ]
+
+
+@delete("/auth/sessions/{session_id:str}", opt=USER_ONLY, status_code=204, tags=TAGS)
+@inject
+async def revoke_session(
+    session_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[RevokeSession]
+) -> None:
+    """Log one device out."""
+    try:
+        target = UUID(session_id)
+    except ValueError:
+        raise SessionNotFound() from None
+    await use_case.execute(current_user(request), target)

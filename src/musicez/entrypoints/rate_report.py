@@ -1,0 +1,26 @@
+"""The rate-limit decisions taken for the current request, for its `RateLimit-*` headers."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from musicez.application.ports import RateDecision
+
+_decisions: ContextVar[list[RateDecision] | None] = ContextVar("rate_decisions", default=None)
+
+
+class ContextRateObserver:
+    def observe(self, decision: RateDecision) -> None:
+        collected = _decisions.get()
+        if collected is not None:
+            collected.append(decision)
+
+
+def start_collecting() -> list[RateDecision]:
+    collected: list[RateDecision] = []
+    _decisions.set(collected)
+    return collected
+
+
+def closest_to_exhaustion(decisions: list[RateDecision]) -> RateDecision | None:
+    return min(decisions, key=lambda d: (d.remaining, -d.reset_after), default=None)
