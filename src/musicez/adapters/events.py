@@ -12,9 +12,7 @@ _SECRET_FIELDS = frozenset({"password", "token", "refresh_token", "access_token"
 class LogEventSink:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._log = structlog.get_logger("musicez.security")
-        self._counter = Counter(
-            "musicez_security_events", "Security events by name", ["event"], registry=registry
-        )
+        self._counter = Counter("musicez_security_events", "Security events by name", ["event"], registry=registry)
 
     def record(self, event: str, **fields: object) -> None:
         clean = {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in fields.items() if v is not None}

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerHour,
+    RateLimitItemPerMinute,
+    RateLimitItemPerSecond,
+)
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 
 from musicez.adapters.redis.client import is_cluster_url, redis_outages, strip_cluster_scheme

@@ -94,5 +94,3 @@ class AuthenticateRequest:
             limit = principal.rate_limit
         decision = await self.throttle.hit(f"principal:{principal.rate_key}", limit)
         return Authenticated(principal, decision)
-
-

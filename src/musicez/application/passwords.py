@@ -100,7 +100,9 @@ class RequestPasswordReset:
             await self.uow.reset_tokens.replace_for_user(user.id, reset_token_hash(self.hasher, text), expires_at, now)
             await self.uow.commit()
         self.events.record("password_reset_requested", known=True, user_id=str(user.id))
-        await self.mailer.send(reset_mail(user.email.value, reset_link(self.policy.reset_url, text), expires_at, self.policy))
+        await self.mailer.send(
+            reset_mail(user.email.value, reset_link(self.policy.reset_url, text), expires_at, self.policy)
+        )
 
 
 @dataclass(frozen=True, slots=True)

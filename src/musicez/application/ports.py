@@ -140,6 +140,7 @@ class SessionStore(Protocol):
         self,
         user_id: UUID,
         session_id: UUID,
+        *,
         presented_hash: str,
         successor_hash: str,
         now: datetime,

@@ -25,9 +25,7 @@ class RateLimit:
         amount, sep, period = text.strip().partition("/")
         period = period.strip().lower()
         if not sep or not amount.strip().isdigit() or period not in PERIOD_SECONDS:
-            raise InvalidRateLimit(
-                f"invalid rate limit {text!r}: expected N/second, N/minute, N/hour or N/day"
-            )
+            raise InvalidRateLimit(f"invalid rate limit {text!r}: expected N/second, N/minute, N/hour or N/day")
         value = int(amount)
         if not 1 <= value <= 1_000_000_000:
             raise InvalidRateLimit(f"invalid rate limit {text!r}: N must be between 1 and 10^9")

@@ -260,7 +260,11 @@ def build_key_ring(settings: Settings) -> KeyRing:
     key = settings.jwt_signing_key
     if key is None and settings.jwt_signing_key_file:
         key = _read(settings.jwt_signing_key_file, "JWT signing key")
-    retired = _read(settings.jwt_verification_keys_file, "JWT verification keys") if settings.jwt_verification_keys_file else ""
+    retired = (
+        _read(settings.jwt_verification_keys_file, "JWT verification keys")
+        if settings.jwt_verification_keys_file
+        else ""
+    )
     try:
         if algorithm == "HS256":
             if key is None:

@@ -145,7 +145,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if not self.secret_key:
             found.append(f"{PREFIX}SECRET_KEY must be set (32+ random bytes, e.g. `openssl rand -base64 48`)")
         if not (self.jwt_signing_key or self.jwt_signing_key_file):
-            found.append(f"{PREFIX}JWT_SIGNING_KEY or {PREFIX}JWT_SIGNING_KEY_FILE must be set (`musicez keys generate`)")
+            found.append(
+                f"{PREFIX}JWT_SIGNING_KEY or {PREFIX}JWT_SIGNING_KEY_FILE must be set (`musicez keys generate`)"
+            )
         if not (self.mail_outbox or self.smtp_url):
             found.append(f"{PREFIX}SMTP_URL (or {PREFIX}MAIL_OUTBOX) must be set: production mail is never only logged")
         if found:

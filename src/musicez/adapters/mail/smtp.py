@@ -30,7 +30,7 @@ class SmtpTarget:
             raise ValueError("MUSICEZ_SMTP_URL must look like smtp://[user:pass@]host[:port] or smtps://…")
         query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
         implicit = parts.scheme == "smtps"
-        starttls = {"true": True, "1": True, "false": False, "0": False}.get(query.get("starttls", ""), None)
+        starttls = {"true": True, "1": True, "false": False, "0": False}.get(query.get("starttls", ""))
         return cls(
             host=parts.hostname,
             port=parts.port or (465 if implicit else 587 if starttls else 25),

@@ -45,6 +45,7 @@ class MemorySessionStore:
         self,
         user_id: UUID,
         session_id: UUID,
+        *,
         presented_hash: str,
         successor_hash: str,
         now: datetime,

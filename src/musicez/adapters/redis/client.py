@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, TimeoutError as RedisTimeoutError
-from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from musicez.domain.errors import ServiceUnavailable
 

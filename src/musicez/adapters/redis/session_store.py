@@ -139,6 +139,7 @@ class RedisSessionStore:
         self,
         user_id: UUID,
         session_id: UUID,
+        *,
         presented_hash: str,
         successor_hash: str,
         now: datetime,

@@ -114,7 +114,9 @@ def shared_secret_ring(secret: str, retired_secrets: list[str] | None = None) ->
 
 
 def generate_private_pem(algorithm: str) -> str:
-    key: PrivateKey = ed25519.Ed25519PrivateKey.generate() if algorithm == "EdDSA" else ec.generate_private_key(ec.SECP256R1())
+    key: PrivateKey = (
+        ed25519.Ed25519PrivateKey.generate() if algorithm == "EdDSA" else ec.generate_private_key(ec.SECP256R1())
+    )
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -139,7 +139,11 @@ def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_jso
     created = _run(work)
     key = created.key
     if as_json:
-        click.echo(json.dumps({"id": str(key.id), "name": key.name, "key": created.secret, "expires_at": _when(key.expires_at)}))
+        click.echo(
+            json.dumps(
+                {"id": str(key.id), "name": key.name, "key": created.secret, "expires_at": _when(key.expires_at)}
+            )
+        )
         return
     click.echo(f"Created API key {key.id} ({key.name})")
     click.echo(f"  rate limit: {key.rate_limit or 'default'}   expires: {_when(key.expires_at) or 'never'}")

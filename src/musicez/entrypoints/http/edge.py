@@ -23,7 +23,10 @@ ASGIApp = Any
 class RequestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "musicez_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=registry
+            "musicez_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=registry,
         )
         self.latency = Histogram(
             "musicez_http_request_duration_seconds",

@@ -44,10 +44,13 @@ def problem(
     code: str,
     title: str,
     detail: str,
+    *,
     headers: dict[str, str] | None = None,
     errors: list[FieldErrorOut] | None = None,
 ) -> Response[Problem]:
-    body = Problem(type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, errors=errors)
+    body = Problem(
+        type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, errors=errors
+    )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
 
 
@@ -72,7 +75,7 @@ def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]
     errors = None
     if isinstance(error, ValidationFailed):
         errors = [FieldErrorOut(e.field, e.message) for e in error.errors]
-    return problem(error.status, error.code, error.title, error.detail, headers, errors)
+    return problem(error.status, error.code, error.title, error.detail, headers=headers, errors=errors)
 
 
 def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
@@ -88,7 +91,7 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
     status = error.status_code
     code, title = _STATUS_CODES.get(status, ("http_error", "Request failed"))
-    headers = {k: v for k, v in (error.headers or {}).items()}
+    headers = dict((error.headers or {}).items())
     detail = error.detail if error.detail and status < 500 else title
     if isinstance(error, NotFoundException):
         detail = "No such resource"
@@ -97,7 +100,7 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
-    return problem(status, code, title, detail, headers)
+    return problem(status, code, title, detail, headers=headers)
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:

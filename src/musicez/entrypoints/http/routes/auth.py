@@ -35,7 +35,9 @@ def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
 
 @post("/auth/register", opt=PUBLIC, status_code=201, cache_control=NO_STORE, security=[], tags=["auth"])
 @inject
-async def register(data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]) -> TokenResponse:
+async def register(
+    data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
+) -> TokenResponse:
     """Create an account and open its first session."""
     command = RegisterCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
     grant = await use_case.execute(command)
@@ -44,7 +46,9 @@ async def register(data: JSONBody[RegisterBody], request: Request[Any, Any, Any]
 
 @post("/auth/login", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
 @inject
-async def login(data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]) -> TokenResponse:
+async def login(
+    data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
+) -> TokenResponse:
     """Open a new session with email and password."""
     command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
     grant = await use_case.execute(command)

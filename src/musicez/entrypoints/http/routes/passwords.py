@@ -12,7 +12,12 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, post
 from litestar.params import JSONBody
 
-from musicez.application.passwords import AcceptPasswordResetRequest, ChangePassword, RequestPasswordReset, ResetPassword
+from musicez.application.passwords import (
+    AcceptPasswordResetRequest,
+    ChangePassword,
+    RequestPasswordReset,
+    ResetPassword,
+)
 from musicez.domain.email import Email
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import client_of
