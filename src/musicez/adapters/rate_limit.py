@@ -14,7 +14,7 @@ from limits import (
 )
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 
-from musicez.adapters.redis.client import is_cluster_url, redis_outages, strip_cluster_scheme
+from musicez.adapters.redis.client import client_options, is_cluster_url, redis_outages, strip_cluster_scheme
 from musicez.application.ports import RateDecision
 from musicez.domain.rate_limit import RateLimit
 
@@ -70,15 +70,20 @@ def memory_rate_limiter(namespace: str = "mez") -> LimitsRateLimiter:
 
 
 def redis_rate_limiter(url: str, namespace: str) -> LimitsRateLimiter:
-    options = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    options = client_options()
     storage: Storage
     if is_cluster_url(url):
         storage = RedisClusterStorage(
             "async+redis+cluster://" + strip_cluster_scheme(url).removeprefix("redis://"),
             implementation="redispy",
             key_prefix=namespace,
-            **options,
+            **options,  # type: ignore[arg-type]
         )
     else:
-        storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=namespace, **options)
+        storage = RedisStorage(
+            "async+" + url,
+            implementation="redispy",
+            key_prefix=namespace,
+            **options,  # type: ignore[arg-type]
+        )
     return LimitsRateLimiter(storage, namespace)

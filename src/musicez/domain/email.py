@@ -26,7 +26,8 @@ class Email:
                 [FieldError(field, f"must be an email address of at most {MAX_EMAIL_LENGTH} characters")],
             )
         try:
-            checked = validate_email(candidate, check_deliverability=False)
+            # `test_environment` admits the reserved `.test` TLD, which staging and client test suites use.
+            checked = validate_email(candidate, check_deliverability=False, test_environment=True)
         except EmailNotValidError as exc:
             raise ValidationFailed("The email address is not valid", [FieldError(field, str(exc))]) from None
         return cls(checked.normalized.lower())

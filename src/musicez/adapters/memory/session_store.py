@@ -88,13 +88,12 @@ class MemorySessionStore:
         return [record.session for key in keys if (record := self._live(*key, now=now))]
 
     async def revoke(self, user_id: UUID, session_id: UUID) -> bool:
-        return self._records.pop((user_id, session_id), None) is not None
+        # An expired session is already gone, as in Redis: nothing to revoke.
+        return self._live(user_id, session_id) is not None and self._records.pop((user_id, session_id)) is not None
 
     async def revoke_all(self, user_id: UUID, keep: UUID | None = None) -> int:
         doomed = [key for key in self._records if key[0] == user_id and key[1] != keep]
-        for key in doomed:
-            del self._records[key]
-        return len(doomed)
+        return sum(self._live(*key) is not None and self._records.pop(key) is not None for key in doomed)
 
     async def ping(self) -> None:
         return None

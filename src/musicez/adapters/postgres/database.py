@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.domain.errors import ServiceUnavailable
 
-CONNECT_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 1.5
 STATEMENT_TIMEOUT_MS = 5000
 
 

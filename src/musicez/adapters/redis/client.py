@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,7 +17,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from musicez.domain.errors import ServiceUnavailable
 
 CLUSTER_SCHEME = "redis+cluster://"
-SOCKET_TIMEOUT = 1.0
+SOCKET_TIMEOUT = 0.5
+
+
+def client_options() -> dict[str, object]:
+    """Bounded waits: one quick retry, so an outage answers 503 well within 2 s."""
+    return {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
+    }
+
 
 _OUTAGES = (
     RedisConnectionError,
@@ -42,13 +54,9 @@ def strip_cluster_scheme(url: str) -> str:
 
 def connect(url: str) -> AnyRedis:
     """`redis://…` for one server, `redis+cluster://host:port` for a Redis Cluster."""
-    options: dict[str, object] = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": SOCKET_TIMEOUT,
-        "decode_responses": False,
-    }
+    options = {**client_options(), "decode_responses": False}
     if is_cluster_url(url):
-        return RedisCluster.from_url(strip_cluster_scheme(url), **options)  # type: ignore[arg-type]
+        return RedisCluster.from_url(strip_cluster_scheme(url), **options)
     return Redis.from_url(url, health_check_interval=30, **options)  # type: ignore[arg-type]
 
 

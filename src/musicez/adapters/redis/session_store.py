@@ -10,6 +10,7 @@ slot, so the scripts run unchanged on Redis Cluster):
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from musicez.adapters.redis.client import AnyRedis, redis_outages
@@ -146,7 +147,14 @@ class RedisSessionStore:
         grace_seconds: int,
         refresh_ttl_seconds: int,
     ) -> Rotation:
-        args = [str(session_id), presented_hash, successor_hash, _ts(now), grace_seconds, refresh_ttl_seconds]
+        args: list[str | int] = [
+            str(session_id),
+            presented_hash,
+            successor_hash,
+            _ts(now),
+            grace_seconds,
+            refresh_ttl_seconds,
+        ]
         async with redis_outages():
             result = await self._rotate(keys=self._keys(user_id, session_id), args=args)
         outcome = RotationOutcome(_text(result[0]))
@@ -157,7 +165,7 @@ class RedisSessionStore:
         return Rotation(outcome, self._session(session_id, fields))
 
     @staticmethod
-    def _session(session_id: UUID, fields: dict[str, bytes]) -> Session:
+    def _session(session_id: UUID, fields: dict[str, Any]) -> Session:
         return Session(
             id=session_id,
             user_id=UUID(_text(fields["uid"])),
@@ -187,7 +195,7 @@ class RedisSessionStore:
             ids = await self._redis.zrangebyscore(index, now.timestamp(), "+inf")
             if not ids:
                 return []
-            session_ids = [UUID(_text(i)) for i in ids]
+            session_ids = [UUID(_text(i)) for i in ids if isinstance(i, bytes | str)]
             async with self._redis.pipeline(transaction=False) as pipe:
                 for sid in session_ids:
                     pipe.hgetall(self._keys(user_id, sid)[0])

@@ -52,8 +52,11 @@ def _b64(raw: bytes) -> str:
 
 
 def public_jwk(public_key: PublicKey, algorithm: str) -> dict[str, Any]:
-    codec = OKPAlgorithm if algorithm == "EdDSA" else ECAlgorithm
-    jwk: dict[str, Any] = codec.to_jwk(public_key, as_dict=True)  # type: ignore[arg-type]
+    jwk: dict[str, Any]
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+    else:
+        jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
     required = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("crv", "kty", "x", "y")
     canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
     jwk["kid"] = _b64(hashlib.sha256(canonical.encode()).digest())  # RFC 7638 thumbprint

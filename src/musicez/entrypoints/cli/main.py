@@ -37,7 +37,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env(**overrides)
+        return Settings.from_env(None, **overrides)
     except SettingsError as exc:
         _fail(str(exc), 2)
         raise  # unreachable

@@ -86,7 +86,7 @@ async def _flush_usage(container: AsyncContainer) -> None:
         return
     try:
         async with container() as request_container:
-            uow = await request_container.get(UnitOfWork)  # type: ignore[type-abstract]
+            uow = await request_container.get(UnitOfWork)
             async with uow:
                 await uow.api_keys.record_usage(pending)
                 await uow.commit()
@@ -148,7 +148,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         route_handlers=[*ROUTES, docs_static_router()],
         guards=[require_credentials],
         before_request=require_json,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
         openapi_config=openapi_config(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 from litestar.connection import ASGIConnection
 
@@ -22,7 +23,7 @@ def _trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_address(connection: ASGIConnection, trusted: Sequence[Network]) -> str:
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
     peer = connection.client.host if connection.client else "unknown"
     if not trusted or not _trusted(peer, trusted):
         return peer

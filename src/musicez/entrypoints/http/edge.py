@@ -78,6 +78,6 @@ def _request_id(scope: dict[str, Any]) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             if _SANE_REQUEST_ID.match(value):
-                return value.decode()
+                return str(value.decode())
             break
     return uuid.uuid4().hex

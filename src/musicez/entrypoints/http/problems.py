@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -26,6 +27,7 @@ from musicez.entrypoints.http.schemas import FieldErrorOut, Problem
 log = logging.getLogger("musicez.http")
 
 PROBLEM_JSON = "application/problem+json"
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 REALM = 'realm="musicez"'
 _STATUS_CODES = {
     400: ("validation_error", "The request is not valid"),
@@ -82,8 +84,12 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
     errors: list[FieldErrorOut] = []
     for item in error.extra if isinstance(error.extra, list) else []:
         if isinstance(item, dict):
+            message = str(item.get("message", "is not valid"))
             key = str(item.get("key") or "body")
-            errors.append(FieldErrorOut(key, str(item.get("message", "is not valid"))))
+            if key == "data":  # the body as a whole: name the missing field when there is one
+                missing = _MISSING_FIELD.search(message)
+                key = missing.group(1) if missing else "body"
+            errors.append(FieldErrorOut(key, message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request body is not valid JSON"
     return problem(400, "validation_error", "The request is not valid", detail, errors=errors)
 
