@@ -9,7 +9,7 @@ from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import InvalidCredentials, RateLimited, ValidationFailed
+from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.user import User
 
@@ -38,6 +38,9 @@ class RegisterUser:
         await self.throttle.hit(f"register:{command.client}", self.limits.register_per_client)
         email = Email.parse(command.email)
         self.policy.check(command.password, email)
+        async with self.uow:  # a cheap early answer; the unique index still decides races
+            if await self.uow.users.get_by_email(email) is not None:
+                raise EmailTaken()
         password_hash = await self.hasher.hash(command.password)
         now = self.clock.now()
         user = User(self.secrets.new_id(), email, password_hash, now, now)

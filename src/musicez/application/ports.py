@@ -50,6 +50,7 @@ class PasswordHasher(Protocol):
 class AccessToken:
     token: str
     expires_at: datetime
+    lifetime_seconds: int  # exp - iat
 
 
 @dataclass(frozen=True, slots=True)

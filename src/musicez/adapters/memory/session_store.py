@@ -88,12 +88,17 @@ class MemorySessionStore:
         return [record.session for key in keys if (record := self._live(*key, now=now))]
 
     async def revoke(self, user_id: UUID, session_id: UUID) -> bool:
-        # An expired session is already gone, as in Redis: nothing to revoke.
-        return self._live(user_id, session_id) is not None and self._records.pop((user_id, session_id)) is not None
+        if self._live(user_id, session_id) is None:  # an expired session is already gone, as in Redis
+            return False
+        del self._records[(user_id, session_id)]
+        return True
 
     async def revoke_all(self, user_id: UUID, keep: UUID | None = None) -> int:
         doomed = [key for key in self._records if key[0] == user_id and key[1] != keep]
-        return sum(self._live(*key) is not None and self._records.pop(key) is not None for key in doomed)
+        live = [key for key in doomed if self._live(*key) is not None]  # expired ones are dropped, not counted
+        for key in live:
+            del self._records[key]
+        return len(live)
 
     async def ping(self) -> None:
         return None

@@ -55,7 +55,7 @@ class JwtCodec:
             algorithm=self._keys.algorithm,
             headers={"kid": self._keys.signing_kid, "typ": TOKEN_TYPE},
         )
-        return AccessToken(token, datetime.fromtimestamp(expires, UTC))
+        return AccessToken(token, datetime.fromtimestamp(expires, UTC), self._settings.ttl_seconds)
 
     def verify(self, token: str) -> AccessClaims:
         cached = self._verified.get(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -32,9 +33,10 @@ def client_of(request: Request[Any, Any, Any]) -> str:
 def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:
     return TokenResponse(
         access_token=grant.access.token,
-        expires_in=max(0, round((grant.access.expires_at - now).total_seconds())),
+        expires_in=grant.access.lifetime_seconds,
         refresh_token=grant.refresh_token,
-        refresh_expires_in=max(0, int((grant.refresh_expires_at - now).total_seconds())),
+        # Rounded up: a refresh token issued a moment ago for 7 days still says 604800.
+        refresh_expires_in=max(0, math.ceil((grant.refresh_expires_at - now).total_seconds())),
         session_id=str(grant.session.id),
         user=UserOut(id=str(grant.user_id), email=grant.email, created_at=rfc3339(grant.user_created_at)),
     )
