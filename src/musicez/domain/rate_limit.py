@@ -24,7 +24,7 @@ class RateLimit:
     def parse(cls, text: str) -> RateLimit:
         amount, sep, period = text.strip().partition("/")
         period = period.strip().lower()
-        if not sep or not amount.strip().isdigit() or period not in PERIOD_SECONDS:
+        if not sep or not amount.strip().isdecimal() or period not in PERIOD_SECONDS:
             raise InvalidRateLimit(f"invalid rate limit {text!r}: expected N/second, N/minute, N/hour or N/day")
         value = int(amount)
         if not 1 <= value <= 1_000_000_000:

@@ -1,0 +1,41 @@
+"""Fixtures for the port contracts: the adapters under test, each on its own backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from musicez.adapters.postgres.database import build_engine, session_factory
+from musicez.adapters.postgres.migrate import upgrade
+from tests.support.cluster import redis_cluster_url
+from tests.support.databases import create_database, drop_database
+from tests.support.services import Services
+
+__all__ = ["contract_postgres_sessions", "contract_sqlite_sessions", "redis_cluster_url"]
+
+
+@pytest.fixture(scope="session")
+async def contract_sqlite_sessions(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    path: Path = tmp_path_factory.mktemp("contract-sqlite") / "musicez.db"
+    engine = build_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def contract_postgres_sessions(services: Services) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A Postgres database of the contract suite's own, so no other test's rows show up."""
+    url = await create_database(services.database_url, prefix="musicez_contract")
+    engine = build_engine(url, pool_size=2)
+    try:
+        await upgrade(engine)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+        await drop_database(services.database_url, url)

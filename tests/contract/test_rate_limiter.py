@@ -1,0 +1,181 @@
+"""The RateLimiter contract: the in-memory limiter, the Redis limiter (one node and Cluster),
+and the unit tests' fake."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
+from musicez.application.ports import RateLimiter
+from musicez.domain.rate_limit import RateLimit
+from tests.support.fakes import FakeRateLimiter
+
+LIMIT = RateLimit(3, "minute")
+
+MakeLimiter = Callable[[], RateLimiter]
+
+
+def _build(request: pytest.FixtureRequest, kind: str) -> MakeLimiter:
+    """A factory of limiters that share one namespace (where the backend can share at all)."""
+    if kind == "memory":
+        return lambda: memory_rate_limiter(f"rl-{uuid.uuid4().hex[:8]}")
+    if kind == "fake":
+        return FakeRateLimiter
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        namespace = f"{request.getfixturevalue('redis_prefix')}:rl-contract:{uuid.uuid4().hex[:8]}"
+    else:
+        url, namespace = request.getfixturevalue("redis_cluster_url"), f"rl-contract-{uuid.uuid4().hex[:8]}"
+    return lambda: redis_rate_limiter(url, namespace)
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "fake"])
+def make_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
+    return _build(request, request.param)
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+def make_timed_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
+    """The real limiters, whose windows end with time."""
+    return _build(request, request.param)
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def make_shared_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
+    return _build(request, request.param)
+
+
+def key() -> str:
+    return f"client:{uuid.uuid4().hex}"
+
+
+async def test_hits_count_down_the_remaining_requests(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+
+    decisions = [await limiter.hit(k, LIMIT) for _ in range(3)]
+
+    assert [d.allowed for d in decisions] == [True, True, True]
+    assert [d.remaining for d in decisions] == [2, 1, 0]
+    assert all(d.limit == 3 for d in decisions)
+    assert all(1 <= d.reset_after <= 60 for d in decisions)
+
+
+async def test_over_the_limit_is_refused_with_a_reset_time(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+    for _ in range(3):
+        await limiter.hit(k, LIMIT)
+
+    refused = await limiter.hit(k, LIMIT)
+    again = await limiter.hit(k, LIMIT)
+
+    assert not refused.allowed
+    assert not again.allowed
+    assert refused.remaining == 0
+    assert again.remaining == 0
+    assert 1 <= refused.reset_after <= 60
+
+
+async def test_peek_does_not_count(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+
+    fresh = await limiter.peek(k, LIMIT)
+    assert fresh.allowed
+    assert fresh.remaining == 3
+    assert fresh.limit == 3
+    assert fresh.reset_after >= 1
+
+    await limiter.hit(k, LIMIT)
+    for _ in range(5):
+        peeked = await limiter.peek(k, LIMIT)
+        assert peeked.allowed
+        assert peeked.remaining == 2
+    assert (await limiter.hit(k, LIMIT)).remaining == 1
+
+
+async def test_peek_says_whether_the_next_hit_would_pass(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+    for _ in range(3):
+        await limiter.hit(k, LIMIT)
+
+    peeked = await limiter.peek(k, LIMIT)
+
+    assert not peeked.allowed
+    assert peeked.remaining == 0
+    assert peeked.reset_after >= 1
+
+
+async def test_reset_clears_the_count(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+    for _ in range(4):
+        await limiter.hit(k, LIMIT)
+
+    await limiter.reset(k, LIMIT)
+
+    assert (await limiter.peek(k, LIMIT)).remaining == 3
+    first = await limiter.hit(k, LIMIT)
+    assert first.allowed
+    assert first.remaining == 2
+
+
+async def test_reset_of_an_unknown_key_is_harmless(make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter()
+    await limiter.reset(key(), LIMIT)
+
+
+async def test_keys_are_independent(make_limiter: MakeLimiter) -> None:
+    limiter, a, b = make_limiter(), key(), key()
+    for _ in range(4):
+        await limiter.hit(a, LIMIT)
+
+    other = await limiter.hit(b, LIMIT)
+
+    assert other.allowed
+    assert other.remaining == 2
+    assert not (await limiter.peek(a, LIMIT)).allowed
+    await limiter.reset(b, LIMIT)
+    assert not (await limiter.peek(a, LIMIT)).allowed
+
+
+async def test_limits_of_different_sizes_count_apart(make_limiter: MakeLimiter) -> None:
+    limiter, k = make_limiter(), key()
+    small, large = RateLimit(1, "minute"), RateLimit(5, "hour")
+
+    await limiter.hit(k, small)
+
+    assert not (await limiter.hit(k, small)).allowed
+    decision = await limiter.hit(k, large)
+    assert decision.allowed
+    assert decision.remaining == 4
+    assert decision.limit == 5
+
+
+async def test_two_limiters_on_one_namespace_share_the_counts(make_shared_limiter: MakeLimiter) -> None:
+    """As two server processes would: a client cannot double its limit by switching process."""
+    first, second, k = make_shared_limiter(), make_shared_limiter(), key()
+
+    await first.hit(k, LIMIT)
+    await second.hit(k, LIMIT)
+    third = await first.hit(k, LIMIT)
+    fourth = await second.hit(k, LIMIT)
+
+    assert third.allowed
+    assert third.remaining == 0
+    assert not fourth.allowed
+    await first.reset(k, LIMIT)
+    assert (await second.peek(k, LIMIT)).remaining == 3
+
+
+async def test_a_window_frees_up_when_it_ends(make_timed_limiter: MakeLimiter) -> None:
+    limiter, k, per_second = make_timed_limiter(), key(), RateLimit(1, "second")
+    assert (await limiter.hit(k, per_second)).allowed
+    refused = await limiter.hit(k, per_second)
+    assert not refused.allowed
+    assert refused.reset_after == 1
+
+    await asyncio.sleep(1.1)
+
+    assert (await limiter.hit(k, per_second)).allowed

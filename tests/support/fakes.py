@@ -1,0 +1,296 @@
+"""Hand-written in-memory fakes of the ports, for fast unit tests.
+
+The repository fakes run through the same contract suite as the SQL adapters
+(tests/contract), so they cannot drift from the real thing.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from musicez.application.ports import OutgoingMail, RateDecision
+from musicez.domain.api_key import ApiKey
+from musicez.domain.email import Email
+from musicez.domain.errors import EmailTaken
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.user import User
+
+# --- the database -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ResetToken:
+    user_id: UUID
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Tables:
+    users: dict[UUID, User] = field(default_factory=dict)
+    api_keys: dict[UUID, ApiKey] = field(default_factory=dict)
+    reset_tokens: dict[str, _ResetToken] = field(default_factory=dict)
+
+    def copy(self) -> _Tables:
+        # Entities are frozen, so copying the dicts isolates a transaction.
+        return _Tables(dict(self.users), dict(self.api_keys), dict(self.reset_tokens))
+
+    def tables(self) -> tuple[dict[UUID, User], dict[UUID, ApiKey], dict[str, _ResetToken]]:
+        return self.users, self.api_keys, self.reset_tokens
+
+
+def _merge(committed: _Tables, snapshot: _Tables, working: _Tables) -> None:
+    """Apply what one transaction changed since it began, as a database would on commit."""
+    for target, before, after in zip(committed.tables(), snapshot.tables(), working.tables(), strict=True):
+        for row_key in before.keys() - after.keys():
+            target.pop(row_key, None)  # type: ignore[arg-type]
+        for row_key, row in after.items():
+            if before.get(row_key) != row:
+                target[row_key] = row  # type: ignore[index]
+
+
+class FakeDatabase:
+    """What is committed; each unit of work works on a copy of it."""
+
+    def __init__(self) -> None:
+        self.committed = _Tables()
+        self.commits = 0
+
+
+class FakeUserRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    async def add(self, user: User) -> None:
+        wanted = user.email.value.lower()
+        if any(u.email.value.lower() == wanted for u in self._tables.users.values()):
+            raise EmailTaken()
+        self._tables.users[user.id] = user
+
+    async def get(self, user_id: UUID) -> User | None:
+        return self._tables.users.get(user_id)
+
+    async def get_by_email(self, email: Email) -> User | None:
+        wanted = email.value.lower()
+        return next((u for u in self._tables.users.values() if u.email.value.lower() == wanted), None)
+
+    async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
+        user = self._tables.users.get(user_id)
+        if user is not None:
+            self._tables.users[user_id] = replace(user, password_hash=password_hash, updated_at=now)
+
+
+class FakeApiKeyRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    async def add(self, key: ApiKey) -> None:
+        self._tables.api_keys[key.id] = replace(key, last_used_at=None, revoked_at=None)
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        return self._tables.api_keys.get(key_id)
+
+    async def list(self) -> list[ApiKey]:
+        return sorted(self._tables.api_keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def revoke(self, key_id: UUID, now: datetime) -> bool:
+        key = self._tables.api_keys.get(key_id)
+        if key is None:
+            return False
+        if key.revoked_at is None:
+            self._tables.api_keys[key_id] = replace(key, revoked_at=now)
+        return True
+
+    async def record_usage(self, last_used: Mapping[UUID, datetime]) -> None:
+        for key_id, when in last_used.items():
+            key = self._tables.api_keys.get(key_id)
+            if key is not None and (key.last_used_at is None or key.last_used_at < when):
+                self._tables.api_keys[key_id] = replace(key, last_used_at=when)
+
+
+class FakeResetTokenRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def _drop_user(self, user_id: UUID, keep: str | None = None) -> None:
+        tokens = self._tables.reset_tokens
+        for token_hash in [h for h, t in tokens.items() if t.user_id == user_id and h != keep]:
+            del tokens[token_hash]
+
+    async def replace_for_user(self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime) -> None:
+        self._drop_user(user_id)
+        self._tables.reset_tokens[token_hash] = _ResetToken(user_id, expires_at)
+
+    async def consume(self, token_hash: str, now: datetime) -> UUID | None:
+        token = self._tables.reset_tokens.get(token_hash)
+        if token is None or token.used_at is not None or token.expires_at <= now:
+            return None
+        self._tables.reset_tokens[token_hash] = replace(token, used_at=now)
+        self._drop_user(token.user_id, keep=token_hash)
+        return token.user_id
+
+
+class FakeUnitOfWork:
+    """One transaction per `async with`, rolled back unless committed."""
+
+    users: FakeUserRepository
+    api_keys: FakeApiKeyRepository
+    reset_tokens: FakeResetTokenRepository
+
+    def __init__(self, database: FakeDatabase | None = None) -> None:
+        self.database = database or FakeDatabase()
+        self._snapshot: _Tables | None = None
+        self._working: _Tables | None = None
+
+    async def __aenter__(self) -> Self:
+        self._snapshot = self.database.committed.copy()
+        self._working = self.database.committed.copy()
+        self.users = FakeUserRepository(self._working)
+        self.api_keys = FakeApiKeyRepository(self._working)
+        self.reset_tokens = FakeResetTokenRepository(self._working)
+        return self
+
+    async def commit(self) -> None:
+        if self._working is None or self._snapshot is None:
+            raise RuntimeError("commit outside `async with`")
+        merged = self.database.committed.copy()
+        _merge(merged, self._snapshot, self._working)
+        # The unique index on lower(email): a concurrent transaction may have taken it.
+        emails = [u.email.value.lower() for u in merged.users.values()]
+        if len(emails) != len(set(emails)):
+            raise EmailTaken()
+        self.database.committed = merged
+        self.database.commits += 1
+        self._snapshot = self._working.copy()  # later changes are diffed against this commit
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._snapshot = self._working = None
+
+
+class FakeApiKeyLookup:
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    async def find(self, key_id: UUID) -> ApiKey | None:
+        return self._database.committed.api_keys.get(key_id)
+
+
+# --- time, randomness, hashing -----------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+class FakeSecrets:
+    """Deterministic randomness: a seeded generator."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self._random = random.Random(seed)
+
+    def token_bytes(self, size: int) -> bytes:
+        return self._random.randbytes(size)
+
+    def new_id(self) -> UUID:
+        return uuid.UUID(bytes=self._random.randbytes(16), version=4)
+
+
+class FakePasswordHasher:
+    """Cheap 'hashes' and a record of every expensive call, to compare the work done."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def hash(self, password: str) -> str:
+        self.calls.append("hash")
+        return "fake$" + password[::-1]
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        self.calls.append("verify")
+        return password_hash == "fake$" + password[::-1]
+
+    async def spend_equal_work(self, password: str) -> None:
+        self.calls.append("spend_equal_work")
+
+    @property
+    def expensive_calls(self) -> int:
+        return sum(call in ("verify", "spend_equal_work") for call in self.calls)
+
+
+# --- limits, mail, events, usage ----------------------------------------------------------
+
+
+class FakeRateLimiter:
+    """Counts per (key, limit) without time: a window never ends unless reset."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, RateLimit], int] = {}
+
+    def _decision(self, count: int, limit: RateLimit, allowed: bool) -> RateDecision:
+        return RateDecision(allowed, limit.amount, max(0, limit.amount - count), limit.seconds)
+
+    async def hit(self, key: str, limit: RateLimit) -> RateDecision:
+        count = self.counts[(key, limit)] = self.counts.get((key, limit), 0) + 1
+        return self._decision(count, limit, count <= limit.amount)
+
+    async def peek(self, key: str, limit: RateLimit) -> RateDecision:
+        count = self.counts.get((key, limit), 0)
+        return self._decision(count, limit, count < limit.amount)
+
+    async def reset(self, key: str, limit: RateLimit) -> None:
+        self.counts.pop((key, limit), None)
+
+
+class FakeRateObserver:
+    def __init__(self) -> None:
+        self.decisions: list[RateDecision] = []
+
+    def observe(self, decision: RateDecision) -> None:
+        self.decisions.append(decision)
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMail] = []
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail)
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, dict[str, object]]] = []
+
+    def record(self, event: str, **fields: object) -> None:
+        self.recorded.append((event, fields))
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.recorded]
+
+
+class FakeUsageRecorder:
+    def __init__(self) -> None:
+        self.marked: dict[UUID, datetime] = {}
+
+    def mark(self, key_id: UUID, now: datetime) -> None:
+        self.marked[key_id] = now

@@ -1,0 +1,168 @@
+"""RegisterUser and LoginUser on fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from musicez.application.accounts import LoginCommand, RegisterCommand
+from musicez.domain.email import Email
+from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed, WeakPassword
+from tests.unit.conftest import STRONG_PASSWORD, World
+
+
+async def login(world: World, email: str, password: str, client: str = "10.0.0.1"):  # type: ignore[no-untyped-def]
+    return await world.login.execute(LoginCommand(email, password, client=client, device_name="Phone"))
+
+
+async def test_register_stores_the_user_and_opens_a_session(world: World) -> None:
+    grant = await world.sign_up(" Listener@Example.com ", device="  My   Laptop ")
+
+    async with world.uow() as uow:
+        user = await uow.users.get_by_email(Email.parse("listener@example.com"))
+    assert user is not None
+    assert user.id == grant.user_id
+    assert grant.email == "listener@example.com"
+    assert user.password_hash != STRONG_PASSWORD
+    assert await world.passwords.verify(STRONG_PASSWORD, user.password_hash)
+    assert grant.session.device_name == "My Laptop"
+    assert await world.sessions.is_active(user.id, grant.session.id)
+    claims = world.codec.verify(grant.access.token)
+    assert (claims.user_id, claims.session_id) == (user.id, grant.session.id)
+    assert grant.refresh_token
+    assert grant.refresh_expires_at > world.clock.now()
+    assert "user_registered" in world.events.names
+
+
+async def test_register_refuses_a_taken_email_in_any_case(world: World) -> None:
+    await world.sign_up("listener@example.com")
+
+    with pytest.raises(EmailTaken):
+        await world.sign_up("LISTENER@example.com", password="Another-Strong-Pass-7")
+
+
+async def test_register_refuses_a_weak_password_before_hashing(world: World) -> None:
+    with pytest.raises(WeakPassword) as caught:
+        await world.sign_up("jdoe@example.com", password="jdoe")
+    assert len(caught.value.errors) >= 3
+    assert world.passwords.calls == []
+    async with world.uow() as uow:
+        assert await uow.users.get_by_email(Email.parse("jdoe@example.com")) is None
+
+
+async def test_register_refuses_an_invalid_email(world: World) -> None:
+    with pytest.raises(ValidationFailed):
+        await world.sign_up("not-an-email")
+
+
+async def test_register_is_throttled_per_client(world: World) -> None:
+    world.limits = type(world.limits)(register_per_client=world.limits.login_failures)  # 3 a minute
+    for i in range(3):
+        await world.sign_up(f"user{i}@example.com")
+    with pytest.raises(RateLimited):
+        await world.sign_up("user9@example.com")
+    # Another client is not affected.
+    await world.register.execute(RegisterCommand("user10@example.com", STRONG_PASSWORD, client="10.9.9.9"))
+
+
+async def test_login_with_the_right_password_opens_a_new_session(world: World) -> None:
+    first = await world.sign_up("listener@example.com")
+
+    grant = await login(world, "LISTENER@example.com", STRONG_PASSWORD)
+
+    assert grant.user_id == first.user_id
+    assert grant.session.id != first.session.id
+    assert grant.session.device_name == "Phone"
+    assert len(await world.sessions.list_for_user(first.user_id, world.clock.now())) == 2
+
+
+async def test_wrong_password_and_unknown_email_cost_the_same_work(world: World) -> None:
+    await world.sign_up("listener@example.com")
+    world.passwords.calls.clear()
+
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", "Wrong-Password-123")
+    wrong_password_calls = list(world.passwords.calls)
+    world.passwords.calls.clear()
+
+    with pytest.raises(InvalidCredentials):
+        await login(world, "nobody@example.com", "Wrong-Password-123")
+    unknown_email_calls = list(world.passwords.calls)
+
+    assert wrong_password_calls == ["verify"]
+    assert unknown_email_calls == ["spend_equal_work"]
+
+
+@pytest.mark.parametrize("email", ["not an email", "", "nobody@example.com"])
+async def test_unknown_or_malformed_email_is_invalid_credentials_after_equal_work(world: World, email: str) -> None:
+    with pytest.raises(InvalidCredentials):
+        await login(world, email, STRONG_PASSWORD)
+    assert world.passwords.expensive_calls == 1
+
+
+async def test_a_password_over_72_bytes_never_reaches_verify(world: World) -> None:
+    await world.sign_up("listener@example.com")
+    world.passwords.calls.clear()
+
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", STRONG_PASSWORD + "é" * 40)
+
+    assert world.passwords.calls == ["spend_equal_work"]
+
+
+async def test_repeated_failures_throttle_the_email_and_client_pair(world: World) -> None:
+    await world.sign_up("listener@example.com")
+    for _ in range(3):  # the world's limit: 3 failures a minute
+        with pytest.raises(InvalidCredentials):
+            await login(world, "listener@example.com", "Wrong-Password-123")
+    world.passwords.calls.clear()
+
+    with pytest.raises(RateLimited) as caught:
+        await login(world, "listener@example.com", STRONG_PASSWORD)  # even the right password
+
+    assert caught.value.retry_after >= 1
+    assert world.passwords.calls == []  # refused before any bcrypt work
+    assert "login_throttled" in world.events.names
+    # Another client, or another address from this client, is not throttled.
+    await login(world, "listener@example.com", STRONG_PASSWORD, client="10.7.7.7")
+    with pytest.raises(InvalidCredentials):
+        await login(world, "other@example.com", "Wrong-Password-123")
+
+
+async def test_a_successful_login_clears_the_failure_count(world: World) -> None:
+    await world.sign_up("listener@example.com")
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            await login(world, "listener@example.com", "Wrong-Password-123")
+
+    await login(world, "listener@example.com", STRONG_PASSWORD)
+
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            await login(world, "listener@example.com", "Wrong-Password-123")
+    await login(world, "listener@example.com", STRONG_PASSWORD)
+
+
+async def test_throttling_keys_on_the_normalised_email(world: World) -> None:
+    await world.sign_up("listener@example.com")
+    for spelling in ("listener@example.com", "LISTENER@example.com", " Listener@Example.COM "):
+        with pytest.raises(InvalidCredentials):
+            await login(world, spelling, "Wrong-Password-123")
+
+    with pytest.raises(RateLimited):
+        await login(world, "listener@example.com", STRONG_PASSWORD)
+
+
+async def test_a_disabled_account_cannot_log_in(world: World) -> None:
+    grant = await world.sign_up("listener@example.com")
+    async with world.uow() as uow:
+        user = await uow.users.get(grant.user_id)
+        assert user is not None
+        uow.users._tables.users[user.id] = type(user)(  # the fake's table: no port disables users
+            user.id, user.email, user.password_hash, user.created_at, user.updated_at, disabled=True
+        )
+        await uow.commit()
+    world.passwords.calls.clear()
+
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", STRONG_PASSWORD)
+    assert world.passwords.calls == ["spend_equal_work"]

@@ -1,0 +1,67 @@
+"""CreateApiKey, ListApiKeys and RevokeApiKey."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from musicez.domain.api_key import PresentedKey
+from musicez.domain.errors import ApiKeyNotFound, ValidationFailed
+from musicez.domain.rate_limit import RateLimit
+from tests.unit.conftest import World
+
+
+async def test_create_stores_only_a_hash_and_shows_the_secret_once(world: World) -> None:
+    created = await world.create_api_key.execute(
+        "  Recommender   service ", RateLimit(100, "second"), timedelta(days=7)
+    )
+
+    parsed = PresentedKey.parse(created.secret)
+    assert parsed is not None
+    assert parsed.key_id == created.key.id
+    stored = await world.list_api_keys.execute()
+    assert stored == [created.key]
+    key = stored[0]
+    assert key.name == "Recommender service"
+    assert key.rate_limit == RateLimit(100, "second")
+    assert key.expires_at == world.clock.now() + timedelta(days=7)
+    assert created.secret.startswith(key.prefix)
+    assert parsed.secret not in key.secret_hash
+    assert created.secret not in repr(key)
+    assert "api_key_created" in world.events.names
+    assert all(created.secret not in str(fields) for _, fields in world.events.recorded)
+
+
+async def test_two_keys_never_share_a_secret(world: World) -> None:
+    a = await world.create_api_key.execute("a")
+    b = await world.create_api_key.execute("b")
+    assert a.secret != b.secret
+    assert a.key.id != b.key.id
+    assert a.key.secret_hash != b.key.secret_hash
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
+async def test_a_name_is_required_and_bounded(world: World, name: str) -> None:
+    with pytest.raises(ValidationFailed):
+        await world.create_api_key.execute(name)
+    assert await world.list_api_keys.execute() == []
+
+
+async def test_revoke_marks_the_key_and_keeps_the_first_time(world: World) -> None:
+    created = await world.create_api_key.execute("service")
+    revoked_at = world.clock.now()
+
+    await world.revoke_api_key.execute(created.key.id)
+    world.clock.advance(60)
+    await world.revoke_api_key.execute(created.key.id)
+
+    [key] = await world.list_api_keys.execute()
+    assert key.revoked_at == revoked_at
+    assert not key.is_usable(world.clock.now())
+
+
+async def test_revoking_an_unknown_key_is_not_found(world: World) -> None:
+    with pytest.raises(ApiKeyNotFound):
+        await world.revoke_api_key.execute(uuid.uuid4())

@@ -1,0 +1,156 @@
+"""AuthenticateRequest: bearer tokens, API keys, both, neither; then the rate limit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from musicez.domain.errors import InvalidApiKey, InvalidToken, MissingCredentials, RateLimited, TokenRevoked
+from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
+from musicez.domain.rate_limit import RateLimit
+from tests.unit.conftest import World
+
+
+async def an_api_key(world: World, **options: object) -> str:
+    created = await world.create_api_key.execute("recommender", **options)  # type: ignore[arg-type]
+    return created.secret
+
+
+async def test_a_valid_bearer_token_authenticates_the_user(world: World) -> None:
+    grant = await world.sign_up()
+
+    result = await world.authenticate.execute(grant.access.token, None)
+
+    assert isinstance(result.principal, UserPrincipal)
+    assert (result.principal.user_id, result.principal.session_id) == (grant.user_id, grant.session.id)
+    assert result.rate.allowed
+    assert result.rate.limit == 5
+    assert result.rate.remaining == 4
+
+
+async def test_a_valid_api_key_authenticates_the_service(world: World) -> None:
+    key = await an_api_key(world)
+
+    result = await world.authenticate.execute(None, key)
+
+    assert isinstance(result.principal, ApiKeyPrincipal)
+    assert result.principal.name == "recommender"
+    assert world.usage.marked == {result.principal.key_id: world.clock.now()}
+
+
+async def test_no_credentials_is_missing_credentials(world: World) -> None:
+    with pytest.raises(MissingCredentials):
+        await world.authenticate.execute(None, None)
+
+
+async def test_a_revoked_session_is_token_revoked(world: World) -> None:
+    grant = await world.sign_up()
+    await world.sessions.revoke(grant.user_id, grant.session.id)
+
+    with pytest.raises(TokenRevoked):
+        await world.authenticate.execute(grant.access.token, None)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "x" * 5000])
+async def test_a_malformed_bearer_token_is_invalid(world: World, token: str) -> None:
+    with pytest.raises(InvalidToken) as caught:
+        await world.authenticate.execute(token, None)
+    assert type(caught.value) is InvalidToken
+
+
+async def test_a_token_of_another_issuer_key_is_invalid(world: World, codec_keys) -> None:  # type: ignore[no-untyped-def]
+    from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
+    from musicez.adapters.security.keys import asymmetric_ring, generate_private_pem
+
+    grant = await world.sign_up()
+    stranger = JwtCodec(
+        asymmetric_ring(generate_private_pem("EdDSA"), "EdDSA"), TokenSettings("https://auth.test", "musicez-api", 900)
+    )
+    forged = stranger.issue(grant.user_id, grant.session.id, datetime.now(UTC))
+
+    with pytest.raises(InvalidToken):
+        await world.authenticate.execute(forged.token, None)
+
+
+async def test_an_expired_bearer_token_is_token_expired(world: World) -> None:
+    grant = await world.sign_up()
+    old = world.codec.issue(grant.user_id, grant.session.id, datetime.now(UTC) - timedelta(hours=1))
+
+    with pytest.raises(InvalidToken) as caught:
+        await world.authenticate.execute(old.token, None)
+    assert caught.value.code == "token_expired"
+
+
+async def test_both_credentials_are_checked_a_bad_key_fails_a_good_token(world: World) -> None:
+    grant = await world.sign_up()
+    key = await an_api_key(world)
+
+    with pytest.raises(InvalidApiKey):
+        await world.authenticate.execute(grant.access.token, key[:-1] + ("A" if key[-1] != "A" else "B"))
+    with pytest.raises(InvalidApiKey):
+        await world.authenticate.execute(grant.access.token, "mez_garbage")
+
+
+async def test_both_credentials_are_checked_a_bad_token_fails_a_good_key(world: World) -> None:
+    key = await an_api_key(world)
+
+    with pytest.raises(InvalidToken):
+        await world.authenticate.execute("not-a-jwt", key)
+
+
+async def test_when_both_are_invalid_the_bearer_error_wins(world: World) -> None:
+    grant = await world.sign_up()
+    await world.sessions.revoke(grant.user_id, grant.session.id)
+
+    with pytest.raises(InvalidToken) as caught:
+        await world.authenticate.execute("not-a-jwt", "mez_garbage")
+    assert caught.value.code == "invalid_token"
+    with pytest.raises(TokenRevoked):
+        await world.authenticate.execute(grant.access.token, "mez_garbage")
+
+
+async def test_both_valid_authenticates_as_the_user(world: World) -> None:
+    grant = await world.sign_up()
+    key = await an_api_key(world)
+
+    result = await world.authenticate.execute(grant.access.token, key)
+
+    assert isinstance(result.principal, UserPrincipal)
+
+
+async def test_unknown_revoked_and_expired_keys_are_invalid(world: World) -> None:
+    revoked = await world.create_api_key.execute("old service")
+    await world.revoke_api_key.execute(revoked.key.id)
+    expiring = await an_api_key(world, expires_in=timedelta(minutes=5))
+    unknown = "mez_" + uuid.uuid4().hex + "A" * 32
+
+    for key in (revoked.secret, unknown):
+        with pytest.raises(InvalidApiKey):
+            await world.authenticate.execute(None, key)
+    await world.authenticate.execute(None, expiring)
+    world.clock.advance(301)
+    with pytest.raises(InvalidApiKey):
+        await world.authenticate.execute(None, expiring)
+    assert revoked.key.id not in world.usage.marked
+
+
+async def test_the_principal_rate_limit_refuses_over_the_limit(world: World) -> None:
+    grant = await world.sign_up()
+    for remaining in (4, 3, 2, 1, 0):
+        assert (await world.authenticate.execute(grant.access.token, None)).rate.remaining == remaining
+
+    with pytest.raises(RateLimited):
+        await world.authenticate.execute(grant.access.token, None)
+
+
+async def test_an_api_key_uses_its_own_rate_limit(world: World) -> None:
+    key = await an_api_key(world, rate_limit=RateLimit(2, "second"))
+
+    first = await world.authenticate.execute(None, key)
+    assert first.rate.limit == 2
+    assert first.rate.remaining == 1
+    await world.authenticate.execute(None, key)
+    with pytest.raises(RateLimited):
+        await world.authenticate.execute(None, key)

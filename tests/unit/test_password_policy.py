@@ -1,0 +1,159 @@
+"""The password policy of API.md: every failed rule reported at once."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from musicez.domain.email import Email
+from musicez.domain.errors import WeakPassword
+from musicez.domain.password_policy import (
+    LONG_ENOUGH_FOR_ANY_CLASSES,
+    MAX_BYTES,
+    MIN_LENGTH,
+    PasswordPolicy,
+    character_classes,
+    fits_bcrypt,
+)
+
+COMMON = frozenset({"password1234", "qwertyuiop12", "jdoe"})
+POLICY = PasswordPolicy(COMMON)
+
+TOO_SHORT = "at least 12 characters"
+TOO_LONG = "at most 72 bytes"
+IS_COMMON = "most common passwords"
+HAS_LOCAL = "local part of the email"
+FEW_CLASSES = "at least 3 of"
+
+
+def rules(password: str, email: str | None = None) -> list[str]:
+    """Which rules failed, by a stable fragment of each message."""
+    failed = POLICY.violations(password, Email.parse(email) if email else None)
+    fragments = [TOO_SHORT, TOO_LONG, IS_COMMON, HAS_LOCAL, FEW_CLASSES]
+    found = [f for f in fragments if any(f in message for message in failed)]
+    assert len(found) == len(failed), failed  # every message is one of the rules
+    return found
+
+
+def test_a_strong_password_passes() -> None:
+    assert rules("Correct-Horse-Battery-9", "jdoe@example.com") == []
+    POLICY.check("Correct-Horse-Battery-9", Email.parse("jdoe@example.com"))
+
+
+def test_every_failed_rule_is_reported_at_once() -> None:
+    assert rules("jdoe", "jdoe@example.com") == [TOO_SHORT, IS_COMMON, HAS_LOCAL, FEW_CLASSES]
+
+
+def test_check_raises_weak_password_with_one_field_error_per_rule() -> None:
+    with pytest.raises(WeakPassword) as caught:
+        POLICY.check("jdoe", Email.parse("jdoe@example.com"), field="new_password")
+    error = caught.value
+    assert error.code == "weak_password"
+    assert error.status == 422
+    assert len(error.errors) == 4
+    assert {e.field for e in error.errors} == {"new_password"}
+    assert error.errors[0].message in error.detail
+
+
+def test_too_long_and_too_few_classes_together() -> None:
+    # 18 four-byte characters: 19 characters, so the class rule applies, and 73 bytes.
+    password = "a" + "\N{MUSICAL SYMBOL G CLEF}" * 18
+    assert len(password) < LONG_ENOUGH_FOR_ANY_CLASSES
+    assert rules(password) == [TOO_LONG, FEW_CLASSES]
+
+
+@pytest.mark.parametrize(
+    ("password", "too_long"),
+    [
+        ("é" * 36, False),  # 36 characters, exactly 72 bytes
+        ("é" * 36 + "a", True),  # 73 bytes
+        ("a" * 72, False),
+        ("a" * 73, True),
+        ("€" * 24, False),  # three bytes each: 72
+        ("€" * 24 + "!", True),
+        ("\N{GRINNING FACE}" * 18, False),  # four bytes each: 72
+        ("\N{GRINNING FACE}" * 18 + "x", True),
+    ],
+)
+def test_the_limit_is_72_bytes_not_72_characters(password: str, too_long: bool) -> None:
+    assert (TOO_LONG in rules(password)) is too_long
+    assert fits_bcrypt(password) is not too_long
+
+
+@pytest.mark.parametrize("password", ["password1234", "PASSWORD1234", "Password1234", "qwertyuiop12"])
+def test_common_passwords_are_refused_in_any_case(password: str) -> None:
+    assert IS_COMMON in rules(password)
+
+
+def test_the_local_part_counts_only_from_four_characters() -> None:
+    assert HAS_LOCAL not in rules("Bob-Listens-2-Jazz", "bob@example.com")
+    assert HAS_LOCAL in rules("Xjdoe-Listens-2-Jazz", "jdoe@example.com")
+    assert HAS_LOCAL in rules("X-JDoe-Listens-2-Jazz", "JDoe@example.com")
+    assert HAS_LOCAL not in rules("X-JDoe-Listens-2-Jazz")  # no email, no rule
+
+
+@pytest.mark.parametrize(
+    ("password", "weak"),
+    [
+        ("abcdefghijk1", True),  # lower + digit
+        ("abcdefghijK1", False),  # lower + upper + digit
+        ("abcdefghij-1", False),  # lower + symbol + digit
+        ("ABCDEFGHIJ-!", True),  # upper + symbol
+        ("abcdefghijklmnopqrs", True),  # 19 lower-case letters
+        ("abcdefghijklmnopqrst", False),  # 20: long enough for any classes
+    ],
+)
+def test_three_of_four_classes_unless_twenty_characters(password: str, weak: bool) -> None:
+    assert (FEW_CLASSES in rules(password)) is weak
+
+
+def test_character_classes() -> None:
+    assert character_classes("") == 0
+    assert character_classes("aB3-") == 4
+    assert character_classes("ÄÖü") == 2  # non-ASCII letters are letters
+    assert character_classes("   ") == 1  # a space is a symbol
+
+
+# --- properties ---------------------------------------------------------------------------
+
+passwords = st.text(max_size=90)
+emails = st.sampled_from([None, "jdoe@example.com", "bob@example.com", "Listener@Example.com"])
+
+
+@given(passwords, emails)
+def test_length_rule_iff_shorter_than_twelve(password: str, email: str | None) -> None:
+    assert (TOO_SHORT in rules(password, email)) is (len(password) < MIN_LENGTH)
+
+
+@given(passwords, emails)
+def test_byte_rule_iff_more_than_72_utf8_bytes(password: str, email: str | None) -> None:
+    assert (TOO_LONG in rules(password, email)) is (len(password.encode("utf-8")) > MAX_BYTES)
+
+
+@given(passwords)
+def test_class_rule_iff_short_and_fewer_than_three_classes(password: str) -> None:
+    expected = len(password) < LONG_ENOUGH_FOR_ANY_CLASSES and character_classes(password) < 3
+    assert (FEW_CLASSES in rules(password)) is expected
+
+
+@given(passwords, emails)
+def test_check_raises_exactly_when_there_are_violations(password: str, email: str | None) -> None:
+    parsed = Email.parse(email) if email else None
+    failed = POLICY.violations(password, parsed)
+    if failed:
+        with pytest.raises(WeakPassword) as caught:
+            POLICY.check(password, parsed)
+        assert [e.message for e in caught.value.errors] == failed
+    else:
+        POLICY.check(password, parsed)
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=20, max_size=72))
+def test_any_long_uncommon_password_without_the_local_part_passes(password: str) -> None:
+    assert POLICY.violations(password) == []
+
+
+@given(st.text(min_size=0, max_size=30), st.text(min_size=0, max_size=30))
+def test_a_password_with_the_local_part_is_always_refused(before: str, after: str) -> None:
+    assert HAS_LOCAL in rules(before + "JDoe" + after, "jdoe@example.com")

@@ -1,0 +1,210 @@
+"""RotateRefresh and the logout family, on the memory session store."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from musicez.application.accounts import LoginCommand
+from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from musicez.domain.principal import UserPrincipal
+from musicez.domain.refresh_token import RefreshToken
+from tests.unit.conftest import STRONG_PASSWORD, World
+
+
+def principal_of(grant) -> UserPrincipal:  # type: ignore[no-untyped-def]
+    return UserPrincipal(grant.user_id, grant.session.id, grant.access.expires_at)
+
+
+async def second_device(world: World, email: str = "listener@example.com"):  # type: ignore[no-untyped-def]
+    return await world.login.execute(LoginCommand(email, STRONG_PASSWORD, client="10.0.0.2", device_name="Tablet"))
+
+
+# --- refresh ------------------------------------------------------------------------------
+
+
+async def test_refresh_rotates_to_a_new_token_of_the_same_session(world: World) -> None:
+    grant = await world.sign_up()
+    world.clock.advance(5)  # within the codec's leeway: its `iat` check uses the real clock
+
+    rotated = await world.rotate.execute(grant.refresh_token)
+
+    assert rotated.refresh_token != grant.refresh_token
+    assert rotated.session.id == grant.session.id
+    assert rotated.session.last_used_at == world.clock.now()
+    assert rotated.refresh_expires_at > grant.refresh_expires_at
+    assert world.codec.verify(rotated.access.token).session_id == grant.session.id
+    # The new token works in turn.
+    assert (await world.rotate.execute(rotated.refresh_token)).session.id == grant.session.id
+
+
+async def test_a_retry_within_the_grace_window_gets_the_same_successor(world: World) -> None:
+    grant = await world.sign_up()
+    first = await world.rotate.execute(grant.refresh_token)
+    world.clock.advance(world.session_policy.refresh_reuse_grace)
+
+    retry = await world.rotate.execute(grant.refresh_token)
+
+    assert retry.refresh_token == first.refresh_token
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert "refresh_retried" in world.events.names
+    await world.rotate.execute(retry.refresh_token)
+
+
+async def test_the_previous_token_after_the_grace_window_revokes_the_session(world: World) -> None:
+    grant = await world.sign_up()
+    first = await world.rotate.execute(grant.refresh_token)
+    world.clock.advance(world.session_policy.refresh_reuse_grace + 1)
+
+    with pytest.raises(RefreshTokenReused):
+        await world.rotate.execute(grant.refresh_token)
+
+    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(first.refresh_token)
+    assert "refresh_reused" in world.events.names
+
+
+async def test_an_older_token_revokes_the_session_even_within_grace(world: World) -> None:
+    grant = await world.sign_up()
+    first = await world.rotate.execute(grant.refresh_token)
+    await world.rotate.execute(first.refresh_token)
+
+    with pytest.raises(RefreshTokenReused):
+        await world.rotate.execute(grant.refresh_token)
+    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+
+
+async def test_with_no_grace_window_a_second_use_is_reuse(world: World) -> None:
+    world.session_policy = type(world.session_policy)(refresh_reuse_grace=0)
+    grant = await world.sign_up()
+    await world.rotate.execute(grant.refresh_token)
+
+    with pytest.raises(RefreshTokenReused):
+        await world.rotate.execute(grant.refresh_token)
+
+
+async def test_reuse_ends_only_that_session(world: World) -> None:
+    grant = await world.sign_up()
+    other = await second_device(world)
+    await world.rotate.execute(grant.refresh_token)
+    await world.rotate.execute((await world.rotate.execute(grant.refresh_token)).refresh_token)
+    world.clock.advance(30)
+
+    with pytest.raises(RefreshTokenReused):
+        await world.rotate.execute(grant.refresh_token)
+    assert await world.sessions.is_active(other.user_id, other.session.id)
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "A" * 86, "A" * 10_000])
+async def test_malformed_or_unknown_tokens_are_invalid(world: World, token: str) -> None:
+    await world.sign_up()
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(token)
+
+
+async def test_a_forged_token_for_a_real_session_is_invalid_and_the_session_survives(world: World) -> None:
+    grant = await world.sign_up()
+    forged = RefreshToken(grant.user_id, grant.session.id, bytes(32)).encode()
+
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(forged)
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    await world.rotate.execute(grant.refresh_token)
+
+
+async def test_refresh_after_the_refresh_lifetime_is_invalid(world: World) -> None:
+    grant = await world.sign_up()
+    world.clock.advance(world.session_policy.refresh_token_ttl + 1)
+
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(grant.refresh_token)
+
+
+async def test_refresh_never_extends_the_absolute_lifetime(world: World) -> None:
+    world.session_policy = type(world.session_policy)(refresh_token_ttl=100, session_max_age=250)
+    grant = await world.sign_up()
+    token = grant.refresh_token
+    for _ in range(2):
+        world.clock.advance(90)
+        token = (await world.rotate.execute(token)).refresh_token
+    world.clock.advance(60)  # 240 s old: the refresh expiry is capped at 250 s
+    last = await world.rotate.execute(token)
+    assert last.refresh_expires_at == grant.session.absolute_expires_at
+
+    world.clock.advance(11)
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(last.refresh_token)
+
+
+# --- logout family ------------------------------------------------------------------------
+
+
+async def test_logout_ends_the_current_session_only(world: World) -> None:
+    grant = await world.sign_up()
+    other = await second_device(world)
+
+    await world.logout.execute(principal_of(grant))
+
+    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.is_active(other.user_id, other.session.id)
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(grant.refresh_token)
+    await world.logout.execute(principal_of(grant))  # twice is harmless
+
+
+async def test_revoke_all_ends_every_session(world: World) -> None:
+    grant = await world.sign_up()
+    other = await second_device(world)
+
+    assert await world.revoke_all.execute(grant.user_id) == 2
+
+    for g in (grant, other):
+        assert not await world.sessions.is_active(g.user_id, g.session.id)
+
+
+async def test_revoke_others_keeps_the_current_session(world: World) -> None:
+    grant = await world.sign_up()
+    others = [await second_device(world) for _ in range(2)]
+
+    assert await world.revoke_others.execute(principal_of(grant)) == 2
+
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    for g in others:
+        assert not await world.sessions.is_active(g.user_id, g.session.id)
+    listed = await world.list_sessions.execute(principal_of(grant))
+    assert [s.id for s in listed] == [grant.session.id]
+
+
+async def test_revoke_session_by_id(world: World) -> None:
+    grant = await world.sign_up()
+    other = await second_device(world)
+
+    await world.revoke_session.execute(principal_of(grant), other.session.id)
+
+    assert not await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    with pytest.raises(SessionNotFound):
+        await world.revoke_session.execute(principal_of(grant), other.session.id)
+
+
+async def test_revoke_session_cannot_touch_another_users_session(world: World) -> None:
+    mine = await world.sign_up()
+    theirs = await world.sign_up("someone-else@example.com")
+
+    with pytest.raises(SessionNotFound):
+        await world.revoke_session.execute(principal_of(mine), theirs.session.id)
+    with pytest.raises(SessionNotFound):
+        await world.revoke_session.execute(principal_of(mine), uuid.uuid4())
+    assert await world.sessions.is_active(theirs.user_id, theirs.session.id)
+
+
+async def test_sessions_are_listed_newest_first(world: World) -> None:
+    grant = await world.sign_up()
+    world.clock.advance(5)
+    newer = await second_device(world)
+
+    listed = await world.list_sessions.execute(principal_of(grant))
+
+    assert [s.id for s in listed] == [newer.session.id, grant.session.id]
