@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.config import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
-from advanced_alchemy.exceptions import AdvancedAlchemyError, IntegrityError
+from advanced_alchemy.exceptions import AdvancedAlchemyError
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +15,8 @@ from musicez.domain.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT = 1.5
 STATEMENT_TIMEOUT_MS = 5000
+# Waiting for a free pooled connection under a burst; an outage fails at connect, not here.
+POOL_TIMEOUT = 3.0
 
 
 def is_outage(error: BaseException) -> bool:
@@ -23,9 +25,18 @@ def is_outage(error: BaseException) -> bool:
         return True
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, AdvancedAlchemyError) and not isinstance(error, IntegrityError):
+    if isinstance(error, exc.DBAPIError) and _is_outage_sqlstate(getattr(error.orig, "sqlstate", None)):
+        return True
+    if isinstance(error, AdvancedAlchemyError):
+        # advanced-alchemy wraps every StatementError (a dropped connection too) as IntegrityError:
+        # what it wraps decides.
         return error.__cause__ is not None and is_outage(error.__cause__)
     return isinstance(error, (OSError, asyncio.TimeoutError, ConnectionError))
+
+
+def _is_outage_sqlstate(sqlstate: object) -> bool:
+    """Connection exceptions (08), shutdown / starting up (57P0x), out of resources (53)."""
+    return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0", "53"))
 
 
 def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
@@ -35,7 +46,7 @@ def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite:
         connect_args = {"timeout": 15}
     else:
-        engine_args.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=CONNECT_TIMEOUT)
+        engine_args.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=POOL_TIMEOUT)
         connect_args = {
             "timeout": CONNECT_TIMEOUT,
             "command_timeout": STATEMENT_TIMEOUT_MS / 1000,

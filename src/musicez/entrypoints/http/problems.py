@@ -106,7 +106,16 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
-    return problem(status, code, title, detail, headers=headers)
+    # A body that is not JSON at all: validation_error still lists what was wrong (API.md).
+    errors = [FieldErrorOut("body", detail)] if code == "validation_error" else None
+    return problem(status, code, title, detail, headers=headers, errors=errors)
+
+
+async def schema_not_found_as_problem(response: Response[Any]) -> Response[Any]:
+    """Litestar answers unknown paths under /schema/ with an HTML page; every error is a problem document."""
+    if response.status_code == 404:
+        return problem(404, "not_found", _STATUS_CODES[404][1], "No such resource")
+    return response
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:

@@ -1,0 +1,92 @@
+"""Deny by default: every registered route and method answers 401 to an anonymous request,
+unless API.md lists it as public."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+
+from tests.integration.conftest import assert_problem
+
+Client = AsyncTestClient[Litestar]
+
+# (method, path template) pairs that API.md makes public. Nothing else may answer anonymously.
+PUBLIC = {
+    ("POST", "/auth/register"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/password/forgot"),
+    ("POST", "/auth/password/reset"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/.well-known/jwks.json"),
+}
+PUBLIC_PREFIX = "/schema"  # GET /schema and everything under /schema/
+
+
+def is_public(method: str, template: str) -> bool:
+    if (method, template) in PUBLIC:
+        return True
+    return template == PUBLIC_PREFIX or template.startswith(PUBLIC_PREFIX + "/")
+
+
+def concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), template)
+
+
+def every_route(app: Litestar) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods):
+                found.append((method, route.path))
+    return found
+
+
+async def test_the_walk_sees_the_whole_contract(client: Client) -> None:
+    templates = {(m, re.sub(r"\{[^}]+\}", "{id}", p)) for m, p in every_route(client.app)}
+    for expected in (
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/logout-all"),
+        ("POST", "/auth/logout-others"),
+        ("GET", "/auth/sessions"),
+        ("DELETE", "/auth/sessions/{id}"),
+        ("GET", "/auth/me"),
+        ("POST", "/auth/password/change"),
+        ("GET", "/health"),
+        *PUBLIC,
+    ):
+        assert expected in templates, expected
+
+
+async def test_every_non_public_route_refuses_anonymous_requests(client: Client) -> None:
+    checked = []
+    for method, template in every_route(client.app):
+        if is_public(method, template):
+            continue
+        path = concrete(template)
+        for kwargs in ({}, {"json": {}}, {"headers": {"X-Forwarded-For": "127.0.0.1"}}):
+            if method in ("GET", "HEAD", "OPTIONS", "DELETE") and "json" in kwargs:
+                continue
+            response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            if method == "HEAD":
+                assert response.status_code == 401, (method, path)
+                continue
+            assert_problem(response, 401, "missing_credentials")
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        checked.append((method, template))
+    assert len(checked) >= 9, checked
+
+
+async def test_public_routes_answer_anonymously(client: Client) -> None:
+    for method, template in every_route(client.app):
+        if method != "GET" or not is_public(method, template) or "{" in template:
+            continue
+        response = await client.get(template)
+        assert response.status_code == 200, (template, response.status_code)

@@ -1,0 +1,100 @@
+"""Rate limits per principal and per client, and state shared by every server process."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from musicez.entrypoints.http.app import create_app
+from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, register, unique_email
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_default_limit_per_user(make_settings: MakeSettings) -> None:
+    async with AsyncTestClient(create_app(settings=make_settings(rate_limit="3/minute"))) as client:
+        grant = await register(client)
+        other = await register(client)
+        remaining = []
+        for path in ("/auth/me", "/auth/sessions", "/health"):
+            response = await client.get(path, headers=bearer(grant))
+            assert response.status_code == 200, response.text
+            assert response.headers["ratelimit-limit"] == "3"
+            remaining.append(response.headers["ratelimit-remaining"])
+        assert remaining == ["2", "1", "0"]  # one counter per principal, across routes
+        response = await client.get("/auth/me", headers=bearer(grant))
+        assert_problem(response, 429, "rate_limited")
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        assert response.headers["ratelimit-remaining"] == "0"
+        assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+        # per principal: someone else is not affected
+        assert (await client.get("/auth/me", headers=bearer(other))).status_code == 200
+
+
+async def test_a_users_sessions_share_one_limit(make_settings: MakeSettings) -> None:
+    async with AsyncTestClient(create_app(settings=make_settings(rate_limit="2/minute"))) as client:
+        email = unique_email()
+        first = await register(client, email)
+        second = (await client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})).json()
+        assert (await client.get("/auth/me", headers=bearer(first))).status_code == 200
+        assert (await client.get("/auth/me", headers=bearer(second))).status_code == 200
+        assert_problem(await client.get("/auth/me", headers=bearer(first)), 429, "rate_limited")
+
+
+async def test_register_is_limited_per_client(make_settings: MakeSettings) -> None:
+    async with AsyncTestClient(create_app(settings=make_settings(register_rate_limit="2/minute"))) as client:
+        for _ in range(2):
+            response = await client.post("/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD})
+            assert response.status_code == 201
+            assert response.headers["ratelimit-limit"] == "2"
+        response = await client.post("/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD})
+        assert_problem(response, 429, "rate_limited")
+        assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_login_is_limited_per_client_address(make_settings: MakeSettings) -> None:
+    async with AsyncTestClient(create_app(settings=make_settings(login_client_rate_limit="3/minute"))) as client:
+        email = unique_email()
+        await register(client, email)
+        for _ in range(3):
+            response = await client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+            assert response.status_code == 200
+        response = await client.post("/auth/login", json={"email": unique_email(), "password": STRONG_PASSWORD})
+        assert_problem(response, 429, "rate_limited")
+        assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_limits_and_sessions_hold_across_processes(make_settings: MakeSettings) -> None:
+    """Two apps on the same Postgres and Redis behave as one service."""
+    settings = make_settings(login_rate_limit="3/minute", rate_limit="4/minute")
+    async with (
+        AsyncTestClient(create_app(settings=settings)) as one,
+        AsyncTestClient(create_app(settings=settings)) as two,
+    ):
+        email = unique_email()
+        grant = await register(one, email)
+        # a token from one process works on the other
+        assert (await two.get("/auth/me", headers=bearer(grant))).status_code == 200
+        # the per-principal counter is shared
+        assert (await one.get("/auth/me", headers=bearer(grant))).status_code == 200
+        assert (await two.get("/auth/me", headers=bearer(grant))).status_code == 200
+        assert (await one.get("/auth/me", headers=bearer(grant))).status_code == 200
+        assert_problem(await two.get("/auth/me", headers=bearer(grant)), 429, "rate_limited")
+        # failed logins are counted together
+        for client in (one, two, one):
+            response = await client.post("/auth/login", json={"email": email, "password": "Wrong-Password-123"})
+            assert_problem(response, 401, "invalid_credentials")
+        assert_problem(
+            await two.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD}), 429, "rate_limited"
+        )
+        # logout on one process is immediate on the other
+        fresh = await register(two)
+        assert (await one.get("/auth/sessions", headers=bearer(fresh))).status_code == 200
+        assert (await two.post("/auth/logout", headers=bearer(fresh))).status_code == 204
+        assert_problem(await one.get("/auth/me", headers=bearer(fresh)), 401, "token_revoked")
+        # a rotation on one process is seen by the other
+        other = await register(one)
+        rotated = (await one.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})).json()
+        retried = await two.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+        assert retried.status_code == 200
+        assert retried.json()["refresh_token"] == rotated["refresh_token"]
