@@ -11,7 +11,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import translate_outages
+from musicez.adapters.postgres.database import is_outage, translate_outages
 from musicez.adapters.postgres.models import ApiKeyModel, PasswordResetTokenModel, UserModel
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email
@@ -62,7 +62,9 @@ class SqlUserRepository:
         )
         try:
             await self._repo.add(row)
-        except IntegrityError:
+        except IntegrityError as error:
+            if is_outage(error):  # advanced-alchemy reports a dropped connection as IntegrityError too
+                raise
             raise EmailTaken() from None
 
     async def get(self, user_id: UUID) -> User | None:

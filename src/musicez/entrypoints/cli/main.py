@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -117,6 +118,8 @@ def db_upgrade() -> None:
 @cli.group("api-keys")
 def api_keys() -> None:
     """Admin-managed API keys for service-to-service clients."""
+    # An operator's command answers in one line or one JSON document, without migration chatter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @api_keys.command("create")

@@ -1,0 +1,153 @@
+"""Two `musicez serve` processes sharing one Postgres database and one Redis: any request
+may land on any process, so sessions, revocations and rate limits must hold across them."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import STRONG_PASSWORD, unique_email
+from tests.support import processes
+from tests.support.processes import run_cli, running_servers
+
+process_dir = processes.process_dir  # a fixture
+process_env = processes.process_env  # a fixture
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pair(process_env: dict[str, str], process_dir: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    with (
+        running_servers(2, process_env, process_dir) as (a, b),
+        httpx.Client(base_url=a.url, timeout=10) as on_a,
+        httpx.Client(base_url=b.url, timeout=10) as on_b,
+    ):
+        yield on_a, on_b
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    return body
+
+
+def _create_key(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = run_cli(["api-keys", "create", *args, "--json"], env)
+    assert done.returncode == 0, done.stderr
+    created: dict[str, Any] = json.loads(done.stdout)
+    return created
+
+
+def test_logout_on_one_process_is_seen_by_the_other_at_once(pair: tuple[httpx.Client, httpx.Client]) -> None:
+    on_a, on_b = pair
+    email = unique_email("pair")
+    assert on_a.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD}).status_code == 201
+
+    login = on_a.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+    assert login.status_code == 200, login.text
+    first = login.json()
+    assert on_b.get("/auth/me", headers=_bearer(first["access_token"])).status_code == 200  # B trusts A's token
+
+    refreshed = on_b.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    second = refreshed.json()
+    assert second["session_id"] == first["session_id"]
+    assert second["refresh_token"] != first["refresh_token"]
+    me = on_a.get("/auth/me", headers=_bearer(second["access_token"]))  # A trusts B's token
+    assert me.status_code == 200, me.text
+    assert me.json()["session"]["id"] == first["session_id"]
+
+    assert on_a.post("/auth/logout", headers=_bearer(second["access_token"])).status_code == 204
+
+    for token in (second["access_token"], first["access_token"]):
+        refused = on_b.get("/auth/me", headers=_bearer(token))
+        _problem(refused, 401, "token_revoked")
+        assert refused.headers["www-authenticate"].startswith('Bearer realm="musicez", error="invalid_token"')
+    _problem(on_b.post("/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401, "invalid_refresh_token")
+
+
+def test_logout_all_on_one_process_ends_sessions_opened_on_the_other(pair: tuple[httpx.Client, httpx.Client]) -> None:
+    on_a, on_b = pair
+    email = unique_email("pair-all")
+    on_a.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD}).raise_for_status()
+    on_a_session = on_a.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD}).json()
+    on_b_session = on_b.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD}).json()
+
+    sessions = on_b.get("/auth/sessions", headers=_bearer(on_a_session["access_token"]))
+    assert sessions.status_code == 200
+    ids = {s["id"] for s in sessions.json()}
+    assert {on_a_session["session_id"], on_b_session["session_id"]} <= ids
+
+    assert on_b.post("/auth/logout-all", headers=_bearer(on_b_session["access_token"])).status_code == 204
+    _problem(on_a.get("/auth/me", headers=_bearer(on_a_session["access_token"])), 401, "token_revoked")
+    stale = on_a.post("/auth/refresh", json={"refresh_token": on_a_session["refresh_token"]})
+    _problem(stale, 401, "invalid_refresh_token")
+
+
+def test_api_key_rate_limit_holds_across_processes(
+    pair: tuple[httpx.Client, httpx.Client], process_env: dict[str, str]
+) -> None:
+    on_a, on_b = pair
+    created = _create_key(process_env, "--name", "limited", "--rate-limit", "5/minute")
+    headers = {"X-API-Key": created["key"]}
+
+    remaining = []
+    for client in (on_a, on_b, on_a, on_b, on_a):
+        ok = client.get("/auth/me", headers=headers)
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == {"kind": "api_key", "api_key": {"id": created["id"], "name": "limited"}}
+        assert ok.headers["ratelimit-limit"] == "5"
+        remaining.append(int(ok.headers["ratelimit-remaining"]))
+    assert remaining == [4, 3, 2, 1, 0]
+
+    sixth = on_b.get("/auth/me", headers=headers)
+    _problem(sixth, 429, "rate_limited")
+    retry_after = int(sixth.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    _problem(on_a.get("/auth/me", headers=headers), 429, "rate_limited")
+
+
+def test_cli_key_create_use_revoke_is_refused_at_once(
+    pair: tuple[httpx.Client, httpx.Client], process_env: dict[str, str]
+) -> None:
+    on_a, on_b = pair
+    created = _create_key(process_env, "--name", "partner-backend")
+    headers = {"X-API-Key": created["key"]}
+    for client in (on_a, on_b):
+        me = client.get("/auth/me", headers=headers)
+        assert me.status_code == 200, me.text
+        assert me.json()["api_key"] == {"id": created["id"], "name": "partner-backend"}
+    assert on_a.get("/health", headers=headers).status_code == 200
+
+    revoked = run_cli(["api-keys", "revoke", created["id"]], process_env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert created["key"] not in revoked.stdout + revoked.stderr
+
+    for client in (on_a, on_b):
+        refused = client.get("/auth/me", headers=headers)
+        _problem(refused, 401, "invalid_api_key")
+        assert "www-authenticate" in refused.headers
+        assert created["key"] not in refused.text
+
+
+def test_an_expired_key_stops_working(pair: tuple[httpx.Client, httpx.Client], process_env: dict[str, str]) -> None:
+    on_a, _ = pair
+    created = _create_key(process_env, "--name", "short-lived", "--expires-in", "1")
+    expires_at = datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 1.1)  # printed to the second
+    _problem(on_a.get("/auth/me", headers={"X-API-Key": created["key"]}), 401, "invalid_api_key")
