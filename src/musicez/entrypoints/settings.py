@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -131,6 +132,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 problems.append(f"{PREFIX}{name.upper()}: {exc}")
         if "*" in self.cors_origin_list:
             problems.append(f"{PREFIX}CORS_ORIGINS: list origins explicitly; '*' is not allowed")
+        for entry in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                problems.append(f"{PREFIX}TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or network")
         if self.is_production:
             problems.extend(self._production_problems())
         if problems:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from litestar import Router
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from musicez.entrypoints.http.guard import PUBLIC
+from musicez.entrypoints.http.schemas import Problem
 
 ASSETS = Path(__file__).parent / "static" / "swagger-ui"
 ASSETS_URL = "/schema/assets"
@@ -30,3 +33,77 @@ def docs_static_router() -> Router:
     return create_static_files_router(
         path=ASSETS_URL, directories=[ASSETS], opt=PUBLIC, include_in_schema=False, name="docs-assets"
     )
+
+
+# -- problem responses in the OpenAPI document -----------------------------------------
+# Litestar documents only the success response and its own 400 shape (application/json); every
+# error here is an RFC 9457 problem document, so each route declares the ones it can answer.
+
+PROBLEM_JSON = "application/problem+json"
+_CREDENTIAL_CODES = "missing_credentials, invalid_token, token_expired, token_revoked or invalid_api_key"
+_COMMON = {
+    400: "validation_error: a field is missing, of the wrong type or malformed",
+    413: "payload_too_large",
+    415: "unsupported_media_type: send the body as application/json",
+    429: "rate_limited, with Retry-After (seconds)",
+    503: "service_unavailable: the database or the session store is unreachable",
+}
+_BY_ROUTE: dict[str, dict[int, str]] = {
+    "/auth/register": {409: "email_taken", 422: "weak_password, with every failed rule in `errors`"},
+    "/auth/login": {401: "invalid_credentials"},
+    "/auth/refresh": {401: "invalid_refresh_token or refresh_token_reused"},
+    "/auth/password/reset": {
+        400: "validation_error, or invalid_reset_token (unknown, used or expired)",
+        422: "weak_password, with every failed rule in `errors`",
+    },
+    "/auth/password/change": {
+        400: "validation_error, or invalid_current_password",
+        422: "weak_password, with every failed rule in `errors`",
+    },
+    "/auth/sessions/{session_id:str}": {404: "session_not_found"},
+    "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
+}
+_THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
+_NOT_PROBLEMS = {"/health/live"}
+
+
+def problem_statuses(path: str, public: bool, user_only: bool, has_body: bool) -> dict[int, str]:
+    """Which problem documents a route can answer, each with the codes it carries."""
+    if path in _NOT_PROBLEMS:
+        return {}
+    found: dict[int, str] = {503: _COMMON[503]}
+    if has_body:
+        found[400] = _COMMON[400]
+        found[413] = _COMMON[413]
+        found[415] = _COMMON[415]
+    if not public:
+        found[401] = _CREDENTIAL_CODES
+        found[429] = _COMMON[429]
+    if public and path in _THROTTLED_PUBLIC:
+        found[429] = _COMMON[429]
+    if user_only:
+        found[403] = "user_token_required: an API key cannot use this route"
+    found.update(_BY_ROUTE.get(path, {}))
+    return dict(sorted(found.items()))
+
+
+def declare_problem_responses(handlers: list[Any]) -> None:
+    """Add the problem responses to each handler's documented responses (its own win), and mark
+    public routes as such: Litestar drops a route's empty `security=[]`, so the document-wide
+    requirement would apply; `[{}]` says "no credential needed"."""
+    for handler in handlers:
+        if handler.opt.get("public"):
+            handler.security = [{}]
+        statuses = problem_statuses(
+            next(iter(handler.paths), ""),
+            public=bool(handler.opt.get("public")),
+            user_only=bool(handler.opt.get("user_only")),
+            has_body="data" in handler.parsed_fn_signature.parameters,
+        )
+        declared = {
+            status: ResponseSpec(
+                data_container=Problem, generate_examples=False, description=description, media_type=PROBLEM_JSON
+            )
+            for status, description in statuses.items()
+        }
+        handler.responses = {**declared, **(handler.responses or {})}

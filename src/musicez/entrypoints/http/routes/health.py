@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
-from prometheus_client import CollectorRegistry, generate_latest
+from litestar.openapi.datastructures import ResponseSpec
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.health import CheckHealth
-from musicez.entrypoints.http.guard import PUBLIC
+from musicez.entrypoints.http.guard import PUBLIC, bearer_token
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
 
 TAGS = ["health"]
@@ -25,7 +28,13 @@ async def live() -> Status:
     return _LIVE
 
 
-@get("/health/ready", opt=PUBLIC, security=[], tags=TAGS)
+@get(
+    "/health/ready",
+    opt=PUBLIC,
+    security=[],
+    tags=TAGS,
+    responses={503: ResponseSpec(Status, description="The database or the session store does not answer")},
+)
 @inject
 async def ready(check: FromDishka[CheckHealth]) -> Response[Status]:
     """The database and the session store answer. No details."""
@@ -33,7 +42,11 @@ async def ready(check: FromDishka[CheckHealth]) -> Response[Status]:
     return Response(Status("ok" if report.ok else "unavailable"), status_code=200 if report.ok else 503)
 
 
-@get("/health", tags=TAGS)
+@get(
+    "/health",
+    tags=TAGS,
+    responses={503: ResponseSpec(HealthOut, description="A dependency is unavailable; each one's status and latency")},
+)
 @inject
 async def health(check: FromDishka[CheckHealth]) -> Response[HealthOut]:
     """Each dependency with its status and latency."""
@@ -56,8 +69,18 @@ async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
     return keys.jwks()
 
 
-@get("/metrics", tags=TAGS, include_in_schema=False)
+@get("/metrics", opt=PUBLIC, tags=TAGS, include_in_schema=False)
 @inject
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
-    """Prometheus metrics (needs a credential like every non-public route)."""
+    """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or any
+    credential that the guard accepts (a user token or an API key)."""
+    token = bearer_token(request)
+    expected: str | None = request.app.state.settings.metrics_token
+    if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
+        # Not the scrape token: exactly what the guard would do on a protected route.
+        await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: every worker writes its samples there; any one answers for all.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,49 @@
+"""Several worker processes, one scrape: with PROMETHEUS_MULTIPROC_DIR set, any worker's
+/metrics answers for all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import StartServer
+
+SCRAPE_TOKEN = "e2e-scrape-token-0123456789abcdef"
+REQUESTS = 40
+
+pytestmark = pytest.mark.slow
+
+
+def live_requests(text: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "musicez_http_requests_total"
+                and sample.labels.get("route") == "/health/live"
+                and sample.labels.get("status") == "200"
+            ):
+                total += sample.value
+    return total
+
+
+def test_a_scrape_counts_the_requests_of_every_worker(start_server: StartServer, tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    server = start_server(
+        MUSICEZ_WORKERS="2", MUSICEZ_METRICS_TOKEN=SCRAPE_TOKEN, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
+    before = live_requests(httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"}).text)
+    for _ in range(REQUESTS):
+        # a new connection each time, so the kernel spreads them over both workers
+        assert httpx.get(f"{server.url}/health/live", headers={"Connection": "close"}).status_code == 200
+    scrapes = [
+        live_requests(httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"}).text)
+        for _ in range(6)
+    ]
+    assert all(total - before >= REQUESTS for total in scrapes), (before, scrapes)
+    assert len({p.name.rsplit("_", 1)[-1] for p in metrics_dir.glob("*.db")}) >= 2  # samples of both workers
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
