@@ -174,19 +174,19 @@ async def test_list_for_user_shows_only_that_users_live_sessions(subject: StoreU
 
 
 async def test_session_whose_refresh_time_passed_is_gone(subject: StoreUnderTest) -> None:
-    session = make_session(datetime.now(UTC), refresh_in=0.6)
+    session = make_session(datetime.now(UTC), refresh_in=2.0)
     subject.now = session.created_at
     if subject.clock is not None:
         subject.clock.set(session.created_at)
     await subject.store.create(session, "h0")
     assert await subject.store.is_active(session.user_id, session.id)
 
-    await subject.elapse(1.0)
+    await subject.elapse(2.5)
 
     assert not await subject.store.is_active(session.user_id, session.id)
     assert await subject.store.get(session.user_id, session.id) is None
-    assert await subject.store.list_for_user(session.user_id, at(subject, 1.0)) == []
-    outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 1.0))
+    assert await subject.store.list_for_user(session.user_id, at(subject, 2.5)) == []
+    outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 2.5))
     assert outcome is RotationOutcome.INVALID
 
 
@@ -194,12 +194,12 @@ async def test_an_expired_session_cannot_be_revoked_or_counted(subject: StoreUnd
     start = datetime.now(UTC)
     if subject.clock is not None:
         subject.clock.set(start)
-    first = make_session(start, refresh_in=0.6)
-    second = make_session(start, first.user_id, refresh_in=0.6)
+    first = make_session(start, refresh_in=2.0)
+    second = make_session(start, first.user_id, refresh_in=2.0)
     await subject.store.create(first, "h0")
     await subject.store.create(second, "g0")
 
-    await subject.elapse(1.0)
+    await subject.elapse(2.5)
 
     assert await subject.store.revoke(first.user_id, first.id) is False
     assert await subject.store.revoke_all(second.user_id) == 0
