@@ -27,12 +27,22 @@ _ITEMS: dict[str, type[RateLimitItem]] = {
 
 
 class LimitsRateLimiter:
-    """Fixed windows: one atomic increment and one TTL read per hit."""
+    """Fixed windows counted by `limits`: one atomic increment per hit, one round trip.
+
+    `limits` sets a window's expiry once, when its first hit creates the key, so the end of a
+    window is known without asking: the hit that opens it (count 1) ends it `expiry` seconds
+    later, and a window another process opened is asked for its TTL once and remembered.
+    Only the `RateLimit-Reset`/`Retry-After` values come from this memory; every allow/deny
+    decision is the counter in the store. A refused hit always reads the exact TTL.
+    """
+
+    MAX_REMEMBERED_WINDOWS = 100_000
 
     def __init__(self, storage: Storage, namespace: str) -> None:
         self._storage = storage
         self._namespace = namespace
         self._items: dict[RateLimit, RateLimitItem] = {}
+        self._window_ends: dict[str, float] = {}
 
     def _item(self, limit: RateLimit) -> RateLimitItem:
         item = self._items.get(limit)
@@ -40,29 +50,56 @@ class LimitsRateLimiter:
             item = self._items[limit] = _ITEMS[limit.period](limit.amount, namespace=self._namespace)
         return item
 
-    async def _decision(self, item: RateLimitItem, key: str, count: int) -> RateDecision:
-        reset_at = await self._storage.get_expiry(key)
-        reset_after = max(1, math.ceil(reset_at - time.time()))
+    async def _window_end(self, key: str, *, exact: bool) -> float:
+        now = time.time()
+        end = self._window_ends.get(key)
+        if exact or end is None or end <= now:
+            end = await self._storage.get_expiry(key)
+            self._remember(key, end, now)
+        return end
+
+    def _remember(self, key: str, end: float, now: float) -> None:
+        ends = self._window_ends
+        if len(ends) >= self.MAX_REMEMBERED_WINDOWS:
+            for stale in [k for k, v in ends.items() if v <= now]:
+                del ends[stale]
+            if len(ends) >= self.MAX_REMEMBERED_WINDOWS:
+                ends.clear()
+        ends[key] = end
+
+    @staticmethod
+    def _decision(item: RateLimitItem, count: int, window_end: float) -> RateDecision:
+        reset_after = max(1, math.ceil(window_end - time.time()))
         return RateDecision(count <= item.amount, item.amount, max(0, item.amount - count), reset_after)
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         item = self._item(limit)
         storage_key = item.key_for(key)
         async with redis_outages("rate limiter"):
-            count = await self._storage.incr(storage_key, item.get_expiry())
-            return await self._decision(item, storage_key, count)
+            expiry = item.get_expiry()
+            count = await self._storage.incr(storage_key, expiry)
+            if count == 1:  # this hit opened the window and set its expiry
+                now = time.time()
+                end = now + expiry
+                self._remember(storage_key, end, now)
+            else:
+                end = await self._window_end(storage_key, exact=count > item.amount)
+        return self._decision(item, count, end)
 
     async def peek(self, key: str, limit: RateLimit) -> RateDecision:
         item = self._item(limit)
         storage_key = item.key_for(key)
         async with redis_outages("rate limiter"):
             count = await self._storage.get(storage_key)
-            decision = await self._decision(item, storage_key, count)
+            end = await self._window_end(storage_key, exact=True)
+        decision = self._decision(item, count, end)
         return RateDecision(count < item.amount, decision.limit, decision.remaining, decision.reset_after)
 
     async def reset(self, key: str, limit: RateLimit) -> None:
+        storage_key = self._item(limit).key_for(key)
+        self._window_ends.pop(storage_key, None)
         async with redis_outages("rate limiter"):
-            await self._storage.clear(self._item(limit).key_for(key))
+            await self._storage.clear(storage_key)
 
 
 def memory_rate_limiter(namespace: str = "mez") -> LimitsRateLimiter:

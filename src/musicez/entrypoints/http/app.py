@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 from dishka import AsyncContainer, Provider
-from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.openapi.config import OpenAPIConfig
@@ -22,10 +21,10 @@ from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.http.client_address import parse_networks
-from musicez.entrypoints.http.docs import docs_plugins, docs_static_router
+from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
-from musicez.entrypoints.http.guard import PUBLIC, require_credentials
-from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS
+from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
+from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
 from musicez.entrypoints.http.routes import auth, health, passwords, sessions
 from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.logs import configure_logging
@@ -75,7 +74,13 @@ def openapi_config() -> OpenAPIConfig:
         ),
         security=[{"BearerAuth": []}, {"ApiKeyAuth": []}],
         render_plugins=docs_plugins(),
-        openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
+        openapi_router=Router(
+            "/schema",
+            route_handlers=[],
+            opt=PUBLIC,
+            include_in_schema=False,
+            after_request=schema_not_found_as_problem,
+        ),
     )
 
 
@@ -144,6 +149,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
             max_age=600,
         )
 
+    declare_problem_responses(ROUTES)
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
         guards=[require_credentials],
@@ -158,6 +164,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         debug=False,
     )
     app.state.settings = settings
-    setup_dishka(container, app)
-    app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry))
+    exempt_public_routes(app)
+    app.state.dishka_container = container
+    # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
+    app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

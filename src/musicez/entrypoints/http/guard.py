@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
@@ -16,10 +17,7 @@ USER_ONLY = {"user_only": True}
 _PRINCIPAL = "musicez.principal"
 
 
-def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if header is None:
-        return None
+def _parse_bearer(header: str) -> str:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise InvalidToken("Use the Bearer scheme: Authorization: Bearer <access token>")
@@ -29,15 +27,49 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token
 
 
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    return None if header is None else _parse_bearer(header)
+
+
+def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
+    """The first `Authorization` and `X-API-Key` values, read straight from the ASGI scope
+    (one pass, no header object built per request)."""
+    authorization = api_key = None
+    for raw_name, value in scope["headers"]:
+        name = raw_name.lower()
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value.decode("latin-1")
+    return authorization, api_key
+
+
 async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if handler.opt.get("public"):
+    opt = handler.opt
+    if opt.get("public"):
         return
-    authenticate: AuthenticateRequest = connection.app.state.authenticate
-    token = bearer_token(connection)
-    result = await authenticate.execute(token, connection.headers.get("x-api-key"))
-    if handler.opt.get("user_only") and not isinstance(result.principal, UserPrincipal):
+    scope = connection.scope
+    authenticate: AuthenticateRequest = scope["litestar_app"].state.authenticate
+    authorization, api_key = _credential_headers(scope)
+    token = None if authorization is None else _parse_bearer(authorization)
+    result = await authenticate.execute(token, api_key)
+    if opt.get("user_only") and not isinstance(result.principal, UserPrincipal):
         raise UserTokenRequired()
-    connection.scope["state"][_PRINCIPAL] = result.principal
+    scope["state"][_PRINCIPAL] = result.principal
+
+
+def exempt_public_routes(app: Litestar) -> None:
+    """Litestar calls each guard with a fresh copy of the route handler (several µs a request);
+    the guard returns at once on public routes, so they are taken off its list. Deny by default
+    is unchanged: only handlers that opted out with `opt=PUBLIC` are exempted, and on a Litestar
+    that resolved guards differently the guard would simply still run (and still return)."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.opt.get("public"):
+                guards = handler.resolve_guards()
+                handler._resolved_guards = [g for g in guards if g is not require_credentials]
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

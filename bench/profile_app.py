@@ -1,0 +1,135 @@
+"""Profile the app in-process: ASGI calls straight into the app (no server, no sockets).
+
+    uv run python bench/profile_app.py [--n 5000] [--profile] [--route live|me_jwt|me_key|bare]
+
+Uses embedded SQLite and the local Redis (MUSICEZ_REDIS_URL or redis://127.0.0.1:6379/0)
+under a throwaway prefix; prints µs per request and, with --profile, the top of cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from musicez.entrypoints.http.app import create_app
+from musicez.entrypoints.settings import Settings
+
+PASSWORD = "Quartz-Lemon-Violin-42"
+
+
+def scope_for(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def call(
+    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope_for(method, path, headers), receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, payload
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--route", default="all")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="musicez-prof-"))
+    prefix = f"mez-prof-{uuid.uuid4().hex[:8]}"
+    redis_url = os.environ.get("MUSICEZ_REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings = Settings.from_env(
+        environ={},
+        data_dir=str(tmp),
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        bcrypt_rounds=4,
+        log_level="WARNING",
+        rate_limit="1000000/minute",
+    )
+    app: Litestar = create_app(settings=settings)
+    try:
+        async with app.lifespan():
+            status, body = await call(
+                app,
+                "POST",
+                "/auth/register",
+                [(b"content-type", b"application/json")],
+                json.dumps({"email": f"p-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}).encode(),
+            )
+            assert status == 201, body
+            token = json.loads(body)["access_token"]
+            routes = {
+                "live": ("GET", "/health/live", []),
+                "me_jwt": ("GET", "/auth/me", [(b"authorization", f"Bearer {token}".encode())]),
+            }
+            for name, (method, path, headers) in routes.items():
+                if args.route not in ("all", name):
+                    continue
+                for _ in range(200):
+                    await call(app, method, path, headers)
+                profiler = cProfile.Profile() if args.profile else None
+                started = time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                for _ in range(args.n):
+                    status, body = await call(app, method, path, headers)
+                if profiler:
+                    profiler.disable()
+                elapsed = time.perf_counter() - started
+                print(f"{name}: {elapsed / args.n * 1e6:.1f} µs/request (status {status})")
+                if profiler:
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    finally:
+        client = Redis.from_url(redis_url)
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+        await client.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
