@@ -58,7 +58,9 @@ def unique_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
 
 
-async def register(client: AsyncTestClient[Litestar], email: str | None = None, password: str = STRONG_PASSWORD) -> dict[str, Any]:
+async def register(
+    client: AsyncTestClient[Litestar], email: str | None = None, password: str = STRONG_PASSWORD
+) -> dict[str, Any]:
     response = await client.post("/auth/register", json={"email": email or unique_email(), "password": password})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()

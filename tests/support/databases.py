@@ -22,7 +22,9 @@ async def create_database(server_url: str, prefix: str = "musicez_test") -> str:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
-    return make_url(server_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    return (
+        make_url(server_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    )
 
 
 async def drop_database(server_url: str, database_url: str) -> None:

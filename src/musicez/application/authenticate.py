@@ -33,9 +33,11 @@ class AuthenticateBearer:
 
     async def execute(self, token: str) -> UserPrincipal:
         claims = self.codec.verify(token)
-        if not await self.sessions.is_active(claims.user_id, claims.session_id):
+        # One read both proves the session alive and describes it for the handler.
+        session = await self.sessions.get(claims.user_id, claims.session_id)
+        if session is None:
             raise TokenRevoked()
-        return UserPrincipal(claims.user_id, claims.session_id, claims.expires_at)
+        return UserPrincipal(claims.user_id, claims.session_id, claims.expires_at, session)
 
 
 @dataclass(frozen=True, slots=True)

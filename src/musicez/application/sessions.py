@@ -104,6 +104,8 @@ class DescribeSession:
     sessions: SessionStore
 
     async def execute(self, principal: UserPrincipal) -> Session:
+        if principal.session is not None:  # read by the guard on this very request
+            return principal.session
         session = await self.sessions.get(principal.user_id, principal.session_id)
         if session is None:
             raise TokenRevoked()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from musicez.domain.rate_limit import RateLimit
+from musicez.domain.session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,8 @@ class UserPrincipal:
     user_id: UUID
     session_id: UUID
     access_token_expires_at: datetime
+    # The session as the guard read it on this request, so "who am I" needs no second read.
+    session: Session | None = field(default=None, compare=False)
 
     @property
     def rate_key(self) -> str:

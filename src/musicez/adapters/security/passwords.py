@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
@@ -15,10 +17,19 @@ from musicez.domain.password_policy import MAX_BYTES
 T = TypeVar("T")
 
 
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to request handling: a login storm must not slow
+    every other route (Linux applies a thread's nice value to that thread alone)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class BcryptHasher:
     def __init__(self, rounds: int, threads: int | None = None) -> None:
         self._rounds = rounds
-        self._pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1, thread_name_prefix="bcrypt")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads or os.cpu_count() or 1, thread_name_prefix="bcrypt", initializer=_lower_priority
+        )
         # Verified against when the account does not exist, so both paths cost the same.
         self._decoy = bcrypt.hashpw(b"decoy password for unknown accounts", bcrypt.gensalt(rounds))
 
