@@ -209,3 +209,29 @@ async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(make_settings: 
             assert_problem(response, 401, "invalid_credentials")
         response = await client.post("/auth/login", json=login_body(email), headers={"X-Forwarded-For": "203.0.113.99"})
         assert_problem(response, 429, "rate_limited")
+
+
+async def test_a_thirty_attempt_guessing_run_is_stopped_without_a_lasting_lock_out(make_settings: MakeSettings) -> None:
+    """The default allows 10 failures a minute per (email, client); scaled to a second here."""
+    app = create_app(settings=make_settings(login_rate_limit="10/second", trusted_proxies="10.0.0.0/8"))
+    behind_proxy(app, "10.9.9.9")
+    async with AsyncTestClient(app) as client:
+        email = unique_email()
+        await register(client, email)
+        attacker = {"X-Forwarded-For": "198.51.100.7"}
+        statuses = []
+        for attempt in range(30):
+            response = await client.post(
+                "/auth/login", json=login_body(email, f"Guess-{attempt:04d}-xyz!"), headers=attacker
+            )
+            statuses.append(response.status_code)
+        assert statuses.count(401) <= 10, statuses
+        assert statuses.count(429) >= 20, statuses
+        assert set(statuses) <= {401, 429}, statuses
+        # Meanwhile the owner, from another address, is not locked out ...
+        owner = {"X-Forwarded-For": "198.51.100.8"}
+        assert (await client.post("/auth/login", json=login_body(email), headers=owner)).status_code == 200
+        # ... and once the window has passed the guesser's address may try again.
+        await asyncio.sleep(1.5)
+        response = await client.post("/auth/login", json=login_body(email), headers=attacker)
+        assert response.status_code == 200, response.text

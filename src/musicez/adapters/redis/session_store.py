@@ -192,7 +192,8 @@ class RedisSessionStore:
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
         index = f"{self._user(user_id)}:sessions"
         async with redis_outages():
-            ids = await self._redis.zrangebyscore(index, now.timestamp(), "+inf")
+            # Exclusive: a session is over at its end, as refresh and the memory store say.
+            ids = await self._redis.zrangebyscore(index, f"({now.timestamp()!r}", "+inf")
             if not ids:
                 return []
             session_ids = [UUID(_text(i)) for i in ids if isinstance(i, bytes | str)]

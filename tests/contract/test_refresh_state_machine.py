@@ -1,0 +1,424 @@
+"""The refresh-token state machine, explored by Hypothesis against a plain-Python model.
+
+One user opens a few sessions; Hypothesis interleaves logins, refreshes with the current,
+previous, older and garbage tokens, the three logout scopes and jumps of a fake clock, and
+after every step checks the session store against the model. It drives the real use cases
+(`SessionOpener`, `RotateRefresh` with a real `HmacHasher` and `JwtCodec`, `RevokeSession`,
+`RevokeAllSessions`, `RevokeOtherSessions`), so the deterministic successor of a retry is
+covered too, on the memory store and on the Redis store.
+
+Time is a fake clock that starts at a whole second (so every timestamp is exact in Redis's
+floats) and only moves forward. The use cases pass it to the store as `now`; the memory
+store reads the same clock. Redis, though, expires keys by its own clock, which a test run
+never lets reach any session's end: there a session whose end only the fake clock passed
+may linger until something touches it, so for such a session `is_active`, `get`, `revoke`
+and `revoke_all` may answer either way (the model knows this as the store's `lazy_expiry`).
+`list_for_user` and refresh take `now`, and must agree with the model exactly on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from musicez.adapters.memory.session_store import MemorySessionStore
+from musicez.adapters.redis.client import AnyRedis, connect
+from musicez.adapters.redis.session_store import RedisSessionStore
+from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
+from musicez.adapters.security.keyed_hash import HmacHasher
+from musicez.adapters.security.keys import shared_secret_ring
+from musicez.application.grants import SessionOpener, TokenGrant
+from musicez.application.policy import SessionPolicy
+from musicez.application.ports import SessionStore
+from musicez.application.sessions import RevokeAllSessions, RevokeOtherSessions, RevokeSession, RotateRefresh
+from musicez.domain.email import Email
+from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from musicez.domain.principal import UserPrincipal
+from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
+from musicez.domain.session import RotationOutcome
+from musicez.domain.user import User
+from tests.support.fakes import FakeClock, FakeEvents, FakeSecrets
+
+GRACE = 10
+REFRESH_TTL = 120
+MAX_AGE = 150  # so a rotation after 30 s or more meets the absolute lifetime
+MAX_LIVE_SESSIONS = 3
+MAX_SESSIONS = 8
+POLICY = SessionPolicy(
+    access_token_ttl=900, refresh_token_ttl=REFRESH_TTL, refresh_reuse_grace=GRACE, session_max_age=MAX_AGE
+)
+# Seconds, or to (just before) a session's end: the edges where its outcomes change.
+TIME_JUMPS: list[int | str] = [1, 3, GRACE - 1, GRACE, GRACE + 1, 45]
+TIME_JUMPS += ["to refresh expiry", "just before refresh expiry", "to absolute end", "just before absolute end"]
+SERVER_KEY = b"state-machine-server-key-0123456789abcdef"
+TOLERANCE = timedelta(milliseconds=2)
+RUN = settings(
+    max_examples=50,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+T = TypeVar("T")
+
+
+# --- the model ----------------------------------------------------------------------------
+
+
+@dataclass
+class ModelSession:
+    id: UUID
+    chain: list[str]  # every refresh token the session handed out, oldest first
+    refresh_expires_at: datetime
+    absolute_expires_at: datetime
+    rotated_at: datetime | None = None
+    ended: bool = False  # revoked, stolen, or removed by the store once past its end
+
+    def alive(self, now: datetime) -> bool:
+        return not self.ended and now < self.refresh_expires_at
+
+    def predict(self, token: str, now: datetime) -> RotationOutcome:
+        """What API.md says presenting `token` of this session at `now` does."""
+        if not self.alive(now):
+            return RotationOutcome.INVALID
+        if token == self.chain[-1]:
+            return RotationOutcome.ROTATED
+        previous = self.chain[-2] if len(self.chain) >= 2 else None
+        if token == previous and self.rotated_at is not None and now - self.rotated_at <= timedelta(seconds=GRACE):
+            return RotationOutcome.RETRIED
+        if token in self.chain[:-1]:
+            return RotationOutcome.REUSED
+        return RotationOutcome.INVALID
+
+
+# --- the stores ---------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    # Builds the store for one run of the machine; the memory store takes the fake clock.
+    make_store: Callable[[FakeClock], SessionStore]
+    # True when the store expires sessions by a clock of its own (Redis), not by the fake one.
+    lazy_expiry: bool
+
+
+@dataclass
+class Harness:
+    loop: asyncio.AbstractEventLoop
+    backend: Backend
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+
+class RefreshMachine(RuleBasedStateMachine):
+    harness: ClassVar[Harness]  # set by a subclass per test: the loop and the store to build
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lazy = self.harness.backend.lazy_expiry
+        self.clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+        self.store = self.harness.backend.make_store(self.clock)
+        self.events = FakeEvents()
+        self.hasher = HmacHasher(SERVER_KEY)
+        codec = JwtCodec(
+            shared_secret_ring("state-machine-jwt-secret-" + "x" * 32),
+            TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=POLICY.access_token_ttl),
+        )
+        self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
+        self.rotate = RotateRefresh(self.store, self.hasher, self.opener, self.clock, POLICY, self.events)
+        self.revoke_one = RevokeSession(self.store, self.events)
+        self.revoke_all = RevokeAllSessions(self.store, self.events)
+        self.revoke_others = RevokeOtherSessions(self.revoke_all)
+        now = self.clock.now()
+        self.user = User(uuid.uuid4(), Email.parse("listener@example.com"), "unused", now, now)
+        self.sessions: list[ModelSession] = []
+        self.seen_dead: set[UUID] = set()  # sessions the store once reported inactive
+
+    # --- helpers ---
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def present(self, session: ModelSession) -> bool | None:
+        """Whether the store still holds the session, for the calls that take no `now`.
+
+        None when either answer is right: a session Redis still keeps because only the
+        fake clock, not Redis's own, passed its end.
+        """
+        if session.alive(self.now):
+            return True
+        if session.ended or not self.lazy:
+            return False
+        return None
+
+    def count_present(self, sessions: list[ModelSession]) -> range:
+        """How many of `sessions` a revoke-all may find: the live ones, plus any lingering."""
+        found = [self.present(s) for s in sessions]
+        return range(found.count(True), found.count(True) + found.count(None) + 1)
+
+    def principal(self, session: ModelSession) -> UserPrincipal:
+        return UserPrincipal(self.user.id, session.id, self.now + timedelta(seconds=POLICY.access_token_ttl))
+
+    def refresh(self, session: ModelSession | None, token: str) -> None:
+        """Present `token`, which names `session` (None: names no session of the model)."""
+        now = self.now
+        expected = session.predict(token, now) if session is not None else RotationOutcome.INVALID
+        before = len(self.events.recorded)
+        grant: TokenGrant | None = None
+        try:
+            grant = self.harness.run(self.rotate.execute(token))
+        except RefreshTokenReused:
+            assert expected is RotationOutcome.REUSED, f"got REUSED, model says {expected}"
+        except InvalidRefreshToken:
+            assert expected is RotationOutcome.INVALID, f"got INVALID, model says {expected}"
+        if grant is None:
+            if session is not None and (expected is RotationOutcome.REUSED or not session.alive(now)):
+                # A reused token kills its session; a refresh past its end clears it out of the store.
+                session.ended = True
+            return
+        assert session is not None, "a token naming no known session was accepted"
+        outcome = {"refresh_rotated": RotationOutcome.ROTATED, "refresh_retried": RotationOutcome.RETRIED}.get(
+            self.events.names[before] if len(self.events.recorded) > before else ""
+        )
+        assert outcome is expected, f"got {outcome}, model says {expected}"
+        assert grant.session.id == session.id
+        assert grant.user_id == self.user.id
+        if outcome is RotationOutcome.ROTATED:
+            # A fresh token, never one the session handed out before.
+            assert grant.refresh_token not in session.chain
+            session.chain.append(grant.refresh_token)
+            session.rotated_at = now
+            session.refresh_expires_at = min(now + timedelta(seconds=REFRESH_TTL), session.absolute_expires_at)
+        else:
+            # A retry gets the successor already handed out: never a second live successor.
+            assert grant.refresh_token == session.chain[-1]
+        assert abs(grant.refresh_expires_at - session.refresh_expires_at) <= TOLERANCE
+        assert grant.session.absolute_expires_at == session.absolute_expires_at
+
+    def end_live(self, sessions: list[ModelSession]) -> None:
+        # A lingering Redis session may have left the user's index already (a later login
+        # prunes what is past its end), so a revoke-all need not reach it: it stays "either".
+        for session in sessions:
+            if self.present(session) is True:
+                session.ended = True
+
+    def live(self) -> list[ModelSession]:
+        return [s for s in self.sessions if s.alive(self.now)]
+
+    def pick(self, data: st.DataObject) -> ModelSession:
+        """Nine times in ten a live session (if any), else any session at all."""
+        live = self.live()
+        any_session = data.draw(st.integers(0, 9), label="any session") == 0
+        return data.draw(st.sampled_from(self.sessions if any_session or not live else live), label="session")
+
+    def move_clock_to(self, when: datetime) -> None:
+        if when > self.now:
+            self.clock.set(when)
+
+    # --- rules ---
+    # Destructive moves (logouts, time jumps) are one rule each so refreshes dominate the
+    # rule mix; refreshes mostly pick a live session, sometimes any.
+
+    @initialize()
+    def first_login(self) -> None:
+        self.login(device="Firefox on Linux")
+
+    @precondition(lambda self: len(self.live()) < MAX_LIVE_SESSIONS and len(self.sessions) < MAX_SESSIONS)
+    @rule(device=st.sampled_from(["Firefox on Linux", "iPhone", None]))
+    def login(self, device: str | None) -> None:
+        grant = self.harness.run(self.opener.open(self.user, device))
+        assert grant.session.user_id == self.user.id
+        assert all(grant.session.id != s.id for s in self.sessions)
+        self.sessions.append(
+            ModelSession(
+                grant.session.id,
+                [grant.refresh_token],
+                grant.refresh_expires_at,
+                grant.session.absolute_expires_at,
+            )
+        )
+
+    @precondition(lambda self: self.live())
+    @rule(data=st.data())
+    def refresh_with_current_token(self, data: st.DataObject) -> None:
+        session = self.pick(data)
+        self.refresh(session, session.chain[-1])
+
+    @precondition(lambda self: self.live())
+    @rule(data=st.data(), rotate_first=st.booleans(), pause=st.sampled_from([None, 0, 1, GRACE, GRACE + 1]))
+    def refresh_with_previous_token(self, data: st.DataObject, rotate_first: bool, pause: int | None) -> None:
+        """The token just rotated away (rotating first if asked or needed), at once or
+        `pause` seconds after its rotation: the edge of the grace window and just past it."""
+        session = self.pick(data)
+        if rotate_first or len(session.chain) < 2:
+            self.refresh(session, session.chain[-1])
+        if len(session.chain) < 2:
+            return
+        if pause is not None:
+            assert session.rotated_at is not None
+            self.move_clock_to(session.rotated_at + timedelta(seconds=pause))
+        self.refresh(session, session.chain[-2])
+
+    @precondition(lambda self: self.live())
+    @rule(data=st.data())
+    def refresh_with_an_older_token(self, data: st.DataObject) -> None:
+        """A token two or more rotations back (rotating first as needed): theft, whenever."""
+        session = self.pick(data)
+        while len(session.chain) < 3 and session.alive(self.now):
+            self.refresh(session, session.chain[-1])
+        if len(session.chain) < 3:
+            return
+        token = data.draw(st.sampled_from(session.chain[:-2]), label="older token")
+        self.refresh(session, token)
+
+    @precondition(lambda self: self.sessions)
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(["garbage", "forged", "other user"]),
+        garbage=st.text(max_size=100),
+        secret=st.binary(min_size=SECRET_BYTES, max_size=SECRET_BYTES),
+    )
+    def refresh_with_a_bad_token(self, data: st.DataObject, kind: str, garbage: str, secret: bytes) -> None:
+        """Malformed text; a well-formed token for a real session that it never handed out;
+        or a real token's secret under another user (the session id alone is not enough)."""
+        session = self.pick(data)
+        if kind == "garbage":
+            self.refresh(None, garbage)
+        elif kind == "forged":
+            token = RefreshToken(self.user.id, session.id, secret).encode()
+            if token not in session.chain:
+                self.refresh(session, token)
+        else:
+            real = RefreshToken.parse(session.chain[-1])
+            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.secret).encode())
+
+    @precondition(lambda self: self.sessions)
+    @rule(data=st.data())
+    def logout_one(self, data: st.DataObject) -> None:
+        """DELETE /auth/sessions/{id}: 404 unless it is a live session of the caller."""
+        session = self.pick(data)
+        expected = self.present(session)
+        try:
+            self.harness.run(self.revoke_one.execute(self.principal(session), session.id))
+            revoked = True
+        except SessionNotFound:
+            revoked = False
+        assert expected is None or revoked is expected
+        session.ended = True
+
+    @precondition(lambda self: self.live())
+    @rule(data=st.data(), keep_current=st.booleans())
+    def logout_everywhere(self, data: st.DataObject, keep_current: bool) -> None:
+        """logout-all, or logout-others from one live session."""
+        current = data.draw(st.sampled_from(self.live()), label="current session")
+        if keep_current:
+            others = [s for s in self.sessions if s is not current]
+            count = self.harness.run(self.revoke_others.execute(self.principal(current)))
+        else:
+            others = list(self.sessions)
+            count = self.harness.run(self.revoke_all.execute(self.user.id))
+        assert count in self.count_present(others)
+        self.end_live(others)
+
+    @precondition(lambda self: self.sessions)
+    @rule(
+        data=st.data(),
+        jump=st.sampled_from(TIME_JUMPS),
+    )
+    def time_passes(self, data: st.DataObject, jump: int | str) -> None:
+        if isinstance(jump, int):
+            self.clock.advance(jump)
+            return
+        session = self.pick(data)
+        early = timedelta(seconds=1 if jump.startswith("just before") else 0)
+        end = session.refresh_expires_at if jump.endswith("refresh expiry") else session.absolute_expires_at
+        self.move_clock_to(end - early)
+
+    # --- invariants ---
+
+    @invariant()
+    def store_agrees_with_the_model(self) -> None:
+        now = self.now
+        listed = self.harness.run(self.store.list_for_user(self.user.id, now))
+        alive = {s.id: s for s in self.sessions if s.alive(now)}
+        assert {s.id for s in listed} == set(alive), "list_for_user disagrees with the model"
+        for found in listed:
+            model = alive[found.id]
+            assert abs(found.refresh_expires_at - model.refresh_expires_at) <= TOLERANCE
+            assert found.absolute_expires_at == model.absolute_expires_at
+            assert found.user_id == self.user.id
+            assert found.id not in self.seen_dead, "a session came back to life"
+        for session in self.sessions:
+            active = self.harness.run(self.store.is_active(self.user.id, session.id))
+            expected = self.present(session)
+            assert expected is None or active is expected, f"is_active={active} for {session}"
+            stored = self.harness.run(self.store.get(self.user.id, session.id))
+            assert (stored is not None) is active
+            if active:
+                assert session.id not in self.seen_dead, "a session came back to life"
+            else:
+                self.seen_dead.add(session.id)
+
+    @invariant()
+    def every_session_ends_by_its_absolute_lifetime(self) -> None:
+        for session in self.sessions:
+            assert session.refresh_expires_at <= session.absolute_expires_at
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def event_loop_for_hypothesis() -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop of this test's own: the state machine is synchronous and drives it step by step."""
+    loop = asyncio.new_event_loop()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+def run_machine(loop: asyncio.AbstractEventLoop, backend: Backend) -> None:
+    class RefreshMachineOnThisStore(RefreshMachine):
+        harness = Harness(loop, backend)
+
+    run_state_machine_as_test(RefreshMachineOnThisStore, settings=RUN)
+
+
+def test_refresh_state_machine_on_the_memory_store(event_loop_for_hypothesis: asyncio.AbstractEventLoop) -> None:
+    run_machine(event_loop_for_hypothesis, Backend("memory", MemorySessionStore, lazy_expiry=False))
+
+
+def test_refresh_state_machine_on_the_redis_store(
+    event_loop_for_hypothesis: asyncio.AbstractEventLoop, redis_url: str, redis_prefix: str
+) -> None:
+    client: AnyRedis = connect(redis_url)
+
+    def make_store(_: FakeClock) -> SessionStore:
+        # A key space per run of the machine, so runs never see each other's sessions.
+        return RedisSessionStore(client, f"{redis_prefix}:refresh-machine:{uuid.uuid4().hex[:12]}")
+
+    try:
+        run_machine(event_loop_for_hypothesis, Backend("redis", make_store, lazy_expiry=True))
+    finally:
+        event_loop_for_hypothesis.run_until_complete(client.aclose())
