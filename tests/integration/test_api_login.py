@@ -212,7 +212,7 @@ async def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(make_settings: 
 
 
 async def test_a_thirty_attempt_guessing_run_is_stopped_without_a_lasting_lock_out(make_settings: MakeSettings) -> None:
-    """The default allows 10 failures a minute per (email, client); scaled to a second here."""
+    """The default allows 20 failures a minute per (email, client); scaled to 10 a second here."""
     app = create_app(settings=make_settings(login_rate_limit="10/second", trusted_proxies="10.0.0.0/8"))
     behind_proxy(app, "10.9.9.9")
     async with AsyncTestClient(app) as client:

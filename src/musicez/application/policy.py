@@ -19,12 +19,12 @@ class SessionPolicy:
 class ThrottlePolicy:
     per_principal: RateLimit = field(default_factory=lambda: RateLimit(600, "minute"))
     # Failed logins for one (email, client) pair: stops guessing without a long lock-out.
-    login_failures: RateLimit = field(default_factory=lambda: RateLimit(10, "minute"))
-    login_per_client: RateLimit = field(default_factory=lambda: RateLimit(300, "minute"))
-    register_per_client: RateLimit = field(default_factory=lambda: RateLimit(100, "minute"))
-    forgot_per_client: RateLimit = field(default_factory=lambda: RateLimit(100, "minute"))
+    login_failures: RateLimit = field(default_factory=lambda: RateLimit(20, "minute"))
+    login_per_client: RateLimit = field(default_factory=lambda: RateLimit(600, "minute"))
+    register_per_client: RateLimit = field(default_factory=lambda: RateLimit(300, "minute"))
+    forgot_per_client: RateLimit = field(default_factory=lambda: RateLimit(300, "minute"))
     # Reset mails to one address; over it the request still answers 202 but sends nothing.
-    forgot_per_email: RateLimit = field(default_factory=lambda: RateLimit(5, "hour"))
+    forgot_per_email: RateLimit = field(default_factory=lambda: RateLimit(10, "hour"))
 
 
 @dataclass(frozen=True, slots=True)

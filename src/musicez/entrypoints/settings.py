@@ -35,11 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     bcrypt_rounds: Annotated[int, msgspec.Meta(ge=4, le=20)] = 12
 
     rate_limit: str = "600/minute"
-    login_rate_limit: str = "10/minute"
-    login_client_rate_limit: str = "300/minute"
-    register_rate_limit: str = "100/minute"
-    forgot_rate_limit: str = "100/minute"
-    forgot_email_rate_limit: str = "5/hour"
+    login_rate_limit: str = "20/minute"
+    login_client_rate_limit: str = "600/minute"
+    register_rate_limit: str = "300/minute"
+    forgot_rate_limit: str = "300/minute"
+    forgot_email_rate_limit: str = "10/hour"
     trusted_proxies: str = ""
 
     jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
