@@ -29,7 +29,8 @@ PUBLIC_PREFIX = "/schema"  # GET /schema and everything under /schema/
 
 
 def is_public(method: str, template: str) -> bool:
-    if (method, template) in PUBLIC:
+    # Litestar's automatic OPTIONS answers only state `Allow`, like a 405 does: public.
+    if (method, template) in PUBLIC or method == "OPTIONS":
         return True
     return template == PUBLIC_PREFIX or template.startswith(PUBLIC_PREFIX + "/")
 
@@ -90,3 +91,12 @@ async def test_public_routes_answer_anonymously(client: Client) -> None:
             continue
         response = await client.get(template)
         assert response.status_code == 200, (template, response.status_code)
+
+
+async def test_options_states_allow_with_or_without_credentials(client: Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"X-API-Key": "mez_nope"}):
+        for path in ("/auth/login", "/auth/me"):
+            response = await client.options(path, headers=headers)
+            assert response.status_code == 204, (path, headers, response.text)
+            assert "allow" in response.headers
+            assert "ratelimit-limit" not in response.headers

@@ -9,7 +9,15 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, register, unique_email
+from tests.integration.conftest import (
+    STRONG_PASSWORD,
+    MakeSettings,
+    assert_problem,
+    bearer,
+    register,
+    run_concurrently,
+    unique_email,
+)
 
 Client = AsyncTestClient[Litestar]
 FIREFOX = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0"
@@ -235,3 +243,27 @@ async def test_a_thirty_attempt_guessing_run_is_stopped_without_a_lasting_lock_o
         await asyncio.sleep(1.5)
         response = await client.post("/auth/login", json=login_body(email), headers=attacker)
         assert response.status_code == 200, response.text
+
+
+async def test_parallel_guesses_are_counted_before_the_password_is_checked(make_settings: MakeSettings) -> None:
+    app = create_app(settings=make_settings(login_rate_limit="3/minute"))
+    async with AsyncTestClient(app) as client:
+        email = unique_email()
+        await register(client, email)
+        guesses = [("POST", "/auth/login", {"json": login_body(email, f"Guess-{i:03d}-abc!")}) for i in range(15)]
+        statuses = [r.status_code for r in await run_concurrently(client, guesses)]
+        assert statuses.count(401) <= 3, statuses
+        assert statuses.count(429) >= 12, statuses
+
+
+async def test_guesses_of_the_current_password_on_change_are_throttled(make_settings: MakeSettings) -> None:
+    app = create_app(settings=make_settings(login_rate_limit="3/minute"))
+    async with AsyncTestClient(app) as client:
+        tokens = await register(client)
+        body = {"current_password": "Not-The-Password-1", "new_password": "Another-Strong-Pass-42"}
+        for _ in range(3):
+            response = await client.post("/auth/password/change", json=body, headers=bearer(tokens))
+            assert_problem(response, 400, "invalid_current_password")
+        response = await client.post("/auth/password/change", json=body, headers=bearer(tokens))
+        assert_problem(response, 429, "rate_limited")
+        assert int(response.headers["retry-after"]) >= 1

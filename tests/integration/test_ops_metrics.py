@@ -10,7 +10,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, bearer, register, unique_email
+from tests.integration.conftest import (
+    STRONG_PASSWORD,
+    MakeSettings,
+    bearer,
+    create_api_key,
+    register,
+    unique_email,
+)
 
 SCRAPE_TOKEN = "scrape-token-for-prometheus-0123456789"
 
@@ -141,10 +148,15 @@ async def test_metrics_need_the_scrape_token_or_a_credential(ops_client: AsyncTe
     wrong = await ops_client.get("/metrics", headers={"Authorization": "Bearer not-the-scrape-token"})
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "invalid_token"
+    # Any account could be registered, so a user token may not read the security counters.
     tokens = await register(ops_client)
     as_user = await ops_client.get("/metrics", headers=bearer(tokens))
-    assert as_user.status_code == 200
-    assert "musicez_http_requests_total" in as_user.text
+    assert as_user.status_code == 403
+    assert as_user.json()["code"] == "api_key_required"
+    created = await create_api_key(ops_client, name="prometheus")
+    as_service = await ops_client.get("/metrics", headers={"X-API-Key": created.secret})
+    assert as_service.status_code == 200
+    assert "musicez_http_requests_total" in as_service.text
 
 
 async def test_without_a_scrape_token_metrics_need_a_credential(client: AsyncTestClient[Litestar]) -> None:
@@ -152,4 +164,6 @@ async def test_without_a_scrape_token_metrics_need_a_credential(client: AsyncTes
     # An arbitrary bearer is no scrape token when none is configured.
     assert (await client.get("/metrics", headers={"Authorization": "Bearer "})).status_code == 401
     tokens = await register(client)
-    assert (await client.get("/metrics", headers=bearer(tokens))).status_code == 200
+    assert (await client.get("/metrics", headers=bearer(tokens))).status_code == 403
+    created = await create_api_key(client, name="prometheus")
+    assert (await client.get("/metrics", headers={"X-API-Key": created.secret})).status_code == 200

@@ -175,7 +175,9 @@ class World:
 
     @property
     def change_password(self) -> ChangePassword:
-        return ChangePassword(self.uow(), self.passwords, self.policy, self.sessions, self.clock, self.events)
+        return ChangePassword(
+            self.uow(), self.passwords, self.policy, self.sessions, self.throttle, self.limits, self.clock, self.events
+        )
 
     # --- helpers ---
 

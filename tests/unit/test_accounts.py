@@ -166,3 +166,25 @@ async def test_a_disabled_account_cannot_log_in(world: World) -> None:
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", STRONG_PASSWORD)
     assert world.passwords.calls == ["spend_equal_work"]
+
+
+async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:
+    """A reset (or change) that commits and revokes while the old password is being checked:
+    the login must not come out of it with a live session."""
+    first = await world.sign_up("listener@example.com")
+    verify = world.passwords.verify
+
+    async def verify_while_the_password_is_reset(password: str, password_hash: str) -> bool:
+        ok = await verify(password, password_hash)
+        async with world.uow() as uow:  # the reset commits its new hash ...
+            await uow.users.set_password(
+                first.user_id, await world.passwords.hash("Another-Pass-77"), world.clock.now()
+            )
+            await uow.commit()
+        await world.sessions.revoke_all(first.user_id)  # ... then revokes what exists so far
+        return ok
+
+    world.passwords.verify = verify_while_the_password_is_reset  # type: ignore[method-assign]
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", STRONG_PASSWORD)
+    assert await world.sessions.list_for_user(first.user_id, world.clock.now()) == []

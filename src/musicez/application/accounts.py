@@ -75,10 +75,12 @@ class LoginUser:
         except ValidationFailed:
             email = None
         pair_key = f"login-failures:{email or command.email.strip().lower()}|{command.client}"
-        pending = await self.throttle.peek(pair_key, self.limits.login_failures)
-        if pending.remaining <= 0:
+        # Counted before the password is checked, so parallel guesses cannot all slip through;
+        # a successful login clears the count.
+        attempt = await self.throttle.count(pair_key, self.limits.login_failures)
+        if not attempt.allowed:
             self.events.record("login_throttled")
-            raise RateLimited(pending.reset_after, "Too many failed logins; try again later")
+            raise RateLimited(attempt.reset_after, "Too many failed logins; try again later")
 
         user = None
         if email is not None:
@@ -90,11 +92,18 @@ class LoginUser:
         else:
             verified = await self.hasher.verify(command.password, user.password_hash)
         if user is None or not verified:
-            await self.throttle.count(pair_key, self.limits.login_failures)
             self.events.record("login_failed", user_id=str(user.id) if user else None)
             raise InvalidCredentials()
 
         await self.throttle.reset(pair_key, self.limits.login_failures)
         grant = await self.opener.open(user, command.device_name)
+        # A reset or change may have committed while bcrypt ran. It revokes sessions after its
+        # commit, so either it sees this session, or this read sees its new password.
+        async with self.uow:
+            current = await self.uow.users.get(user.id)
+        if current is None or current.password_hash != user.password_hash or current.disabled:
+            await self.opener.sessions.revoke(user.id, grant.session.id)
+            self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
+            raise InvalidCredentials()
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
         return grant

@@ -21,7 +21,7 @@ from musicez.application.ports import (
 )
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken
+from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
 
@@ -129,6 +129,9 @@ class ResetPassword:
             # Checked before anything is committed: a weak password leaves the token usable.
             self.policy.check(new_password, user.email, field="new_password")
             await self.uow.users.set_password(user.id, await self.passwords.hash(new_password), now)
+            # Before the commit, so a store outage aborts the reset and leaves the token usable;
+            # after it again, for a login that opened a session in between.
+            await self.sessions.revoke_all(user.id)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id)
         self.events.record("password_reset_completed", user_id=str(user.id))
@@ -140,10 +143,17 @@ class ChangePassword:
     passwords: PasswordHasher
     policy: PasswordPolicy
     sessions: SessionStore
+    throttle: Throttle
+    limits: ThrottlePolicy
     clock: Clock
     events: EventSink
 
     async def execute(self, principal: UserPrincipal, current_password: str, new_password: str) -> None:
+        # A stolen access token must not become a way to guess the password itself.
+        guesses = f"password-change:{principal.user_id}"
+        attempt = await self.throttle.count(guesses, self.limits.login_failures)
+        if not attempt.allowed:
+            raise RateLimited(attempt.reset_after, "Too many wrong current passwords; try again later")
         async with self.uow:
             user = await self.uow.users.get(principal.user_id)
         if user is None:
@@ -151,10 +161,12 @@ class ChangePassword:
         if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
             self.events.record("password_change_failed", user_id=str(user.id))
             raise InvalidCurrentPassword()
+        await self.throttle.reset(guesses, self.limits.login_failures)
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
         async with self.uow:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
+            await self.sessions.revoke_all(user.id, keep=principal.session_id)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, keep=principal.session_id)
         self.events.record("password_changed", user_id=str(user.id))

@@ -97,6 +97,12 @@ class UserTokenRequired(AuthError):
     title = "This route needs a user access token"
 
 
+class ApiKeyRequired(AuthError):
+    code = "api_key_required"
+    status = 403
+    title = "This route is for services: use an API key or the metrics token"
+
+
 class SessionNotFound(AuthError):
     code = "session_not_found"
     status = 404

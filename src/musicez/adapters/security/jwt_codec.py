@@ -95,5 +95,5 @@ class JwtCodec:
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
-        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, OverflowError):
             raise InvalidToken() from None

@@ -31,7 +31,8 @@ class BcryptHasher:
             max_workers=threads or os.cpu_count() or 1, thread_name_prefix="bcrypt", initializer=_lower_priority
         )
         # Verified against when the account does not exist, so both paths cost the same.
-        self._decoy = bcrypt.hashpw(b"decoy password for unknown accounts", bcrypt.gensalt(rounds))
+        # Made in the pool, like every hash: never on the event loop.
+        self._decoy = self._pool.submit(bcrypt.hashpw, b"decoy password for unknown accounts", bcrypt.gensalt(rounds))
 
     async def _run(self, fn: partial[T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -51,7 +52,8 @@ class BcryptHasher:
             return False
 
     async def spend_equal_work(self, password: str) -> None:
-        await self._run(partial(bcrypt.checkpw, password.encode("utf-8")[:MAX_BYTES], self._decoy))
+        decoy = await asyncio.wrap_future(self._decoy)
+        await self._run(partial(bcrypt.checkpw, password.encode("utf-8")[:MAX_BYTES], decoy))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

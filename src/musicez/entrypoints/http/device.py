@@ -9,11 +9,13 @@ import ua_parser
 _MAX_UA = 512
 
 
-@lru_cache(maxsize=1024)
 def device_label(user_agent: str | None) -> str | None:
-    if not user_agent:
-        return None
-    parsed = ua_parser.parse(user_agent[:_MAX_UA])
+    return _label(user_agent[:_MAX_UA]) if user_agent else None
+
+
+@lru_cache(maxsize=1024)
+def _label(user_agent: str) -> str | None:
+    parsed = ua_parser.parse(user_agent)
     client = parsed.user_agent.family if parsed.user_agent and parsed.user_agent.family != "Other" else None
     system = parsed.os.family if parsed.os and parsed.os.family != "Other" else None
     if client and system:

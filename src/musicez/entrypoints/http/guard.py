@@ -48,9 +48,10 @@ def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
 
 async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     opt = handler.opt
-    if opt.get("public"):
-        return
     scope = connection.scope
+    # Litestar's automatic OPTIONS handlers only state `Allow`: as public as a 405 is.
+    if opt.get("public") or scope.get("method") == "OPTIONS":
+        return
     authenticate: AuthenticateRequest = scope["litestar_app"].state.authenticate
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)

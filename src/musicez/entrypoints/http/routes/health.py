@@ -15,6 +15,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.health import CheckHealth
+from musicez.domain.errors import ApiKeyRequired
+from musicez.domain.principal import ApiKeyPrincipal
 from musicez.entrypoints.http.guard import PUBLIC, bearer_token
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
 
@@ -77,8 +79,10 @@ async def metrics(request: Request[Any, Any, Any], registry: FromDishka[Collecto
     token = bearer_token(request)
     expected: str | None = request.app.state.settings.metrics_token
     if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
-        # Not the scrape token: exactly what the guard would do on a protected route.
-        await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+        # Not the scrape token: an API key (a service, like Prometheus) checked as the guard would.
+        result = await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+        if not isinstance(result.principal, ApiKeyPrincipal):
+            raise ApiKeyRequired()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()

@@ -12,6 +12,7 @@ from litestar.params import FromPath
 from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
 from musicez.domain.errors import SessionNotFound
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
+from musicez.entrypoints.http.routes.common import NO_STORE
 from musicez.entrypoints.http.schemas import SessionOut, rfc3339
 
 TAGS = ["sessions"]
@@ -38,7 +39,7 @@ async def logout_others(request: Request[Any, Any, Any], use_case: FromDishka[Re
     await use_case.execute(current_user(request))
 
 
-@get("/auth/sessions", opt=USER_ONLY, tags=TAGS)
+@get("/auth/sessions", opt=USER_ONLY, tags=TAGS, cache_control=NO_STORE)
 @inject
 async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[ListSessions]) -> list[SessionOut]:
     """The caller's active sessions."""
