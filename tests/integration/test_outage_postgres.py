@@ -40,6 +40,7 @@ def server(process_env: dict[str, str], process_dir: Path, postgres: PostgresSer
         "MUSICEZ_DATABASE_URL": postgres.server_url,
         # The load below is one client address: keep the per-client limits out of the way.
         "MUSICEZ_LOGIN_CLIENT_RATE_LIMIT": "100000/minute",
+        "MUSICEZ_LOGIN_RATE_LIMIT": "100000/minute",  # attempts are counted before the check
         "MUSICEZ_REGISTER_RATE_LIMIT": "100000/minute",
     }
     with running_server(env, process_dir / "on-own-postgres") as started:
