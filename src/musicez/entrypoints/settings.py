@@ -16,6 +16,13 @@ PREFIX = "MUSICEZ_"
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=10 * 365 * 86400)]
 
 
+_ASYNC_DRIVERS = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
 class SettingsError(ValueError):
     """The environment describes a service that cannot (or must not) start."""
 
@@ -99,7 +106,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{(self.data_path / 'musicez.db').resolve()}"
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{(self.data_path / 'musicez.db').resolve()}"
+        # The async drivers are the only ones installed: `postgresql://` and `sqlite://` mean them.
+        for plain, driver in _ASYNC_DRIVERS.items():
+            if self.database_url.startswith(plain):
+                return driver + self.database_url.removeprefix(plain)
+        return self.database_url
 
     @property
     def migrate_at_startup(self) -> bool:
