@@ -313,6 +313,17 @@ async def test_a_new_reset_token_kills_the_older_ones(make_uow: MakeUow) -> None
     assert await consume(make_uow, newer) == user.id
 
 
+async def test_revoking_a_users_reset_tokens_spares_other_users(make_uow: MakeUow) -> None:
+    user, other = await stored_user(make_uow), await stored_user(make_uow)
+    pending, others = await stored_token(make_uow, user.id), await stored_token(make_uow, other.id)
+    async with make_uow() as uow:
+        await uow.reset_tokens.revoke_for_user(user.id)
+        await uow.commit()
+
+    assert await consume(make_uow, pending) is None
+    assert await consume(make_uow, others) == other.id
+
+
 async def test_an_expired_reset_token_is_refused(make_uow: MakeUow) -> None:
     user = await stored_user(make_uow)
     value, now = token_hash(), now_utc()

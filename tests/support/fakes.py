@@ -128,6 +128,9 @@ class FakeResetTokenRepository:
         self._drop_user(user_id)
         self._tables.reset_tokens[token_hash] = _ResetToken(user_id, expires_at)
 
+    async def revoke_for_user(self, user_id: UUID) -> None:
+        self._drop_user(user_id)
+
     async def consume(self, token_hash: str, now: datetime) -> UUID | None:
         token = self._tables.reset_tokens.get(token_hash)
         if token is None or token.used_at is not None or token.expires_at <= now:

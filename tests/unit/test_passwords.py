@@ -154,3 +154,14 @@ async def test_change_password_applies_the_policy_to_the_new_password(world: Wor
         await world.change_password.execute(principal_of(grant), STRONG_PASSWORD, "listener-is-me")
     assert {e.field for e in caught.value.errors} == {"new_password"}
     assert await can_log_in(world, STRONG_PASSWORD)
+
+
+async def test_changing_the_password_kills_a_pending_reset_link(world: World) -> None:
+    grant = await world.sign_up("listener@example.com")
+    pending = await reset_token(world)
+
+    await world.change_password.execute(principal_of(grant), STRONG_PASSWORD, OTHER_STRONG_PASSWORD)
+
+    with pytest.raises(InvalidResetToken):
+        await world.reset_password.execute(pending, "Yet-Another-Strong-Pass-5")
+    assert await can_log_in(world, OTHER_STRONG_PASSWORD)

@@ -166,6 +166,7 @@ class ChangePassword:
         new_hash = await self.passwords.hash(new_password)
         async with self.uow:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
+            await self.uow.reset_tokens.revoke_for_user(user.id)  # a pending link must not undo it
             await self.sessions.revoke_all(user.id, keep=principal.session_id)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, keep=principal.session_id)

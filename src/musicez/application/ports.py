@@ -115,6 +115,10 @@ class ResetTokenRepository(Protocol):
         """The user of a live, unused token, which is used up with all others of that user."""
         ...
 
+    async def revoke_for_user(self, user_id: UUID) -> None:
+        """Every pending reset token of the user dies (the password was changed)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction; rolled back on exit unless committed."""

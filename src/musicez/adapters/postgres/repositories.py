@@ -141,6 +141,9 @@ class SqlResetTokenRepository:
         )
         await self._session.flush()
 
+    async def revoke_for_user(self, user_id: UUID) -> None:
+        await self._session.execute(delete(PasswordResetTokenModel).where(PasswordResetTokenModel.user_id == user_id))
+
     async def consume(self, token_hash: str, now: datetime) -> UUID | None:
         # One conditional UPDATE: of two concurrent resets with one token, one wins.
         result = await self._session.execute(
