@@ -161,10 +161,16 @@ class SessionStore(Protocol):
 
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]: ...
 
-    async def revoke(self, user_id: UUID, session_id: UUID) -> bool: ...
+    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+        """End one session, leaving a tombstone with `reason` (an EndReason) until it would have expired."""
+        ...
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None) -> int:
-        """End every session of the user except `keep`; how many ended."""
+    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
+        """End every session of the user except `keep`; how many ended. Each leaves a tombstone."""
+        ...
+
+    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+        """Why a session that no longer exists ended (an EndReason), while its tombstone lasts."""
         ...
 
     async def ping(self) -> None: ...

@@ -72,6 +72,11 @@ class TokenRevoked(InvalidToken):
     code = "token_revoked"
     title = "The session of this access token has ended"
 
+    def __init__(self, detail: str | None = None, reason: str | None = None) -> None:
+        super().__init__(detail)
+        # Why the session ended (API.md v1.1: logout, logout_all, ..., expired, max_age), when known.
+        self.reason = reason
+
 
 class InvalidApiKey(AuthError):
     code = "invalid_api_key"
@@ -83,6 +88,10 @@ class InvalidRefreshToken(AuthError):
     code = "invalid_refresh_token"
     status = 401
     title = "The refresh token is invalid"
+
+    def __init__(self, detail: str | None = None, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason  # why the session ended, when it did (API.md v1.1)
 
 
 class RefreshTokenReused(AuthError):
@@ -141,3 +150,36 @@ class ServiceUnavailable(AuthError):
     code = "service_unavailable"
     status = 503
     title = "A dependency of the service is unavailable"
+
+
+# -- v1.1 ---------------------------------------------------------------------------------
+
+
+class CsrfRejected(AuthError):
+    code = "csrf_rejected"
+    status = 403
+    title = "The request's origin is not allowed to use the refresh cookie"
+
+
+class InsufficientScope(AuthError):
+    code = "insufficient_scope"
+    status = 403
+    title = "The credential lacks the scope this route needs"
+
+
+class AccountDisabled(AuthError):
+    code = "account_disabled"
+    status = 403
+    title = "This account is disabled"
+
+
+class UserNotFound(AuthError):
+    code = "user_not_found"
+    status = 404
+    title = "No such user"
+
+
+class InvalidSecurityToken(AuthError):
+    code = "invalid_security_token"
+    status = 400
+    title = "The security link is invalid, used or expired"

@@ -35,3 +35,20 @@ class RotationOutcome(Enum):
 class Rotation:
     outcome: RotationOutcome
     session: Session | None = None
+
+
+class EndReason:
+    """Why a session ended (API.md v1.1); carried by the 401 of its tokens while it would have lived."""
+
+    LOGOUT = "logout"
+    LOGOUT_ALL = "logout_all"
+    ENDED_FROM_OTHER_DEVICE = "ended_from_other_device"
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
+    REUSE_DETECTED = "reuse_detected"
+    ACCOUNT_DISABLED = "account_disabled"
+    ADMIN_LOGOUT = "admin_logout"
+    NOT_ME = "not_me"
+    EXPIRED = "expired"
+    MAX_AGE = "max_age"
+    # Internal: a login that raced a password change is undone; reported as password_changed.

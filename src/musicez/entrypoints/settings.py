@@ -74,6 +74,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_token: str | None = None
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
 
+    # -- v1.1 ---------------------------------------------------------------------------
+    public_url: str | None = None  # the service's own origin (CSRF checks, links)
+    security_url: str = "http://localhost:8000/not-me"
+    account_failure_limit: str = "10/minute,100/hour"
+    activity_retention: Seconds = 90 * 86400
+    refresh_cookie_name: str = "__Secure-musicez_refresh"
+    refresh_cookie_path: str = "/auth"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         source = os.environ if environ is None else environ

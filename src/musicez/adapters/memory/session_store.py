@@ -87,18 +87,21 @@ class MemorySessionStore:
         keys = [key for key in self._records if key[0] == user_id]
         return [record.session for key in keys if (record := self._live(*key, now=now))]
 
-    async def revoke(self, user_id: UUID, session_id: UUID) -> bool:
+    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
         if self._live(user_id, session_id) is None:  # an expired session is already gone, as in Redis
             return False
         del self._records[(user_id, session_id)]
         return True
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None) -> int:
+    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
         doomed = [key for key in self._records if key[0] == user_id and key[1] != keep]
         live = [key for key in doomed if self._live(*key) is not None]  # expired ones are dropped, not counted
         for key in live:
             del self._records[key]
         return len(live)
+
+    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+        return None  # tombstones: to do (issue 15)
 
     async def ping(self) -> None:
         return None

@@ -207,16 +207,19 @@ class RedisSessionStore:
             if row
         ]
 
-    async def revoke(self, user_id: UUID, session_id: UUID) -> bool:
+    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
         async with redis_outages():
             deleted = await self._revoke(keys=self._keys(user_id, session_id), args=[str(session_id)])
         return int(deleted) > 0
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None) -> int:
+    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
         user = self._user(user_id)
         async with redis_outages():
             count = await self._revoke_all(keys=[f"{user}:sessions"], args=[f"{user}:s:", str(keep) if keep else ""])
         return int(count)
+
+    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+        return None  # tombstones: to do (issue 15)
 
     async def ping(self) -> None:
         async with redis_outages():

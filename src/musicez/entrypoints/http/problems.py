@@ -49,9 +49,16 @@ def problem(
     *,
     headers: dict[str, str] | None = None,
     errors: list[FieldErrorOut] | None = None,
+    reason: str | None = None,
 ) -> Response[Problem]:
     body = Problem(
-        type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, errors=errors
+        type=f"urn:musicez:problem:{code}",
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors,
+        reason=reason,
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
 
@@ -77,7 +84,8 @@ def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]
     errors = None
     if isinstance(error, ValidationFailed):
         errors = [FieldErrorOut(e.field, e.message) for e in error.errors]
-    return problem(error.status, error.code, error.title, error.detail, headers=headers, errors=errors)
+    reason = getattr(error, "reason", None)
+    return problem(error.status, error.code, error.title, error.detail, headers=headers, errors=errors, reason=reason)
 
 
 def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:

@@ -116,3 +116,4 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str
     code: str
     errors: list[FieldErrorOut] | None = None
+    reason: str | None = None  # why the session ended (token_revoked, invalid_refresh_token)
