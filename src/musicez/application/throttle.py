@@ -3,9 +3,10 @@ each request came, so responses can say so in `RateLimit-*` headers."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from musicez.application.ports import EventSink, RateDecision, RateLimiter, RateObserver
+from musicez.application.ports import Clock, EventSink, RateDecision, RateLimiter, RateObserver
 from musicez.domain.errors import RateLimited
 from musicez.domain.rate_limit import RateLimit
 
@@ -36,3 +37,47 @@ class Throttle:
 
     async def reset(self, key: str, limit: RateLimit) -> None:
         await self.limiter.reset(key, limit)
+
+
+class FailureBudget:
+    """Failures of one kind per client address (bad refresh tokens, reset tokens, API keys).
+
+    Past the budget, that address is refused with 429 for the rest of the window, before any
+    lookup. Successes cost nothing here: a process remembers which addresses it saw exhaust
+    their budget (the count itself is in the shared limiter), so the honest path makes no
+    extra round trip. Another process learns it on that address's next failure there, so an
+    address gets at most one more lookup per process per window.
+    """
+
+    MAX_REMEMBERED = 10_000
+
+    __slots__ = ("_clock", "_spent", "_throttle")
+
+    def __init__(self, throttle: Throttle, clock: Clock) -> None:
+        self._throttle = throttle
+        self._clock = clock
+        self._spent: dict[str, float] = {}  # limiter key -> when its window ends (epoch seconds)
+
+    def check(self, key: str) -> None:
+        """Refuse at once when this address has used up its budget."""
+        until = self._spent.get(key)
+        if until is None:
+            return
+        now = self._clock.now().timestamp()
+        if now < until:
+            self._throttle.events.record("throttled", scope=key.split(":", 1)[0])
+            raise RateLimited(math.ceil(until - now))
+        del self._spent[key]
+
+    async def fail(self, key: str, limit: RateLimit) -> None:
+        """Count one failure; the last one the budget allows marks the address as spent."""
+        decision = await self._throttle.limiter.hit(key, limit)
+        if decision.allowed and decision.remaining > 0:
+            return
+        if len(self._spent) >= self.MAX_REMEMBERED:
+            now = self._clock.now().timestamp()
+            for stale in [k for k, v in self._spent.items() if v <= now]:
+                del self._spent[stale]
+            if len(self._spent) >= self.MAX_REMEMBERED:
+                self._spent.clear()
+        self._spent[key] = self._clock.now().timestamp() + decision.reset_after

@@ -73,7 +73,7 @@ from musicez.application.sessions import (
     RevokeSession,
     RotateRefresh,
 )
-from musicez.application.throttle import Throttle
+from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.entrypoints.rate_report import ContextRateObserver
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -216,6 +216,7 @@ class UseCaseProvider(Provider):
 
     opener = provide(SessionOpener)
     throttle = provide(Throttle)
+    failure_budget = provide(FailureBudget)
     authenticate_bearer = provide(AuthenticateBearer)
     authenticate_api_key = provide(AuthenticateApiKey)
     authenticate = provide(AuthenticateRequest)
