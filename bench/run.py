@@ -486,6 +486,8 @@ def service_env(db_url: str, redis_url: str, prefix: str, tmp: Path, cfg: Config
             "MUSICEZ_SECRET_KEY": base64.b64encode(secrets.token_bytes(48)).decode(),
             "MUSICEZ_JWT_SIGNING_KEY": generate_private_pem("EdDSA"),
             "MUSICEZ_MAIL_OUTBOX": str(tmp / "outbox"),
+            "MUSICEZ_MAIL_FROM": "MusicEZ bench <no-reply@bench.example>",
+            "MUSICEZ_PASSWORD_RESET_URL": "https://app.bench.example/reset-password",
             "MUSICEZ_DATA_DIR": str(tmp / "data"),
             "MUSICEZ_TRUSTED_PROXIES": "127.0.0.1/32",  # behind a reverse proxy; wrk sends X-Forwarded-For
             "MUSICEZ_WORKERS": str(cfg.workers),

@@ -70,10 +70,15 @@ class RevokeApiKey:
     clock: Clock
     events: EventSink
 
-    async def execute(self, key_id: UUID) -> None:
+    async def execute(self, key_id: UUID) -> bool:
+        """True when this call revoked the key; False when it already was (nothing changes)."""
         async with self.uow:
-            found = await self.uow.api_keys.revoke(key_id, self.clock.now())
+            key = await self.uow.api_keys.get(key_id)
+            if key is None:
+                raise ApiKeyNotFound(f"No API key with id {key_id}")
+            if key.revoked_at is not None:
+                return False
+            await self.uow.api_keys.revoke(key_id, self.clock.now())
             await self.uow.commit()
-        if not found:
-            raise ApiKeyNotFound(f"No API key with id {key_id}")
         self.events.record("api_key_revoked", key_id=str(key_id))
+        return True

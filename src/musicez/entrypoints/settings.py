@@ -83,7 +83,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_cookie_path: str = "/auth"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, database_only: bool = False, **overrides: object
+    ) -> Settings:
+        """`database_only`: for commands that touch only the database (migrations, API keys), which
+        must not demand the Redis, mail and signing settings of a production server."""
         source = os.environ if environ is None else environ
         fields = set(cls.__struct_fields__)
         raw: dict[str, object] = {}
@@ -99,7 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             where = str(exc).rsplit("$.", 1)
             variable = PREFIX + where[1].rstrip("`").upper() if len(where) == 2 else "a MUSICEZ_ variable"
             raise SettingsError(f"{variable}: {exc}") from None
-        settings.validate()
+        settings.validate(database_only=database_only)
         return settings
 
     # -- derived values ---------------------------------------------------------------
@@ -137,7 +141,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    def validate(self) -> None:
+    def validate(self, *, database_only: bool = False) -> None:
         problems: list[str] = []
         for name in (
             "rate_limit",
@@ -159,24 +163,38 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             except ValueError:
                 problems.append(f"{PREFIX}TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or network")
         if self.is_production:
-            problems.extend(self._production_problems())
+            problems.extend(self._production_problems(database_only=database_only))
         if problems:
             raise SettingsError("\n".join(problems))
 
-    def _production_problems(self) -> list[str]:
+    def _production_problems(self, *, database_only: bool = False) -> list[str]:
         found = []
         if not self.database_url or self.database_url.startswith("sqlite"):
             found.append(f"{PREFIX}DATABASE_URL must name a PostgreSQL database (postgresql+asyncpg://…)")
-        if not self.redis_url:
-            found.append(f"{PREFIX}REDIS_URL must be set: the in-process session store serves one process only")
         if not self.secret_key:
             found.append(f"{PREFIX}SECRET_KEY must be set (32+ random bytes, e.g. `openssl rand -base64 48`)")
+        if database_only:
+            if found:
+                found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
+            return found
+        if not self.redis_url:
+            found.append(f"{PREFIX}REDIS_URL must be set: the in-process session store serves one process only")
         if not (self.jwt_signing_key or self.jwt_signing_key_file):
             found.append(
                 f"{PREFIX}JWT_SIGNING_KEY or {PREFIX}JWT_SIGNING_KEY_FILE must be set (`musicez keys generate`)"
             )
         if not (self.mail_outbox or self.smtp_url):
             found.append(f"{PREFIX}SMTP_URL (or {PREFIX}MAIL_OUTBOX) must be set: production mail is never only logged")
+        defaults = type(self)()
+        if self.password_reset_url == defaults.password_reset_url:
+            found.append(
+                f"{PREFIX}PASSWORD_RESET_URL must be set: the page of your front end that takes the reset token "
+                "(the default points at localhost)"
+            )
+        if self.mail_from == defaults.mail_from:
+            found.append(
+                f"{PREFIX}MAIL_FROM must be set: the sender address of your domain (e.g. 'MusicEZ <no-reply@…>')"
+            )
         if found:
             found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
         return found

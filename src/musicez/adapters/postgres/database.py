@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.config import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from advanced_alchemy.exceptions import AdvancedAlchemyError
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from musicez.adapters.postgres.migrate import current_revision, head_revision
 from musicez.domain.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT = 1.5
@@ -19,8 +21,35 @@ STATEMENT_TIMEOUT_MS = 5000
 POOL_TIMEOUT = 3.0
 
 
+SCHEMA_OUTDATED = "The database schema is not up to date: an operator must run `musicez db upgrade`"
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})  # undefined table, undefined column
+_SQLITE_SCHEMA = ("no such table", "no such column")
+
+
+def is_schema_outdated(error: BaseException | None) -> bool:
+    """A table or column the code expects is missing: the migrations were not applied."""
+    seen = 0
+    while error is not None and seen < 10:
+        if getattr(getattr(error, "orig", None), "sqlstate", None) in _SCHEMA_SQLSTATES:
+            return True
+        if getattr(error, "sqlstate", None) in _SCHEMA_SQLSTATES:
+            return True
+        if isinstance(error, exc.DBAPIError) and any(m in str(error.orig) for m in _SQLITE_SCHEMA):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+def outage_detail(error: BaseException) -> str:
+    return SCHEMA_OUTDATED if is_schema_outdated(error) else "The database is unavailable"
+
+
 def is_outage(error: BaseException) -> bool:
-    """A connection-level failure: the database is down, unreachable or overloaded."""
+    """A connection-level failure (the database is down, unreachable or overloaded), or a schema
+    the migrations have not brought up to date: either way the service cannot answer now."""
+    if is_schema_outdated(error):
+        return True
     if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
         return True
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
@@ -79,8 +108,16 @@ class SqlDatabase:
         self.engine = engine
 
     async def ping(self) -> None:
-        async with translate_outages(), self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        """Reachable, and at the schema revision this code expects."""
+        async with translate_outages():
+            current = await current_revision(self.engine)
+        if current != expected_revision():
+            raise ServiceUnavailable(SCHEMA_OUTDATED)
+
+
+@functools.cache
+def expected_revision() -> str:
+    return head_revision()
 
 
 @asynccontextmanager
@@ -91,5 +128,5 @@ async def translate_outages() -> AsyncIterator[None]:
         raise
     except Exception as error:
         if is_outage(error):
-            raise ServiceUnavailable("The database is unavailable") from error
+            raise ServiceUnavailable(outage_detail(error)) from error
         raise

@@ -1,11 +1,15 @@
-"""Bringing a database up to date with the Alembic migrations shipped in this package."""
+"""Bringing a database up to date with the Alembic migrations shipped in this package, and
+telling whether it is."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,15 +17,56 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x6D657A  # serialises concurrent upgrades from several workers on Postgres
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = _config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    revision: str
+    down_revision: str | None
+    title: str
+
+
+def history() -> list[Migration]:
+    """Every migration shipped, oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    found = [
+        Migration(s.revision, s.down_revision if isinstance(s.down_revision, str) else None, s.doc or "")
+        for s in script.walk_revisions()
+    ]
+    return list(reversed(found))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply the pending migrations; the revision before and after."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        before = await connection.run_sync(_current)
         await connection.run_sync(_upgrade, revision)
+        after = await connection.run_sync(_current)
+    return before, after

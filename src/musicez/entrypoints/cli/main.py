@@ -17,8 +17,9 @@ import click
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.adapters.postgres.database import is_outage
-from musicez.adapters.postgres.migrate import upgrade
+from musicez import __version__
+from musicez.adapters.postgres.database import is_outage, outage_detail
+from musicez.adapters.postgres.migrate import current_revision, head_revision, history, upgrade
 from musicez.adapters.security.keys import generate_private_pem
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.domain.duration import InvalidDuration, parse_duration
@@ -31,23 +32,43 @@ from musicez.entrypoints.settings import Settings, SettingsError
 T = TypeVar("T")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+USAGE = 2  # the command line or the settings are wrong: nothing was done
+FAILED = 1  # the command ran and could not do what was asked (unknown id, outage, ...)
+
+
+def _fail(message: str, code: int = FAILED) -> None:
+    for line in message.splitlines() or [""]:
+        click.echo(f"error: {line}" if not line.startswith("error: ") else line, err=True)
     sys.exit(code)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(*, database_only: bool = False, needs_redis: bool = False, **overrides: Any) -> Settings:
+    """`database_only`: the command needs the database (and the server secret), not mail or signing
+    keys; `needs_redis`: it ends sessions or tells running servers, so production needs Redis."""
     try:
-        return Settings.from_env(None, **overrides)
+        settings = Settings.from_env(None, database_only=database_only, **overrides)
     except SettingsError as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc), USAGE)
         raise  # unreachable
+    if needs_redis and settings.is_production and not settings.redis_url:
+        _fail("MUSICEZ_REDIS_URL must be set: this command ends sessions or tells the running servers", USAGE)
+    return settings
+
+
+def _say_which_database(settings: Settings) -> None:
+    """An operator in the wrong directory must not silently get a throwaway database."""
+    if settings.database_url:
+        return
+    path = (settings.data_path / "musicez.db").resolve()
+    state = "" if path.exists() else " (new: it did not exist)"
+    click.echo(f"note: no MUSICEZ_DATABASE_URL; using the development database {path}{state}", err=True)
 
 
 def _run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run one use case in a request scope of a fresh container, with errors as one line."""
-    settings = settings or _settings()
+    settings = settings or _settings(database_only=True, needs_redis=True)
     configure_logging(settings)
+    _say_which_database(settings)
 
     async def main() -> T:
         container = build_container(settings, CollectorRegistry())
@@ -65,7 +86,7 @@ def _run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) 
         _fail(str(exc))
     except Exception as exc:  # an operator gets one line, never a traceback
         if is_outage(exc):
-            _fail(f"cannot reach the database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            _fail(f"{outage_detail(exc)}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
         _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     raise AssertionError("unreachable")
 
@@ -74,26 +95,41 @@ def _when(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-@click.group()
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="musicez", message="%(prog)s %(version)s")
 def cli() -> None:
-    """MusicEZ Auth: the authentication service in front of the MusicEZ API."""
+    """MusicEZ Auth: the authentication service in front of the MusicEZ API.
+
+    Settings come from MUSICEZ_* variables (see the README). Exit status: 0 done, 1 the command
+    could not do what was asked, 2 the command line or the settings are wrong.
+    """
 
 
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default MUSICEZ_HOST or 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to bind (default MUSICEZ_PORT or 8000).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default MUSICEZ_WORKERS or 1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default MUSICEZ_PORT or 8000).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default MUSICEZ_WORKERS or 1)."
+)
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the HTTP server."""
-    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
-    settings = _settings(**overrides)
+    given: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    settings = _settings(**{k: v for k, v in given.items() if v is not None})
     if settings.workers > 1 and not settings.redis_url:
         _fail(
             "--workers > 1 needs MUSICEZ_REDIS_URL: the in-process session store would split "
             "sessions and rate limits between workers",
-            2,
+            USAGE,
         )
+    from musicez.entrypoints.preflight import preflight
+
     configure_logging(settings)
+    problems = preflight(settings)
+    if problems:
+        _fail("\n".join(problems), USAGE)
     if settings.migrate_at_startup:
         _run(lambda _: asyncio.sleep(0), settings)  # migrates once, before any worker starts
     os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"
@@ -102,20 +138,52 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     run_server(settings)
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def db() -> None:
-    """Database maintenance."""
+    """Database maintenance: migrations."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    settings = _settings(auto_migrate=True)
-    _run(lambda _: asyncio.sleep(0), settings)
-    click.echo("database is up to date")
+    settings = _settings(database_only=True, auto_migrate=False)
+
+    async def work(scope: Any) -> tuple[str | None, str | None]:
+        return await upgrade(await scope.get(AsyncEngine))
+
+    before, after = _run(work, settings)
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"upgraded the database from {before or 'an empty schema'} to revision {after}")
 
 
-@cli.group("api-keys")
+@db.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and whether it is the one this version needs."""
+    settings = _settings(database_only=True, auto_migrate=False)
+
+    async def work(scope: Any) -> str | None:
+        return await current_revision(await scope.get(AsyncEngine))
+
+    current = _run(work, settings)
+    head = head_revision()
+    if current == head:
+        click.echo(f"{current} (head: up to date)")
+    else:
+        click.echo(f"{current or 'none (empty database)'} (this version needs {head}: run `musicez db upgrade`)")
+
+
+@db.command("history")
+def db_history() -> None:
+    """List the migrations this version ships, oldest first."""
+    for migration in history():
+        title = migration.title.strip().splitlines()[0] if migration.title.strip() else ""
+        click.echo(f"{migration.revision}  {title}")
+
+
+@cli.group("api-keys", context_settings=CONTEXT)
 def api_keys() -> None:
     """Admin-managed API keys for service-to-service clients."""
     # An operator's command answers in one line or one JSON document, without migration chatter.
@@ -133,13 +201,13 @@ def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_jso
         limit = RateLimit.parse(rate_limit) if rate_limit is not None else None
         lifetime = parse_duration(expires_in) if expires_in is not None else None
     except (InvalidRateLimit, InvalidDuration) as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc), USAGE)
         return
 
     async def work(scope: Any) -> Any:
         return await (await scope.get(CreateApiKey)).execute(name, limit, lifetime)
 
-    created = _run(work)
+    created = _run(work, _settings(database_only=True))
     key = created.key
     if as_json:
         click.echo(
@@ -162,7 +230,7 @@ def list_keys(as_json: bool) -> None:
     async def work(scope: Any) -> Any:
         return await (await scope.get(ListApiKeys)).execute()
 
-    keys = _run(work)
+    keys = _run(work, _settings(database_only=True))
     rows = [
         {
             "id": str(k.id),
@@ -196,17 +264,19 @@ def revoke_key(key_id: str) -> None:
     try:
         parsed = UUID(key_id)
     except ValueError:
-        _fail(f"not an API key id: {key_id[:64]!r}", 2)
+        _fail(f"not an API key id: {key_id[:64]!r}", USAGE)
         return
 
-    async def work(scope: Any) -> None:
-        await (await scope.get(RevokeApiKey)).execute(parsed)
+    async def work(scope: Any) -> bool:
+        return bool(await (await scope.get(RevokeApiKey)).execute(parsed))
 
-    _run(work)
-    click.echo(f"revoked {parsed}")
+    if _run(work):
+        click.echo(f"revoked {parsed}")
+    else:
+        click.echo(f"{parsed} was already revoked; nothing changed")
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def keys() -> None:
     """Signing keys for access tokens."""
 
@@ -219,4 +289,15 @@ def generate_key(algorithm: str) -> None:
 
 
 def main() -> None:
-    cli(prog_name="musicez")
+    """Errors of the command line in the same one-line style as every other error, exit 2."""
+    try:
+        code = cli.main(prog_name="musicez", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except click.ClickException as exc:
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see `{exc.ctx.command_path} --help`)"
+        _fail(exc.format_message() + hint, USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)

@@ -15,7 +15,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.adapters.postgres.migrate import upgrade
+from musicez.adapters.postgres.database import expected_revision
+from musicez.adapters.postgres.migrate import current_revision, upgrade
 from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
@@ -105,6 +106,23 @@ async def _usage_loop(container: AsyncContainer) -> None:
         await _flush_usage(container)
 
 
+async def _say_if_schema_outdated(engine: AsyncEngine) -> None:
+    """Once, at start-up: requests would answer 503 until an operator migrates."""
+    try:
+        current = await current_revision(engine)
+    except Exception as error:  # unreachable now: readiness and requests report it
+        log.warning("could not read the database schema revision: %s", type(error).__name__)
+        return
+    expected = expected_revision()
+    if current != expected:
+        log.error(
+            "The database schema is at revision %s but this version needs %s: run `musicez db upgrade`. "
+            "Until then /health/ready and every request that needs the database answer 503.",
+            current or "none (empty database)",
+            expected,
+        )
+
+
 def create_app(*override_providers: Provider, settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -112,8 +130,11 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     container = build_container(settings, registry, *override_providers)
 
     async def startup(app: Litestar) -> None:
+        engine = await container.get(AsyncEngine)
         if settings.migrate_at_startup:
-            await upgrade(await container.get(AsyncEngine))
+            await upgrade(engine)
+        else:
+            await _say_if_schema_outdated(engine)
         app.state.authenticate = await container.get(AuthenticateRequest)
         app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
         app.state.background_tasks = set()
@@ -122,9 +143,13 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
             log.warning("No MUSICEZ_REDIS_URL: sessions and rate limits live in this process only (one worker).")
 
     async def shutdown(app: Litestar) -> None:
-        app.state.usage_loop.cancel()
+        usage_loop: asyncio.Task[None] | None = getattr(app.state, "usage_loop", None)
+        if usage_loop is None:  # start-up failed before it began: nothing of ours to wind down
+            await container.close()
+            return
+        usage_loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await app.state.usage_loop
+            await usage_loop
         pending: set[asyncio.Task[Any]] = app.state.background_tasks
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)

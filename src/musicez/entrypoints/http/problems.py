@@ -14,7 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from musicez.adapters.postgres.database import is_outage
+from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.domain.errors import (
     AuthError,
     InvalidApiKey,
@@ -129,7 +129,8 @@ async def schema_not_found_as_problem(response: Response[Any]) -> Response[Any]:
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     if is_outage(error):
         log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
-        return problem(503, "service_unavailable", _STATUS_CODES[503][1], "Try again shortly")
+        detail = outage_detail(error)
+        return problem(503, "service_unavailable", _STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
 
