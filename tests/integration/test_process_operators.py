@@ -74,7 +74,8 @@ def test_production_needs_its_own_reset_link_and_sender(tmp_path: Path) -> None:
 def test_version_help_and_python_dash_m(tmp_path: Path) -> None:
     for args in (["--version"], ["-V"]):
         done = run_cli(args, clean_env(), cwd=tmp_path)
-        assert done.returncode == 0 and done.stdout.strip() == f"musicez {__version__}", done
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"musicez {__version__}"
     assert __version__ != "0.0.0+unknown"
     assert run_cli(["-h"], clean_env(), cwd=tmp_path).stdout.startswith("Usage: musicez")
     assert "upgrade" in run_cli(["db", "-h"], clean_env(), cwd=tmp_path).stdout
@@ -106,13 +107,16 @@ def test_the_cli_says_which_development_database_it_uses(tmp_path: Path) -> None
 def test_revoking_a_revoked_key_says_so_and_records_nothing(process_env: dict[str, str]) -> None:
     created = json.loads(run_cli(["api-keys", "create", "--name", "twice", "--json"], process_env).stdout)
     first = run_cli(["api-keys", "revoke", created["id"]], process_env)
-    assert first.returncode == 0 and first.stdout.strip() == f"revoked {created['id']}", first.stderr
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"revoked {created['id']}"
     second = run_cli(["api-keys", "revoke", created["id"]], process_env)
     assert second.returncode == 0, second.stderr
     assert "already revoked" in second.stdout
-    assert "api_key_revoked" in first.stderr and "api_key_revoked" not in second.stderr
+    assert "api_key_revoked" in first.stderr
+    assert "api_key_revoked" not in second.stderr
     unknown = run_cli(["api-keys", "revoke", str(uuid.uuid4())], process_env)
-    assert unknown.returncode == 1 and len(_errors(unknown.stderr)) == 1, unknown.stderr
+    assert unknown.returncode == 1, unknown.stderr
+    assert len(_errors(unknown.stderr)) == 1, unknown.stderr
 
 
 def test_database_commands_need_only_the_database_in_production(
@@ -157,7 +161,8 @@ async def test_an_unmigrated_database_is_not_ready_and_says_what_to_run(
         server = ServerProcess(env, tmp_path).start()
         try:
             ready = httpx.get(f"{server.url}/health/ready")
-            assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+            assert ready.status_code == 503
+            assert ready.json() == {"status": "unavailable"}
             response = httpx.post(
                 f"{server.url}/auth/register", json={"email": "ops@example.com", "password": "Correct-Horse-Battery-9"}
             )
@@ -168,7 +173,8 @@ async def test_an_unmigrated_database_is_not_ready_and_says_what_to_run(
             assert len(response.content) < 1000
             log = server.log()
             assert log.count("run `musicez db upgrade`") >= 1
-            assert "Traceback" not in log and "IntegrityError" not in log
+            assert "Traceback" not in log
+            assert "IntegrityError" not in log
         finally:
             server.kill()
     finally:
