@@ -4,6 +4,7 @@ process serves again by itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -139,3 +140,34 @@ def test_frozen_redis_gives_503_within_bound_and_recovers(server: ServerProcess,
         assert me.status_code == 200, me.text
         rotated = http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         assert rotated.status_code == 200, rotated.text
+
+
+def test_an_outage_is_logged_once_each_way_and_health_reports_it(
+    server: ServerProcess, redis_server: RedisServer, process_env: dict[str, str]
+) -> None:
+    created = processes.run_cli(["api-keys", "create", "--name", "health-probe", "--json"], process_env)
+    assert created.returncode == 0, created.stderr
+    key = {"X-API-Key": json.loads(created.stdout)["key"]}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        _wait_ready(http)
+        assert http.get("/health", headers=key).status_code == 200
+        lost_before = server.log().count("redis unavailable")
+        back_before = server.log().count("redis is back")
+        redis_server.stop()
+        try:
+            for _ in range(5):
+                assert http.get("/auth/me", headers=key).status_code == 503
+            report = http.get("/health", headers=key)
+            assert report.status_code == 503, report.text
+            body = report.json()  # the per-dependency document, not the rate limiter's problem
+            assert body["status"] == "unavailable"
+            assert body["dependencies"]["session_store"]["status"] == "unavailable"
+            assert body["dependencies"]["database"]["status"] == "ok"
+            assert http.get("/health").status_code == 401  # still not for anonymous clients
+        finally:
+            redis_server.start()
+        _wait_ready(http)
+        assert http.get("/health", headers=key).status_code == 200
+    log = server.log()
+    assert log.count("redis unavailable") == lost_before + 1, log[-3000:]
+    assert log.count("redis is back") == back_before + 1, log[-3000:]

@@ -12,6 +12,7 @@ from advanced_alchemy.exceptions import AdvancedAlchemyError
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from musicez.adapters.outages import DATABASE
 from musicez.adapters.postgres.migrate import current_revision, head_revision
 from musicez.domain.errors import ServiceUnavailable
 
@@ -128,5 +129,7 @@ async def translate_outages() -> AsyncIterator[None]:
         raise
     except Exception as error:
         if is_outage(error):
+            DATABASE.lost(error)
             raise ServiceUnavailable(outage_detail(error)) from error
         raise
+    DATABASE.ok()

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from musicez.adapters.outages import DATABASE
 from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.adapters.postgres.repositories import SqlApiKeyRepository, SqlResetTokenRepository, SqlUserRepository
 from musicez.domain.errors import ServiceUnavailable
@@ -44,4 +45,7 @@ class SqlUnitOfWork:
                 if exc is None and not is_outage(error):
                     raise
         if exc is not None and is_outage(exc):
+            DATABASE.lost(exc)
             raise ServiceUnavailable(outage_detail(exc)) from exc
+        if exc is None:
+            DATABASE.ok()

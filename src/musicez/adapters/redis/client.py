@@ -14,6 +14,7 @@ from redis.exceptions import BusyLoadingError, ClusterDownError, RedisClusterExc
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from musicez.adapters.outages import REDIS
 from musicez.domain.errors import ServiceUnavailable
 
 CLUSTER_SCHEME = "redis+cluster://"
@@ -65,4 +66,6 @@ async def redis_outages(what: str = "session store") -> AsyncIterator[None]:
     try:
         yield
     except _OUTAGES as error:
+        REDIS.lost(error)
         raise ServiceUnavailable(f"The {what} is unavailable") from error
+    REDIS.ok()

@@ -21,6 +21,7 @@ from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
+from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.client_address import parse_networks
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
@@ -128,6 +129,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     configure_logging(settings)
     registry = CollectorRegistry()
     container = build_container(settings, registry, *override_providers)
+    stop_watching_dependencies = watch_dependencies(registry)
 
     async def startup(app: Litestar) -> None:
         engine = await container.get(AsyncEngine)
@@ -155,6 +157,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
         await _flush_usage(container)
         await container.close()
+        stop_watching_dependencies()
 
     cors = None
     if settings.cors_origin_list:

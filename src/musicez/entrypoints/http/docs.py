@@ -92,11 +92,12 @@ def declare_problem_responses(handlers: list[Any]) -> None:
     public routes as such: Litestar drops a route's empty `security=[]`, so the document-wide
     requirement would apply; `[{}]` says "no credential needed"."""
     for handler in handlers:
-        if handler.opt.get("public"):
+        public = bool(handler.opt.get("public")) and not handler.opt.get("checks_own_credentials")
+        if public:
             handler.security = [{}]
         statuses = problem_statuses(
             next(iter(handler.paths), ""),
-            public=bool(handler.opt.get("public")),
+            public=public,
             user_only=bool(handler.opt.get("user_only")),
             has_body="data" in handler.parsed_fn_signature.parameters,
         )

@@ -14,8 +14,9 @@ from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from musicez.adapters.security.keys import KeyRing
+from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
-from musicez.domain.errors import ApiKeyRequired
+from musicez.domain.errors import ApiKeyRequired, ServiceUnavailable
 from musicez.domain.principal import ApiKeyPrincipal
 from musicez.entrypoints.http.guard import PUBLIC, bearer_token
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
@@ -44,14 +45,32 @@ async def ready(check: FromDishka[CheckHealth]) -> Response[Status]:
     return Response(Status("ok" if report.ok else "unavailable"), status_code=200 if report.ok else 503)
 
 
+# /health checks its own credentials, so that it can still report while Redis is down: an API key
+# is then checked against the database alone (the rate limit and sessions live in Redis).
+CHECKS_OWN_CREDENTIALS = {"public": True, "checks_own_credentials": True}
+
+
+async def _authenticate_for_health(request: Request[Any, Any, Any]) -> None:
+    authenticate: AuthenticateRequest = request.app.state.authenticate
+    token, api_key = bearer_token(request), request.headers.get("x-api-key")
+    try:
+        await authenticate.execute(token, api_key)
+    except ServiceUnavailable:
+        if token is not None or api_key is None:
+            raise
+        await authenticate.api_key.execute(api_key)
+
+
 @get(
     "/health",
+    opt=CHECKS_OWN_CREDENTIALS,
     tags=TAGS,
     responses={503: ResponseSpec(HealthOut, description="A dependency is unavailable; each one's status and latency")},
 )
 @inject
-async def health(check: FromDishka[CheckHealth]) -> Response[HealthOut]:
+async def health(request: Request[Any, Any, Any], check: FromDishka[CheckHealth]) -> Response[HealthOut]:
     """Each dependency with its status and latency."""
+    await _authenticate_for_health(request)
     report = await check.execute()
     body = HealthOut(
         status="ok" if report.ok else "unavailable",
