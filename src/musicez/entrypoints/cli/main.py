@@ -133,8 +133,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if settings.migrate_at_startup:
         _run(lambda _: asyncio.sleep(0), settings)  # migrates once, before any worker starts
     os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"
+    from musicez.entrypoints.metrics_dir import prepare_metrics_dir
     from musicez.entrypoints.server import run_server
 
+    prepare_metrics_dir(settings.workers)
     run_server(settings)
 
 
