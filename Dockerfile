@@ -41,6 +41,6 @@ EXPOSE 8000
 # Liveness only: readiness (database and Redis) is /health/ready, for the orchestrator or proxy.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('MUSICEZ_PORT', '8000'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/health/live', timeout=2).status == 200 else 1)"]
-# uvicorn finishes in-flight requests on SIGTERM (up to 20 s) and closes the pools.
+# granian finishes in-flight requests on SIGTERM (up to 20 s), then the app closes its pools.
 STOPSIGNAL SIGTERM
 CMD ["musicez", "serve", "--host", "0.0.0.0"]
