@@ -31,5 +31,5 @@ def prepare_metrics_dir(workers: int) -> Path | None:
         stale.unlink(missing_ok=True)
     # prometheus_client picked its value class when it was imported; pick again now that the
     # directory is known (forked workers inherit this module state).
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return directory
