@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -43,3 +45,35 @@ def test_production_refuses_development_defaults_and_names_each() -> None:
 def test_a_wildcard_cors_origin_is_refused() -> None:
     with pytest.raises(SettingsError, match="CORS"):
         Settings.from_env({"MUSICEZ_CORS_ORIGINS": "*"})
+
+
+def test_every_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    from musicez.entrypoints.settings import FILE_SECRETS
+
+    env = {}
+    for name in FILE_SECRETS:
+        path = tmp_path / name
+        path.write_text(f"value-of-{name}-0123456789abcdef0123456789\n")
+        env[f"MUSICEZ_{name.upper()}_FILE"] = str(path)
+    env["MUSICEZ_DATABASE_URL_FILE"] = str(tmp_path / "database_url")
+    (tmp_path / "database_url").write_text("postgresql://user:p%2Fss@db/musicez\n")
+    env["MUSICEZ_REDIS_URL_FILE"] = str(tmp_path / "redis_url")
+    (tmp_path / "redis_url").write_text("redis://:secret@cache:6379/0\n")
+    env["MUSICEZ_SMTP_URL_FILE"] = str(tmp_path / "smtp_url")
+    (tmp_path / "smtp_url").write_text("smtp://mail:secret@smtp.example:587\n")
+    settings = Settings.from_env(env)
+    assert settings.secret_key == "value-of-secret_key-0123456789abcdef0123456789"
+    assert settings.metrics_token == "value-of-metrics_token-0123456789abcdef0123456789"
+    assert settings.database_url == "postgresql://user:p%2Fss@db/musicez"
+    assert settings.redis_url == "redis://:secret@cache:6379/0"
+    assert settings.smtp_url == "smtp://mail:secret@smtp.example:587"
+
+
+def test_a_variable_wins_over_its_file_and_a_missing_file_names_the_variable(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text("from-the-file-" + "x" * 40)
+    assert Settings.from_env(
+        {"MUSICEZ_SECRET_KEY": "direct-" + "y" * 40, "MUSICEZ_SECRET_KEY_FILE": str(path)}
+    ).secret_key.startswith("direct-")  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match="MUSICEZ_SECRET_KEY_FILE"):
+        Settings.from_env({"MUSICEZ_SECRET_KEY_FILE": str(tmp_path / "missing")})

@@ -23,6 +23,19 @@ _ASYNC_DRIVERS = {
 }
 
 
+# Secrets that may also come from a file (Docker/Kubernetes secrets): MUSICEZ_<NAME>_FILE holds
+# the path; the file's content (without the final newline) is the value. The JWT keys have
+# their own *_FILE fields, which also take PEM files with several keys.
+FILE_SECRETS = ("secret_key", "database_url", "redis_url", "smtp_url", "metrics_token")
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise SettingsError(f"{PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
 class SettingsError(ValueError):
     """The environment describes a service that cannot (or must not) start."""
 
@@ -96,6 +109,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 field = name.removeprefix(PREFIX).lower()
                 if field in fields and value != "":
                     raw[field] = value
+        for field in FILE_SECRETS:
+            path = source.get(f"{PREFIX}{field.upper()}_FILE", "")
+            if path and field not in raw:
+                raw[field] = _read_secret_file(field, path)
         raw.update(overrides)
         try:
             settings = msgspec.convert(raw, cls, strict=False)

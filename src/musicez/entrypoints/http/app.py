@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from musicez import __version__
 from musicez.adapters.postgres.database import expected_revision
 from musicez.adapters.postgres.migrate import current_revision, upgrade
 from musicez.adapters.usage import BufferedUsageRecorder
@@ -61,7 +62,7 @@ ROUTES = [
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="MusicEZ Auth",
-        version="1.0.0",
+        version=__version__,  # one version everywhere: the package, `musicez --version`, the document
         description="Authentication for the MusicEZ recommendation API: accounts, sessions and API keys.",
         path="/schema",
         components=Components(
