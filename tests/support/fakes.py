@@ -69,8 +69,8 @@ class FakeUserRepository:
         self._tables = tables
 
     async def add(self, user: User) -> None:
-        wanted = user.email.value.lower()
-        if any(u.email.value.lower() == wanted for u in self._tables.users.values()):
+        wanted = user.email.key
+        if any(u.email.key == wanted for u in self._tables.users.values()):
             raise EmailTaken()
         self._tables.users[user.id] = user
 
@@ -78,8 +78,8 @@ class FakeUserRepository:
         return self._tables.users.get(user_id)
 
     async def get_by_email(self, email: Email) -> User | None:
-        wanted = email.value.lower()
-        return next((u for u in self._tables.users.values() if u.email.value.lower() == wanted), None)
+        wanted = email.key
+        return next((u for u in self._tables.users.values() if u.email.key == wanted), None)
 
     async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
         user = self._tables.users.get(user_id)
@@ -166,7 +166,7 @@ class FakeUnitOfWork:
         merged = self.database.committed.copy()
         _merge(merged, self._snapshot, self._working)
         # The unique index on lower(email): a concurrent transaction may have taken it.
-        emails = [u.email.value.lower() for u in merged.users.values()]
+        emails = [u.email.key for u in merged.users.values()]
         if len(emails) != len(set(emails)):
             raise EmailTaken()
         self.database.committed = merged

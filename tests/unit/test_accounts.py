@@ -21,7 +21,7 @@ async def test_register_stores_the_user_and_opens_a_session(world: World) -> Non
         user = await uow.users.get_by_email(Email.parse("listener@example.com"))
     assert user is not None
     assert user.id == grant.user_id
-    assert grant.email == "listener@example.com"
+    assert grant.email == "Listener@Example.com"  # v1.1: shown as given (trimmed), compared by key
     assert user.password_hash != STRONG_PASSWORD
     assert await world.passwords.verify(STRONG_PASSWORD, user.password_hash)
     assert grant.session.device_name == "My Laptop"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from musicez.domain.email import MAX_EMAIL_LENGTH, Email
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from musicez.domain.email import MAX_EMAIL_LENGTH, Email, email_key
 from musicez.domain.errors import ValidationFailed
 
 
@@ -17,9 +21,10 @@ from musicez.domain.errors import ValidationFailed
         ("First.Last+Tag@Sub.Example.Org", "first.last+tag@sub.example.org"),
     ],
 )
-def test_addresses_are_trimmed_and_lower_cased(raw: str, normalised: str) -> None:
-    assert Email.parse(raw).value == normalised
-    assert str(Email.parse(raw)) == normalised
+def test_addresses_are_trimmed_and_compared_lower_cased(raw: str, normalised: str) -> None:
+    assert Email.parse(raw).key == normalised
+    assert str(Email.parse(raw)) == normalised  # what lookups and rate-limit keys use
+    assert Email.parse(raw).value == raw.strip()  # the address as given is kept for display and mail
 
 
 def test_spellings_of_one_address_are_equal() -> None:
@@ -28,7 +33,7 @@ def test_spellings_of_one_address_are_equal() -> None:
 
 
 def test_local_part() -> None:
-    assert Email.parse("Jane.Doe@example.com").local_part == "jane.doe"
+    assert Email.parse("Jane.Doe@example.com").local_part == "Jane.Doe"
 
 
 @pytest.mark.parametrize(
@@ -68,3 +73,43 @@ def test_the_length_limit() -> None:
     assert Email.parse(address).value == address
     with pytest.raises(ValidationFailed):
         Email.parse(" " * 3 + "x" * (MAX_EMAIL_LENGTH + 1))
+
+
+# --- v1.1: look-alikes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("\uff41\uff4c\uff49\uff43\uff45@example.com", "alice@example.com"),  # full-width local part
+        ("Alice@\uff45xample.com", "alice@example.com"),  # a full-width letter in the domain
+        ("stra\u00dfe@example.com", "STRASSE@example.com"),  # case folding: ß is ss
+        ("caf\u00e9@example.com", "cafe\u0301@example.com"),  # composed and decomposed
+        ("\u212bngstr\u00f6m@example.com", "\u00e5ngstr\u00f6m@example.com"),  # the Angstrom sign
+    ],
+)
+def test_look_alikes_are_one_address(one: str, other: str) -> None:
+    assert Email.parse(one) == Email.parse(other)
+    assert Email.parse(one).key == Email.parse(other).key
+    assert hash(Email.parse(one)) == hash(Email.parse(other))
+
+
+def test_the_address_as_given_is_kept_trimmed_and_nfc() -> None:
+    given_address = "  Cafe\u0301.Owner@Example.com \t"
+    email = Email.parse(given_address)
+    assert email.value == unicodedata.normalize("NFC", given_address.strip())
+    assert email.value == "Caf\u00e9.Owner@Example.com"
+    assert email.key == "caf\u00e9.owner@example.com"
+
+
+def test_different_addresses_stay_different() -> None:
+    assert Email.parse("alice@example.com") != Email.parse("alicia@example.com")
+    assert Email.parse("strasse@example.com") != Email.parse("strase@example.com")
+
+
+@given(st.text(max_size=40))
+def test_the_key_is_stable(text: str) -> None:
+    key = email_key(text)
+    assert email_key(key) == key  # idempotent: a key is its own key
+    assert email_key(unicodedata.normalize("NFD", text)) == key
+    assert email_key(unicodedata.normalize("NFKC", text)) == key

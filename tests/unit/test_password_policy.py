@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,12 +27,18 @@ TOO_LONG = "at most 72 bytes"
 IS_COMMON = "most common passwords"
 HAS_LOCAL = "local part of the email"
 FEW_CLASSES = "at least 3 of"
+INVISIBLE = "visible characters"
+FEW_DISTINCT = "5 different characters"
+
+
+def nfc(password: str) -> str:
+    return unicodedata.normalize("NFC", password)
 
 
 def rules(password: str, email: str | None = None) -> list[str]:
     """Which rules failed, by a stable fragment of each message."""
     failed = POLICY.violations(password, Email.parse(email) if email else None)
-    fragments = [TOO_SHORT, TOO_LONG, IS_COMMON, HAS_LOCAL, FEW_CLASSES]
+    fragments = [TOO_SHORT, TOO_LONG, IS_COMMON, HAS_LOCAL, FEW_CLASSES, INVISIBLE, FEW_DISTINCT]
     found = [f for f in fragments if any(f in message for message in failed)]
     assert len(found) == len(failed), failed  # every message is one of the rules
     return found
@@ -42,7 +50,7 @@ def test_a_strong_password_passes() -> None:
 
 
 def test_every_failed_rule_is_reported_at_once() -> None:
-    assert rules("jdoe", "jdoe@example.com") == [TOO_SHORT, IS_COMMON, HAS_LOCAL, FEW_CLASSES]
+    assert rules("jdoe", "jdoe@example.com") == [TOO_SHORT, IS_COMMON, HAS_LOCAL, FEW_CLASSES, FEW_DISTINCT]
 
 
 def test_check_raises_weak_password_with_one_field_error_per_rule() -> None:
@@ -51,7 +59,7 @@ def test_check_raises_weak_password_with_one_field_error_per_rule() -> None:
     error = caught.value
     assert error.code == "weak_password"
     assert error.status == 422
-    assert len(error.errors) == 4
+    assert len(error.errors) == 5
     assert {e.field for e in error.errors} == {"new_password"}
     assert error.errors[0].message in error.detail
 
@@ -60,7 +68,7 @@ def test_too_long_and_too_few_classes_together() -> None:
     # 18 four-byte characters: 19 characters, so the class rule applies, and 73 bytes.
     password = "a" + "\N{MUSICAL SYMBOL G CLEF}" * 18
     assert len(password) < LONG_ENOUGH_FOR_ANY_CLASSES
-    assert rules(password) == [TOO_LONG, FEW_CLASSES]
+    assert rules(password) == [TOO_LONG, FEW_CLASSES, FEW_DISTINCT]
 
 
 @pytest.mark.parametrize(
@@ -123,17 +131,17 @@ emails = st.sampled_from([None, "jdoe@example.com", "bob@example.com", "Listener
 
 @given(passwords, emails)
 def test_length_rule_iff_shorter_than_twelve(password: str, email: str | None) -> None:
-    assert (TOO_SHORT in rules(password, email)) is (len(password) < MIN_LENGTH)
+    assert (TOO_SHORT in rules(password, email)) is (len(nfc(password)) < MIN_LENGTH)
 
 
 @given(passwords, emails)
 def test_byte_rule_iff_more_than_72_utf8_bytes(password: str, email: str | None) -> None:
-    assert (TOO_LONG in rules(password, email)) is (len(password.encode("utf-8")) > MAX_BYTES)
+    assert (TOO_LONG in rules(password, email)) is (len(nfc(password).encode("utf-8")) > MAX_BYTES)
 
 
 @given(passwords)
 def test_class_rule_iff_short_and_fewer_than_three_classes(password: str) -> None:
-    expected = len(password) < LONG_ENOUGH_FOR_ANY_CLASSES and character_classes(password) < 3
+    expected = len(nfc(password)) < LONG_ENOUGH_FOR_ANY_CLASSES and character_classes(nfc(password)) < 3
     assert (FEW_CLASSES in rules(password)) is expected
 
 
@@ -149,7 +157,7 @@ def test_check_raises_exactly_when_there_are_violations(password: str, email: st
         POLICY.check(password, parsed)
 
 
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=20, max_size=72))
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=20, max_size=72).filter(lambda p: len(set(p)) >= 5))
 def test_any_long_uncommon_password_without_the_local_part_passes(password: str) -> None:
     assert POLICY.violations(password) == []
 
@@ -157,3 +165,60 @@ def test_any_long_uncommon_password_without_the_local_part_passes(password: str)
 @given(st.text(min_size=0, max_size=30), st.text(min_size=0, max_size=30))
 def test_a_password_with_the_local_part_is_always_refused(before: str, after: str) -> None:
     assert HAS_LOCAL in rules(before + "JDoe" + after, "jdoe@example.com")
+
+
+# --- v1.1: invisible passwords, too few distinct characters, NFC ---------------------------
+
+INVISIBLE_CHARACTERS = [
+    c for c in map(chr, range(0x110000)) if c.isspace() or unicodedata.category(c) in {"Zs", "Zl", "Zp", "Cc", "Cf"}
+]
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        " " * 20,
+        "\x00" * 20,
+        "\u200b" * 20,  # zero-width space (Cf)
+        "\u3000\u00a0\u2009\t\n\r\x0b\x0c\u2028\u2029\u200b\u200d\ufeff\u2060\x01\x7f" * 2,
+        "".join(INVISIBLE_CHARACTERS[:30]),
+    ],
+)
+def test_only_invisible_characters_is_weak(password: str) -> None:
+    assert INVISIBLE in rules(password)
+
+
+@given(st.text(alphabet=st.sampled_from(INVISIBLE_CHARACTERS), min_size=1, max_size=40))
+def test_any_invisible_only_password_is_weak(password: str) -> None:
+    assert INVISIBLE in rules(password)
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_invisible_rule_iff_nothing_visible(password: str) -> None:
+    visible = any(not (c.isspace() or unicodedata.category(c) in {"Zs", "Zl", "Zp", "Cc", "Cf"}) for c in nfc(password))
+    assert (INVISIBLE in rules(password)) is not visible
+
+
+def test_twenty_times_one_letter_is_weak() -> None:
+    assert rules("a" * 20) == [FEW_DISTINCT]
+    assert rules("abcd" * 5) == [FEW_DISTINCT]
+    assert rules("abcde" * 4) == []
+
+
+@given(passwords)
+def test_distinct_rule_iff_fewer_than_five_distinct_characters(password: str) -> None:
+    assert (FEW_DISTINCT in rules(password)) is (len(set(nfc(password))) < 5)
+
+
+def test_rules_apply_to_the_nfc_form() -> None:
+    assert TOO_LONG not in rules("e\u0301" * 36)
+    assert fits_bcrypt("e\u0301" * 36)
+    assert TOO_LONG in rules("e\u0301" * 36 + "a")
+    # 12 characters decomposed, 6 composed: too short
+    assert TOO_SHORT in rules("A\u0301b\u0301C\u0301d\u0301E\u0301-\u0301")
+
+
+@given(passwords, emails)
+def test_the_verdict_is_the_same_for_every_normal_form(password: str, email: str | None) -> None:
+    nfd = unicodedata.normalize("NFD", password)
+    assert rules(nfd, email) == rules(nfc(password), email)

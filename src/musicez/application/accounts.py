@@ -11,9 +11,11 @@ from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
+from musicez.domain.redaction import hide_secrets
 from musicez.domain.user import User
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class RegisterCommand:
     email: str
@@ -51,6 +53,7 @@ class RegisterUser:
         return await self.opener.open(user, command.device_name)
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class LoginCommand:
     email: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Container
 from dataclasses import dataclass
 
@@ -13,6 +14,19 @@ MAX_BYTES = 72  # bcrypt's input limit: longer input is rejected, never truncate
 LONG_ENOUGH_FOR_ANY_CLASSES = 20
 MIN_CLASSES = 3
 MIN_LOCAL_PART_TO_CHECK = 4
+MIN_DISTINCT = 5
+# Characters that show nothing: whitespace, control and format characters (Zs, Zl, Zp, Cc, Cf).
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def normalise_password(password: str) -> str:
+    """NFC: the same password typed on any keyboard is the same bytes, before every rule,
+    before hashing and before verifying (API.md, Hardening v1.1)."""
+    return unicodedata.normalize("NFC", password)
+
+
+def is_invisible(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) in _INVISIBLE_CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +34,7 @@ class PasswordPolicy:
     common_passwords: Container[str]
 
     def violations(self, password: str, email: Email | None = None) -> list[str]:
+        password = normalise_password(password)
         failed: list[str] = []
         if len(password) < MIN_LENGTH:
             failed.append(f"must be at least {MIN_LENGTH} characters long")
@@ -36,6 +51,10 @@ class PasswordPolicy:
                 f"must use at least {MIN_CLASSES} of: lower-case, upper-case, digits, symbols "
                 f"(or be at least {LONG_ENOUGH_FOR_ANY_CLASSES} characters long)"
             )
+        if all(is_invisible(c) for c in password):
+            failed.append("must contain visible characters, not only spaces, control or format characters")
+        if len(set(password)) < MIN_DISTINCT:
+            failed.append(f"must contain at least {MIN_DISTINCT} different characters")
         return failed
 
     def check(self, password: str, email: Email | None = None, field: str = "password") -> None:
@@ -56,4 +75,4 @@ def character_classes(password: str) -> int:
 
 
 def fits_bcrypt(password: str) -> bool:
-    return len(password.encode("utf-8")) <= MAX_BYTES
+    return len(normalise_password(password).encode("utf-8")) <= MAX_BYTES

@@ -7,18 +7,20 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, String, false, func
+from sqlalchemy import Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 
 class UserModel(UUIDv7AuditBase):
     __tablename__ = "users"
 
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(String(254))  # as given at registration (trimmed, NFC)
     password_hash: Mapped[str] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # NFKC + case folding of `email` (domain/email.py): what lookups and uniqueness compare (0004)
+    email_key: Mapped[str] = mapped_column(String(1024))
 
-    __table_args__ = (Index("uq_users_email_lower", func.lower(email), unique=True),)
+    __table_args__ = (Index("uq_users_email_key", email_key, unique=True),)
 
 
 class ApiKeyModel(UUIDv7AuditBase):

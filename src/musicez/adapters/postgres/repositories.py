@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.exceptions import IntegrityError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.postgres.database import is_outage, translate_outages
@@ -55,6 +55,7 @@ class SqlUserRepository:
         row = UserModel(
             id=user.id,
             email=user.email.value,
+            email_key=user.email.key,
             password_hash=user.password_hash,
             disabled=user.disabled,
             created_at=user.created_at,
@@ -72,7 +73,7 @@ class SqlUserRepository:
         return _user(row) if row else None
 
     async def get_by_email(self, email: Email) -> User | None:
-        row = await self._repo.get_one_or_none(func.lower(UserModel.email) == email.value)
+        row = await self._repo.get_one_or_none(UserModel.email_key == email.key)
         return _user(row) if row else None
 
     async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:

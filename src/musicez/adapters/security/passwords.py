@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import bcrypt
 
-from musicez.domain.password_policy import MAX_BYTES
+from musicez.domain.password_policy import MAX_BYTES, normalise_password
 
 T = TypeVar("T")
 
@@ -39,11 +39,11 @@ class BcryptHasher:
 
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self._rounds)
-        hashed = await self._run(partial(bcrypt.hashpw, password.encode("utf-8"), salt))
+        hashed = await self._run(partial(bcrypt.hashpw, normalise_password(password).encode("utf-8"), salt))
         return hashed.decode("ascii")
 
     async def verify(self, password: str, password_hash: str) -> bool:
-        raw = password.encode("utf-8")
+        raw = normalise_password(password).encode("utf-8")
         if len(raw) > MAX_BYTES:
             return False
         try:
@@ -53,7 +53,7 @@ class BcryptHasher:
 
     async def spend_equal_work(self, password: str) -> None:
         decoy = await asyncio.wrap_future(self._decoy)
-        await self._run(partial(bcrypt.checkpw, password.encode("utf-8")[:MAX_BYTES], decoy))
+        await self._run(partial(bcrypt.checkpw, normalise_password(password).encode("utf-8")[:MAX_BYTES], decoy))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -23,6 +23,7 @@ from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
+from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import parse_networks
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
@@ -188,6 +189,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         on_shutdown=[shutdown],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_size,
+        request_class=JsonBodyRequest,  # every body decoded in one place: malformed is a 400, never a 500
         cors_config=cors,
         logging_config=None,
         debug=False,

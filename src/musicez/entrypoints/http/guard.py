@@ -9,7 +9,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from musicez.application.authenticate import AuthenticateRequest
-from musicez.domain.errors import InvalidToken, UserTokenRequired
+from musicez.domain.errors import InvalidApiKey, InvalidToken, UserTokenRequired
 from musicez.domain.principal import Principal, UserPrincipal
 
 PUBLIC = {"public": True}
@@ -33,16 +33,27 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
-    """The first `Authorization` and `X-API-Key` values, read straight from the ASGI scope
-    (one pass, no header object built per request)."""
+    """The `Authorization` and `X-API-Key` values, read straight from the ASGI scope (one pass,
+    no header object built per request). A header sent more than once is refused: which copy
+    counts would depend on the proxy or framework that reads it (API.md, Hardening v1.1)."""
     authorization = api_key = None
+    repeated_authorization = repeated_api_key = False
     for raw_name, value in scope["headers"]:
         name = raw_name.lower()
         if name == b"authorization":
             if authorization is None:
                 authorization = value.decode("latin-1")
-        elif name == b"x-api-key" and api_key is None:
-            api_key = value.decode("latin-1")
+            else:
+                repeated_authorization = True
+        elif name == b"x-api-key":
+            if api_key is None:
+                api_key = value.decode("latin-1")
+            else:
+                repeated_api_key = True
+    if repeated_authorization:  # when both are repeated, the token's code (as for two invalid credentials)
+        raise InvalidToken("The Authorization header was repeated; send it exactly once")
+    if repeated_api_key:
+        raise InvalidApiKey("The X-API-Key header was repeated; send it exactly once")
     return authorization, api_key
 
 

@@ -7,23 +7,28 @@ from typing import Literal
 
 import msgspec
 
+from musicez.domain.redaction import hide_secrets
+
 
 def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@hide_secrets
 class RegisterBody(msgspec.Struct, frozen=True):
     email: str
     password: str
     device_name: str | None = None
 
 
+@hide_secrets
 class LoginBody(msgspec.Struct, frozen=True):
     email: str
     password: str
     device_name: str | None = None
 
 
+@hide_secrets
 class RefreshBody(msgspec.Struct, frozen=True):
     refresh_token: str
 
@@ -32,11 +37,13 @@ class ForgotPasswordBody(msgspec.Struct, frozen=True):
     email: str
 
 
+@hide_secrets
 class ResetPasswordBody(msgspec.Struct, frozen=True):
     token: str
     new_password: str
 
 
+@hide_secrets
 class ChangePasswordBody(msgspec.Struct, frozen=True):
     current_password: str
     new_password: str
