@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
+from musicez.adapters.redis.client import connect
 from musicez.application.ports import RateLimiter
 from musicez.domain.rate_limit import RateLimit
 from tests.support.fakes import FakeRateLimiter
@@ -25,6 +27,14 @@ def _build(request: pytest.FixtureRequest, kind: str) -> MakeLimiter:
         return lambda: memory_rate_limiter(f"rl-{uuid.uuid4().hex[:8]}")
     if kind == "fake":
         return FakeRateLimiter
+    if kind == "leased-memory":
+        shared = MemoryQuotaStore()  # one store, several limiters: processes of one host
+        return lambda: LeasedRateLimiter(shared)
+    if kind.startswith("leased-redis"):
+        cluster = kind.endswith("cluster")
+        url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+        prefix = f"{request.getfixturevalue('redis_prefix')}:lease-contract:{uuid.uuid4().hex[:8]}"
+        return lambda: LeasedRateLimiter(RedisQuotaStore(connect(url), prefix))
     if kind == "redis":
         url = request.getfixturevalue("redis_url")
         namespace = f"{request.getfixturevalue('redis_prefix')}:rl-contract:{uuid.uuid4().hex[:8]}"
@@ -33,18 +43,21 @@ def _build(request: pytest.FixtureRequest, kind: str) -> MakeLimiter:
     return lambda: redis_rate_limiter(url, namespace)
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster", "fake"])
+LEASED = ["leased-memory", "leased-redis", "leased-redis-cluster"]
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "fake", *LEASED])
 def make_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
     return _build(request, request.param)
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster", *LEASED])
 def make_timed_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
     """The real limiters, whose windows end with time."""
     return _build(request, request.param)
 
 
-@pytest.fixture(params=["redis", "redis-cluster"])
+@pytest.fixture(params=["redis", "redis-cluster", *LEASED])
 def make_shared_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
     return _build(request, request.param)
 
@@ -179,3 +192,95 @@ async def test_a_window_frees_up_when_it_ends(make_timed_limiter: MakeLimiter) -
     await asyncio.sleep(1.1)
 
     assert (await limiter.hit(k, per_second)).allowed
+
+
+# -- the leased limiter: chunks far from the limit, exact counts, few store calls ------------
+
+
+class CountingStore:
+    """A real quota store, counting the calls that reach it."""
+
+    def __init__(self, inner: MemoryQuotaStore | RedisQuotaStore) -> None:
+        self.inner = inner
+        self.leases = 0
+
+    async def lease(self, key: str, limit: RateLimit):  # type: ignore[no-untyped-def]
+        self.leases += 1
+        return await self.inner.lease(key, limit)
+
+    async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
+        return await self.inner.peek(key, limit)
+
+    async def clear(self, key: str, limit: RateLimit) -> None:
+        await self.inner.clear(key, limit)
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+def make_store(request: pytest.FixtureRequest) -> Callable[[], MemoryQuotaStore | RedisQuotaStore]:
+    """A factory of stores on one shared backend (Redis), or one shared memory store."""
+    if request.param == "memory":
+        shared = MemoryQuotaStore()
+        return lambda: shared
+    url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+    prefix = f"{request.getfixturevalue('redis_prefix')}:lease-contract:{uuid.uuid4().hex[:8]}"
+    return lambda: RedisQuotaStore(connect(url), prefix)
+
+
+async def test_far_from_the_limit_most_hits_make_no_store_call(
+    make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore],
+) -> None:
+    store = CountingStore(make_store())
+    limiter, k, limit = LeasedRateLimiter(store), key(), RateLimit(10_000, "minute")  # type: ignore[arg-type]
+
+    decisions = [await limiter.hit(k, limit) for _ in range(640)]
+
+    assert all(d.allowed for d in decisions)
+    assert [d.remaining for d in decisions] == list(range(9_999, 9_999 - 640, -1))  # one process: exact
+    assert store.leases <= 640 // 32
+
+
+async def test_one_process_gets_exactly_its_limit(make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore]) -> None:
+    limiter, k, limit = LeasedRateLimiter(make_store()), key(), RateLimit(250, "minute")
+
+    decisions = [await limiter.hit(k, limit) for _ in range(300)]
+
+    assert sum(d.allowed for d in decisions) == 250
+    assert [d.remaining for d in decisions[:250]] == list(range(249, -1, -1))
+    assert not any(d.allowed for d in decisions[250:])
+    assert all(1 <= d.reset_after <= 60 for d in decisions)
+
+
+async def test_processes_sharing_a_budget_never_exceed_it(
+    make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore],
+) -> None:
+    limiters = [LeasedRateLimiter(make_store()) for _ in range(3)]
+    k, limit = key(), RateLimit(1_000, "minute")
+
+    async def burst(limiter: LeasedRateLimiter) -> int:
+        results = await asyncio.gather(*(limiter.hit(k, limit) for _ in range(50)))
+        return sum(d.allowed for d in results)
+
+    accepted = 0
+    for _ in range(10):  # 1,500 hits, concurrent within each process
+        accepted += sum(await asyncio.gather(*(burst(limiter) for limiter in limiters)))
+
+    assert accepted == 1_000  # every unit granted was spent: none is stranded in a process
+    for limiter in limiters:
+        refused = await limiter.hit(k, limit)
+        assert not refused.allowed
+        assert refused.remaining == 0
+        assert 1 <= refused.reset_after <= 60
+
+
+async def test_a_small_limit_leases_one_unit_at_a_time(
+    make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore],
+) -> None:
+    """5/minute over two processes: each hit asks the store, so the sixth is refused anywhere."""
+    a, b = LeasedRateLimiter(make_store()), LeasedRateLimiter(make_store())
+    k, limit = key(), RateLimit(5, "minute")
+
+    decisions = [await limiter.hit(k, limit) for limiter in (a, b, a, b, a, b)]
+
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+    assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0]
+    assert not (await a.hit(k, limit)).allowed

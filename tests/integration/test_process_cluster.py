@@ -3,6 +3,7 @@ may land on any process, so sessions, revocations and rate limits must hold acro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -151,3 +152,52 @@ def test_an_expired_key_stops_working(pair: tuple[httpx.Client, httpx.Client], p
     expires_at = datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
     time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 1.1)  # printed to the second
     _problem(on_a.get("/auth/me", headers={"X-API-Key": created["key"]}), 401, "invalid_api_key")
+
+
+async def _flood(ports: list[int], api_key: str, total: int, per_server: int = 8) -> dict[int, int]:
+    """`total` keep-alive `GET /auth/me` requests spread over the servers; counts by status."""
+    request = (
+        f"GET /auth/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {api_key}\r\nConnection: keep-alive\r\n\r\n"
+    ).encode()
+    statuses: dict[int, int] = {}
+    left = [total]
+
+    async def connection(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while left[0] > 0:
+                left[0] -= 1
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection(port) for port in ports for _ in range(per_server)))
+    return statuses
+
+
+def test_a_high_key_limit_is_never_exceeded_across_processes(
+    pair: tuple[httpx.Client, httpx.Client], process_env: dict[str, str]
+) -> None:
+    """10,000/minute: each process leases chunks of the budget and spends them locally, yet the
+    two together accept at most 10,000 in the window (and, spending every unit, exactly that)."""
+    created = _create_key(process_env, "--name", "busy", "--rate-limit", "10000/minute")
+    ports = [client.base_url.port for client in pair]
+    assert all(ports)
+    started = time.monotonic()
+    statuses = asyncio.run(_flood([p for p in ports if p], created["key"], total=10_600))
+    elapsed = time.monotonic() - started
+    assert elapsed < 55, f"the flood took {elapsed:.0f} s: the window may have ended during it"
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.get(200, 0) <= 10_000, statuses
+    assert statuses.get(200, 0) >= 10_000 - 2 * 64, statuses  # at most a chunk per process unspent
+    for client in pair:
+        _problem(client.get("/auth/me", headers={"X-API-Key": created["key"]}), 429, "rate_limited")

@@ -25,7 +25,7 @@ from musicez.application.sessions import (
     RevokeSession,
     RotateRefresh,
 )
-from musicez.application.throttle import Throttle
+from musicez.application.throttle import PrincipalThrottle, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.domain.rate_limit import RateLimit
 from tests.support.fakes import (
@@ -137,7 +137,7 @@ class World:
         return AuthenticateRequest(
             AuthenticateBearer(self.codec, self.sessions),
             AuthenticateApiKey(FakeApiKeyLookup(self.database), self.hasher, self.usage, self.clock, self.events),
-            self.throttle,
+            PrincipalThrottle(self.limiter, self.observer, self.events),
             self.limits,
         )
 

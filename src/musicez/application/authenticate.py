@@ -16,7 +16,7 @@ from musicez.application.ports import (
     SessionStore,
     UsageRecorder,
 )
-from musicez.application.throttle import Throttle
+from musicez.application.throttle import PrincipalThrottle
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
@@ -78,7 +78,7 @@ class AuthenticateRequest:
 
     bearer: AuthenticateBearer
     api_key: AuthenticateApiKey
-    throttle: Throttle
+    throttle: PrincipalThrottle  # the leased per-principal limit
     limits: ThrottlePolicy
 
     async def execute(self, bearer_token: str | None, api_key: str | None) -> Authenticated:

@@ -194,6 +194,12 @@ class RateLimiter(Protocol):
     async def reset(self, key: str, limit: RateLimit) -> None: ...
 
 
+class PrincipalRateLimiter(RateLimiter, Protocol):
+    """The guard's per-principal limit (v1.1: a leased quota, spent locally between leases).
+
+    Same contract as RateLimiter; `remaining` may be conservative or as of the last lease."""
+
+
 class RateObserver(Protocol):
     """Hears every decision taken for the current request."""
 

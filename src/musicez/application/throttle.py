@@ -39,6 +39,13 @@ class Throttle:
         await self.limiter.reset(key, limit)
 
 
+class PrincipalThrottle(Throttle):
+    """The throttle of the guard's per-principal limit, on the leased limiter
+    (`PrincipalRateLimiter`), kept apart from the per-client and failure limits."""
+
+    __slots__ = ()
+
+
 class FailureBudget:
     """Failures of one kind per client address (bad refresh tokens, reset tokens, API keys).
 

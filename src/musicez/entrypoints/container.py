@@ -20,6 +20,7 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.postgres.database import SqlDatabase, build_engine, session_factory
 from musicez.adapters.postgres.repositories import SqlApiKeyLookup
 from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
+from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
@@ -57,6 +58,7 @@ from musicez.application.ports import (
     KeyedHasher,
     Mailer,
     PasswordHasher,
+    PrincipalRateLimiter,
     RateLimiter,
     RateObserver,
     SecretGenerator,
@@ -73,7 +75,7 @@ from musicez.application.sessions import (
     RevokeSession,
     RotateRefresh,
 )
-from musicez.application.throttle import FailureBudget, Throttle
+from musicez.application.throttle import FailureBudget, PrincipalThrottle, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.entrypoints.rate_report import ContextRateObserver
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -136,6 +138,14 @@ class InfrastructureProvider(Provider):
         if self._settings.redis_url:
             return redis_rate_limiter(self._settings.redis_url, prefix)
         return memory_rate_limiter(prefix)
+
+    @provide
+    def principal_rate_limiter(self, redis: AnyRedis | None) -> PrincipalRateLimiter:
+        """The guard's per-principal limit as a leased quota (no Redis call on most requests)."""
+        chunk = self._settings.rate_lease_max_chunk
+        if redis is None:
+            return LeasedRateLimiter(MemoryQuotaStore(max_chunk=chunk))
+        return LeasedRateLimiter(RedisQuotaStore(redis, f"{self._settings.redis_prefix}:lease", max_chunk=chunk))
 
     @provide
     def password_hasher(self) -> Iterator[PasswordHasher]:
@@ -229,6 +239,12 @@ class UseCaseProvider(Provider):
     describe = provide(DescribeSession)
     health = provide(CheckHealth)
     accept_reset = provide(AcceptPasswordResetRequest)
+
+    @provide
+    def principal_throttle(
+        self, limiter: PrincipalRateLimiter, observer: RateObserver, events: EventSink
+    ) -> PrincipalThrottle:
+        return PrincipalThrottle(limiter, observer, events)
 
     unit_of_work = provide(SqlUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
     register = provide(RegisterUser, scope=Scope.REQUEST)

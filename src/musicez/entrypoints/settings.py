@@ -94,6 +94,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     activity_retention: Seconds = 90 * 86400
     refresh_cookie_name: str = "__Secure-musicez_refresh"
     refresh_cookie_path: str = "/auth"
+    # -- leased rate limits, bench, PgBouncer (lease) -----------------------------------------
+    # Units of a principal's budget a process takes per Redis call (1: one call per request).
+    rate_lease_max_chunk: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64
+    # Behind PgBouncer in transaction mode: no prepared statement outlives a transaction.
+    db_pgbouncer: bool = False
 
     @classmethod
     def from_env(

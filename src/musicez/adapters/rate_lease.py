@@ -1,0 +1,266 @@
+"""Leased quota for the per-principal rate limit: a process takes a chunk of a principal's
+window budget from the shared store in one atomic call and spends it locally.
+
+The store counts units *granted* in a fixed window (not requests): a lease asks for a chunk
+and gets `min(max_chunk, max(1, left // divisor))` of what is left, so the chunk shrinks as
+the budget runs low and is 1 near the limit (one round trip per request, exactly today's
+limiter). Every unit a process spends was granted to it in the current window, and a process
+stops spending a window's units before that window ends (its local end is measured from
+*before* the lease was sent), so across all processes a principal never gets more than its
+limit in a window. Units a process holds when the window ends are dropped, never carried.
+
+`Remaining` is `limit - granted + held`: exact with one process, and near the limit (where
+every request leases one unit); with several processes far from the limit it is as of this
+process's last lease. A principal found exhausted is refused locally until the window ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from musicez.adapters.redis.client import AnyRedis, redis_outages
+from musicez.application.ports import RateDecision
+from musicez.domain.rate_limit import RateLimit
+
+Monotonic = Callable[[], float]
+
+DEFAULT_MAX_CHUNK = 64
+DEFAULT_DIVISOR = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What the store answered: units handed to this caller (0: none left), units granted in
+    this window in total (this grant included), and milliseconds until the window ends."""
+
+    granted: int
+    used: int
+    ttl_ms: int
+
+
+class _Held:
+    __slots__ = ("end", "units", "used")
+
+    def __init__(self, units: int, used: int, end: float) -> None:
+        self.units = units  # granted to this process, not yet spent
+        self.used = used  # granted in the window in total, as of the last lease
+        self.end = end  # local monotonic time at which this window's units stop being spendable
+
+
+class LeasedRateLimiter:
+    """The per-principal limiter: `hit` spends a locally held unit, leasing a chunk when none is left."""
+
+    MAX_HELD = 100_000
+    MAX_WAITS = 8
+
+    def __init__(self, store: QuotaStore, clock: Monotonic = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._held: dict[tuple[str, RateLimit], _Held] = {}
+        self._pending: dict[tuple[str, RateLimit], asyncio.Future[None]] = {}
+
+    @staticmethod
+    def _decision(allowed: bool, limit: RateLimit, held: _Held, now: float) -> RateDecision:
+        remaining = max(0, limit.amount - held.used) + held.units
+        return RateDecision(allowed, limit.amount, min(limit.amount, remaining), max(1, math.ceil(held.end - now)))
+
+    async def hit(self, key: str, limit: RateLimit) -> RateDecision:
+        slot = (key, limit)
+        now = self._clock()
+        for attempt in range(self.MAX_WAITS + 1):
+            held = self._held.get(slot)
+            if held is not None and now < held.end:
+                if held.units > 0:
+                    held.units -= 1
+                    return self._decision(True, limit, held, now)
+                if held.used >= limit.amount:  # exhausted: refused locally until the window ends
+                    return self._decision(False, limit, held, now)
+            pending = self._pending.get(slot)
+            if pending is not None and attempt < self.MAX_WAITS:
+                # One lease in flight per principal and process: wait for its chunk instead of
+                # asking for another (a burst would otherwise strand units in this process).
+                await asyncio.shield(pending)
+                now = self._clock()
+                continue
+            held, now = await self._single_lease(slot, now)
+            if held.end <= now:  # that window ended on the way back: lease again, in the next one
+                held, now = await self._single_lease(slot, now)
+            if held.units > 0 and now < held.end:
+                held.units -= 1
+                return self._decision(True, limit, held, now)
+            if held.used >= limit.amount or now >= held.end:
+                return self._decision(False, limit, held, now)
+        return self._decision(False, limit, _Held(0, limit.amount, now + 1), now)  # pragma: no cover
+
+    async def _single_lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        owner = slot not in self._pending
+        if owner:
+            self._pending[slot] = done
+        try:
+            return await self._lease(slot, sent)
+        finally:
+            if owner:
+                del self._pending[slot]
+            done.set_result(None)
+
+    async def _lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
+        grant = await self._store.lease(*slot)
+        now = self._clock()
+        # Measured from before the lease was sent, less a millisecond (the store's own rounding):
+        # never later than the store's end of the window.
+        end = sent + (grant.ttl_ms - 1) / 1000
+        held = self._held.get(slot)
+        if held is not None and now < held.end:  # the same window: add to what is held
+            held.units += grant.granted
+            held.used = max(held.used, grant.used)
+            held.end = min(held.end, end)
+        else:
+            held = _Held(grant.granted, grant.used, end)
+            self._keep(slot, held, now)
+        return held, now
+
+    def _keep(self, slot: tuple[str, RateLimit], held: _Held, now: float) -> None:
+        table = self._held
+        if len(table) >= self.MAX_HELD:
+            for stale in [s for s, h in table.items() if h.end <= now]:
+                del table[stale]
+            if len(table) >= self.MAX_HELD:
+                table.clear()  # dropping held units only ever under-spends
+        table[slot] = held
+
+    async def peek(self, key: str, limit: RateLimit) -> RateDecision:
+        """Asks the store (a reset by another process shows at once), plus what is held here."""
+        used, ttl_ms = await self._store.peek(key, limit)
+        now = self._clock()
+        held = self._held.get((key, limit))
+        units = held.units if held is not None and now < held.end else 0
+        view = _Held(units, used, now + (ttl_ms / 1000 if ttl_ms > 0 else limit.seconds))
+        return self._decision(units > 0 or used < limit.amount, limit, view, now)
+
+    async def reset(self, key: str, limit: RateLimit) -> None:
+        self._held.pop((key, limit), None)
+        await self._store.clear(key, limit)
+
+
+class QuotaStore:
+    """Where the units granted in each window are counted (the interface of the two stores)."""
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        raise NotImplementedError
+
+    async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
+        """(units granted in the current window, milliseconds until it ends; 0 if none is open)"""
+        raise NotImplementedError
+
+    async def clear(self, key: str, limit: RateLimit) -> None:
+        raise NotImplementedError
+
+
+def chunk_for(left: int, max_chunk: int, divisor: int) -> int:
+    return max(1, min(max_chunk, left // divisor))
+
+
+class MemoryQuotaStore(QuotaStore):
+    """The store for one process (development): the same leases, counted in a dict."""
+
+    MAX_WINDOWS = 100_000
+
+    def __init__(
+        self, clock: Monotonic = time.monotonic, max_chunk: int = DEFAULT_MAX_CHUNK, divisor: int = DEFAULT_DIVISOR
+    ) -> None:
+        self._clock = clock
+        self._max_chunk = max_chunk
+        self._divisor = divisor
+        self._windows: dict[tuple[str, RateLimit], list[float]] = {}  # -> [used, end]
+
+    def _window(self, key: str, limit: RateLimit, now: float) -> list[float] | None:
+        window = self._windows.get((key, limit))
+        if window is not None and window[1] <= now:
+            del self._windows[(key, limit)]
+            return None
+        return window
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        now = self._clock()
+        window = self._window(key, limit, now)
+        if window is None:
+            if len(self._windows) >= self.MAX_WINDOWS:
+                for stale in [k for k, w in self._windows.items() if w[1] <= now]:
+                    del self._windows[stale]
+            window = self._windows[(key, limit)] = [0, now + limit.seconds]
+        left = limit.amount - int(window[0])
+        chunk = chunk_for(left, self._max_chunk, self._divisor) if left > 0 else 0
+        window[0] += chunk
+        return Grant(chunk, int(window[0]), max(0, int((window[1] - now) * 1000)))
+
+    async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
+        now = self._clock()
+        window = self._window(key, limit, now)
+        if window is None:
+            return 0, 0
+        return int(window[0]), max(0, int((window[1] - now) * 1000))
+
+    async def clear(self, key: str, limit: RateLimit) -> None:
+        self._windows.pop((key, limit), None)
+
+
+# KEYS[1] the window's counter; ARGV: limit, window ms, max chunk, divisor.
+# Returns {granted, used, ttl ms}. One key, so it runs on Redis Cluster unchanged.
+_LEASE = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local left = limit - used
+local chunk = 0
+if left > 0 then
+  chunk = math.floor(left / tonumber(ARGV[4]))
+  if chunk > tonumber(ARGV[3]) then chunk = tonumber(ARGV[3]) end
+  if chunk < 1 then chunk = 1 end
+  used = redis.call('INCRBY', KEYS[1], chunk)
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], window)
+  ttl = window
+end
+return {chunk, used, ttl}
+"""
+
+
+class RedisQuotaStore(QuotaStore):
+    """The shared store: one Lua call per lease. A principal's keys carry its hash tag, so
+    they live in its own slot on Redis Cluster."""
+
+    def __init__(
+        self, client: AnyRedis, prefix: str, max_chunk: int = DEFAULT_MAX_CHUNK, divisor: int = DEFAULT_DIVISOR
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._args = (max_chunk, divisor)
+        self._lease = client.register_script(_LEASE)
+
+    def _key(self, key: str, limit: RateLimit) -> str:
+        return f"{self._prefix}:{{{key}}}:{limit.amount}/{limit.seconds}"
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        async with redis_outages("rate limiter"):
+            granted, used, ttl = await self._lease(
+                keys=[self._key(key, limit)], args=[limit.amount, limit.seconds * 1000, *self._args]
+            )
+        return Grant(int(granted), int(used), int(ttl))
+
+    async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
+        name = self._key(key, limit)
+        async with redis_outages("rate limiter"):
+            used = await self._client.get(name)
+            ttl = await self._client.pttl(name)
+        return int(used or 0), max(0, int(ttl))
+
+    async def clear(self, key: str, limit: RateLimit) -> None:
+        async with redis_outages("rate limiter"):
+            await self._client.delete(self._key(key, limit))

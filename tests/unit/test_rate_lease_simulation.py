@@ -1,0 +1,173 @@
+"""A deterministic simulation of several processes leasing one principal's budget.
+
+The store is a model of the Lua script on an integer-millisecond clock; every lease travels
+over a simulated network whose messages Hypothesis delays, reorders and loses, while the
+clock jumps (so windows end while leases are in flight, and a process stalls with a reply
+in its socket). Each process's monotonic clock has its own offset. On every schedule: in
+every window of the store, the processes together accepted at most the limit, and every
+accepted request fell inside a window the store had open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from musicez.adapters.rate_lease import Grant, LeasedRateLimiter, QuotaStore, chunk_for
+from musicez.domain.errors import ServiceUnavailable
+from musicez.domain.rate_limit import RateLimit
+
+KEY = "principal:user:1"
+
+
+@dataclass
+class Window:
+    start: int
+    end: int
+    used: int = 0
+
+
+@dataclass
+class World:
+    now_ms: int = 0
+    windows: list[Window] = field(default_factory=list)
+    in_flight: list[asyncio.Future[None]] = field(default_factory=list)
+    lose_next_reply: bool = False
+
+    async def hop(self) -> None:
+        """A message on the network: it moves on when the schedule delivers it."""
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight.append(arrived)
+        await arrived
+
+
+class SimulatedStore(QuotaStore):
+    """The Lua script's semantics on the simulated clock, behind a simulated network."""
+
+    def __init__(self, world: World, max_chunk: int, divisor: int) -> None:
+        self.world = world
+        self.max_chunk = max_chunk
+        self.divisor = divisor
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        world = self.world
+        await world.hop()  # the request travels
+        now = world.now_ms
+        window = world.windows[-1] if world.windows else None
+        if window is None or window.end <= now:
+            window = Window(now, now + limit.seconds * 1000)
+            world.windows.append(window)
+        left = limit.amount - window.used
+        chunk = chunk_for(left, self.max_chunk, self.divisor) if left > 0 else 0
+        window.used += chunk
+        grant = Grant(chunk, window.used, window.end - now)
+        await world.hop()  # the reply travels
+        if world.lose_next_reply:  # granted, but the caller never hears of it (a timeout)
+            world.lose_next_reply = False
+            raise ServiceUnavailable("The rate limiter is unavailable")
+        return grant
+
+
+operation = st.one_of(
+    st.tuples(st.just("arrive"), st.integers(0, 3)),
+    st.tuples(st.just("deliver"), st.integers(0, 50)),
+    st.tuples(st.just("tick"), st.integers(0, 40) | st.integers(0, 1500)),  # windows last 1,000 ms
+    st.tuples(st.just("lose"), st.just(0)),
+)
+
+
+async def _settle() -> None:
+    for _ in range(6):
+        await asyncio.sleep(0)
+
+
+Operations = list[tuple[str, int]]
+
+
+async def _simulate(
+    limit: RateLimit, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: Operations
+) -> tuple[World, list[int]]:
+    world = World()
+    store = SimulatedStore(world, max_chunk, divisor)
+    limiters = [
+        LeasedRateLimiter(store, clock=lambda offset=offsets[i]: (world.now_ms + offset) / 1000)
+        for i in range(processes)
+    ]
+    accepted: list[int] = []
+
+    async def request(limiter: LeasedRateLimiter) -> None:
+        try:
+            decision = await limiter.hit(KEY, limit)
+        except ServiceUnavailable:
+            return
+        assert 0 <= decision.remaining <= limit.amount
+        assert 1 <= decision.reset_after <= limit.seconds
+        if decision.allowed:
+            accepted.append(world.now_ms)
+
+    tasks = []
+    for kind, value in operations:
+        if kind == "arrive":
+            tasks.append(asyncio.ensure_future(request(limiters[value % processes])))
+        elif kind == "deliver" and world.in_flight:
+            world.in_flight.pop(value % len(world.in_flight)).set_result(None)
+        elif kind == "tick":
+            world.now_ms += value
+        elif kind == "lose":
+            world.lose_next_reply = True
+        await _settle()
+    while world.in_flight:  # the network drains
+        world.in_flight.pop(0).set_result(None)
+        await _settle()
+    await asyncio.gather(*tasks)
+    return world, accepted
+
+
+def _check(world: World, accepted: list[int], limit: RateLimit) -> None:
+    per_window = [0] * len(world.windows)
+    for at in accepted:
+        inside = [i for i, w in enumerate(world.windows) if w.start <= at < w.end]
+        assert inside, f"accepted at {at} ms outside every window {world.windows}"
+        per_window[inside[0]] += 1
+    assert all(count <= limit.amount for count in per_window), (per_window, world.windows)
+    for window, count in zip(world.windows, per_window, strict=True):
+        assert count <= window.used
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    amount=st.integers(1, 120),
+    processes=st.integers(1, 4),
+    max_chunk=st.integers(1, 64),
+    divisor=st.integers(1, 16),
+    offsets=st.lists(st.integers(-(10**9), 10**9), min_size=4, max_size=4),
+    operations=st.lists(operation, max_size=220),
+)
+def test_processes_leasing_over_random_schedules_never_exceed_the_limit(
+    amount: int, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: list[tuple[str, int]]
+) -> None:
+    limit = RateLimit(amount, "second")
+    world, accepted = asyncio.run(_simulate(limit, processes, max_chunk, divisor, offsets, operations))
+    _check(world, accepted, limit)
+
+
+@settings(max_examples=80, deadline=None)
+@given(amount=st.integers(1, 400), requests=st.integers(0, 600), processes=st.integers(1, 3))
+def test_requests_one_at_a_time_get_exactly_the_limit(amount: int, requests: int, processes: int) -> None:
+    """No concurrency, one window: while units are left the request passes; once every unit
+    is spent, nothing passes. Far from the limit the processes ask the store rarely."""
+    limit = RateLimit(amount, "minute")
+    operations: list[tuple[str, int]] = []
+    for i in range(requests):
+        operations += [("arrive", i % processes), ("deliver", 0), ("deliver", 0)]
+    world, accepted = asyncio.run(_simulate(limit, processes, 64, 8, [0, 0, 0, 0], operations))
+    _check(world, accepted, limit)
+    assert len(world.windows) <= 1
+    # Units held by one process cannot serve another: at most one chunk per other process stays unspent.
+    stranded = (processes - 1) * min(64, max(1, amount // 8))
+    assert min(requests, amount) - stranded <= len(accepted) <= min(requests, amount)
+    if processes == 1:
+        assert len(accepted) == min(requests, amount)
