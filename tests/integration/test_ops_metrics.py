@@ -148,6 +148,8 @@ async def test_metrics_need_the_scrape_token_or_a_credential(ops_client: AsyncTe
     wrong = await ops_client.get("/metrics", headers={"Authorization": "Bearer not-the-scrape-token"})
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "invalid_token"
+    assert "metrics token" in wrong.json()["detail"]  # not "the access token is invalid"
+    assert "access token is invalid" not in wrong.json()["detail"].lower()
     # Any account could be registered, so a user token may not read the security counters.
     tokens = await register(ops_client)
     as_user = await ops_client.get("/metrics", headers=bearer(tokens))

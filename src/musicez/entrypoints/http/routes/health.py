@@ -16,7 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
-from musicez.domain.errors import ApiKeyRequired, ServiceUnavailable
+from musicez.domain.errors import ApiKeyRequired, InvalidToken, ServiceUnavailable
 from musicez.domain.principal import ApiKeyPrincipal
 from musicez.entrypoints.http.guard import PUBLIC, bearer_token
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
@@ -93,13 +93,21 @@ async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
 @get("/metrics", opt=PUBLIC, tags=TAGS, include_in_schema=False)
 @inject
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
-    """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or any
-    credential that the guard accepts (a user token or an API key)."""
+    """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
+    API key (a user token gets 403)."""
     token = bearer_token(request)
     expected: str | None = request.app.state.settings.metrics_token
     if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
         # Not the scrape token: an API key (a service, like Prometheus) checked as the guard would.
-        result = await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+        try:
+            result = await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+        except InvalidToken as error:
+            if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
+                raise
+            raise InvalidToken(
+                "The bearer token is not the metrics token (MUSICEZ_METRICS_TOKEN); "
+                "/metrics takes that token or an API key"
+            ) from None
         if not isinstance(result.principal, ApiKeyPrincipal):
             raise ApiKeyRequired()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
