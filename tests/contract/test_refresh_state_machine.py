@@ -44,17 +44,19 @@ from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.security.keys import shared_secret_ring
-from musicez.application.grants import SessionOpener, TokenGrant
-from musicez.application.policy import SessionPolicy
+from musicez.application.grants import SessionOpener, TokenGrant, signed
+from musicez.application.policy import RefreshPolicy, SessionPolicy
 from musicez.application.ports import SessionStore
 from musicez.application.sessions import RevokeAllSessions, RevokeOtherSessions, RevokeSession, RotateRefresh
+from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
+from musicez.domain.rate_limit import RateLimit
 from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
 from musicez.domain.session import RotationOutcome
 from musicez.domain.user import User
-from tests.support.fakes import FakeClock, FakeEvents, FakeSecrets
+from tests.support.fakes import FakeClock, FakeEvents, FakeRateLimiter, FakeRateObserver, FakeSecrets
 
 GRACE = 10
 REFRESH_TTL = 120
@@ -64,6 +66,8 @@ MAX_SESSIONS = 8
 POLICY = SessionPolicy(
     access_token_ttl=900, refresh_token_ttl=REFRESH_TTL, refresh_reuse_grace=GRACE, session_max_age=MAX_AGE
 )
+# Roomy: the machine explores the chain, not the limits (the contract suite covers those).
+REFRESH_LIMITS = RefreshPolicy(RateLimit(10_000, "minute"), RateLimit(10_000, "minute"))
 # Seconds, or to (just before) a session's end: the edges where its outcomes change.
 TIME_JUMPS: list[int | str] = [1, 3, GRACE - 1, GRACE, GRACE + 1, 45]
 TIME_JUMPS += ["to refresh expiry", "just before refresh expiry", "to absolute end", "just before absolute end"]
@@ -144,7 +148,10 @@ class RefreshMachine(RuleBasedStateMachine):
             TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=POLICY.access_token_ttl),
         )
         self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
-        self.rotate = RotateRefresh(self.store, self.hasher, self.opener, self.clock, POLICY, self.events)
+        budget = FailureBudget(Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock)
+        self.rotate = RotateRefresh(
+            self.store, self.hasher, self.opener, self.clock, POLICY, self.events, budget, REFRESH_LIMITS
+        )
         self.revoke_one = RevokeSession(self.store, self.events)
         self.revoke_all = RevokeAllSessions(self.store, self.events)
         self.revoke_others = RevokeOtherSessions(self.revoke_all)
@@ -294,23 +301,28 @@ class RefreshMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.sessions)
     @rule(
         data=st.data(),
-        kind=st.sampled_from(["garbage", "forged", "other user"]),
-        garbage=st.text(max_size=100),
+        kind=st.sampled_from(["garbage", "forged", "minted elsewhere", "other user", "other generation"]),
+        garbage=st.text(max_size=140),
         secret=st.binary(min_size=SECRET_BYTES, max_size=SECRET_BYTES),
     )
     def refresh_with_a_bad_token(self, data: st.DataObject, kind: str, garbage: str, secret: bytes) -> None:
-        """Malformed text; a well-formed token for a real session that it never handed out;
-        or a real token's secret under another user (the session id alone is not enough)."""
+        """Malformed text; a well-formed token for a real session with a made-up tag, or
+        signed under another server key; a real token's secret and tag under another user
+        (the session id alone is not enough) or relabelled with an older generation (the
+        tag covers the generation: no one can make a live token look stolen)."""
         session = self.pick(data)
+        real = RefreshToken.parse(session.chain[-1])
         if kind == "garbage":
             self.refresh(None, garbage)
         elif kind == "forged":
-            token = RefreshToken(self.user.id, session.id, secret).encode()
-            if token not in session.chain:
-                self.refresh(session, token)
-        else:
-            real = RefreshToken.parse(session.chain[-1])
-            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.secret).encode())
+            self.refresh(None, RefreshToken(self.user.id, session.id, real.generation, secret, secret[:16]).encode())
+        elif kind == "minted elsewhere":
+            elsewhere = signed(HmacHasher(b"another-server-key-0123456789abcdef"), real)
+            self.refresh(None, elsewhere.encode())
+        elif kind == "other user":
+            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.generation, real.secret, real.tag).encode())
+        elif real.generation > 0:
+            self.refresh(None, RefreshToken(self.user.id, session.id, 0, real.secret, real.tag).encode())
 
     @precondition(lambda self: self.sessions)
     @rule(data=st.data())

@@ -7,6 +7,7 @@ explicitly wherever the port takes it; the memory store gets a clock set to the 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.redis.client import connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.application.ports import SessionStore
-from musicez.domain.session import RotationOutcome, Session
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.session import Rotation, RotationOutcome, Session
 from tests.support.fakes import FakeClock
 
 TOLERANCE = timedelta(milliseconds=2)
@@ -110,6 +112,36 @@ def at(s: StoreUnderTest, seconds: float) -> datetime:
     return s.now + timedelta(seconds=seconds)
 
 
+def generation_of(name: str) -> int:
+    """The tests name MACs after their place in the chain: "h3" is generation 3; others 0."""
+    found = re.fullmatch(r"[a-z](\d+)", name)
+    return int(found.group(1)) if found else 0
+
+
+async def rotation_of(
+    s: StoreUnderTest,
+    session: Session,
+    presented: str,
+    successor: str,
+    when: datetime,
+    grace: int = GRACE,
+    ttl: int = REFRESH_TTL,
+    generation: int | None = None,
+    limit: RateLimit | None = None,
+) -> Rotation:
+    return await s.store.rotate(
+        session.user_id,
+        session.id,
+        presented_hash=presented,
+        successor_hash=successor,
+        now=when,
+        grace_seconds=grace,
+        refresh_ttl_seconds=ttl,
+        generation=generation_of(presented) if generation is None else generation,
+        limit=limit,
+    )
+
+
 async def rotate(
     s: StoreUnderTest,
     session: Session,
@@ -118,16 +150,9 @@ async def rotate(
     when: datetime,
     grace: int = GRACE,
     ttl: int = REFRESH_TTL,
+    generation: int | None = None,
 ) -> tuple[RotationOutcome, Session | None]:
-    rotation = await s.store.rotate(
-        session.user_id,
-        session.id,
-        presented_hash=presented,
-        successor_hash=successor,
-        now=when,
-        grace_seconds=grace,
-        refresh_ttl_seconds=ttl,
-    )
+    rotation = await rotation_of(s, session, presented, successor, when, grace, ttl, generation)
     return rotation.outcome, rotation.session
 
 

@@ -106,7 +106,7 @@ async def test_malformed_or_unknown_tokens_are_invalid(world: World, token: str)
 
 async def test_a_forged_token_for_a_real_session_is_invalid_and_the_session_survives(world: World) -> None:
     grant = await world.sign_up()
-    forged = RefreshToken(grant.user_id, grant.session.id, bytes(32)).encode()
+    forged = RefreshToken(grant.user_id, grant.session.id, 0, bytes(32), bytes(16)).encode()
 
     with pytest.raises(InvalidRefreshToken):
         await world.rotate.execute(forged)

@@ -81,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     activity_retention: Seconds = 90 * 86400
     refresh_cookie_name: str = "__Secure-musicez_refresh"
     refresh_cookie_path: str = "/auth"
+    # sessions (issue 11): successful refreshes per session; failed refreshes per client address
+    refresh_session_limit: str = "60/minute"
+    refresh_failure_limit: str = "60/minute"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -146,6 +149,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "register_rate_limit",
             "forgot_rate_limit",
             "forgot_email_rate_limit",
+            "refresh_session_limit",
+            "refresh_failure_limit",
         ):
             try:
                 self.limit(name)
