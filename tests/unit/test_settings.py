@@ -43,3 +43,12 @@ def test_production_refuses_development_defaults_and_names_each() -> None:
 def test_a_wildcard_cors_origin_is_refused() -> None:
     with pytest.raises(SettingsError, match="CORS"):
         Settings.from_env({"MUSICEZ_CORS_ORIGINS": "*"})
+
+
+@pytest.mark.parametrize("variable", ["MUSICEZ_REFRESH_SESSION_LIMIT", "MUSICEZ_REFRESH_FAILURE_LIMIT"])
+def test_refresh_limits_are_read_and_bad_ones_name_the_variable(variable: str) -> None:
+    field = variable.removeprefix("MUSICEZ_").lower()
+    assert str(Settings.from_env({}).limit(field)) == "60/minute"
+    assert str(Settings.from_env({variable: "5/second"}).limit(field)) == "5/second"
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: "lots"})
