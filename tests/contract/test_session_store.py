@@ -11,8 +11,9 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import pytest
@@ -139,9 +140,10 @@ async def rotation_of(
     when: datetime,
     grace: int = GRACE,
     ttl: int = REFRESH_TTL,
-    generation: int | None = None,
+    generation: int | Literal["by name"] | None = "by name",
     limit: RateLimit | None = None,
 ) -> Rotation:
+    """`generation` None: a pre-v1.1 token; by default, the one its name says."""
     return await s.store.rotate(
         session.user_id,
         session.id,
@@ -150,7 +152,7 @@ async def rotation_of(
         now=when,
         grace_seconds=grace,
         refresh_ttl_seconds=ttl,
-        generation=generation_of(presented) if generation is None else generation,
+        generation=generation_of(presented) if generation == "by name" else generation,
         limit=limit,
     )
 
@@ -163,7 +165,7 @@ async def rotate(
     when: datetime,
     grace: int = GRACE,
     ttl: int = REFRESH_TTL,
-    generation: int | None = None,
+    generation: int | Literal["by name"] = "by name",
 ) -> tuple[RotationOutcome, Session | None]:
     rotation = await rotation_of(s, session, presented, successor, when, grace, ttl, generation)
     return rotation.outcome, rotation.session
@@ -736,3 +738,102 @@ async def test_tombstones_are_bounded_by_the_linger(subject: StoreUnderTest) -> 
     if subject.redis is not None:
         found = [k async for k in subject.redis.scan_iter(match=f"{subject.prefix}:{{u:{ended.user_id}}}:*")]
         assert found == []
+
+
+# --- pre-v1.1 tokens (no generation): judged by their MAC alone ------------------------------
+
+
+async def test_a_legacy_token_rotates_retries_and_is_never_theft_by_number(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "legacy")
+
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 1), generation=None)
+    assert rotation.outcome is RotationOutcome.ROTATED
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 2), generation=None)
+    assert rotation.outcome is RotationOutcome.RETRIED
+    # Within grace with another successor (the old format's): refused, but no theft signal.
+    rotation = await rotation_of(subject, session, "legacy", "h-old-format", at(subject, 3), generation=None)
+    assert rotation.outcome is RotationOutcome.INVALID
+    # An unknown legacy MAC, even once the chain is long: refused, the session survives.
+    await rotate(subject, session, "h1", "h2", at(subject, 4))
+    await rotate(subject, session, "h2", "h3", at(subject, 5))
+    rotation = await rotation_of(subject, session, "legacy-older", "x", at(subject, 6), generation=None)
+    assert rotation.outcome is RotationOutcome.INVALID
+    assert await subject.store.is_active(session.user_id, session.id)
+    outcome, _ = await rotate(subject, session, "h3", "h4", at(subject, 7))
+    assert outcome is RotationOutcome.ROTATED
+
+
+async def test_a_legacy_previous_token_after_the_grace_is_reuse(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "legacy")
+    await rotation_of(subject, session, "legacy", "h1", at(subject, 1), generation=None)
+
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 2 + GRACE), generation=None)
+
+    assert rotation.outcome is RotationOutcome.REUSED
+    assert await subject.store.ended_reason(session.user_id, session.id) == EndReason.REUSE_DETECTED
+
+
+async def test_a_session_stored_before_v1_1_rotates_and_gets_a_tombstone(redis_url: str, redis_prefix: str) -> None:
+    """A session as the pre-v1.1 store wrote it (no generation, no tombstone, an :old set)."""
+    client = connect(redis_url)
+    store = RedisSessionStore(client, f"{redis_prefix}:legacy:{uuid.uuid4().hex[:8]}")
+    now = datetime.now(UTC)
+    session = make_session(now)
+    assert session.user_created_at is not None
+    user = f"{store._prefix}:{{u:{session.user_id}}}"
+    key = f"{user}:s:{session.id}"
+    ends = session.refresh_expires_at.timestamp()
+    old_fields = {
+        "uid": str(session.user_id),
+        "dev": session.device_name,
+        "ca": repr(now.timestamp()),
+        "lu": repr(now.timestamp()),
+        "rx": repr(ends),
+        "ax": repr(session.absolute_expires_at.timestamp()),
+        "em": session.email,
+        "uca": repr(session.user_created_at.timestamp()),
+        "cur": "legacy-current",
+        "prev": "legacy-previous",
+        "pat": repr(now.timestamp() - 3600),
+    }
+    try:
+        await client.hset(key, mapping=old_fields)  # type: ignore[misc]
+        await client.pexpireat(key, int(ends * 1000) + 1)
+        await client.sadd(f"{key}:old", "legacy-older")  # type: ignore[misc]
+        await client.pexpireat(f"{key}:old", int(ends * 1000) + 1)
+        await client.zadd(f"{user}:sessions", {str(session.id): ends})
+        same_session(await store.get(session.user_id, session.id), replace(session, last_used_at=now))
+
+        rotation = await store.rotate(
+            session.user_id,
+            session.id,
+            presented_hash="legacy-current",
+            successor_hash="h1",
+            now=at_time(now, 1),
+            grace_seconds=GRACE,
+            refresh_ttl_seconds=REFRESH_TTL,
+            generation=None,
+        )
+        assert rotation.outcome is RotationOutcome.ROTATED
+        rotation = await store.rotate(
+            session.user_id,
+            session.id,
+            presented_hash="h1",
+            successor_hash="h2",
+            now=at_time(now, 2),
+            grace_seconds=GRACE,
+            refresh_ttl_seconds=REFRESH_TTL,
+            generation=1,
+        )
+        assert rotation.outcome is RotationOutcome.ROTATED
+        assert await store.revoke(session.user_id, session.id, reason=EndReason.LOGOUT)
+        assert await store.ended_reason(session.user_id, session.id) == EndReason.LOGOUT
+        assert 0 < await client.pttl(f"{key}:end") <= (2 + REFRESH_TTL + 86_400) * 1000  # rotated at +2 s
+    finally:
+        await client.aclose()
+
+
+def at_time(start: datetime, seconds: float) -> datetime:
+    return start + timedelta(seconds=seconds)

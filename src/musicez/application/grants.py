@@ -45,6 +45,7 @@ def successor_of(hasher: KeyedHasher, token: RefreshToken, text: str) -> Refresh
     """The next token is derived from the presented one under the server key, so a retry
     within the grace window gets the same successor without storing any token."""
     secret = hasher.digest("refresh-successor", text.encode("ascii"))[:SECRET_BYTES]
+    # A legacy token (pre-v1.1, generation 0 by definition) is succeeded by generation 1.
     return signed(hasher, RefreshToken(token.user_id, token.session_id, token.generation + 1, secret))
 
 

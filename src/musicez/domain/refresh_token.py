@@ -24,6 +24,11 @@ MAX_GENERATION = 2 ** (8 * GENERATION_BYTES) - 1
 _BODY_LENGTH = 16 + 16 + GENERATION_BYTES + SECRET_BYTES
 _RAW_LENGTH = _BODY_LENGTH + TAG_BYTES
 ENCODED_LENGTH = 118  # base64url of 88 bytes, no padding
+# Before v1.1 a token was user id + session id + secret, no generation, no tag. Such a token
+# is still accepted for the session it was issued to (its MAC is in the store) until it
+# rotates once, so an upgrade logs no one out; it is never evidence of theft by number.
+_LEGACY_RAW_LENGTH = 16 + 16 + SECRET_BYTES
+LEGACY_ENCODED_LENGTH = 86
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class RefreshToken:
     generation: int
     secret: bytes
     tag: bytes = b""
+    legacy: bool = False  # a pre-v1.1 token: no generation (0 here) and no tag
 
     def body(self) -> bytes:
         """What the tag covers: every field but the tag."""
@@ -44,6 +50,10 @@ class RefreshToken:
         return RefreshToken(self.user_id, self.session_id, self.generation, self.secret, tag[:TAG_BYTES])
 
     def encode(self) -> str:
+        if self.legacy:
+            return (
+                base64.urlsafe_b64encode(self.user_id.bytes + self.session_id.bytes + self.secret).rstrip(b"=").decode()
+            )
         if len(self.tag) != TAG_BYTES or len(self.secret) != SECRET_BYTES:
             raise ValueError("a refresh token needs its tag and a full secret before it is encoded")
         return base64.urlsafe_b64encode(self.body() + self.tag).rstrip(b"=").decode("ascii")
@@ -51,14 +61,19 @@ class RefreshToken:
     @classmethod
     def parse(cls, text: str) -> RefreshToken:
         """The token's fields; the tag is checked by the caller, which holds the key."""
-        if len(text) != ENCODED_LENGTH or not text.isascii():
+        if len(text) not in (ENCODED_LENGTH, LEGACY_ENCODED_LENGTH) or not text.isascii():
             raise InvalidRefreshToken("The refresh token is malformed")
         try:
             raw = base64.urlsafe_b64decode(text + "==")
         except (binascii.Error, ValueError):
             raise InvalidRefreshToken("The refresh token is malformed") from None
-        if len(raw) != _RAW_LENGTH or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text:
+        if (
+            len(raw) not in (_RAW_LENGTH, _LEGACY_RAW_LENGTH)
+            or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text
+        ):
             raise InvalidRefreshToken("The refresh token is malformed")
+        if len(raw) == _LEGACY_RAW_LENGTH:
+            return cls(UUID(bytes=raw[:16]), UUID(bytes=raw[16:32]), 0, raw[32:], legacy=True)
         generation = int.from_bytes(raw[32 : 32 + GENERATION_BYTES], "big")
         return cls(
             UUID(bytes=raw[:16]),

@@ -99,7 +99,7 @@ class MemorySessionStore:
         now: datetime,
         grace_seconds: int,
         refresh_ttl_seconds: int,
-        generation: int,
+        generation: int | None,
         limit: RateLimit | None = None,
     ) -> Rotation:
         key = (user_id, session_id)
@@ -110,6 +110,14 @@ class MemorySessionStore:
             self._end(key, EndReason.MAX_AGE)
             return Rotation(RotationOutcome.INVALID, reason=EndReason.MAX_AGE)
         current = record.generation
+        legacy = generation is None
+        if generation is None:  # a pre-v1.1 token: placed in the chain by its MAC alone
+            if presented_hash == record.current:
+                generation = current
+            elif presented_hash == record.previous:
+                generation = current - 1
+            else:
+                return Rotation(RotationOutcome.INVALID)
         if generation == current and presented_hash == record.current:
             if wait := self._over_limit(record, now, limit):
                 return Rotation(RotationOutcome.LIMITED, retry_after=wait)
@@ -126,6 +134,8 @@ class MemorySessionStore:
                     return Rotation(RotationOutcome.LIMITED, retry_after=wait)
                 record.session = replace(record.session, last_used_at=now)
                 return Rotation(RotationOutcome.RETRIED, record.session)
+            if legacy and within_grace:  # its successor had the old format: not a theft signal
+                return Rotation(RotationOutcome.INVALID)
             self._end(key, EndReason.REUSE_DETECTED)
             return Rotation(RotationOutcome.REUSED)
         if generation < current - 1:  # an authentic token older than the previous one: theft

@@ -53,7 +53,8 @@ return 1
 """
 
 # KEYS: session, tombstone, index.
-# ARGV: sid, presented, successor, now, grace, refresh_ttl, generation, limit amount (0: none),
+# ARGV: sid, presented, successor, now, grace, refresh_ttl, generation ('' for a pre-v1.1
+#       token), limit amount (0: none),
 #       limit period, linger_ms
 _ROTATE = (
     _MARK
@@ -75,7 +76,14 @@ if now >= ax or now >= rx then
   return {'invalid', why}
 end
 local g = tonumber(s[6] or '0')
-local p = tonumber(ARGV[7])
+local p
+local legacy = ARGV[7] == ''
+if legacy then
+  -- A pre-v1.1 token: placed in the chain by its MAC alone, never stolen by its number.
+  if ARGV[2] == s[1] then p = g elseif s[2] and ARGV[2] == s[2] then p = g - 1 else return {'invalid', ''} end
+else
+  p = tonumber(ARGV[7])
+end
 -- Counts one successful refresh against the session's window; over it, the wait in seconds.
 local function over_limit()
   local amount = tonumber(ARGV[8])
@@ -103,12 +111,15 @@ if p == g and ARGV[2] == s[1] then
   return {'rotated', redis.call('HGETALL', KEYS[1])}
 end
 if p == g - 1 and s[2] and ARGV[2] == s[2] then
-  if now - tonumber(s[3]) <= tonumber(ARGV[5]) and tonumber(ARGV[5]) > 0 and s[1] == ARGV[3] then
+  local within = now - tonumber(s[3]) <= tonumber(ARGV[5]) and tonumber(ARGV[5]) > 0
+  if within and s[1] == ARGV[3] then
     local wait = over_limit()
     if wait then return {'limited', wait} end
     redis.call('HSET', KEYS[1], 'lu', ARGV[4])
     return {'retried', redis.call('HGETALL', KEYS[1])}
   end
+  -- A legacy token's successor had the old format: another successor is no theft signal.
+  if legacy and within then return {'invalid', ''} end
   finish('reuse_detected')
   return {'reused'}
 end
@@ -228,7 +239,7 @@ class RedisSessionStore:
         now: datetime,
         grace_seconds: int,
         refresh_ttl_seconds: int,
-        generation: int,
+        generation: int | None,
         limit: RateLimit | None = None,
     ) -> Rotation:
         args: list[str | int] = [
@@ -238,7 +249,7 @@ class RedisSessionStore:
             _ts(now),
             grace_seconds,
             refresh_ttl_seconds,
-            generation,
+            "" if generation is None else generation,
             limit.amount if limit else 0,
             limit.seconds if limit else 0,
             self._linger_ms,
