@@ -86,7 +86,12 @@ class Logout:
 
     async def execute(self, principal: UserPrincipal) -> None:
         await self.sessions.revoke(principal.user_id, principal.session_id, reason=EndReason.LOGOUT)
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(principal.session_id))
+        self.events.record(
+            "session_revoked",
+            user_id=str(principal.user_id),
+            session_id=str(principal.session_id),
+            reason=EndReason.LOGOUT,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,9 @@ class RevokeAllSessions:
         if reason is None:
             reason = EndReason.LOGOUT_ALL if keep is None else EndReason.ENDED_FROM_OTHER_DEVICE
         count = await self.sessions.revoke_all(user_id, keep=keep, reason=reason)
-        self.events.record("sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None)
+        self.events.record(
+            "sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None, reason=reason
+        )
         return count
 
 
@@ -124,7 +131,7 @@ class RevokeSession:
         reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
         if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):
             raise SessionNotFound()
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id))
+        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id), reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
