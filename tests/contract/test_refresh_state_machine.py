@@ -44,17 +44,19 @@ from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.security.keys import shared_secret_ring
-from musicez.application.grants import SessionOpener, TokenGrant
-from musicez.application.policy import SessionPolicy
+from musicez.application.grants import SessionOpener, TokenGrant, signed
+from musicez.application.policy import RefreshPolicy, SessionPolicy
 from musicez.application.ports import SessionStore
 from musicez.application.sessions import RevokeAllSessions, RevokeOtherSessions, RevokeSession, RotateRefresh
+from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
+from musicez.domain.rate_limit import RateLimit
 from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
-from musicez.domain.session import RotationOutcome
+from musicez.domain.session import EndReason, RotationOutcome
 from musicez.domain.user import User
-from tests.support.fakes import FakeClock, FakeEvents, FakeSecrets
+from tests.support.fakes import FakeClock, FakeEvents, FakeRateLimiter, FakeRateObserver, FakeSecrets
 
 GRACE = 10
 REFRESH_TTL = 120
@@ -64,6 +66,8 @@ MAX_SESSIONS = 8
 POLICY = SessionPolicy(
     access_token_ttl=900, refresh_token_ttl=REFRESH_TTL, refresh_reuse_grace=GRACE, session_max_age=MAX_AGE
 )
+# Roomy: the machine explores the chain, not the limits (the contract suite covers those).
+REFRESH_LIMITS = RefreshPolicy(RateLimit(10_000, "minute"), RateLimit(10_000, "minute"))
 # Seconds, or to (just before) a session's end: the edges where its outcomes change.
 TIME_JUMPS: list[int | str] = [1, 3, GRACE - 1, GRACE, GRACE + 1, 45]
 TIME_JUMPS += ["to refresh expiry", "just before refresh expiry", "to absolute end", "just before absolute end"]
@@ -90,6 +94,11 @@ class ModelSession:
     absolute_expires_at: datetime
     rotated_at: datetime | None = None
     ended: bool = False  # revoked, stolen, or removed by the store once past its end
+    # What `ended_reason` may answer once an ending was recorded (None: it simply ran out).
+    reasons: set[str | None] | None = None
+
+    def expiry_reason(self) -> str:
+        return EndReason.MAX_AGE if self.refresh_expires_at >= self.absolute_expires_at else EndReason.EXPIRED
 
     def alive(self, now: datetime) -> bool:
         return not self.ended and now < self.refresh_expires_at
@@ -144,7 +153,10 @@ class RefreshMachine(RuleBasedStateMachine):
             TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=POLICY.access_token_ttl),
         )
         self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
-        self.rotate = RotateRefresh(self.store, self.hasher, self.opener, self.clock, POLICY, self.events)
+        budget = FailureBudget(Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock)
+        self.rotate = RotateRefresh(
+            self.store, self.hasher, self.opener, self.clock, POLICY, self.events, budget, REFRESH_LIMITS
+        )
         self.revoke_one = RevokeSession(self.store, self.events)
         self.revoke_all = RevokeAllSessions(self.store, self.events)
         self.revoke_others = RevokeOtherSessions(self.revoke_all)
@@ -185,16 +197,29 @@ class RefreshMachine(RuleBasedStateMachine):
         expected = session.predict(token, now) if session is not None else RotationOutcome.INVALID
         before = len(self.events.recorded)
         grant: TokenGrant | None = None
+        refused: InvalidRefreshToken | None = None
         try:
             grant = self.harness.run(self.rotate.execute(token))
         except RefreshTokenReused:
             assert expected is RotationOutcome.REUSED, f"got REUSED, model says {expected}"
-        except InvalidRefreshToken:
+        except InvalidRefreshToken as error:
             assert expected is RotationOutcome.INVALID, f"got INVALID, model says {expected}"
+            refused = error
         if grant is None:
-            if session is not None and (expected is RotationOutcome.REUSED or not session.alive(now)):
-                # A reused token kills its session; a refresh past its end clears it out of the store.
+            if session is not None and expected is RotationOutcome.REUSED:
+                self.end(session, EndReason.REUSE_DETECTED)
                 session.ended = True
+            elif session is not None and not session.alive(now):
+                # A refresh past its end clears it out of the store, which now knows why.
+                session.ended = True
+                session.reasons = (session.reasons or {session.expiry_reason()}) - {None}
+            if refused is not None:
+                # The 401 says why the session ended; a token that names no session, nothing.
+                if session is None:
+                    assert refused.reason is None
+                else:
+                    assert session.reasons is not None
+                    assert refused.reason in session.reasons, f"reason {refused.reason}, model {session.reasons}"
             return
         assert session is not None, "a token naming no known session was accepted"
         outcome = {"refresh_rotated": RotationOutcome.ROTATED, "refresh_retried": RotationOutcome.RETRIED}.get(
@@ -215,12 +240,30 @@ class RefreshMachine(RuleBasedStateMachine):
         assert abs(grant.refresh_expires_at - session.refresh_expires_at) <= TOLERANCE
         assert grant.session.absolute_expires_at == session.absolute_expires_at
 
-    def end_live(self, sessions: list[ModelSession]) -> None:
+    def end(self, session: ModelSession, reason: str) -> None:
+        """Record an ending with `reason` as the store sees it: a session already gone keeps
+        its first reason; one lingering in Redis past its end may or may not be reached."""
+        present = self.present(session)
+        if present is True:
+            session.reasons = {reason}
+        elif present is None:
+            session.reasons = {reason, session.expiry_reason(), None}
+
+    def end_live(self, sessions: list[ModelSession], reason: str) -> None:
         # A lingering Redis session may have left the user's index already (a later login
         # prunes what is past its end), so a revoke-all need not reach it: it stays "either".
         for session in sessions:
-            if self.present(session) is True:
+            present = self.present(session)
+            self.end(session, reason)
+            if present is True:
                 session.ended = True
+
+    def expected_reasons(self, session: ModelSession) -> set[str | None]:
+        if session.alive(self.now):
+            return {None}
+        if session.reasons is not None:
+            return session.reasons
+        return {session.expiry_reason(), None} if self.lazy else {session.expiry_reason()}
 
     def live(self) -> list[ModelSession]:
         return [s for s in self.sessions if s.alive(self.now)]
@@ -294,36 +337,44 @@ class RefreshMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.sessions)
     @rule(
         data=st.data(),
-        kind=st.sampled_from(["garbage", "forged", "other user"]),
-        garbage=st.text(max_size=100),
+        kind=st.sampled_from(["garbage", "forged", "minted elsewhere", "other user", "other generation"]),
+        garbage=st.text(max_size=140),
         secret=st.binary(min_size=SECRET_BYTES, max_size=SECRET_BYTES),
     )
     def refresh_with_a_bad_token(self, data: st.DataObject, kind: str, garbage: str, secret: bytes) -> None:
-        """Malformed text; a well-formed token for a real session that it never handed out;
-        or a real token's secret under another user (the session id alone is not enough)."""
+        """Malformed text; a well-formed token for a real session with a made-up tag, or
+        signed under another server key; a real token's secret and tag under another user
+        (the session id alone is not enough) or relabelled with an older generation (the
+        tag covers the generation: no one can make a live token look stolen)."""
         session = self.pick(data)
+        real = RefreshToken.parse(session.chain[-1])
         if kind == "garbage":
             self.refresh(None, garbage)
         elif kind == "forged":
-            token = RefreshToken(self.user.id, session.id, secret).encode()
-            if token not in session.chain:
-                self.refresh(session, token)
-        else:
-            real = RefreshToken.parse(session.chain[-1])
-            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.secret).encode())
+            self.refresh(None, RefreshToken(self.user.id, session.id, real.generation, secret, secret[:16]).encode())
+        elif kind == "minted elsewhere":
+            elsewhere = signed(HmacHasher(b"another-server-key-0123456789abcdef"), real)
+            self.refresh(None, elsewhere.encode())
+        elif kind == "other user":
+            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.generation, real.secret, real.tag).encode())
+        elif real.generation > 0:
+            self.refresh(None, RefreshToken(self.user.id, session.id, 0, real.secret, real.tag).encode())
 
     @precondition(lambda self: self.sessions)
-    @rule(data=st.data())
-    def logout_one(self, data: st.DataObject) -> None:
-        """DELETE /auth/sessions/{id}: 404 unless it is a live session of the caller."""
+    @rule(data=st.data(), from_itself=st.booleans())
+    def logout_one(self, data: st.DataObject, from_itself: bool) -> None:
+        """DELETE /auth/sessions/{id}: 404 unless it is a live session of the caller; from
+        that session itself (a logout) or from another one of the user's."""
         session = self.pick(data)
+        caller = session if from_itself else data.draw(st.sampled_from(self.sessions), label="caller")
         expected = self.present(session)
         try:
-            self.harness.run(self.revoke_one.execute(self.principal(session), session.id))
+            self.harness.run(self.revoke_one.execute(self.principal(caller), session.id))
             revoked = True
         except SessionNotFound:
             revoked = False
         assert expected is None or revoked is expected
+        self.end(session, EndReason.LOGOUT if caller is session else EndReason.ENDED_FROM_OTHER_DEVICE)
         session.ended = True
 
     @precondition(lambda self: self.live())
@@ -338,7 +389,7 @@ class RefreshMachine(RuleBasedStateMachine):
             others = list(self.sessions)
             count = self.harness.run(self.revoke_all.execute(self.user.id))
         assert count in self.count_present(others)
-        self.end_live(others)
+        self.end_live(others, EndReason.ENDED_FROM_OTHER_DEVICE if keep_current else EndReason.LOGOUT_ALL)
 
     @precondition(lambda self: self.sessions)
     @rule(
@@ -374,6 +425,9 @@ class RefreshMachine(RuleBasedStateMachine):
             assert expected is None or active is expected, f"is_active={active} for {session}"
             stored = self.harness.run(self.store.get(self.user.id, session.id))
             assert (stored is not None) is active
+            reason = self.harness.run(self.store.ended_reason(self.user.id, session.id))
+            assert reason in self.expected_reasons(session), f"ended_reason={reason} for {session}"
+            assert (reason is None) or not active
             if active:
                 assert session.id not in self.seen_dead, "a session came back to life"
             else:
@@ -422,3 +476,22 @@ def test_refresh_state_machine_on_the_redis_store(
         run_machine(event_loop_for_hypothesis, Backend("redis", make_store, lazy_expiry=True))
     finally:
         event_loop_for_hypothesis.run_until_complete(client.aclose())
+
+
+def test_refresh_state_machine_on_the_redis_cluster_store(
+    event_loop_for_hypothesis: asyncio.AbstractEventLoop, redis_cluster_url: str
+) -> None:
+    client: AnyRedis = event_loop_for_hypothesis.run_until_complete(_connected(redis_cluster_url))
+
+    def make_store(_: FakeClock) -> SessionStore:
+        return RedisSessionStore(client, f"refresh-machine:{uuid.uuid4().hex[:12]}")
+
+    try:
+        run_machine(event_loop_for_hypothesis, Backend("redis-cluster", make_store, lazy_expiry=True))
+    finally:
+        event_loop_for_hypothesis.run_until_complete(client.aclose())
+
+
+async def _connected(url: str) -> AnyRedis:
+    """A client made on the machine's own loop (a cluster client binds to the loop it starts on)."""
+    return connect(url)

@@ -7,19 +7,23 @@ explicitly wherever the port takes it; the memory store gets a clock set to the 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import pytest
 
 from musicez.adapters.memory.session_store import MemorySessionStore
-from musicez.adapters.redis.client import connect
+from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.application.ports import SessionStore
-from musicez.domain.session import RotationOutcome, Session
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
 from tests.support.fakes import FakeClock
 
 TOLERANCE = timedelta(milliseconds=2)
@@ -32,6 +36,10 @@ class StoreUnderTest:
     store: SessionStore
     now: datetime
     clock: FakeClock | None = None
+    # Another store on the same backend and key space, whose tombstones linger `seconds`.
+    with_linger: Callable[[int], SessionStore] | None = None
+    redis: AnyRedis | None = None
+    prefix: str = ""
 
     async def elapse(self, seconds: float) -> None:
         """Let time pass: the fake clock for memory, the real one for Redis."""
@@ -57,12 +65,20 @@ async def subject(backend: tuple[str, str] | None) -> AsyncIterator[StoreUnderTe
     now = datetime.now(UTC)
     if backend is None:
         clock = FakeClock(now)
-        yield StoreUnderTest(MemorySessionStore(clock), now, clock)
+        yield StoreUnderTest(
+            MemorySessionStore(clock), now, clock, with_linger=lambda seconds: MemorySessionStore(clock, seconds)
+        )
         return
     url, prefix = backend
     client = connect(url)
     try:
-        yield StoreUnderTest(RedisSessionStore(client, prefix), now)
+        yield StoreUnderTest(
+            RedisSessionStore(client, prefix),
+            now,
+            with_linger=lambda seconds: RedisSessionStore(client, prefix, seconds),
+            redis=client,
+            prefix=prefix,
+        )
     finally:
         await client.aclose()
 
@@ -110,6 +126,37 @@ def at(s: StoreUnderTest, seconds: float) -> datetime:
     return s.now + timedelta(seconds=seconds)
 
 
+def generation_of(name: str) -> int:
+    """The tests name MACs after their place in the chain: "h3" is generation 3; others 0."""
+    found = re.fullmatch(r"[a-z](\d+)", name)
+    return int(found.group(1)) if found else 0
+
+
+async def rotation_of(
+    s: StoreUnderTest,
+    session: Session,
+    presented: str,
+    successor: str,
+    when: datetime,
+    grace: int = GRACE,
+    ttl: int = REFRESH_TTL,
+    generation: int | Literal["by name"] | None = "by name",
+    limit: RateLimit | None = None,
+) -> Rotation:
+    """`generation` None: a pre-v1.1 token; by default, the one its name says."""
+    return await s.store.rotate(
+        session.user_id,
+        session.id,
+        presented_hash=presented,
+        successor_hash=successor,
+        now=when,
+        grace_seconds=grace,
+        refresh_ttl_seconds=ttl,
+        generation=generation_of(presented) if generation == "by name" else generation,
+        limit=limit,
+    )
+
+
 async def rotate(
     s: StoreUnderTest,
     session: Session,
@@ -118,16 +165,9 @@ async def rotate(
     when: datetime,
     grace: int = GRACE,
     ttl: int = REFRESH_TTL,
+    generation: int | Literal["by name"] = "by name",
 ) -> tuple[RotationOutcome, Session | None]:
-    rotation = await s.store.rotate(
-        session.user_id,
-        session.id,
-        presented_hash=presented,
-        successor_hash=successor,
-        now=when,
-        grace_seconds=grace,
-        refresh_ttl_seconds=ttl,
-    )
+    rotation = await rotation_of(s, session, presented, successor, when, grace, ttl, generation)
     return rotation.outcome, rotation.session
 
 
@@ -418,3 +458,382 @@ async def test_revoke_all_can_keep_one_session(subject: StoreUnderTest) -> None:
 
 async def test_ping_answers(subject: StoreUnderTest) -> None:
     await subject.store.ping()
+
+
+# --- generations: reuse by number, O(1) storage ---------------------------------------------
+
+
+async def test_an_older_generation_is_reuse_whatever_its_mac(subject: StoreUnderTest) -> None:
+    """The store keeps no old MACs: a token older than the previous one is theft by its
+    number (its authenticity was checked by its tag before the store is asked)."""
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    for n in range(3):
+        await rotate(subject, session, f"h{n}", f"h{n + 1}", at(subject, n + 1))
+
+    rotation = await rotation_of(subject, session, "never-stored", "x", at(subject, 4), generation=1)
+
+    assert rotation.outcome is RotationOutcome.REUSED
+    assert not await subject.store.is_active(session.user_id, session.id)
+
+
+async def test_an_unknown_mac_at_the_current_or_a_later_generation_is_invalid(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    await rotate(subject, session, "h0", "h1", at(subject, 1))
+
+    for generation in (0, 1, 2, 10**6):  # previous, current, next, far ahead: MAC unknown
+        outcome, _ = await rotate(subject, session, "h-unknown", "h-x", at(subject, 2), generation=generation)
+        assert outcome is RotationOutcome.INVALID, generation
+    assert await subject.store.is_active(session.user_id, session.id)
+    outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 3))
+    assert outcome is RotationOutcome.ROTATED
+
+
+async def test_the_current_mac_under_the_wrong_generation_does_not_rotate(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    await rotate(subject, session, "h0", "h1", at(subject, 1))
+
+    outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 2), generation=2)
+
+    assert outcome is RotationOutcome.INVALID
+    outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 3))
+    assert outcome is RotationOutcome.ROTATED
+
+
+async def session_memory(client: AnyRedis, keys: list[str]) -> int:
+    total = 0
+    for key in keys:
+        used = await client.memory_usage(key, samples=0)
+        assert used is not None, f"{key} is missing"
+        total += int(used)
+    return total
+
+
+async def test_a_session_uses_the_same_redis_memory_after_1_and_after_10000_rotations(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = connect(redis_url)
+    store = RedisSessionStore(client, f"{redis_prefix}:memory:{uuid.uuid4().hex[:8]}")
+    start = datetime.now(UTC)
+    session = make_session(start, refresh_in=3600, absolute_in=86400)
+    await store.create(session, refresh_hash(0))
+    user = f"{store._prefix}:{{u:{session.user_id}}}"
+    keys = [f"{user}:s:{session.id}", f"{user}:s:{session.id}:end", f"{user}:sessions"]
+    limit = RateLimit(60, "minute")
+
+    def rotate_args(generation: int) -> list[str | int]:
+        now = (start + timedelta(seconds=generation)).timestamp()
+        presented, successor = refresh_hash(generation - 1), refresh_hash(generation)
+        return [str(session.id), presented, successor, f"{now:.6f}", GRACE, 3600, generation - 1, 60, 60, 86_400_000]
+
+    async def rotate_to(generation: int) -> None:
+        # One rotation a second of `now`, so the per-session limit (60/minute) lets each pass.
+        rotation = await store.rotate(
+            session.user_id,
+            session.id,
+            presented_hash=refresh_hash(generation - 1),
+            successor_hash=refresh_hash(generation),
+            now=start + timedelta(seconds=generation),
+            grace_seconds=GRACE,
+            refresh_ttl_seconds=3600,
+            generation=generation - 1,
+            limit=limit,
+        )
+        assert rotation.outcome is RotationOutcome.ROTATED, generation
+
+    try:
+        await rotate_to(1)
+        after_one = await session_memory(client, keys)
+        # The same calls as rotate_to, pipelined (each reply checked) so the test stays fast.
+        for batch in range(2, 10_000, 1000):
+            async with client.pipeline(transaction=False) as pipe:
+                for generation in range(batch, min(batch + 1000, 10_000)):
+                    await store._rotate(keys=keys, args=rotate_args(generation), client=pipe)
+                replies = await pipe.execute()
+            assert all(_text(reply[0]) == "rotated" for reply in replies)
+        await rotate_to(10_000)
+        after_many = await session_memory(client, keys)
+        assert after_many == after_one
+        # Nothing else of the session's exists in its key space.
+        found = [k async for k in client.scan_iter(match=f"{user}:*")]
+        assert sorted(_text(k) for k in found) == sorted(keys)
+    finally:
+        await client.aclose()
+
+
+def refresh_hash(generation: int) -> str:
+    """A MAC-sized stand-in (64 hex digits) for the token of `generation`."""
+    return hashlib.sha256(str(generation).encode()).hexdigest()
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+# --- the per-session refresh limit ---------------------------------------------------------
+
+
+async def test_successful_refreshes_are_limited_per_session(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    other = make_session(subject.now, session.user_id)
+    await subject.store.create(session, "h0")
+    await subject.store.create(other, "g0")
+    limit = RateLimit(3, "minute")
+    for n in range(2):
+        rotation = await rotation_of(subject, session, f"h{n}", f"h{n + 1}", at(subject, n), limit=limit)
+        assert rotation.outcome is RotationOutcome.ROTATED
+    # A retry is a successful refresh too: it counts.
+    rotation = await rotation_of(subject, session, "h1", "h2", at(subject, 2), limit=limit)
+    assert rotation.outcome is RotationOutcome.RETRIED
+
+    over = await rotation_of(subject, session, "h2", "h3", at(subject, 10), limit=limit)
+
+    assert over.outcome is RotationOutcome.LIMITED
+    assert over.session is None
+    assert 49 <= over.retry_after <= 51  # the window opened at 0 and lasts 60 s
+    # Nothing rotated: the same token works once the window has passed, and not before.
+    assert (await rotation_of(subject, session, "h2", "h3", at(subject, 59), limit=limit)).outcome is (
+        RotationOutcome.LIMITED
+    )
+    # Another session of the same user has its own window.
+    assert (await rotation_of(subject, other, "g0", "g1", at(subject, 10), limit=limit)).outcome is (
+        RotationOutcome.ROTATED
+    )
+    assert (await rotation_of(subject, session, "h2", "h3", at(subject, 60), limit=limit)).outcome is (
+        RotationOutcome.ROTATED
+    )
+
+
+async def test_the_refresh_limit_never_hides_reuse(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    limit = RateLimit(2, "minute")
+    for n in range(2):
+        await rotation_of(subject, session, f"h{n}", f"h{n + 1}", at(subject, n), limit=limit)
+    assert (await rotation_of(subject, session, "h2", "h3", at(subject, 3), limit=limit)).outcome is (
+        RotationOutcome.LIMITED
+    )
+
+    stolen = await rotation_of(subject, session, "h0", "h1", at(subject, 4), limit=limit)
+
+    assert stolen.outcome is RotationOutcome.REUSED
+    assert not await subject.store.is_active(session.user_id, session.id)
+
+
+# --- tombstones: why a session ended -------------------------------------------------------
+
+
+async def test_a_live_or_unknown_session_has_no_end_reason(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+
+    assert await subject.store.ended_reason(session.user_id, session.id) is None
+    assert await subject.store.ended_reason(session.user_id, uuid.uuid4()) is None
+    assert await subject.store.ended_reason(uuid.uuid4(), session.id) is None
+
+
+@pytest.mark.parametrize(
+    "reason", [EndReason.LOGOUT, EndReason.PASSWORD_CHANGED, EndReason.ACCOUNT_DISABLED, EndReason.NOT_ME]
+)
+async def test_revoke_leaves_its_reason_and_the_first_ending_wins(subject: StoreUnderTest, reason: str) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+
+    assert await subject.store.revoke(session.user_id, session.id, reason=reason)
+    assert await subject.store.ended_reason(session.user_id, session.id) == reason
+    assert not await subject.store.revoke(session.user_id, session.id, reason=EndReason.ADMIN_LOGOUT)
+    assert await subject.store.revoke_all(session.user_id, reason=EndReason.ADMIN_LOGOUT) == 0
+
+    assert await subject.store.ended_reason(session.user_id, session.id) == reason
+    rotation = await rotation_of(subject, session, "h0", "h1", at(subject, 1))
+    assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, reason)
+
+
+async def test_revoke_all_leaves_its_reason_on_each_ended_session_only(subject: StoreUnderTest) -> None:
+    user = uuid.uuid4()
+    keep, *others = [make_session(subject.now, user) for _ in range(3)]
+    for session in [keep, *others]:
+        await subject.store.create(session, f"h-{session.id}")
+
+    assert await subject.store.revoke_all(user, keep=keep.id, reason=EndReason.ENDED_FROM_OTHER_DEVICE) == 2
+
+    assert await subject.store.ended_reason(user, keep.id) is None
+    for session in others:
+        assert await subject.store.ended_reason(user, session.id) == EndReason.ENDED_FROM_OTHER_DEVICE
+    assert await subject.store.revoke_all(user, reason=EndReason.PASSWORD_RESET) == 1
+    assert await subject.store.ended_reason(user, keep.id) == EndReason.PASSWORD_RESET
+    assert await subject.store.ended_reason(user, others[0].id) == EndReason.ENDED_FROM_OTHER_DEVICE
+
+
+async def test_reuse_leaves_reuse_detected(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    await rotate(subject, session, "h0", "h1", at(subject, 1))
+    await rotate(subject, session, "h1", "h2", at(subject, 2))
+    await rotate(subject, session, "h0", "h1", at(subject, 3))
+
+    assert await subject.store.ended_reason(session.user_id, session.id) == EndReason.REUSE_DETECTED
+    rotation = await rotation_of(subject, session, "h2", "h3", at(subject, 4))
+    assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+
+
+async def test_a_session_that_ran_out_says_expired_or_max_age(subject: StoreUnderTest) -> None:
+    start = datetime.now(UTC)
+    if subject.clock is not None:
+        subject.clock.set(start)
+    idle = make_session(start, refresh_in=1.0, absolute_in=3600)
+    capped = make_session(start, idle.user_id, refresh_in=1.0, absolute_in=1.0)
+    rotated_to_cap = make_session(start, idle.user_id, refresh_in=0.5, absolute_in=1.5)
+    for session in (idle, capped, rotated_to_cap):
+        await subject.store.create(session, "h0")
+    # A rotation whose refresh expiry meets the absolute lifetime: it will end by max age.
+    await rotate(subject, rotated_to_cap, "h0", "h1", start + timedelta(seconds=0.1), ttl=3600)
+
+    await subject.elapse(1.7)
+    later = start + timedelta(seconds=1.7)
+
+    assert await subject.store.ended_reason(idle.user_id, idle.id) == EndReason.EXPIRED
+    assert await subject.store.ended_reason(capped.user_id, capped.id) == EndReason.MAX_AGE
+    assert await subject.store.ended_reason(rotated_to_cap.user_id, rotated_to_cap.id) == EndReason.MAX_AGE
+    for session, presented, why in ((idle, "h0", EndReason.EXPIRED), (rotated_to_cap, "h1", EndReason.MAX_AGE)):
+        rotation = await rotation_of(subject, session, presented, "hx", later)
+        assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, why)
+
+
+async def test_refresh_past_the_end_reports_why_even_before_the_store_dropped_it(subject: StoreUnderTest) -> None:
+    """`now` passed the session's end although the store's own clock (Redis) has not yet."""
+    session = make_session(subject.now, refresh_in=30, absolute_in=60)
+    await subject.store.create(session, "h0")
+
+    rotation = await rotation_of(subject, session, "h0", "h1", at(subject, 31))
+    assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, EndReason.EXPIRED)
+
+    capped = make_session(subject.now, session.user_id, refresh_in=60, absolute_in=60)
+    await subject.store.create(capped, "g0")
+    rotation = await rotation_of(subject, capped, "g0", "g1", at(subject, 61))
+    assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, EndReason.MAX_AGE)
+
+
+async def test_tombstones_are_bounded_by_the_linger(subject: StoreUnderTest) -> None:
+    assert subject.with_linger is not None
+    store = subject.with_linger(1)
+    start = datetime.now(UTC)
+    if subject.clock is not None:
+        subject.clock.set(start)
+    ended = make_session(start, refresh_in=0.5)
+    expiring = make_session(start, ended.user_id, refresh_in=0.5)
+    await store.create(ended, "h0")
+    await store.create(expiring, "g0")
+    await store.revoke(ended.user_id, ended.id, reason=EndReason.LOGOUT)
+    await subject.elapse(0.8)
+    assert await store.ended_reason(ended.user_id, ended.id) == EndReason.LOGOUT
+    assert await store.ended_reason(expiring.user_id, expiring.id) == EndReason.EXPIRED
+
+    await subject.elapse(1.0)  # past the session's end plus the linger
+
+    assert await store.ended_reason(ended.user_id, ended.id) is None
+    assert await store.ended_reason(expiring.user_id, expiring.id) is None
+    if subject.redis is not None:
+        found = [k async for k in subject.redis.scan_iter(match=f"{subject.prefix}:{{u:{ended.user_id}}}:*")]
+        assert found == []
+
+
+# --- pre-v1.1 tokens (no generation): judged by their MAC alone ------------------------------
+
+
+async def test_a_legacy_token_rotates_retries_and_is_never_theft_by_number(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "legacy")
+
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 1), generation=None)
+    assert rotation.outcome is RotationOutcome.ROTATED
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 2), generation=None)
+    assert rotation.outcome is RotationOutcome.RETRIED
+    # Within grace with another successor (the old format's): refused, but no theft signal.
+    rotation = await rotation_of(subject, session, "legacy", "h-old-format", at(subject, 3), generation=None)
+    assert rotation.outcome is RotationOutcome.INVALID
+    # An unknown legacy MAC, even once the chain is long: refused, the session survives.
+    await rotate(subject, session, "h1", "h2", at(subject, 4))
+    await rotate(subject, session, "h2", "h3", at(subject, 5))
+    rotation = await rotation_of(subject, session, "legacy-older", "x", at(subject, 6), generation=None)
+    assert rotation.outcome is RotationOutcome.INVALID
+    assert await subject.store.is_active(session.user_id, session.id)
+    outcome, _ = await rotate(subject, session, "h3", "h4", at(subject, 7))
+    assert outcome is RotationOutcome.ROTATED
+
+
+async def test_a_legacy_previous_token_after_the_grace_is_reuse(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "legacy")
+    await rotation_of(subject, session, "legacy", "h1", at(subject, 1), generation=None)
+
+    rotation = await rotation_of(subject, session, "legacy", "h1", at(subject, 2 + GRACE), generation=None)
+
+    assert rotation.outcome is RotationOutcome.REUSED
+    assert await subject.store.ended_reason(session.user_id, session.id) == EndReason.REUSE_DETECTED
+
+
+async def test_a_session_stored_before_v1_1_rotates_and_gets_a_tombstone(redis_url: str, redis_prefix: str) -> None:
+    """A session as the pre-v1.1 store wrote it (no generation, no tombstone, an :old set)."""
+    client = connect(redis_url)
+    store = RedisSessionStore(client, f"{redis_prefix}:legacy:{uuid.uuid4().hex[:8]}")
+    now = datetime.now(UTC)
+    session = make_session(now)
+    assert session.user_created_at is not None
+    user = f"{store._prefix}:{{u:{session.user_id}}}"
+    key = f"{user}:s:{session.id}"
+    ends = session.refresh_expires_at.timestamp()
+    old_fields = {
+        "uid": str(session.user_id),
+        "dev": session.device_name,
+        "ca": repr(now.timestamp()),
+        "lu": repr(now.timestamp()),
+        "rx": repr(ends),
+        "ax": repr(session.absolute_expires_at.timestamp()),
+        "em": session.email,
+        "uca": repr(session.user_created_at.timestamp()),
+        "cur": "legacy-current",
+        "prev": "legacy-previous",
+        "pat": repr(now.timestamp() - 3600),
+    }
+    try:
+        await client.hset(key, mapping=old_fields)  # type: ignore[misc]
+        await client.pexpireat(key, int(ends * 1000) + 1)
+        await client.sadd(f"{key}:old", "legacy-older")  # type: ignore[misc]
+        await client.pexpireat(f"{key}:old", int(ends * 1000) + 1)
+        await client.zadd(f"{user}:sessions", {str(session.id): ends})
+        same_session(await store.get(session.user_id, session.id), replace(session, last_used_at=now))
+
+        rotation = await store.rotate(
+            session.user_id,
+            session.id,
+            presented_hash="legacy-current",
+            successor_hash="h1",
+            now=at_time(now, 1),
+            grace_seconds=GRACE,
+            refresh_ttl_seconds=REFRESH_TTL,
+            generation=None,
+        )
+        assert rotation.outcome is RotationOutcome.ROTATED
+        rotation = await store.rotate(
+            session.user_id,
+            session.id,
+            presented_hash="h1",
+            successor_hash="h2",
+            now=at_time(now, 2),
+            grace_seconds=GRACE,
+            refresh_ttl_seconds=REFRESH_TTL,
+            generation=1,
+        )
+        assert rotation.outcome is RotationOutcome.ROTATED
+        assert await store.revoke(session.user_id, session.id, reason=EndReason.LOGOUT)
+        assert await store.ended_reason(session.user_id, session.id) == EndReason.LOGOUT
+        assert 0 < await client.pttl(f"{key}:end") <= (2 + REFRESH_TTL + 86_400) * 1000  # rotated at +2 s
+    finally:
+        await client.aclose()
+
+
+def at_time(start: datetime, seconds: float) -> datetime:
+    return start + timedelta(seconds=seconds)

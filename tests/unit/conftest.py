@@ -16,7 +16,7 @@ from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.grants import SessionOpener, TokenGrant
 from musicez.application.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from musicez.application.policy import ResetPolicy, SessionPolicy, ThrottlePolicy
+from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.sessions import (
     ListSessions,
     Logout,
@@ -25,7 +25,7 @@ from musicez.application.sessions import (
     RevokeSession,
     RotateRefresh,
 )
-from musicez.application.throttle import PrincipalThrottle, Throttle
+from musicez.application.throttle import FailureBudget, PrincipalThrottle, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.domain.rate_limit import RateLimit
 from tests.support.fakes import (
@@ -73,6 +73,7 @@ class World:
             login_failures=RateLimit(3, "minute"), per_principal=RateLimit(5, "minute")
         )
     )
+    refresh_policy: RefreshPolicy = field(default_factory=RefreshPolicy)
     reset_policy: ResetPolicy = field(default_factory=lambda: ResetPolicy(reset_url="https://app.example/reset"))
 
     def __post_init__(self) -> None:
@@ -80,6 +81,7 @@ class World:
         self.policy = PasswordPolicy(COMMON_PASSWORDS)
         self.sessions = MemorySessionStore(self.clock)
         self.throttle = Throttle(self.limiter, self.observer, self.events)
+        self.failure_budget = FailureBudget(self.throttle, self.clock)
 
     @property
     def opener(self) -> SessionOpener:
@@ -110,7 +112,16 @@ class World:
 
     @property
     def rotate(self) -> RotateRefresh:
-        return RotateRefresh(self.sessions, self.hasher, self.opener, self.clock, self.session_policy, self.events)
+        return RotateRefresh(
+            self.sessions,
+            self.hasher,
+            self.opener,
+            self.clock,
+            self.session_policy,
+            self.events,
+            self.failure_budget,
+            self.refresh_policy,
+        )
 
     @property
     def logout(self) -> Logout:

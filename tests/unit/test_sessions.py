@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from musicez.application.accounts import LoginCommand
+from musicez.application.grants import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
@@ -106,7 +108,7 @@ async def test_malformed_or_unknown_tokens_are_invalid(world: World, token: str)
 
 async def test_a_forged_token_for_a_real_session_is_invalid_and_the_session_survives(world: World) -> None:
     grant = await world.sign_up()
-    forged = RefreshToken(grant.user_id, grant.session.id, bytes(32)).encode()
+    forged = RefreshToken(grant.user_id, grant.session.id, 0, bytes(32), bytes(16)).encode()
 
     with pytest.raises(InvalidRefreshToken):
         await world.rotate.execute(forged)
@@ -208,3 +210,26 @@ async def test_sessions_are_listed_newest_first(world: World) -> None:
     listed = await world.list_sessions.execute(principal_of(grant))
 
     assert [s.id for s in listed] == [newer.session.id, grant.session.id]
+
+
+async def test_a_pre_v1_1_refresh_token_rotates_into_the_new_format(world: World) -> None:
+    """Sessions opened before the upgrade keep working: their 86-character token (no
+    generation, no tag) is judged by its MAC alone and rotates into a v1.1 token."""
+    grant = await world.sign_up()
+    legacy = RefreshToken(grant.user_id, uuid.uuid4(), 0, bytes(range(32)), legacy=True).encode()
+    assert len(legacy) == 86
+    session = replace(grant.session, id=RefreshToken.parse(legacy).session_id)
+    await world.sessions.create(session, refresh_hash(world.hasher, legacy))
+
+    # A made-up legacy token for that live session is refused, and proves nothing.
+    forged = RefreshToken(grant.user_id, session.id, 0, bytes(32), legacy=True).encode()
+    with pytest.raises(InvalidRefreshToken):
+        await world.rotate.execute(forged)
+
+    rotated = await world.rotate.execute(legacy)
+    assert len(rotated.refresh_token) == 118
+    assert RefreshToken.parse(rotated.refresh_token).generation == 1
+    assert rotated.session.id == session.id
+    retried = await world.rotate.execute(legacy)  # within the grace window: the same successor
+    assert retried.refresh_token == rotated.refresh_token
+    assert (await world.rotate.execute(rotated.refresh_token)).session.id == session.id

@@ -77,3 +77,12 @@ def test_a_variable_wins_over_its_file_and_a_missing_file_names_the_variable(tmp
     ).secret_key.startswith("direct-")  # type: ignore[union-attr]
     with pytest.raises(SettingsError, match="MUSICEZ_SECRET_KEY_FILE"):
         Settings.from_env({"MUSICEZ_SECRET_KEY_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize("variable", ["MUSICEZ_REFRESH_SESSION_LIMIT", "MUSICEZ_REFRESH_FAILURE_LIMIT"])
+def test_refresh_limits_are_read_and_bad_ones_name_the_variable(variable: str) -> None:
+    field = variable.removeprefix("MUSICEZ_").lower()
+    assert str(Settings.from_env({}).limit(field)) == "60/minute"
+    assert str(Settings.from_env({variable: "5/second"}).limit(field)) == "5/second"
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: "lots"})

@@ -14,10 +14,12 @@ from musicez.domain.api_key import API_KEY_PREFIX, PresentedKey, display_prefix
 from musicez.domain.duration import InvalidDuration, parse_duration
 from musicez.domain.errors import InvalidRefreshToken
 from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
-from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
+from musicez.domain.refresh_token import MAX_GENERATION, SECRET_BYTES, TAG_BYTES, RefreshToken
 
 uuids = st.uuids()
 secrets_ = st.binary(min_size=SECRET_BYTES, max_size=SECRET_BYTES)
+tags = st.binary(min_size=TAG_BYTES, max_size=TAG_BYTES)
+generations = st.integers(min_value=0, max_value=MAX_GENERATION)
 URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -25,19 +27,21 @@ URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def a_token() -> RefreshToken:
-    return RefreshToken(uuid.uuid4(), uuid.uuid4(), bytes(range(SECRET_BYTES)))
+    return RefreshToken(uuid.uuid4(), uuid.uuid4(), 0, bytes(range(SECRET_BYTES)), bytes(range(TAG_BYTES)))
 
 
-@given(uuids, uuids, secrets_)
-def test_refresh_token_round_trip(user_id: uuid.UUID, session_id: uuid.UUID, secret: bytes) -> None:
-    token = RefreshToken(user_id, session_id, secret)
+@given(uuids, uuids, generations, secrets_, tags)
+def test_refresh_token_round_trip(
+    user_id: uuid.UUID, session_id: uuid.UUID, generation: int, secret: bytes, tag: bytes
+) -> None:
+    token = RefreshToken(user_id, session_id, generation, secret, tag)
     text = token.encode()
-    assert len(text) == 86
+    assert len(text) == 118
     assert set(text) <= set(URLSAFE)
     assert RefreshToken.parse(text) == token
 
 
-@given(st.text(max_size=120))
+@given(st.text(max_size=140))
 def test_refresh_token_parse_accepts_only_canonical_encodings(text: str) -> None:
     try:
         parsed = RefreshToken.parse(text)
@@ -46,11 +50,11 @@ def test_refresh_token_parse_accepts_only_canonical_encodings(text: str) -> None
     assert parsed.encode() == text
 
 
-@given(uuids, uuids, secrets_, st.integers(min_value=0, max_value=85), st.sampled_from(list(URLSAFE + "+/=. ")))
+@given(uuids, uuids, secrets_, st.integers(min_value=0, max_value=117), st.sampled_from(list(URLSAFE + "+/=. ")))
 def test_refresh_token_with_one_character_changed_is_refused_or_another_token(
     user_id: uuid.UUID, session_id: uuid.UUID, secret: bytes, position: int, replacement: str
 ) -> None:
-    token = RefreshToken(user_id, session_id, secret)
+    token = RefreshToken(user_id, session_id, 7, secret, bytes(TAG_BYTES))
     text = token.encode()
     tampered = text[:position] + replacement + text[position + 1 :]
     if tampered == text:
@@ -79,7 +83,9 @@ def test_refresh_token_with_one_character_changed_is_refused_or_another_token(
     ],
 )
 def test_malformed_refresh_tokens_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
-    token = RefreshToken(uuid.uuid4(), uuid.uuid4(), b"\xfb\xff" * (SECRET_BYTES // 2))  # encodes with - and _
+    token = RefreshToken(
+        uuid.uuid4(), uuid.uuid4(), 3, b"\xfb\xff" * (SECRET_BYTES // 2), b"\xfb\xff" * (TAG_BYTES // 2)
+    )
     with pytest.raises(InvalidRefreshToken):
         RefreshToken.parse(mangle(token.encode()))
 
@@ -107,7 +113,7 @@ def test_presented_key_round_trip(key_id: uuid.UUID, raw: bytes) -> None:
     assert secret not in key.display_prefix
 
 
-@given(st.text(max_size=120))
+@given(st.text(max_size=140))
 def test_presented_key_parse_accepts_only_well_formed_keys(text: str) -> None:
     parsed = PresentedKey.parse(text)
     assert parsed is None or parsed.encode() == text

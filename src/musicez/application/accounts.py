@@ -12,6 +12,7 @@ from musicez.domain.email import Email
 from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.redaction import hide_secrets
+from musicez.domain.session import EndReason
 from musicez.domain.user import User
 
 
@@ -105,7 +106,7 @@ class LoginUser:
         async with self.uow:
             current = await self.uow.users.get(user.id)
         if current is None or current.password_hash != user.password_hash or current.disabled:
-            await self.opener.sessions.revoke(user.id, grant.session.id)
+            await self.opener.sessions.revoke(user.id, grant.session.id, reason=EndReason.PASSWORD_CHANGED)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
             raise InvalidCredentials()
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))

@@ -36,7 +36,7 @@ class AuthenticateBearer:
         # One read both proves the session alive and describes it for the handler.
         session = await self.sessions.get(claims.user_id, claims.session_id)
         if session is None:
-            raise TokenRevoked()
+            raise TokenRevoked(reason=await self.sessions.ended_reason(claims.user_id, claims.session_id))
         return UserPrincipal(claims.user_id, claims.session_id, claims.expires_at, session)
 
 

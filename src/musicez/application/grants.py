@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from musicez.application.policy import SessionPolicy
 from musicez.application.ports import AccessToken, AccessTokenCodec, Clock, KeyedHasher, SecretGenerator, SessionStore
-from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
+from musicez.domain.refresh_token import SECRET_BYTES, TAG_BYTES, RefreshToken
 from musicez.domain.session import Session
 from musicez.domain.user import User
 
@@ -30,11 +31,22 @@ def refresh_hash(hasher: KeyedHasher, token: str) -> str:
     return hasher.digest("refresh-token", token.encode("ascii")).hex()
 
 
+def signed(hasher: KeyedHasher, token: RefreshToken) -> RefreshToken:
+    """The token with its tag: a MAC of its fields under the server key, own purpose label."""
+    return token.with_tag(hasher.digest("refresh-token-tag", token.body())[:TAG_BYTES])
+
+
+def is_authentic(hasher: KeyedHasher, token: RefreshToken) -> bool:
+    """Whether this service minted the token (constant-time tag comparison)."""
+    return hmac.compare_digest(signed(hasher, token).tag, token.tag)
+
+
 def successor_of(hasher: KeyedHasher, token: RefreshToken, text: str) -> RefreshToken:
     """The next token is derived from the presented one under the server key, so a retry
     within the grace window gets the same successor without storing any token."""
     secret = hasher.digest("refresh-successor", text.encode("ascii"))[:SECRET_BYTES]
-    return RefreshToken(token.user_id, token.session_id, secret)
+    # A legacy token (pre-v1.1, generation 0 by definition) is succeeded by generation 1.
+    return signed(hasher, RefreshToken(token.user_id, token.session_id, token.generation + 1, secret))
 
 
 def clean_device_name(name: str | None) -> str:
@@ -66,7 +78,8 @@ class SessionOpener:
             email=user.email.value,
             user_created_at=user.created_at,
         )
-        token = RefreshToken(user.id, session.id, self.secrets.token_bytes(SECRET_BYTES)).encode()
+        first = RefreshToken(user.id, session.id, 0, self.secrets.token_bytes(SECRET_BYTES))
+        token = signed(self.hasher, first).encode()
         await self.sessions.create(session, refresh_hash(self.hasher, token))
         return self.grant(session, token, now)
 

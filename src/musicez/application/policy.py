@@ -33,3 +33,11 @@ class ResetPolicy:
     reset_url: str = "http://localhost:8000/reset-password"
     sender: str = "MusicEZ <no-reply@musicez.local>"
     product_name: str = "MusicEZ"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPolicy:
+    """Refresh limits (hardening): successful refreshes per session, failures per client address."""
+
+    per_session: RateLimit = field(default_factory=lambda: RateLimit(60, "minute"))
+    failures_per_client: RateLimit = field(default_factory=lambda: RateLimit(60, "minute"))

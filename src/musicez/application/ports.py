@@ -151,8 +151,19 @@ class SessionStore(Protocol):
         now: datetime,
         grace_seconds: int,
         refresh_ttl_seconds: int,
+        generation: int | None,
+        limit: RateLimit | None = None,
     ) -> Rotation:
-        """Atomically apply one refresh: rotate, retry within grace, detect reuse or refuse."""
+        """Atomically apply one refresh: rotate, retry within grace, detect reuse or refuse.
+
+        `generation` is the presented (authentic) token's place in the chain (0 at login):
+        the current one rotates, the previous one within grace is a retry, any older one is
+        reuse by its number alone, so a session's storage never grows with its rotations.
+        `generation` None: a pre-v1.1 token (no generation, no tag), judged by its MAC alone
+        (current rotates, previous within grace retries, previous after grace is reuse) and
+        never as theft by number, since its generation is unauthenticated.
+        `limit` caps successful refreshes of the session (LIMITED over it, nothing rotates).
+        """
         ...
 
     async def get(self, user_id: UUID, session_id: UUID) -> Session | None: ...

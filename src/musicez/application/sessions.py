@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from musicez.application.grants import SessionOpener, TokenGrant, refresh_hash, successor_of
-from musicez.application.policy import SessionPolicy
+from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, refresh_hash, successor_of
+from musicez.application.policy import RefreshPolicy, SessionPolicy
 from musicez.application.ports import Clock, EventSink, KeyedHasher, SessionStore
-from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound, TokenRevoked
+from musicez.application.throttle import FailureBudget
+from musicez.domain.errors import (
+    InvalidRefreshToken,
+    RateLimited,
+    RefreshTokenReused,
+    SessionNotFound,
+    TokenRevoked,
+)
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
-from musicez.domain.session import RotationOutcome, Session
+from musicez.domain.session import EndReason, RotationOutcome, Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +29,27 @@ class RotateRefresh:
     clock: Clock
     policy: SessionPolicy
     events: EventSink
+    budget: FailureBudget
+    limits: RefreshPolicy
 
-    async def execute(self, presented: str) -> TokenGrant:
+    async def execute(self, presented: str, *, client: str | None = None) -> TokenGrant:
+        """Rotate; `client` (the caller's address) is charged for every failed refresh and
+        refused, before any lookup, once it has spent its budget."""
+        budget_key = f"refresh_failures:{client}" if client is not None else None
+        if budget_key is not None:
+            self.budget.check(budget_key)
+        try:
+            return await self._rotate(presented)
+        except (InvalidRefreshToken, RefreshTokenReused):
+            if budget_key is not None:
+                await self.budget.fail(budget_key, self.limits.failures_per_client)
+            raise
+
+    async def _rotate(self, presented: str) -> TokenGrant:
         token = RefreshToken.parse(presented)
+        if not token.legacy and not is_authentic(self.hasher, token):  # not minted here: no lookup at all
+            self.events.record("refresh_rejected", reason="bad_tag")
+            raise InvalidRefreshToken()
         successor = successor_of(self.hasher, token, presented).encode()
         now = self.clock.now()
         rotation = await self.sessions.rotate(
@@ -35,13 +60,20 @@ class RotateRefresh:
             now=now,
             grace_seconds=self.policy.refresh_reuse_grace,
             refresh_ttl_seconds=self.policy.refresh_token_ttl,
+            generation=None if token.legacy else token.generation,
+            limit=self.limits.per_session,
         )
         fields = {"user_id": str(token.user_id), "session_id": str(token.session_id)}
+        if rotation.outcome is RotationOutcome.LIMITED:
+            self.events.record("throttled", scope="refresh_session", **fields)
+            raise RateLimited(rotation.retry_after)
         if rotation.outcome is RotationOutcome.REUSED:
             self.events.record("refresh_reused", **fields)
             raise RefreshTokenReused()
         if rotation.session is None or rotation.outcome is RotationOutcome.INVALID:
-            self.events.record("refresh_rejected", **fields)
+            self.events.record("refresh_rejected", **fields, reason=rotation.reason)
+            if rotation.reason is not None:
+                raise InvalidRefreshToken("The session of this refresh token has ended", reason=rotation.reason)
             raise InvalidRefreshToken()
         self.events.record(f"refresh_{rotation.outcome.value}", **fields)
         return self.opener.grant(rotation.session, successor, now)
@@ -53,8 +85,13 @@ class Logout:
     events: EventSink
 
     async def execute(self, principal: UserPrincipal) -> None:
-        await self.sessions.revoke(principal.user_id, principal.session_id)
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(principal.session_id))
+        await self.sessions.revoke(principal.user_id, principal.session_id, reason=EndReason.LOGOUT)
+        self.events.record(
+            "session_revoked",
+            user_id=str(principal.user_id),
+            session_id=str(principal.session_id),
+            reason=EndReason.LOGOUT,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +99,15 @@ class RevokeAllSessions:
     sessions: SessionStore
     events: EventSink
 
-    async def execute(self, user_id: UUID, keep: UUID | None = None) -> int:
-        count = await self.sessions.revoke_all(user_id, keep=keep)
-        self.events.record("sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None)
+    async def execute(self, user_id: UUID, keep: UUID | None = None, reason: str | None = None) -> int:
+        """`reason` (an EndReason) defaults to logout-all, or to "ended from another device"
+        when one session is kept (logout-others)."""
+        if reason is None:
+            reason = EndReason.LOGOUT_ALL if keep is None else EndReason.ENDED_FROM_OTHER_DEVICE
+        count = await self.sessions.revoke_all(user_id, keep=keep, reason=reason)
+        self.events.record(
+            "sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None, reason=reason
+        )
         return count
 
 
@@ -73,7 +116,9 @@ class RevokeOtherSessions:
     revoke_all: RevokeAllSessions
 
     async def execute(self, principal: UserPrincipal) -> int:
-        return await self.revoke_all.execute(principal.user_id, keep=principal.session_id)
+        return await self.revoke_all.execute(
+            principal.user_id, keep=principal.session_id, reason=EndReason.ENDED_FROM_OTHER_DEVICE
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +127,11 @@ class RevokeSession:
     events: EventSink
 
     async def execute(self, principal: UserPrincipal, session_id: UUID) -> None:
-        if not await self.sessions.revoke(principal.user_id, session_id):
+        own = session_id == principal.session_id
+        reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
+        if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):
             raise SessionNotFound()
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id))
+        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id), reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,5 +155,5 @@ class DescribeSession:
             return principal.session
         session = await self.sessions.get(principal.user_id, principal.session_id)
         if session is None:
-            raise TokenRevoked()
+            raise TokenRevoked(reason=await self.sessions.ended_reason(principal.user_id, principal.session_id))
         return session

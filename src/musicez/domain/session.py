@@ -29,12 +29,17 @@ class RotationOutcome(Enum):
     RETRIED = "retried"  # the token just rotated away, within the grace window: same successor
     REUSED = "reused"  # an older token, or the previous one too late: theft, session revoked
     INVALID = "invalid"  # unknown session or token, expired, or past the absolute lifetime
+    LIMITED = "limited"  # a genuine refresh over the session's refresh limit: nothing rotated
 
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
     outcome: RotationOutcome
     session: Session | None = None
+    # INVALID for a session that ended: why (an EndReason), while its tombstone lasts.
+    reason: str | None = None
+    # LIMITED: seconds until the session's refresh window frees up.
+    retry_after: int = 0
 
 
 class EndReason:

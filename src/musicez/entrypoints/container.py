@@ -48,7 +48,7 @@ from musicez.application.passwords import (
     RequestPasswordReset,
     ResetPassword,
 )
-from musicez.application.policy import ResetPolicy, SessionPolicy, ThrottlePolicy
+from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
     ApiKeyLookup,
@@ -211,6 +211,13 @@ class InfrastructureProvider(Provider):
             register_per_client=s.limit("register_rate_limit"),
             forgot_per_client=s.limit("forgot_rate_limit"),
             forgot_per_email=s.limit("forgot_email_rate_limit"),
+        )
+
+    @provide
+    def refresh_policy(self) -> RefreshPolicy:
+        s = self._settings
+        return RefreshPolicy(
+            per_session=s.limit("refresh_session_limit"), failures_per_client=s.limit("refresh_failure_limit")
         )
 
     @provide

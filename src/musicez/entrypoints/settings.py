@@ -99,6 +99,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_lease_max_chunk: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64
     # Behind PgBouncer in transaction mode: no prepared statement outlives a transaction.
     db_pgbouncer: bool = False
+    # sessions (issue 11): successful refreshes per session; failed refreshes per client address
+    refresh_session_limit: str = "60/minute"
+    refresh_failure_limit: str = "60/minute"
 
     @classmethod
     def from_env(
@@ -172,6 +175,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "register_rate_limit",
             "forgot_rate_limit",
             "forgot_email_rate_limit",
+            "refresh_session_limit",
+            "refresh_failure_limit",
         ):
             try:
                 self.limit(name)

@@ -1,17 +1,27 @@
 """Sessions in process memory: the embedded default for one process, and fast tests.
 
 Each method runs without awaiting in between, so on one event loop it is atomic, like the
-Redis scripts it mirrors.
+Redis scripts it mirrors: the same refresh chain (generation, current and previous MACs),
+the same per-session refresh window, and the same tombstones saying why a session ended,
+kept a linger past the session's own end. Sessions and tombstones nobody touches again are
+swept out now and then, so memory stays bounded by the sessions alive (plus the linger).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from musicez.application.ports import Clock
-from musicez.domain.session import Rotation, RotationOutcome, Session
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
+
+DEFAULT_LINGER_SECONDS = 86_400  # as in the Redis store
+_FIRST_SWEEP = 1024
+
+Key = tuple[UUID, UUID]
 
 
 @dataclass(slots=True)
@@ -20,13 +30,26 @@ class _Record:
     current: str
     previous: str | None = None
     rotated_at: datetime | None = None
-    older: set[str] = field(default_factory=set)
+    generation: int = 0
+    window_start: datetime | None = None
+    window_count: int = 0
+
+    def expiry_reason(self) -> str:
+        s = self.session
+        return EndReason.MAX_AGE if s.refresh_expires_at >= s.absolute_expires_at else EndReason.EXPIRED
 
 
 class MemorySessionStore:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, linger_seconds: int = DEFAULT_LINGER_SECONDS) -> None:
         self._clock = clock
-        self._records: dict[tuple[UUID, UUID], _Record] = {}
+        self._linger = timedelta(seconds=linger_seconds)
+        self._records: dict[Key, _Record] = {}
+        self._ended: dict[Key, tuple[str, datetime]] = {}  # tombstones: reason, kept until
+        self._next_sweep = _FIRST_SWEEP
+
+    def _end(self, key: Key, reason: str) -> None:
+        record = self._records.pop(key)
+        self._ended[key] = (reason, record.session.refresh_expires_at + self._linger)
 
     def _live(self, user_id: UUID, session_id: UUID, now: datetime | None = None) -> _Record | None:
         key = (user_id, session_id)
@@ -34,12 +57,37 @@ class MemorySessionStore:
         if record is None:
             return None
         if (now or self._clock.now()) >= record.session.refresh_expires_at:
-            del self._records[key]
+            self._end(key, record.expiry_reason())
             return None
         return record
 
+    def _sweep(self) -> None:
+        """Drop what has run out; amortised O(1) per created session."""
+        now = self._clock.now()
+        for key in list(self._records):
+            self._live(*key, now=now)
+        for key in [k for k, (_, until) in self._ended.items() if until <= now]:
+            del self._ended[key]
+        self._next_sweep = max(_FIRST_SWEEP, 2 * (len(self._records) + len(self._ended)))
+
     async def create(self, session: Session, refresh_hash: str) -> None:
-        self._records[(session.user_id, session.id)] = _Record(session, refresh_hash)
+        key = (session.user_id, session.id)
+        self._ended.pop(key, None)
+        self._records[key] = _Record(session, refresh_hash)
+        if len(self._records) + len(self._ended) >= self._next_sweep:
+            self._sweep()
+
+    def _over_limit(self, record: _Record, now: datetime, limit: RateLimit | None) -> int:
+        """Count one successful refresh against the session's window; over it, the wait."""
+        if limit is None:
+            return 0
+        if record.window_start is None or (now - record.window_start).total_seconds() >= limit.seconds:
+            record.window_start, record.window_count = now, 0
+        if record.window_count >= limit.amount:
+            left = limit.seconds - (now - record.window_start).total_seconds()
+            return max(1, math.ceil(left))
+        record.window_count += 1
+        return 0
 
     async def rotate(
         self,
@@ -51,28 +99,47 @@ class MemorySessionStore:
         now: datetime,
         grace_seconds: int,
         refresh_ttl_seconds: int,
+        generation: int | None,
+        limit: RateLimit | None = None,
     ) -> Rotation:
+        key = (user_id, session_id)
         record = self._live(user_id, session_id, now)
         if record is None:
-            return Rotation(RotationOutcome.INVALID)
+            return Rotation(RotationOutcome.INVALID, reason=self._tombstone(key, now))
         if now >= record.session.absolute_expires_at:
-            del self._records[(user_id, session_id)]
-            return Rotation(RotationOutcome.INVALID)
-        if presented_hash == record.current:
-            if record.previous is not None:
-                record.older.add(record.previous)
+            self._end(key, EndReason.MAX_AGE)
+            return Rotation(RotationOutcome.INVALID, reason=EndReason.MAX_AGE)
+        current = record.generation
+        legacy = generation is None
+        if generation is None:  # a pre-v1.1 token: placed in the chain by its MAC alone
+            if presented_hash == record.current:
+                generation = current
+            elif presented_hash == record.previous:
+                generation = current - 1
+            else:
+                return Rotation(RotationOutcome.INVALID)
+        if generation == current and presented_hash == record.current:
+            if wait := self._over_limit(record, now, limit):
+                return Rotation(RotationOutcome.LIMITED, retry_after=wait)
             record.previous, record.current, record.rotated_at = presented_hash, successor_hash, now
+            record.generation = current + 1
             refresh_expires = min(now + timedelta(seconds=refresh_ttl_seconds), record.session.absolute_expires_at)
             record.session = replace(record.session, last_used_at=now, refresh_expires_at=refresh_expires)
             return Rotation(RotationOutcome.ROTATED, record.session)
-        if presented_hash == record.previous:
+        if generation == current - 1 and presented_hash == record.previous:
             assert record.rotated_at is not None
             within_grace = grace_seconds > 0 and (now - record.rotated_at).total_seconds() <= grace_seconds
             if within_grace and record.current == successor_hash:
+                if wait := self._over_limit(record, now, limit):
+                    return Rotation(RotationOutcome.LIMITED, retry_after=wait)
                 record.session = replace(record.session, last_used_at=now)
                 return Rotation(RotationOutcome.RETRIED, record.session)
-        if presented_hash == record.previous or presented_hash in record.older:
-            del self._records[(user_id, session_id)]
+            if legacy and within_grace:  # its successor had the old format: not a theft signal
+                return Rotation(RotationOutcome.INVALID)
+            self._end(key, EndReason.REUSE_DETECTED)
+            return Rotation(RotationOutcome.REUSED)
+        if generation < current - 1:  # an authentic token older than the previous one: theft
+            self._end(key, EndReason.REUSE_DETECTED)
             return Rotation(RotationOutcome.REUSED)
         return Rotation(RotationOutcome.INVALID)
 
@@ -90,18 +157,30 @@ class MemorySessionStore:
     async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
         if self._live(user_id, session_id) is None:  # an expired session is already gone, as in Redis
             return False
-        del self._records[(user_id, session_id)]
+        self._end((user_id, session_id), reason)
         return True
 
     async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
         doomed = [key for key in self._records if key[0] == user_id and key[1] != keep]
         live = [key for key in doomed if self._live(*key) is not None]  # expired ones are dropped, not counted
         for key in live:
-            del self._records[key]
+            self._end(key, reason)
         return len(live)
 
+    def _tombstone(self, key: Key, now: datetime) -> str | None:
+        found = self._ended.get(key)
+        if found is None:
+            return None
+        reason, until = found
+        if now >= until:
+            del self._ended[key]
+            return None
+        return reason
+
     async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
-        return None  # tombstones: to do (issue 15)
+        if self._live(user_id, session_id) is not None:
+            return None
+        return self._tombstone((user_id, session_id), self._clock.now())
 
     async def ping(self) -> None:
         return None

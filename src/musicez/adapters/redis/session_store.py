@@ -2,9 +2,15 @@
 
 Keys, for prefix P, user U and session S (the `{u:U}` hash tag keeps a user's keys in one
 slot, so the scripts run unchanged on Redis Cluster):
-  P:{u:U}:s:S       hash: device, times, current/previous refresh-token MACs
-  P:{u:U}:s:S:old   set: MACs of refresh tokens rotated away before the previous one
+  P:{u:U}:s:S       hash: device, times, the refresh chain's generation with the current and
+                    previous token MACs, and the session's refresh-limit window
+  P:{u:U}:s:S:end   string: the tombstone, why the session ended (or, while it lives, why it
+                    will: `expired` or `max_age`); it expires a linger after the session would
   P:{u:U}:sessions  sorted set: session id -> when it ends
+
+A session's storage is the same after one rotation and after a million: an older token is
+known as stolen by its generation number (carried, MAC'd, in the token), not by a set of
+old MACs. Every stored number has a fixed width, so not even a byte grows.
 """
 
 from __future__ import annotations
@@ -14,13 +20,31 @@ from typing import Any
 from uuid import UUID
 
 from musicez.adapters.redis.client import AnyRedis, redis_outages
-from musicez.domain.session import Rotation, RotationOutcome, Session
+from musicez.domain.rate_limit import RateLimit
+from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
 
-# KEYS: session, old, index. ARGV: sid, now, fields...
+# How long a tombstone outlives the session's own end, so an expired session's tokens can
+# still say `expired` / `max_age` (and an access token outliving its session says why).
+DEFAULT_LINGER_SECONDS = 86_400
+
+# Sets the tombstone of KEYS[2] to `reason`, keeping its expiry (or giving it the linger).
+_MARK = """
+local function mark(key, reason, linger_ms)
+  if redis.call('PTTL', key) > 0 then
+    redis.call('SET', key, reason, 'KEEPTTL')
+  else
+    redis.call('SET', key, reason, 'PX', linger_ms)
+  end
+end
+"""
+
+# KEYS: session, tombstone, index. ARGV: sid, now, ends, linger_ms, expiry reason, fields...
 _CREATE = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 local ends = tonumber(ARGV[3])
-redis.call('PEXPIREAT', KEYS[1], math.ceil(ends * 1000))
+local at = math.ceil(ends * 1000)
+redis.call('PEXPIREAT', KEYS[1], at)
+redis.call('SET', KEYS[2], ARGV[5], 'PXAT', at + tonumber(ARGV[4]))
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 redis.call('ZADD', KEYS[3], ends, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
@@ -28,71 +52,124 @@ redis.call('PEXPIREAT', KEYS[3], math.ceil(tonumber(last[2]) * 1000))
 return 1
 """
 
-# KEYS: session, old, index. ARGV: sid, presented, successor, now, grace, refresh_ttl
-_ROTATE = """
-local function revoke()
-  redis.call('DEL', KEYS[1], KEYS[2])
+# KEYS: session, tombstone, index.
+# ARGV: sid, presented, successor, now, grace, refresh_ttl, generation ('' for a pre-v1.1
+#       token), limit amount (0: none),
+#       limit period, linger_ms
+_ROTATE = (
+    _MARK
+    + """
+local linger = tonumber(ARGV[10])
+local function finish(reason)
+  redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
+  mark(KEYS[2], reason, linger)
 end
-local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'pat', 'rx', 'ax')
-if not s[1] then return {'invalid'} end
+local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'pat', 'rx', 'ax', 'gen', 'rlw', 'rlc')
+if not s[1] then return {'invalid', redis.call('GET', KEYS[2]) or ''} end
 local now = tonumber(ARGV[4])
-if now >= tonumber(s[5]) or now >= tonumber(s[4]) then
-  revoke()
-  return {'invalid'}
+local rx, ax = tonumber(s[4]), tonumber(s[5])
+if now >= ax or now >= rx then
+  local why = 'expired'
+  if rx >= ax then why = 'max_age' end
+  finish(why)
+  return {'invalid', why}
 end
-if ARGV[2] == s[1] then
-  if s[2] then redis.call('SADD', KEYS[2], s[2]) end
-  local rx = math.min(now + tonumber(ARGV[6]), tonumber(s[5]))
-  redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'prev', ARGV[2], 'pat', ARGV[4], 'lu', ARGV[4], 'rx', rx)
-  local at = math.ceil(rx * 1000)
+local g = tonumber(s[6] or '0')
+local p
+local legacy = ARGV[7] == ''
+if legacy then
+  -- A pre-v1.1 token: placed in the chain by its MAC alone, never stolen by its number.
+  if ARGV[2] == s[1] then p = g elseif s[2] and ARGV[2] == s[2] then p = g - 1 else return {'invalid', ''} end
+else
+  p = tonumber(ARGV[7])
+end
+-- Counts one successful refresh against the session's window; over it, the wait in seconds.
+local function over_limit()
+  local amount = tonumber(ARGV[8])
+  if amount <= 0 then return false end
+  local period = tonumber(ARGV[9])
+  local start, count = tonumber(s[7]), tonumber(s[8])
+  if not start or now - start >= period then start, count = now, 0 end
+  if count >= amount then return math.max(1, math.ceil(start + period - now)) end
+  redis.call('HSET', KEYS[1], 'rlw', string.format('%.6f', start), 'rlc', count + 1)
+  return false
+end
+if p == g and ARGV[2] == s[1] then
+  local wait = over_limit()
+  if wait then return {'limited', wait} end
+  local nrx = math.min(now + tonumber(ARGV[6]), ax)
+  redis.call('HSET', KEYS[1], 'cur', ARGV[3], 'prev', ARGV[2], 'gen', string.format('%012d', g + 1),
+    'pat', ARGV[4], 'lu', ARGV[4], 'rx', string.format('%.6f', nrx))
+  local at = math.ceil(nrx * 1000)
   redis.call('PEXPIREAT', KEYS[1], at)
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], at) end
-  redis.call('ZADD', KEYS[3], rx, ARGV[1])
+  local why = 'expired'
+  if nrx >= ax then why = 'max_age' end
+  redis.call('SET', KEYS[2], why, 'PXAT', at + linger)
+  redis.call('ZADD', KEYS[3], nrx, ARGV[1])
   if redis.call('PTTL', KEYS[3]) < at - now * 1000 then redis.call('PEXPIREAT', KEYS[3], at) end
   return {'rotated', redis.call('HGETALL', KEYS[1])}
 end
-if ARGV[2] == s[2] then
-  if now - tonumber(s[3]) <= tonumber(ARGV[5]) and tonumber(ARGV[5]) > 0 and s[1] == ARGV[3] then
+if p == g - 1 and s[2] and ARGV[2] == s[2] then
+  local within = now - tonumber(s[3]) <= tonumber(ARGV[5]) and tonumber(ARGV[5]) > 0
+  if within and s[1] == ARGV[3] then
+    local wait = over_limit()
+    if wait then return {'limited', wait} end
     redis.call('HSET', KEYS[1], 'lu', ARGV[4])
     return {'retried', redis.call('HGETALL', KEYS[1])}
   end
-  revoke()
+  -- A legacy token's successor had the old format: another successor is no theft signal.
+  if legacy and within then return {'invalid', ''} end
+  finish('reuse_detected')
   return {'reused'}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then
-  revoke()
+if p < g - 1 then
+  finish('reuse_detected')
   return {'reused'}
 end
-return {'invalid'}
+return {'invalid', ''}
 """
+)
 
-# KEYS: session, old, index. ARGV: sid
-_REVOKE = """
+# KEYS: session, tombstone, index. ARGV: sid, reason, linger_ms
+_REVOKE = (
+    _MARK
+    + """
 local n = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
+if n == 1 then mark(KEYS[2], ARGV[2], tonumber(ARGV[3])) end
 return n
 """
+)
 
-# KEYS: index. ARGV: key prefix of the user's sessions, session to keep ('' for none)
-# The session keys are derived inside the script; they share the index's hash slot.
-_REVOKE_ALL = """
+# KEYS: index. ARGV: key prefix of the user's sessions, session to keep ('' for none), reason,
+# linger_ms. The session keys are derived inside the script; they share the index's hash slot.
+_REVOKE_ALL = (
+    _MARK
+    + """
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local n = 0
 for _, sid in ipairs(ids) do
   if sid ~= ARGV[2] then
-    n = n + redis.call('DEL', ARGV[1] .. sid)
-    redis.call('DEL', ARGV[1] .. sid .. ':old')
+    local gone = redis.call('DEL', ARGV[1] .. sid)
+    if gone == 1 then mark(ARGV[1] .. sid .. ':end', ARGV[3], tonumber(ARGV[4])) end
+    n = n + gone
     redis.call('ZREM', KEYS[1], sid)
   end
 end
 return n
 """
+)
+
+# KEYS: session, tombstone. Nothing while the session lives; else the tombstone, if any.
+_ENDED_REASON = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+return redis.call('GET', KEYS[2])
+"""
 
 
 def _ts(value: datetime) -> str:
-    return repr(value.timestamp())
+    return f"{value.timestamp():.6f}"  # fixed width: a session's size never depends on its times
 
 
 def _dt(raw: bytes | str) -> datetime:
@@ -103,21 +180,29 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def _expiry_reason(session: Session) -> str:
+    """What the tombstone says if the session simply runs out: its refresh lifetime, or its
+    absolute lifetime when the refresh expiry was capped there."""
+    return EndReason.MAX_AGE if session.refresh_expires_at >= session.absolute_expires_at else EndReason.EXPIRED
+
+
 class RedisSessionStore:
-    def __init__(self, client: AnyRedis, prefix: str = "mez") -> None:
+    def __init__(self, client: AnyRedis, prefix: str = "mez", linger_seconds: int = DEFAULT_LINGER_SECONDS) -> None:
         self._redis = client
         self._prefix = prefix
+        self._linger_ms = str(linger_seconds * 1000)
         self._create = client.register_script(_CREATE)
         self._rotate = client.register_script(_ROTATE)
         self._revoke = client.register_script(_REVOKE)
         self._revoke_all = client.register_script(_REVOKE_ALL)
+        self._ended_reason = client.register_script(_ENDED_REASON)
 
     def _user(self, user_id: UUID) -> str:
         return f"{self._prefix}:{{u:{user_id}}}"
 
     def _keys(self, user_id: UUID, session_id: UUID) -> list[str]:
         user = self._user(user_id)
-        return [f"{user}:s:{session_id}", f"{user}:s:{session_id}:old", f"{user}:sessions"]
+        return [f"{user}:s:{session_id}", f"{user}:s:{session_id}:end", f"{user}:sessions"]
 
     async def create(self, session: Session, refresh_hash: str) -> None:
         fields = {
@@ -130,9 +215,17 @@ class RedisSessionStore:
             "em": session.email,
             "uca": _ts(session.user_created_at or session.created_at),
             "cur": refresh_hash,
+            "gen": f"{0:012d}",
         }
         flat = [item for pair in fields.items() for item in pair]
-        args = [str(session.id), _ts(session.created_at), _ts(session.refresh_expires_at), *flat]
+        args = [
+            str(session.id),
+            _ts(session.created_at),
+            _ts(session.refresh_expires_at),
+            self._linger_ms,
+            _expiry_reason(session),
+            *flat,
+        ]
         async with redis_outages():
             await self._create(keys=self._keys(session.user_id, session.id), args=args)
 
@@ -146,6 +239,8 @@ class RedisSessionStore:
         now: datetime,
         grace_seconds: int,
         refresh_ttl_seconds: int,
+        generation: int | None,
+        limit: RateLimit | None = None,
     ) -> Rotation:
         args: list[str | int] = [
             str(session_id),
@@ -154,10 +249,18 @@ class RedisSessionStore:
             _ts(now),
             grace_seconds,
             refresh_ttl_seconds,
+            "" if generation is None else generation,
+            limit.amount if limit else 0,
+            limit.seconds if limit else 0,
+            self._linger_ms,
         ]
         async with redis_outages():
             result = await self._rotate(keys=self._keys(user_id, session_id), args=args)
         outcome = RotationOutcome(_text(result[0]))
+        if outcome is RotationOutcome.LIMITED:
+            return Rotation(outcome, retry_after=int(result[1]))
+        if outcome is RotationOutcome.INVALID:
+            return Rotation(outcome, reason=_text(result[1]) or None)
         if len(result) < 2:
             return Rotation(outcome)
         raw = result[1]
@@ -208,18 +311,22 @@ class RedisSessionStore:
         ]
 
     async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+        args = [str(session_id), reason, self._linger_ms]
         async with redis_outages():
-            deleted = await self._revoke(keys=self._keys(user_id, session_id), args=[str(session_id)])
+            deleted = await self._revoke(keys=self._keys(user_id, session_id), args=args)
         return int(deleted) > 0
 
     async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
         user = self._user(user_id)
+        args = [f"{user}:s:", str(keep) if keep else "", reason, self._linger_ms]
         async with redis_outages():
-            count = await self._revoke_all(keys=[f"{user}:sessions"], args=[f"{user}:s:", str(keep) if keep else ""])
+            count = await self._revoke_all(keys=[f"{user}:sessions"], args=args)
         return int(count)
 
     async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
-        return None  # tombstones: to do (issue 15)
+        async with redis_outages():
+            found = await self._ended_reason(keys=self._keys(user_id, session_id)[:2])
+        return _text(found) if found else None
 
     async def ping(self) -> None:
         async with redis_outages():

@@ -64,6 +64,7 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
+_THROTTLED_PUBLIC |= {"/auth/refresh"}  # sessions (issue 11): per-session and per-address refresh limits
 _NOT_PROBLEMS = {"/health/live"}
 
 

@@ -57,9 +57,11 @@ async def login(
 
 @post("/auth/refresh", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
 @inject
-async def refresh(data: JSONBody[RefreshBody], use_case: FromDishka[RotateRefresh]) -> TokenResponse:
+async def refresh(
+    request: Request[Any, Any, Any], data: JSONBody[RefreshBody], use_case: FromDishka[RotateRefresh]
+) -> TokenResponse:
     """Trade a refresh token for a new token pair; the old refresh token stops working."""
-    grant = await use_case.execute(data.refresh_token)
+    grant = await use_case.execute(data.refresh_token, client=client_of(request))
     return token_response(grant, datetime.now(UTC))
 
 
