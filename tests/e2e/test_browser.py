@@ -226,5 +226,5 @@ async def test_a_page_on_a_listed_origin_calls_the_api_and_reads_request_ids(
     listed = httpx.get(f"{server.url}/health/live", headers={"Origin": listed_origin})
     assert listed.headers.get("access-control-allow-origin") == listed_origin
     assert "x-request-id" in listed.headers.get("access-control-expose-headers", "").lower()
-    assert "access-control-allow-credentials" not in listed.headers
+    assert listed.headers.get("access-control-allow-credentials") == "true"  # browser mode (API.md v1.1)
     json.dumps(out)  # the page's answer is plain data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -34,6 +35,10 @@ def _read_secret_file(name: str, path: str) -> str:
         return Path(path).expanduser().read_text().rstrip("\r\n")
     except OSError as exc:
         raise SettingsError(f"{PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,128}")  # an RFC 6265 token
+_COOKIE_PATH = re.compile(r"/[\x21-\x3a\x3c-\x7e]{0,255}")  # printable, no ';'
 
 
 class SettingsError(ValueError):
@@ -189,6 +194,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 problems.append(f"{PREFIX}TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or network")
+        problems.extend(self._browser_mode_problems())
         if self.is_production:
             problems.extend(self._production_problems(database_only=database_only))
         if problems:
@@ -224,4 +230,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             )
         if found:
             found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
+        return found
+
+    def _browser_mode_problems(self) -> list[str]:
+        """The refresh cookie's name and path go into a `Set-Cookie` header verbatim (browser mode)."""
+        found = []
+        if not _COOKIE_NAME.fullmatch(self.refresh_cookie_name):
+            found.append(f"{PREFIX}REFRESH_COOKIE_NAME: letters, digits and !#$%&'*+-.^_`|~ only")
+        elif self.refresh_cookie_name.lower().startswith("__host-") and self.refresh_cookie_path != "/":
+            found.append(f"{PREFIX}REFRESH_COOKIE_NAME: a __Host- cookie needs {PREFIX}REFRESH_COOKIE_PATH=/")
+        if not _COOKIE_PATH.fullmatch(self.refresh_cookie_path):
+            found.append(f"{PREFIX}REFRESH_COOKIE_PATH: an absolute path such as /auth, without ';' or spaces")
         return found

@@ -25,6 +25,7 @@ from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import parse_networks
+from musicez.entrypoints.http.cors import listed_origins_only
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
@@ -175,7 +176,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
             ],
-            allow_credentials=False,
+            allow_credentials=True,  # browser mode: the refresh cookie goes with listed origins' requests
             max_age=600,
         )
 
@@ -197,6 +198,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     app.state.settings = settings
     exempt_public_routes(app)
     app.state.dishka_container = container
+    if cors is not None:
+        app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
     app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

@@ -51,7 +51,10 @@ _COMMON = {
 _BY_ROUTE: dict[str, dict[int, str]] = {
     "/auth/register": {409: "email_taken", 422: "weak_password, with every failed rule in `errors`"},
     "/auth/login": {401: "invalid_credentials"},
-    "/auth/refresh": {401: "invalid_refresh_token or refresh_token_reused"},
+    "/auth/refresh": {
+        401: "invalid_refresh_token or refresh_token_reused",
+        403: "csrf_rejected: the refresh cookie was sent from an origin that may not use it",
+    },
     "/auth/password/reset": {
         400: "validation_error, or invalid_reset_token (unknown, used or expired)",
         422: "weak_password, with every failed rule in `errors`",

@@ -9,6 +9,9 @@ import msgspec
 
 from musicez.domain.redaction import hide_secrets
 
+# Where the refresh token travels: in the token response, or in an HttpOnly cookie (browser mode).
+RefreshTokenTransport = Literal["body", "cookie"]
+
 
 def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -19,6 +22,7 @@ class RegisterBody(msgspec.Struct, frozen=True):
     email: str
     password: str
     device_name: str | None = None
+    refresh_token_transport: RefreshTokenTransport = "body"  # browser mode: "cookie"
 
 
 @hide_secrets
@@ -26,11 +30,12 @@ class LoginBody(msgspec.Struct, frozen=True):
     email: str
     password: str
     device_name: str | None = None
+    refresh_token_transport: RefreshTokenTransport = "body"  # browser mode: "cookie"
 
 
 @hide_secrets
 class RefreshBody(msgspec.Struct, frozen=True):
-    refresh_token: str
+    refresh_token: str | msgspec.UnsetType = msgspec.UNSET  # absent: the refresh cookie (browser mode)
 
 
 class ForgotPasswordBody(msgspec.Struct, frozen=True):
@@ -58,11 +63,11 @@ class UserOut(msgspec.Struct, frozen=True):
 class TokenResponse(msgspec.Struct, frozen=True):
     access_token: str
     expires_in: int
-    refresh_token: str
     refresh_expires_in: int
     session_id: str
     user: UserOut
     token_type: str = "Bearer"
+    refresh_token: str | msgspec.UnsetType = msgspec.UNSET  # absent in browser mode: it is in the cookie
 
 
 class SessionOut(msgspec.Struct, frozen=True):

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
 from musicez.application.accounts import LoginCommand, LoginUser, RegisterCommand, RegisterUser
 from musicez.application.sessions import DescribeSession, RotateRefresh
 from musicez.domain.principal import UserPrincipal
+from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.device import device_label
 from musicez.entrypoints.http.guard import PUBLIC, current_principal
 from musicez.entrypoints.http.routes.common import NO_STORE, client_of, token_response
@@ -37,32 +38,36 @@ def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
 @inject
 async def register(
     data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
-) -> TokenResponse:
+) -> Response[TokenResponse]:
     """Create an account and open its first session."""
     command = RegisterCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
     grant = await use_case.execute(command)
-    return token_response(grant, datetime.now(UTC))
+    body = token_response(grant, datetime.now(UTC))
+    return cookies.token_response(request, body, data.refresh_token_transport, status_code=201)
 
 
 @post("/auth/login", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
 @inject
 async def login(
     data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
-) -> TokenResponse:
+) -> Response[TokenResponse]:
     """Open a new session with email and password."""
     command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
     grant = await use_case.execute(command)
-    return token_response(grant, datetime.now(UTC))
+    body = token_response(grant, datetime.now(UTC))
+    return cookies.token_response(request, body, data.refresh_token_transport, status_code=200)
 
 
 @post("/auth/refresh", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
 @inject
 async def refresh(
-    request: Request[Any, Any, Any], data: JSONBody[RefreshBody], use_case: FromDishka[RotateRefresh]
-) -> TokenResponse:
-    """Trade a refresh token for a new token pair; the old refresh token stops working."""
-    grant = await use_case.execute(data.refresh_token, client=client_of(request))
-    return token_response(grant, datetime.now(UTC))
+    data: JSONBody[RefreshBody], request: Request[Any, Any, Any], use_case: FromDishka[RotateRefresh]
+) -> Response[TokenResponse]:
+    """Trade a refresh token (in the body, or the browser-mode cookie) for a new token pair;
+    the old refresh token stops working."""
+    presented, transport = cookies.refresh_credential(request, data.refresh_token)
+    grant = await use_case.execute(presented, client=client_of(request))
+    return cookies.token_response(request, token_response(grant, datetime.now(UTC)), transport, status_code=200)
 
 
 @get("/auth/me", tags=["auth"], cache_control=NO_STORE)

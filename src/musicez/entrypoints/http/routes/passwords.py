@@ -19,6 +19,7 @@ from musicez.application.passwords import (
     ResetPassword,
 )
 from musicez.domain.email import Email
+from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody
@@ -56,11 +57,14 @@ async def forgot_password(
     return Response(Accepted(), status_code=202)
 
 
-@post("/auth/password/reset", opt=PUBLIC, status_code=204, security=[], tags=TAGS)
+@post("/auth/password/reset", opt=PUBLIC, status_code=204, security=[], tags=TAGS, responses=cookies.ENDED_RESPONSES)
 @inject
-async def reset_password(data: JSONBody[ResetPasswordBody], use_case: FromDishka[ResetPassword]) -> None:
+async def reset_password(
+    data: JSONBody[ResetPasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ResetPassword]
+) -> Response[None]:
     """Set a new password with the token from the email; every session of the user ends."""
     await use_case.execute(data.token, data.new_password)
+    return cookies.ended(request)
 
 
 @post("/auth/password/change", opt=USER_ONLY, status_code=204, tags=TAGS)

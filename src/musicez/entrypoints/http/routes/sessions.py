@@ -6,11 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 
 from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
 from musicez.domain.errors import SessionNotFound
+from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import NO_STORE
 from musicez.entrypoints.http.schemas import SessionOut, rfc3339
@@ -18,18 +19,20 @@ from musicez.entrypoints.http.schemas import SessionOut, rfc3339
 TAGS = ["sessions"]
 
 
-@post("/auth/logout", opt=USER_ONLY, status_code=204, tags=TAGS)
+@post("/auth/logout", opt=USER_ONLY, status_code=204, tags=TAGS, responses=cookies.ENDED_RESPONSES)
 @inject
-async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) -> None:
+async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) -> Response[None]:
     """End the current session."""
     await use_case.execute(current_user(request))
+    return cookies.ended(request)
 
 
-@post("/auth/logout-all", opt=USER_ONLY, status_code=204, tags=TAGS)
+@post("/auth/logout-all", opt=USER_ONLY, status_code=204, tags=TAGS, responses=cookies.ENDED_RESPONSES)
 @inject
-async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[RevokeAllSessions]) -> None:
+async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[RevokeAllSessions]) -> Response[None]:
     """End every session of the user, this one included."""
     await use_case.execute(current_user(request).user_id)
+    return cookies.ended(request)
 
 
 @post("/auth/logout-others", opt=USER_ONLY, status_code=204, tags=TAGS)

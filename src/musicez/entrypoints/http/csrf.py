@@ -1,0 +1,82 @@
+"""Tokenless CSRF protection for the requests that the refresh cookie authenticates.
+
+A browser sends the cookie with any request to the service's site, whoever asked for it; what it
+cannot be made to lie about are `Origin` (sent on every cross-origin request and on every POST)
+and `Sec-Fetch-Site`. So a cookie-authenticated request is accepted only from the service's own
+origin or a listed one (API.md, browser mode), and a browser that says the request is
+`cross-site` must name a listed origin: the service's own origin is never cross-site to itself.
+Forms cannot send `application/json` (415 before this runs), and a cross-origin `fetch` with
+that content type needs a CORS preflight, which unlisted origins fail.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request
+
+from musicez.domain.errors import CsrfRejected
+from musicez.entrypoints.settings import Settings
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_ORIGIN = 2048
+
+
+def origin_of(text: str, *, of_url: bool = False) -> str | None:
+    """`scheme://host[:port]` as a browser serialises it (lower case, default port omitted),
+    or None when `text` is not an http(s) origin (a path, a query, user info, `null`, ...);
+    with `of_url`, the origin of a URL (whatever its path)."""
+    if not text or len(text) > _MAX_ORIGIN or not text.isascii():
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None:
+        return None
+    if not of_url and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+@lru_cache(maxsize=16)
+def _configured(cors_origins: str, public_url: str | None) -> tuple[frozenset[str], str | None]:
+    listed = {origin_of(entry.strip()) for entry in cors_origins.split(",") if entry.strip()}
+    return frozenset(o for o in listed if o), origin_of(public_url, of_url=True) if public_url else None
+
+
+def _headers(scope: Any, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope["headers"] if key.lower() == name]
+
+
+def own_origin(request: Request[Any, Any, Any], settings: Settings) -> str | None:
+    """`MUSICEZ_PUBLIC_URL` when set, else the request's scheme and `Host`."""
+    _, public = _configured(settings.cors_origins, settings.public_url)
+    if settings.public_url:
+        return public
+    hosts = _headers(request.scope, b"host")
+    if len(hosts) != 1:
+        return None
+    return origin_of(f"{request.scope.get('scheme', 'http')}://{hosts[0]}")
+
+
+def require_allowed_origin(request: Request[Any, Any, Any], settings: Settings) -> None:
+    """Refuse (403 `csrf_rejected`) a cookie-authenticated request from anywhere else."""
+    origins = _headers(request.scope, b"origin")
+    if len(origins) != 1:
+        raise CsrfRejected("A request authenticated by the refresh cookie must carry one Origin header")
+    origin = origin_of(origins[0])
+    listed, _ = _configured(settings.cors_origins, settings.public_url)
+    is_listed = origin is not None and origin in listed
+    if origin is None or not (is_listed or origin == own_origin(request, settings)):
+        raise CsrfRejected("This origin may not use the refresh cookie")
+    fetch_sites = _headers(request.scope, b"sec-fetch-site")
+    if not is_listed and any(site.strip().lower() == "cross-site" for site in fetch_sites):
+        raise CsrfRejected("A cross-site request may use the refresh cookie only from a listed origin")
