@@ -6,7 +6,14 @@ import pytest
 
 from musicez.application.accounts import LoginCommand, RegisterCommand
 from musicez.domain.email import Email
-from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed, WeakPassword
+from musicez.domain.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    RateLimited,
+    ValidationFailed,
+    WeakPassword,
+)
 from tests.unit.conftest import STRONG_PASSWORD, World
 
 
@@ -163,9 +170,12 @@ async def test_a_disabled_account_cannot_log_in(world: World) -> None:
         await uow.commit()
     world.passwords.calls.clear()
 
-    with pytest.raises(InvalidCredentials):
+    # v1.1: the right password says so (403); a wrong one is still invalid_credentials.
+    with pytest.raises(AccountDisabled):
         await login(world, "listener@example.com", STRONG_PASSWORD)
-    assert world.passwords.calls == ["spend_equal_work"]
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", "Wrong-Password-0001")
+    assert world.passwords.calls == ["verify", "verify"]
 
 
 async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:

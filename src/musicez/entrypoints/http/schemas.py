@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+
+from musicez.application.devices import DEVICE_TOKEN_MAX_LENGTH
 
 
 def rfc3339(value: datetime) -> str:
@@ -22,6 +24,8 @@ class LoginBody(msgspec.Struct, frozen=True):
     email: str
     password: str
     device_name: str | None = None
+    # hardening (issue 11): from an earlier login's response, so other clients' failures do not lock it out
+    device_token: Annotated[str, msgspec.Meta(max_length=DEVICE_TOKEN_MAX_LENGTH)] | None = None
 
 
 class RefreshBody(msgspec.Struct, frozen=True):
@@ -56,6 +60,8 @@ class TokenResponse(msgspec.Struct, frozen=True):
     session_id: str
     user: UserOut
     token_type: str = "Bearer"
+    # register and login only (hardening, issue 11); absent from refresh responses
+    device_token: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class SessionOut(msgspec.Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ async def login(
 ) -> TokenResponse:
     """Open a new session with email and password."""
     command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
+    command = replace(command, device_token=data.device_token)
     grant = await use_case.execute(command)
     return token_response(grant, datetime.now(UTC))
 
