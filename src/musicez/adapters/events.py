@@ -42,7 +42,9 @@ class ClientIds:
 
 
 # Field names that must never carry a value into a log line, whatever a caller passes.
-_SECRET_FIELDS = frozenset({"password", "token", "refresh_token", "access_token", "key", "secret", "api_key"})
+_SECRET_FIELDS = frozenset(
+    {"password", "token", "refresh_token", "access_token", "key", "secret", "api_key", "device_token"}
+)
 
 
 class LogEventSink:
