@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -315,3 +317,87 @@ async def test_a_hash_of_a_lower_cost_is_rehashed_on_the_next_successful_login(m
         assert rehashed.startswith("$2b$05$")
         assert (await new.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})).status_code == 200
         assert await stored_hash(new, email) == rehashed  # once
+
+
+# -- bounded hashing -------------------------------------------------------------------------------
+
+
+async def test_a_login_flood_gets_fast_503s_while_a_real_login_and_liveness_stay_fast(
+    make_settings: MakeSettings,
+) -> None:
+    import httpx
+
+    settings = make_settings(bcrypt_rounds=10, bcrypt_threads=1, bcrypt_max_wait=0.3)
+    async with AsyncTestClient(create_app(settings=settings)) as client:
+        email = unique_email("real")
+        await register(client, email)
+
+        async def flood_and_measure() -> tuple[list[Any], Any, float, float]:
+            transport = httpx.ASGITransport(app=client.app)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as inner:
+                flood = [
+                    asyncio.ensure_future(
+                        inner.post("/auth/login", json={"email": unique_email("flood"), "password": f"Guess-{i:04d}!"})
+                    )
+                    for i in range(150)
+                ]
+                await asyncio.sleep(0.05)
+                started = time.perf_counter()
+                live = await inner.get("/health/live")
+                live_seconds = time.perf_counter() - started
+                assert live.status_code == 200
+                started = time.perf_counter()
+                real = await inner.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+                real_seconds = time.perf_counter() - started
+                return list(await asyncio.gather(*flood)), real, real_seconds, live_seconds
+
+        flood, real, real_seconds, live_seconds = await asyncio.to_thread(
+            client.blocking_portal.call, flood_and_measure
+        )
+        assert real.status_code in (200, 503), real.text
+        assert real_seconds < 3, real_seconds
+        assert live_seconds < 1, live_seconds
+        statuses = {r.status_code for r in flood}
+        assert statuses <= {401, 503}, statuses
+        busy = [r for r in flood if r.status_code == 503]
+        assert len(busy) >= 50, len(busy)  # most of the flood was refused, not queued
+        assert_problem(busy[0], 503, "service_unavailable")
+        assert int(busy[0].headers["Retry-After"]) >= 1
+
+
+# -- client ids on security events ---------------------------------------------------------------
+
+
+async def test_security_events_carry_a_client_id_and_never_the_address(make_settings: MakeSettings) -> None:
+    import io
+    import logging
+
+    from tests.integration.test_ops_logs import capture_root
+
+    app = create_app(settings=make_settings(trusted_proxies="10.0.0.0/8", log_format="json"))
+    behind_proxy(app, "10.1.2.3")
+    stream = io.StringIO()
+    capture = capture_root(stream)
+    logging.getLogger().addHandler(capture)
+    try:
+        async with AsyncTestClient(app) as client:
+            email = unique_email("events")
+            await register(client, email)
+            for address in ("203.0.113.77", "203.0.113.77", "198.51.100.254"):
+                response = await login(client, email, "Wrong-Password-77", address)
+                assert response.status_code == 401
+            api_key = await client.get("/auth/me", headers={"X-API-Key": "garbage", **from_address("203.0.113.77")})
+            assert api_key.status_code == 401
+    finally:
+        logging.getLogger().removeHandler(capture)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line.get("event") == "login_failed"]
+    assert len(failed) == 3, lines
+    ids = [line["client_id"] for line in failed]
+    assert ids[0] == ids[1] != ids[2]  # one address, one id (for the day)
+    assert all(len(i) >= 16 for i in ids)
+    [invalid_key] = [line for line in lines if line.get("event") == "api_key_invalid"]
+    assert invalid_key["client_id"] == ids[0]
+    text = stream.getvalue()
+    for address in ("203.0.113.77", "198.51.100.254", "10.1.2.3"):
+        assert address not in text
