@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dishka import Provider, Scope, provide
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.application.ports import UnitOfWork
+from musicez.application.ports import PasswordHasher, UnitOfWork
 from musicez.domain.email import Email
 from musicez.entrypoints.http.app import create_app
 from tests.integration.conftest import (
@@ -401,3 +403,69 @@ async def test_security_events_carry_a_client_id_and_never_the_address(make_sett
     text = stream.getvalue()
     for address in ("203.0.113.77", "198.51.100.254", "10.1.2.3"):
         assert address not in text
+
+
+# -- a reset hashes outside its transaction --------------------------------------------------------
+
+
+class LockProbe:
+    """The real hasher, which first tries to lock every reset-token row from another connection
+    (NOWAIT): a reset that hashed inside its transaction would hold its token's row lock."""
+
+    def __init__(self, engine: Any) -> None:
+        from musicez.adapters.security.passwords import BcryptHasher
+
+        self.inner = BcryptHasher(4, 1)
+        self.engine = engine
+        self.locked: list[bool] = []
+
+    async def hash(self, password: str) -> str:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        async with self.engine.connect() as connection:
+            try:
+                await connection.execute(text("SELECT 1 FROM password_reset_tokens FOR UPDATE NOWAIT"))
+                self.locked.append(False)
+            except DBAPIError:
+                self.locked.append(True)
+            await connection.rollback()
+        return await self.inner.hash(password)
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        return await self.inner.verify(password, password_hash)
+
+    async def spend_equal_work(self, password: str, account: str = "") -> None:
+        await self.inner.spend_equal_work(password, account)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.inner.needs_rehash(password_hash)
+
+
+class Probing(Provider):
+    scope = Scope.APP
+
+    def __init__(self, probes: list[LockProbe]) -> None:
+        super().__init__()
+        self.probes = probes
+
+    @provide
+    def hasher(self, engine: AsyncEngine) -> PasswordHasher:
+        self.probes.append(LockProbe(engine))
+        return self.probes[-1]
+
+
+async def test_a_reset_hashes_without_holding_a_row_lock(make_settings: MakeSettings) -> None:
+    probes: list[LockProbe] = []
+    app = create_app(Probing(probes), settings=make_settings(password_reset_url=RESET_URL))
+    async with AsyncTestClient(app) as client:
+        email = unique_email("nolock")
+        await register(client, email)
+        assert (await forgot(client, email)).status_code == 202
+        token = reset_token_from((await wait_for_mail(outbox_of(client), email, count=1))[0])
+        probes[0].locked.clear()
+        reset = await client.post("/auth/password/reset", json={"token": token, "new_password": NEW_PASSWORD})
+        assert reset.status_code == 204, reset.text
+        assert probes[0].locked == [False]
+        login = await client.post("/auth/login", json={"email": email, "password": NEW_PASSWORD})
+        assert login.status_code == 200

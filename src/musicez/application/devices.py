@@ -58,8 +58,8 @@ class DeviceTokens:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             return False
-        if len(raw) != _RAW_LENGTH:
-            return False
+        if len(raw) != _RAW_LENGTH or base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            return False  # only the one canonical spelling
         expiry, nonce, mac = raw[:8], raw[8 : 8 + _NONCE_BYTES], raw[8 + _NONCE_BYTES :]
         if not hmac.compare_digest(mac, self._mac(user_id, expiry, nonce)):
             return False
