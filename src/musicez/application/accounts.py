@@ -97,13 +97,13 @@ class LoginUser:
             self.events.record("login_throttled")
             raise RateLimited(attempt.reset_after, "Too many failed logins; try again later")
 
-        # Every client's failures for this account, counted before bcrypt like the pair above.
-        over_budget = await self.budget.spend(account)
-
         user = None
         if email is not None:
             async with self.uow:
                 user = await self.uow.users.get_by_email(email)
+        # Every client's failures for this account, counted before bcrypt like the pair above
+        # (after the lookup, so a database outage's 503s are not counted as failures).
+        over_budget = await self.budget.spend(account)
         if over_budget is not None and not (user is not None and self.devices.is_valid(command.device_token, user.id)):
             # Whether or not the account exists, whatever the password.
             self.events.record("login_throttled", scope="account")
