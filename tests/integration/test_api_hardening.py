@@ -151,9 +151,15 @@ async def test_a_device_token_is_no_bearer_and_no_refresh_token(client: Client) 
     assert "device_token" not in refreshed.json()
 
 
-async def test_parallel_guesses_are_counted_exactly_against_the_account(make_settings: MakeSettings) -> None:
+@pytest.mark.parametrize("store", ["redis", "memory"])
+async def test_parallel_guesses_are_counted_exactly_against_the_account(
+    make_settings: MakeSettings, store: str
+) -> None:
     # The per-(email, client) limit is out of the way: only the account budget decides.
-    app = create_app(settings=make_settings(login_rate_limit="1000/minute", account_failure_limit="7/minute"))
+    overrides: dict[str, Any] = {"login_rate_limit": "1000/minute", "account_failure_limit": "7/minute"}
+    if store == "memory":
+        overrides["redis_url"] = None
+    app = create_app(settings=make_settings(**overrides))
     async with AsyncTestClient(app) as client:
         email = unique_email("race")
         await register(client, email)
