@@ -64,6 +64,7 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
+_THROTTLED_PUBLIC |= {"/auth/password/reset"}  # hardening (issue 11): the reset-token failure budget
 _NOT_PROBLEMS = {"/health/live"}
 
 
