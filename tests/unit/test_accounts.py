@@ -178,6 +178,27 @@ async def test_a_disabled_account_cannot_log_in(world: World) -> None:
     assert world.passwords.calls == ["verify", "verify"]
 
 
+async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(world: World) -> None:
+    """Two logins of an old-cost account at once: the first rehashes (same password, new hash)
+    while the second checks; the second must not mistake that for a password change."""
+    first = await world.sign_up("listener@example.com")
+    verify = world.passwords.verify
+    rehashed = "rehashed$" + STRONG_PASSWORD[::-1]
+
+    async def verify_while_another_login_rehashes(password: str, password_hash: str) -> bool:
+        if password_hash == rehashed:
+            return password == STRONG_PASSWORD
+        ok = await verify(password, password_hash)
+        async with world.uow() as uow:
+            assert await uow.users.replace_hash(first.user_id, password_hash, rehashed)
+            await uow.commit()
+        return ok
+
+    world.passwords.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
+    grant = await login(world, "listener@example.com", STRONG_PASSWORD)
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+
+
 async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:
     """A reset (or change) that commits and revokes while the old password is being checked:
     the login must not come out of it with a live session."""

@@ -130,6 +130,10 @@ class LoginUser:
         # commit, so either it sees this session, or this read sees its new password.
         async with self.uow:
             current = await self.uow.users.get(user.id)
+        # A concurrent login's rehash (the same password at a higher cost) is no change.
+        rehashed = current is not None and current.password_hash != user.password_hash
+        if rehashed and current and await self._verifies(command.password, current.password_hash):
+            user = replace(user, password_hash=current.password_hash)
         if current is None or current.password_hash != user.password_hash or current.disabled:
             await self.opener.sessions.revoke(user.id, grant.session.id)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
@@ -137,6 +141,12 @@ class LoginUser:
         await self._rehash_if_weaker(user, command.password)
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
         return replace(grant, device_token=self.devices.issue(user.id))
+
+    async def _verifies(self, password: str, password_hash: str) -> bool:
+        try:
+            return await self.hasher.verify(password, password_hash)
+        except HashingBusy:
+            return False
 
     async def _rehash_if_weaker(self, user: User, password: str) -> None:
         """A hash made at a lower cost than configured is replaced, unless the password
