@@ -413,3 +413,57 @@ async def test_concurrent_units_of_work_do_not_lose_each_others_rows(make_uow: M
     async with make_uow() as uow:
         assert await uow.users.get(a.id) == a
         assert await uow.users.get(b.id) == b
+
+
+# --- hardening (issue 11): several live reset links, finding without consuming, rehash ----------
+
+
+async def add_token(make_uow: MakeUow, user_id: UUID, when: datetime, expires_in: float = 1800) -> str:
+    value = token_hash()
+    async with make_uow() as uow:
+        await uow.reset_tokens.add_for_user(user_id, value, when + timedelta(seconds=expires_in), when, 5)
+        await uow.commit()
+    return value
+
+
+async def test_new_reset_tokens_keep_the_five_newest_live(make_uow: MakeUow) -> None:
+    user = await stored_user(make_uow)
+    start = now_utc()
+    tokens = [await add_token(make_uow, user.id, start + timedelta(seconds=i)) for i in range(6)]
+    later = start + timedelta(seconds=10)
+
+    async with make_uow() as uow:
+        assert await uow.reset_tokens.find(tokens[0], later) is None  # the sixth voided the oldest
+        for live in tokens[1:]:
+            assert await uow.reset_tokens.find(live, later) == user.id
+    # Finding leaves a token usable; consuming one voids all the others.
+    assert await consume(make_uow, tokens[3], later) == user.id
+    for other in tokens[1:]:
+        assert await consume(make_uow, other, later) is None
+
+
+async def test_expired_and_used_reset_tokens_make_room(make_uow: MakeUow) -> None:
+    user, other = await stored_user(make_uow), await stored_user(make_uow)
+    start = now_utc()
+    expiring = [await add_token(make_uow, user.id, start, expires_in=5) for _ in range(4)]
+    others = await add_token(make_uow, other.id, start)
+    later = start + timedelta(seconds=60)
+    fresh = [await add_token(make_uow, user.id, later) for _ in range(5)]
+    async with make_uow() as uow:
+        assert all([await uow.reset_tokens.find(t, later) is None for t in expiring])
+        assert all([await uow.reset_tokens.find(t, later) == user.id for t in fresh])
+        assert await uow.reset_tokens.find(others, later) == other.id  # another user's are untouched
+
+
+async def test_a_rehash_replaces_only_the_hash_it_was_made_from(make_uow: MakeUow) -> None:
+    user = await stored_user(make_uow)
+    async with make_uow() as uow:
+        assert await uow.users.replace_hash(user.id, user.password_hash, "rehashed")
+        await uow.commit()
+    async with make_uow() as uow:
+        assert not await uow.users.replace_hash(user.id, user.password_hash, "stale rehash")
+        await uow.commit()
+    async with make_uow() as uow:
+        found = await uow.users.get(user.id)
+    assert found is not None
+    assert found.password_hash == "rehashed"

@@ -22,7 +22,16 @@ from tests.integration.conftest import (
 
 Client = AsyncTestClient[Litestar]
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "user"}
+TOKEN_FIELDS = {
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "refresh_expires_in",
+    "session_id",
+    "user",
+    "device_token",  # v1.1: register and login
+}
 
 
 def assert_token_response(response: object, status: int, email: str) -> dict:

@@ -190,7 +190,8 @@ def test_forgot_email_reset_flow(http: httpx.Client, inbox: Inbox, server: Serve
     assert http.post("/auth/login", json={"email": email, "password": NEW_PASSWORD}).status_code == 200
 
 
-def test_a_new_link_replaces_the_old_one(http: httpx.Client, inbox: Inbox) -> None:
+def test_a_completed_reset_voids_the_other_link(http: httpx.Client, inbox: Inbox) -> None:
+    """v1.1: a new link no longer voids the old one (several may be live); a completed reset does."""
     email = unique_email("relink")
     http.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD}).raise_for_status()
     assert http.post("/auth/password/forgot", json={"email": email}).status_code == 202

@@ -86,6 +86,13 @@ class FakeUserRepository:
         if user is not None:
             self._tables.users[user_id] = replace(user, password_hash=password_hash, updated_at=now)
 
+    async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+        user = self._tables.users.get(user_id)
+        if user is None or user.password_hash != old_hash:
+            return False
+        self._tables.users[user_id] = replace(user, password_hash=new_hash)
+        return True
+
 
 class FakeApiKeyRepository:
     def __init__(self, tables: _Tables) -> None:
@@ -130,6 +137,23 @@ class FakeResetTokenRepository:
 
     async def revoke_for_user(self, user_id: UUID) -> None:
         self._drop_user(user_id)
+
+    async def add_for_user(
+        self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime, max_live: int
+    ) -> None:
+        tokens = self._tables.reset_tokens
+        for stale in [h for h, t in tokens.items() if t.user_id == user_id and (t.used_at or t.expires_at <= now)]:
+            del tokens[stale]
+        tokens[token_hash] = _ResetToken(user_id, expires_at)
+        mine = [h for h, t in tokens.items() if t.user_id == user_id]  # dicts keep insertion order
+        for oldest in mine[: max(0, len(mine) - max_live)]:
+            del tokens[oldest]
+
+    async def find(self, token_hash: str, now: datetime) -> UUID | None:
+        token = self._tables.reset_tokens.get(token_hash)
+        if token is None or token.used_at is not None or token.expires_at <= now:
+            return None
+        return token.user_id
 
     async def consume(self, token_hash: str, now: datetime) -> UUID | None:
         token = self._tables.reset_tokens.get(token_hash)
@@ -231,8 +255,11 @@ class FakePasswordHasher:
         self.calls.append("verify")
         return password_hash == "fake$" + password[::-1]
 
-    async def spend_equal_work(self, password: str) -> None:
+    async def spend_equal_work(self, password: str, account: str = "") -> None:
         self.calls.append("spend_equal_work")
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return False
 
     @property
     def expensive_calls(self) -> int:

@@ -11,9 +11,11 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.security.keys import asymmetric_ring, generate_private_pem
+from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterCommand, RegisterUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
+from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener, TokenGrant
 from musicez.application.passwords import ChangePassword, RequestPasswordReset, ResetPassword
 from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
@@ -82,6 +84,7 @@ class World:
         self.sessions = MemorySessionStore(self.clock)
         self.throttle = Throttle(self.limiter, self.observer, self.events)
         self.failure_budget = FailureBudget(self.throttle, self.clock)
+        self.failures = FailureBudget(self.throttle, self.clock)
 
     @property
     def opener(self) -> SessionOpener:
@@ -104,11 +107,22 @@ class World:
             self.secrets,
             self.clock,
             self.events,
+            self.devices,
         )
 
     @property
     def login(self) -> LoginUser:
-        return LoginUser(self.uow(), self.passwords, self.opener, self.throttle, self.limits, self.events)
+        return LoginUser(
+            self.uow(), self.passwords, self.opener, self.throttle, self.limits, self.events, self.budget, self.devices
+        )
+
+    @property
+    def budget(self) -> AccountBudget:
+        return AccountBudget(self.throttle, self.limits)
+
+    @property
+    def devices(self) -> DeviceTokens:
+        return DeviceTokens(self.hasher, self.secrets, self.clock)
 
     @property
     def rotate(self) -> RotateRefresh:
@@ -147,7 +161,15 @@ class World:
     def authenticate(self) -> AuthenticateRequest:
         return AuthenticateRequest(
             AuthenticateBearer(self.codec, self.sessions),
-            AuthenticateApiKey(FakeApiKeyLookup(self.database), self.hasher, self.usage, self.clock, self.events),
+            AuthenticateApiKey(
+                FakeApiKeyLookup(self.database),
+                self.hasher,
+                self.usage,
+                self.clock,
+                self.events,
+                self.failures,
+                self.limits,
+            ),
             PrincipalThrottle(self.limiter, self.observer, self.events),
             self.limits,
         )
@@ -181,13 +203,29 @@ class World:
     @property
     def reset_password(self) -> ResetPassword:
         return ResetPassword(
-            self.uow(), self.hasher, self.passwords, self.policy, self.sessions, self.clock, self.events
+            self.uow(),
+            self.hasher,
+            self.passwords,
+            self.policy,
+            self.sessions,
+            self.clock,
+            self.events,
+            self.failures,
+            self.limits,
         )
 
     @property
     def change_password(self) -> ChangePassword:
         return ChangePassword(
-            self.uow(), self.passwords, self.policy, self.sessions, self.throttle, self.limits, self.clock, self.events
+            self.uow(),
+            self.passwords,
+            self.policy,
+            self.sessions,
+            self.throttle,
+            self.limits,
+            self.clock,
+            self.events,
+            self.budget,
         )
 
     # --- helpers ---

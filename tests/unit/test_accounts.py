@@ -6,7 +6,14 @@ import pytest
 
 from musicez.application.accounts import LoginCommand, RegisterCommand
 from musicez.domain.email import Email
-from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed, WeakPassword
+from musicez.domain.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    RateLimited,
+    ValidationFailed,
+    WeakPassword,
+)
 from tests.unit.conftest import STRONG_PASSWORD, World
 
 
@@ -163,9 +170,33 @@ async def test_a_disabled_account_cannot_log_in(world: World) -> None:
         await uow.commit()
     world.passwords.calls.clear()
 
-    with pytest.raises(InvalidCredentials):
+    # v1.1: the right password says so (403); a wrong one is still invalid_credentials.
+    with pytest.raises(AccountDisabled):
         await login(world, "listener@example.com", STRONG_PASSWORD)
-    assert world.passwords.calls == ["spend_equal_work"]
+    with pytest.raises(InvalidCredentials):
+        await login(world, "listener@example.com", "Wrong-Password-0001")
+    assert world.passwords.calls == ["verify", "verify"]
+
+
+async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(world: World) -> None:
+    """Two logins of an old-cost account at once: the first rehashes (same password, new hash)
+    while the second checks; the second must not mistake that for a password change."""
+    first = await world.sign_up("listener@example.com")
+    verify = world.passwords.verify
+    rehashed = "rehashed$" + STRONG_PASSWORD[::-1]
+
+    async def verify_while_another_login_rehashes(password: str, password_hash: str) -> bool:
+        if password_hash == rehashed:
+            return password == STRONG_PASSWORD
+        ok = await verify(password, password_hash)
+        async with world.uow() as uow:
+            assert await uow.users.replace_hash(first.user_id, password_hash, rehashed)
+            await uow.commit()
+        return ok
+
+    world.passwords.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
+    grant = await login(world, "listener@example.com", STRONG_PASSWORD)
+    assert await world.sessions.is_active(grant.user_id, grant.session.id)
 
 
 async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:

@@ -81,14 +81,17 @@ async def test_reset_sets_the_password_once_and_ends_every_session(world: World)
         await world.reset_password.execute(token, "Yet-Another-Strong-1")
 
 
-async def test_only_the_newest_reset_token_works(world: World) -> None:
+async def test_a_new_reset_link_keeps_earlier_ones_and_a_sixth_voids_the_oldest(world: World) -> None:
+    """v1.1: a third party asking for links never voids the owner's (at most 5 live)."""
     await world.sign_up("listener@example.com")
-    older = await reset_token(world)
-    newer = await reset_token(world)
+    tokens = [await reset_token(world) for _ in range(6)]
 
-    with pytest.raises(InvalidResetToken):
-        await world.reset_password.execute(older, OTHER_STRONG_PASSWORD)
-    await world.reset_password.execute(newer, OTHER_STRONG_PASSWORD)
+    with pytest.raises(InvalidResetToken):  # the sixth voided the oldest
+        await world.reset_password.execute(tokens[0], OTHER_STRONG_PASSWORD)
+    await world.reset_password.execute(tokens[1], OTHER_STRONG_PASSWORD)  # an earlier one still works
+    for later in tokens[2:]:  # a completed reset voids them all
+        with pytest.raises(InvalidResetToken):
+            await world.reset_password.execute(later, "Yet-Another-Strong-1")
 
 
 async def test_an_expired_reset_token_is_refused(world: World) -> None:

@@ -86,3 +86,39 @@ def test_refresh_limits_are_read_and_bad_ones_name_the_variable(variable: str) -
     assert str(Settings.from_env({variable: "5/second"}).limit(field)) == "5/second"
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({variable: "lots"})
+
+
+# -- hardening (issue 11) -------------------------------------------------------------------
+
+
+def test_the_account_failure_limit_is_a_list_whose_limits_all_apply() -> None:
+    from musicez.domain.rate_limit import RateLimit
+
+    default = Settings.from_env({})
+    assert default.limit_list("account_failure_limit") == (RateLimit(10, "minute"), RateLimit(100, "hour"))
+    given = Settings.from_env({"MUSICEZ_ACCOUNT_FAILURE_LIMIT": " 5/second , 20/day "})
+    assert given.limit_list("account_failure_limit") == (RateLimit(5, "second"), RateLimit(20, "day"))
+    for bad in ("10/minute,lots", "10/minute;100/hour", ","):
+        with pytest.raises(SettingsError, match="MUSICEZ_ACCOUNT_FAILURE_LIMIT"):
+            Settings.from_env({"MUSICEZ_ACCOUNT_FAILURE_LIMIT": bad})
+
+
+@pytest.mark.parametrize("name", ["RESET_FAILURE_LIMIT", "API_KEY_FAILURE_LIMIT"])
+def test_failure_budgets_are_checked_limits(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"MUSICEZ_{name}"):
+        Settings.from_env({f"MUSICEZ_{name}": "often"})
+
+
+def test_client_ids_are_keyed_stable_for_a_day_and_never_the_address() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from musicez.adapters.events import ClientIds
+    from musicez.adapters.security.keyed_hash import HmacHasher
+
+    ids = ClientIds(HmacHasher(b"k" * 32))
+    morning = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
+    evening = morning + timedelta(hours=23, minutes=59)
+    assert ids.of("203.0.113.7", morning) == ids.of("203.0.113.7", evening)
+    assert ids.of("203.0.113.7", morning) != ids.of("203.0.113.7", morning + timedelta(days=1))
+    assert ids.of("203.0.113.7", morning) != ids.of("203.0.113.8", morning)
+    assert ids.of("203.0.113.7", morning) != ClientIds(HmacHasher(b"j" * 32)).of("203.0.113.7", morning)

@@ -2,19 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from musicez.application.ports import KeyedHasher
+
+# The address of the client whose request is being served (or how to work it out), set by
+# the HTTP layer; each security event carries a keyed hash of it, never the address.
+_CLIENT: ContextVar[str | Callable[[], str] | None] = ContextVar("musicez_client", default=None)
+
+
+def bind_client(address: str | Callable[[], str]) -> None:
+    _CLIENT.set(address)
+
+
+class ClientIds:
+    """A privacy-preserving client id: HMAC under the server key of the UTC date and the address,
+    so one address is one id for a day, ids of different days do not link, and the address
+    cannot be recovered (or guessed from the 2^32 IPv4 space) without the key."""
+
+    __slots__ = ("_hasher",)
+
+    def __init__(self, hasher: KeyedHasher) -> None:
+        self._hasher = hasher
+
+    def of(self, address: str, now: datetime | None = None) -> str:
+        day = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d")
+        return self._hasher.digest("client-id", f"{day}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+
+    def current(self) -> str | None:
+        bound = _CLIENT.get()
+        if bound is None:
+            return None
+        return self.of(bound if isinstance(bound, str) else bound())
+
+
 # Field names that must never carry a value into a log line, whatever a caller passes.
-_SECRET_FIELDS = frozenset({"password", "token", "refresh_token", "access_token", "key", "secret", "api_key"})
+_SECRET_FIELDS = frozenset(
+    {"password", "token", "refresh_token", "access_token", "key", "secret", "api_key", "device_token"}
+)
 
 
 class LogEventSink:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, client_ids: ClientIds | None = None) -> None:
+        self._client_ids = client_ids
         self._log = structlog.get_logger("musicez.security")
         self._counter = Counter("musicez_security_events", "Security events by name", ["event"], registry=registry)
 
     def record(self, event: str, **fields: object) -> None:
         clean = {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in fields.items() if v is not None}
+        if self._client_ids is not None and "client_id" not in clean:
+            client_id = self._client_ids.current()
+            if client_id is not None:
+                clean["client_id"] = client_id
         self._counter.labels(event=event).inc()
         self._log.info(event, **clean)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from musicez.application.account_budget import AccountBudget
+from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener, TokenGrant
 from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
+from musicez.domain.errors import (
+    AccountDisabled,
+    EmailTaken,
+    HashingBusy,
+    InvalidCredentials,
+    RateLimited,
+    ValidationFailed,
+)
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.session import EndReason
@@ -36,6 +45,7 @@ class RegisterUser:
     secrets: SecretGenerator
     clock: Clock
     events: EventSink
+    devices: DeviceTokens
 
     async def execute(self, command: RegisterCommand) -> TokenGrant:
         await self.throttle.hit(f"register:{command.client}", self.limits.register_per_client)
@@ -51,7 +61,8 @@ class RegisterUser:
             await self.uow.users.add(user)
             await self.uow.commit()
         self.events.record("user_registered", user_id=str(user.id))
-        return await self.opener.open(user, command.device_name)
+        grant = await self.opener.open(user, command.device_name)
+        return replace(grant, device_token=self.devices.issue(user.id))
 
 
 @hide_secrets
@@ -61,6 +72,7 @@ class LoginCommand:
     password: str
     client: str
     device_name: str | None = None
+    device_token: str | None = None  # from an earlier login: the account budget does not refuse it
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,8 @@ class LoginUser:
     throttle: Throttle
     limits: ThrottlePolicy
     events: EventSink
+    budget: AccountBudget
+    devices: DeviceTokens
 
     async def execute(self, command: LoginCommand) -> TokenGrant:
         await self.throttle.hit(f"login-client:{command.client}", self.limits.login_per_client)
@@ -78,7 +92,8 @@ class LoginUser:
             email: Email | None = Email.parse(command.email)
         except ValidationFailed:
             email = None
-        pair_key = f"login-failures:{email or command.email.strip().lower()}|{command.client}"
+        account = str(email or command.email.strip().lower())
+        pair_key = f"login-failures:{account}|{command.client}"
         # Counted before the password is checked, so parallel guesses cannot all slip through;
         # a successful login clears the count.
         attempt = await self.throttle.count(pair_key, self.limits.login_failures)
@@ -90,24 +105,63 @@ class LoginUser:
         if email is not None:
             async with self.uow:
                 user = await self.uow.users.get_by_email(email)
-        if user is None or user.disabled or not fits_bcrypt(command.password):
-            await self.hasher.spend_equal_work(command.password)
+        # Every client's failures for this account, counted before bcrypt like the pair above
+        # (after the lookup, so a database outage's 503s are not counted as failures).
+        over_budget = await self.budget.spend(account)
+        if over_budget is not None and not (user is not None and self.devices.is_valid(command.device_token, user.id)):
+            # Whether or not the account exists, whatever the password.
+            self.events.record("login_throttled", scope="account")
+            raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
+        if user is None or not fits_bcrypt(command.password):
+            await self.hasher.spend_equal_work(command.password, account)
             verified = False
         else:
             verified = await self.hasher.verify(command.password, user.password_hash)
+        if user is not None and verified and user.disabled:
+            if over_budget is None:  # a right password is not a failure
+                await self.budget.refund(account)
+            self.events.record("login_failed", user_id=str(user.id), reason="account_disabled")
+            raise AccountDisabled()
         if user is None or not verified:
             self.events.record("login_failed", user_id=str(user.id) if user else None)
             raise InvalidCredentials()
 
         await self.throttle.reset(pair_key, self.limits.login_failures)
+        if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
+            await self.budget.refund(account)
         grant = await self.opener.open(user, command.device_name)
         # A reset or change may have committed while bcrypt ran. It revokes sessions after its
         # commit, so either it sees this session, or this read sees its new password.
         async with self.uow:
             current = await self.uow.users.get(user.id)
+        # A concurrent login's rehash (the same password at a higher cost) is no change.
+        rehashed = current is not None and current.password_hash != user.password_hash
+        if rehashed and current and await self._verifies(command.password, current.password_hash):
+            user = replace(user, password_hash=current.password_hash)
         if current is None or current.password_hash != user.password_hash or current.disabled:
             await self.opener.sessions.revoke(user.id, grant.session.id, reason=EndReason.PASSWORD_CHANGED)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
             raise InvalidCredentials()
+        await self._rehash_if_weaker(user, command.password)
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
-        return grant
+        return replace(grant, device_token=self.devices.issue(user.id))
+
+    async def _verifies(self, password: str, password_hash: str) -> bool:
+        try:
+            return await self.hasher.verify(password, password_hash)
+        except HashingBusy:
+            return False
+
+    async def _rehash_if_weaker(self, user: User, password: str) -> None:
+        """A hash made at a lower cost than configured is replaced, unless the password
+        changed meanwhile (the update is conditional) or the hasher is saturated (next time)."""
+        if not self.hasher.needs_rehash(user.password_hash):
+            return
+        try:
+            new_hash = await self.hasher.hash(password)
+        except HashingBusy:
+            return
+        async with self.uow:
+            if await self.uow.users.replace_hash(user.id, user.password_hash, new_hash):
+                await self.uow.commit()
+                self.events.record("password_rehashed", user_id=str(user.id))

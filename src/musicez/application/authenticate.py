@@ -16,7 +16,7 @@ from musicez.application.ports import (
     SessionStore,
     UsageRecorder,
 )
-from musicez.application.throttle import PrincipalThrottle
+from musicez.application.throttle import FailureBudget, PrincipalThrottle
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
@@ -47,8 +47,21 @@ class AuthenticateApiKey:
     usage: UsageRecorder
     clock: Clock
     events: EventSink
+    failures: FailureBudget
+    limits: ThrottlePolicy
 
-    async def execute(self, presented: str) -> ApiKeyPrincipal:
+    async def execute(self, presented: str, client: str | None = None) -> ApiKeyPrincipal:
+        budget_key = None if client is None else f"api-key-failures:{client}"
+        if budget_key is not None:
+            self.failures.check(budget_key)  # before any lookup
+        try:
+            return await self._authenticate(presented)
+        except InvalidApiKey:
+            if budget_key is not None:
+                await self.failures.fail(budget_key, self.limits.api_key_failures)
+            raise
+
+    async def _authenticate(self, presented: str) -> ApiKeyPrincipal:
         parsed = PresentedKey.parse(presented)
         if parsed is None:
             self.events.record("api_key_invalid", reason="malformed")
@@ -81,17 +94,17 @@ class AuthenticateRequest:
     throttle: PrincipalThrottle  # the leased per-principal limit
     limits: ThrottlePolicy
 
-    async def execute(self, bearer_token: str | None, api_key: str | None) -> Authenticated:
+    async def execute(self, bearer_token: str | None, api_key: str | None, client: str | None = None) -> Authenticated:
         if bearer_token is None and api_key is None:
             raise MissingCredentials()
         principal: Principal
         if bearer_token is not None:
             principal = await self.bearer.execute(bearer_token)
             if api_key is not None:
-                await self.api_key.execute(api_key)
+                await self.api_key.execute(api_key, client)
         else:
             assert api_key is not None
-            principal = await self.api_key.execute(api_key)
+            principal = await self.api_key.execute(api_key, client)
         limit = self.limits.per_principal
         if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
             limit = principal.rate_limit

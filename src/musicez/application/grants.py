@@ -25,6 +25,7 @@ class TokenGrant:
     user_id: UUID
     email: str
     user_created_at: datetime
+    device_token: str | None = None  # register and login only (hardening, issue 11)
 
 
 def refresh_hash(hasher: KeyedHasher, token: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from musicez.application.account_budget import AccountBudget
 from musicez.application.policy import ResetPolicy, ThrottlePolicy
 from musicez.application.ports import (
     Clock,
@@ -19,7 +21,7 @@ from musicez.application.ports import (
     SessionStore,
     UnitOfWork,
 )
-from musicez.application.throttle import Throttle
+from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
@@ -29,6 +31,8 @@ from musicez.domain.session import EndReason
 RESET_TOKEN_BYTES = 32
 _RESET_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+# A third party asking for links never voids the owner's: up to this many stay live at once.
+LIVE_RESET_LINKS_PER_USER = 5
 
 
 def reset_token_hash(hasher: KeyedHasher, token: str) -> str:
@@ -84,8 +88,9 @@ class RequestPasswordReset:
     policy: ResetPolicy
     events: EventSink
 
-    async def execute(self, email: Email) -> None:
-        decision = await self.throttle.limiter.hit(f"forgot-email:{email}", self.limits.forgot_per_email)
+    async def execute(self, email: Email, client: str = "unknown") -> None:
+        # Per (email, client address): someone else's requests never use up the owner's quota.
+        decision = await self.throttle.limiter.hit(f"forgot-email:{email}|{client}", self.limits.forgot_per_email)
         if not decision.allowed:
             self.events.record("password_reset_suppressed", reason="per_email_limit")
             return
@@ -98,7 +103,9 @@ class RequestPasswordReset:
             token = self.secrets.token_bytes(RESET_TOKEN_BYTES)
             text = _b64(token)
             expires_at = now + timedelta(seconds=self.policy.token_ttl)
-            await self.uow.reset_tokens.replace_for_user(user.id, reset_token_hash(self.hasher, text), expires_at, now)
+            await self.uow.reset_tokens.add_for_user(
+                user.id, reset_token_hash(self.hasher, text), expires_at, now, LIVE_RESET_LINKS_PER_USER
+            )
             await self.uow.commit()
         self.events.record("password_reset_requested", known=True, user_id=str(user.id))
         await self.mailer.send(
@@ -115,27 +122,41 @@ class ResetPassword:
     sessions: SessionStore
     clock: Clock
     events: EventSink
+    failures: FailureBudget
+    limits: ThrottlePolicy
 
-    async def execute(self, token: str, new_password: str) -> None:
+    async def execute(self, token: str, new_password: str, client: str = "unknown") -> None:
+        budget_key = f"reset-failures:{client}"
+        self.failures.check(budget_key)  # before any lookup
         if len(token) != _RESET_TOKEN_LENGTH or not set(token) <= _URLSAFE:
-            raise InvalidResetToken()
+            await self._failed(budget_key)
+        token_hash = reset_token_hash(self.hasher, token)
+        async with self.uow:
+            user_id = await self.uow.reset_tokens.find(token_hash, self.clock.now())
+            user = None if user_id is None else await self.uow.users.get(user_id)
+        if user is None or user.disabled:
+            await self._failed(budget_key)
+        # Checked before anything is written: a weak password leaves the token usable.
+        self.policy.check(new_password, user.email, field="new_password")
+        # Hashed outside any transaction: no row lock or pooled connection is held meanwhile.
+        new_hash = await self.passwords.hash(new_password)
         now = self.clock.now()
         async with self.uow:
-            user_id = await self.uow.reset_tokens.consume(reset_token_hash(self.hasher, token), now)
-            if user_id is None:
+            # The conditional consume decides between two resets racing with one token.
+            if await self.uow.reset_tokens.consume(token_hash, now) != user.id:
                 raise InvalidResetToken()
-            user = await self.uow.users.get(user_id)
-            if user is None:
-                raise InvalidResetToken()
-            # Checked before anything is committed: a weak password leaves the token usable.
-            self.policy.check(new_password, user.email, field="new_password")
-            await self.uow.users.set_password(user.id, await self.passwords.hash(new_password), now)
+            await self.uow.users.set_password(user.id, new_hash, now)
             # Before the commit, so a store outage aborts the reset and leaves the token usable;
             # after it again, for a login that opened a session in between.
             await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
         self.events.record("password_reset_completed", user_id=str(user.id))
+
+    async def _failed(self, budget_key: str) -> NoReturn:
+        self.events.record("password_reset_failed")
+        await self.failures.fail(budget_key, self.limits.reset_failures)
+        raise InvalidResetToken()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +169,7 @@ class ChangePassword:
     limits: ThrottlePolicy
     clock: Clock
     events: EventSink
+    budget: AccountBudget
 
     async def execute(self, principal: UserPrincipal, current_password: str, new_password: str) -> None:
         # A stolen access token must not become a way to guess the password itself.
@@ -159,10 +181,15 @@ class ChangePassword:
             user = await self.uow.users.get(principal.user_id)
         if user is None:
             raise InvalidCurrentPassword()
+        # Wrong current passwords count against the account's login budget too (before bcrypt).
+        over_budget = await self.budget.spend(str(user.email))
+        if over_budget is not None:
+            raise RateLimited(over_budget.reset_after, "Too many failed password checks for this account; try later")
         if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
             self.events.record("password_change_failed", user_id=str(user.id))
             raise InvalidCurrentPassword()
         await self.throttle.reset(guesses, self.limits.login_failures)
+        await self.budget.refund(str(user.email))
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
         async with self.uow:

@@ -25,6 +25,12 @@ class ThrottlePolicy:
     forgot_per_client: RateLimit = field(default_factory=lambda: RateLimit(300, "minute"))
     # Reset mails to one address; over it the request still answers 202 but sends nothing.
     forgot_per_email: RateLimit = field(default_factory=lambda: RateLimit(10, "hour"))
+    # -- hardening (issue 11) --
+    # Failed logins for one account from every address together; every limit applies.
+    account_failures: tuple[RateLimit, ...] = (RateLimit(10, "minute"), RateLimit(100, "hour"))
+    # Failed reset tokens and failed API keys per client address.
+    reset_failures: RateLimit = field(default_factory=lambda: RateLimit(30, "hour"))
+    api_key_failures: RateLimit = field(default_factory=lambda: RateLimit(300, "hour"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,14 @@ class PasswordHasher(Protocol):
 
     async def verify(self, password: str, password_hash: str) -> bool: ...
 
-    async def spend_equal_work(self, password: str) -> None:
-        """Cost what a failed `verify` costs, for accounts that do not exist."""
+    async def spend_equal_work(self, password: str, account: str = "") -> None:
+        """Cost what a failed `verify` costs, for accounts that do not exist.
+
+        `account` (the email tried) lets the hasher cost what a known account would."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """The hash was made at a lower cost than the configured one."""
         ...
 
 
@@ -78,6 +84,10 @@ class UserRepository(Protocol):
     async def get_by_email(self, email: Email) -> User | None: ...
 
     async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None: ...
+
+    async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+        """Store a rehash of the same password, only while `old_hash` is still the stored one."""
+        ...
 
 
 class ApiKeyRepository(Protocol):
@@ -117,6 +127,16 @@ class ResetTokenRepository(Protocol):
 
     async def revoke_for_user(self, user_id: UUID) -> None:
         """Every pending reset token of the user dies (the password was changed)."""
+        ...
+
+    async def add_for_user(
+        self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime, max_live: int
+    ) -> None:
+        """Store a new reset token; earlier live ones stay, but only the newest `max_live` live."""
+        ...
+
+    async def find(self, token_hash: str, now: datetime) -> UUID | None:
+        """The user of a live, unused token, leaving it usable."""
         ...
 
 

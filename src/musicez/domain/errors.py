@@ -183,3 +183,16 @@ class InvalidSecurityToken(AuthError):
     code = "invalid_security_token"
     status = 400
     title = "The security link is invalid, used or expired"
+
+
+# -- hardening (issue 11) -------------------------------------------------------------------
+
+
+class HashingBusy(ServiceUnavailable):
+    """Every password hasher is busy and the wait queue is full: refused at once, never queued."""
+
+    title = "The service is busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("Too many password checks at once; try again in a moment")
+        self.retry_after = max(1, retry_after)

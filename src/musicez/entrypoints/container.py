@@ -12,7 +12,7 @@ from dishka import AsyncContainer, Provider, Scope, make_async_container, provid
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from musicez.adapters.events import LogEventSink
+from musicez.adapters.events import ClientIds, LogEventSink
 from musicez.adapters.mail.log import LogMailer
 from musicez.adapters.mail.outbox import OutboxMailer
 from musicez.adapters.mail.smtp import SmtpMailer, SmtpTarget
@@ -37,9 +37,11 @@ from musicez.adapters.security.keys import (
 from musicez.adapters.security.passwords import BcryptHasher
 from musicez.adapters.system import OsSecrets, SystemClock
 from musicez.adapters.usage import BufferedUsageRecorder
+from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
+from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener
 from musicez.application.health import CheckHealth
 from musicez.application.passwords import (
@@ -149,7 +151,8 @@ class InfrastructureProvider(Provider):
 
     @provide
     def password_hasher(self) -> Iterator[PasswordHasher]:
-        hasher = BcryptHasher(self._settings.bcrypt_rounds)
+        s = self._settings
+        hasher = BcryptHasher(s.bcrypt_rounds, s.bcrypt_threads or None, s.bcrypt_max_wait)
         yield hasher
         hasher.close()
 
@@ -171,8 +174,8 @@ class InfrastructureProvider(Provider):
         return self._registry
 
     @provide
-    def events(self, registry: CollectorRegistry) -> EventSink:
-        return LogEventSink(registry)
+    def events(self, registry: CollectorRegistry, hasher: KeyedHasher) -> EventSink:
+        return LogEventSink(registry, ClientIds(hasher))
 
     @provide
     def mailer(self) -> Mailer:
@@ -211,6 +214,9 @@ class InfrastructureProvider(Provider):
             register_per_client=s.limit("register_rate_limit"),
             forgot_per_client=s.limit("forgot_rate_limit"),
             forgot_per_email=s.limit("forgot_email_rate_limit"),
+            account_failures=s.limit_list("account_failure_limit"),
+            reset_failures=s.limit("reset_failure_limit"),
+            api_key_failures=s.limit("api_key_failure_limit"),
         )
 
     @provide
@@ -246,6 +252,8 @@ class UseCaseProvider(Provider):
     describe = provide(DescribeSession)
     health = provide(CheckHealth)
     accept_reset = provide(AcceptPasswordResetRequest)
+    account_budget = provide(AccountBudget)
+    device_tokens = provide(DeviceTokens)
 
     @provide
     def principal_throttle(

@@ -108,6 +108,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_session_limit: str = "60/minute"
     refresh_failure_limit: str = "60/minute"
 
+    # -- hardening (issue 11) ----------------------------------------------------------
+    # Failed reset tokens and failed API keys per client address, past which that address
+    # gets 429 on that route for the rest of the window (roomy: only scanners reach them).
+    reset_failure_limit: str = "30/hour"
+    api_key_failure_limit: str = "300/hour"
+    # Hashing threads (0: one per CPU), and the longest wait (seconds) for a free one a
+    # password check may face; past that, login, register, reset and change answer 503
+    # with Retry-After at once.
+    bcrypt_threads: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    bcrypt_max_wait: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, database_only: bool = False, **overrides: object
@@ -163,6 +174,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def limit(self, name: str) -> RateLimit:
         return RateLimit.parse(getattr(self, name))
 
+    def limit_list(self, name: str) -> tuple[RateLimit, ...]:
+        """A comma-separated list of limits that all apply (`10/minute,100/hour`)."""
+        parts = [part for part in str(getattr(self, name)).split(",") if part.strip()]
+        if not parts:
+            raise InvalidRateLimit("expected one or more limits such as 10/minute,100/hour")
+        return tuple(RateLimit.parse(part) for part in parts)
+
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
@@ -187,6 +205,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 self.limit(name)
             except InvalidRateLimit as exc:
                 problems.append(f"{PREFIX}{name.upper()}: {exc}")
+        for name in ("reset_failure_limit", "api_key_failure_limit"):  # hardening (issue 11)
+            try:
+                self.limit(name)
+            except InvalidRateLimit as exc:
+                problems.append(f"{PREFIX}{name.upper()}: {exc}")
+        try:
+            self.limit_list("account_failure_limit")
+        except InvalidRateLimit as exc:
+            problems.append(f"{PREFIX}ACCOUNT_FAILURE_LIMIT: {exc}")
         if "*" in self.cors_origin_list:
             problems.append(f"{PREFIX}CORS_ORIGINS: list origins explicitly; '*' is not allowed")
         for entry in self.trusted_proxy_list:

@@ -81,6 +81,16 @@ class SqlUserRepository:
             update(UserModel).where(UserModel.id == user_id).values(password_hash=password_hash, updated_at=now)
         )
 
+    async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+        result = await self._session.execute(
+            update(UserModel)
+            .where(UserModel.id == user_id)
+            .where(UserModel.password_hash == old_hash)
+            .values(password_hash=new_hash)
+            .returning(UserModel.id)
+        )
+        return result.scalar_one_or_none() is not None
+
 
 class SqlApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -144,6 +154,35 @@ class SqlResetTokenRepository:
 
     async def revoke_for_user(self, user_id: UUID) -> None:
         await self._session.execute(delete(PasswordResetTokenModel).where(PasswordResetTokenModel.user_id == user_id))
+
+    async def add_for_user(
+        self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime, max_live: int
+    ) -> None:
+        model = PasswordResetTokenModel
+        await self._session.execute(
+            delete(model).where(model.user_id == user_id).where((model.expires_at <= now) | model.used_at.is_not(None))
+        )
+        self._session.add(
+            model(user_id=user_id, token_hash=token_hash, expires_at=expires_at, created_at=now, updated_at=now)
+        )
+        await self._session.flush()
+        newest = (
+            select(model.id)
+            .where(model.user_id == user_id)
+            .order_by(model.created_at.desc(), model.id.desc())
+            .limit(max_live)
+        )
+        await self._session.execute(delete(model).where(model.user_id == user_id).where(model.id.not_in(newest)))
+
+    async def find(self, token_hash: str, now: datetime) -> UUID | None:
+        model = PasswordResetTokenModel
+        result = await self._session.execute(
+            select(model.user_id)
+            .where(model.token_hash == token_hash)
+            .where(model.used_at.is_(None))
+            .where(model.expires_at > now)
+        )
+        return result.scalar_one_or_none()
 
     async def consume(self, token_hash: str, now: datetime) -> UUID | None:
         # One conditional UPDATE: of two concurrent resets with one token, one wins.

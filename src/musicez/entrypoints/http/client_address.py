@@ -8,6 +8,8 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
+from musicez.adapters.events import bind_client
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -24,6 +26,17 @@ def _trusted(address: str, networks: Sequence[Network]) -> bool:
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
+    address = _client_address(connection, trusted)
+    bind_client(address)  # security events of this request carry its client id
+    return address
+
+
+def note_client(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Security events of this request carry its client id, worked out only if one is recorded."""
+    bind_client(lambda: _client_address(connection, connection.scope["litestar_app"].state.trusted_networks))
+
+
+def _client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
     peer = connection.client.host if connection.client else "unknown"
     if not trusted or not _trusted(peer, trusted):
         return peer

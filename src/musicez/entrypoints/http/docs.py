@@ -68,6 +68,7 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
 _THROTTLED_PUBLIC |= {"/auth/refresh"}  # sessions (issue 11): per-session and per-address refresh limits
+_THROTTLED_PUBLIC |= {"/auth/password/reset"}  # hardening (issue 11): the reset-token failure budget
 _NOT_PROBLEMS = {"/health/live"}
 
 

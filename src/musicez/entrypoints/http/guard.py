@@ -11,6 +11,7 @@ from litestar.handlers import BaseRouteHandler
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.domain.errors import InvalidApiKey, InvalidToken, UserTokenRequired
 from musicez.domain.principal import Principal, UserPrincipal
+from musicez.entrypoints.http.client_address import client_address, note_client
 
 PUBLIC = {"public": True}
 USER_ONLY = {"user_only": True}
@@ -66,7 +67,10 @@ async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], ha
     authenticate: AuthenticateRequest = scope["litestar_app"].state.authenticate
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)
-    result = await authenticate.execute(token, api_key)
+    note_client(connection)  # security events of this request carry its client id
+    # API-key failures are budgeted per client address (hardening, issue 11)
+    client = None if api_key is None else client_address(connection, scope["litestar_app"].state.trusted_networks)
+    result = await authenticate.execute(token, api_key, client)
     if opt.get("user_only") and not isinstance(result.principal, UserPrincipal):
         raise UserTokenRequired()
     scope["state"][_PRINCIPAL] = result.principal

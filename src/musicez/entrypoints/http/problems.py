@@ -17,6 +17,7 @@ from litestar.exceptions import (
 from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.domain.errors import (
     AuthError,
+    HashingBusy,
     InvalidApiKey,
     InvalidToken,
     RateLimited,
@@ -80,6 +81,8 @@ def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]
     if error.status == 401:
         headers["WWW-Authenticate"] = challenge(error)
     if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, HashingBusy):
         headers["Retry-After"] = str(error.retry_after)
     errors = None
     if isinstance(error, ValidationFailed):

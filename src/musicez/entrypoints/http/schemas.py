@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from musicez.application.devices import DEVICE_TOKEN_MAX_LENGTH
 from musicez.domain.redaction import hide_secrets
 
 # Where the refresh token travels: in the token response, or in an HttpOnly cookie (browser mode).
@@ -31,6 +32,8 @@ class LoginBody(msgspec.Struct, frozen=True):
     password: str
     device_name: str | None = None
     refresh_token_transport: RefreshTokenTransport = "body"  # browser mode: "cookie"
+    # hardening (issue 11): from an earlier login's response, so other clients' failures do not lock it out
+    device_token: Annotated[str, msgspec.Meta(max_length=DEVICE_TOKEN_MAX_LENGTH)] | None = None
 
 
 @hide_secrets
@@ -68,6 +71,8 @@ class TokenResponse(msgspec.Struct, frozen=True):
     user: UserOut
     token_type: str = "Bearer"
     refresh_token: str | msgspec.UnsetType = msgspec.UNSET  # absent in browser mode: it is in the cookie
+    # register and login only (hardening, issue 11); absent from refresh responses
+    device_token: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class SessionOut(msgspec.Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,7 @@ async def login(
 ) -> Response[TokenResponse]:
     """Open a new session with email and password."""
     command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
+    command = replace(command, device_token=data.device_token)
     grant = await use_case.execute(command)
     body = token_response(grant, datetime.now(UTC))
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=200)

@@ -6,12 +6,13 @@ import math
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 
 from musicez.application.grants import TokenGrant
-from musicez.entrypoints.http.client_address import client_address
+from musicez.entrypoints.http.client_address import client_address, note_client
 from musicez.entrypoints.http.schemas import TokenResponse, UserOut, rfc3339
 
 NO_STORE = CacheControlHeader(no_store=True)
@@ -19,6 +20,7 @@ NO_STORE = CacheControlHeader(no_store=True)
 
 async def require_json(request: Request[Any, Any, Any]) -> None:
     """Routes that take a body accept `application/json` (with parameters) and nothing else."""
+    note_client(request)  # security events of every route carry the client id (issue 11)
     if "data" not in request.route_handler.parsed_fn_signature.parameters:
         return
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -39,4 +41,5 @@ def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:
         refresh_expires_in=max(0, math.ceil((grant.refresh_expires_at - now).total_seconds())),
         session_id=str(grant.session.id),
         user=UserOut(id=str(grant.user_id), email=grant.email, created_at=rfc3339(grant.user_created_at)),
+        device_token=msgspec.UNSET if grant.device_token is None else grant.device_token,
     )

@@ -33,12 +33,12 @@ class Accepted(msgspec.Struct, frozen=True):
     detail: str = "If an account exists for this address, a link to reset its password is on its way."
 
 
-async def send_reset_link(container: AsyncContainer, email: Email) -> None:
+async def send_reset_link(container: AsyncContainer, email: Email, client: str = "unknown") -> None:
     """Runs after the response: looking the account up and mailing costs the client nothing."""
     try:
         async with container() as request_container:
             use_case = await request_container.get(RequestPasswordReset)
-            await use_case.execute(email)
+            await use_case.execute(email, client)
     except Exception as error:  # never crash the process; never log the token or the link
         log.error("password reset mail failed: %s", type(error).__name__)
 
@@ -49,9 +49,10 @@ async def forgot_password(
     data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
 ) -> Response[Accepted]:
     """Mail a reset link to the account, if there is one. The answer is the same either way."""
-    email = await accept.execute(data.email, client_of(request))
+    client = client_of(request)
+    email = await accept.execute(data.email, client)
     tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
-    task = asyncio.create_task(send_reset_link(request.app.state.dishka_container, email))
+    task = asyncio.create_task(send_reset_link(request.app.state.dishka_container, email, client))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return Response(Accepted(), status_code=202)
@@ -63,7 +64,7 @@ async def reset_password(
     data: JSONBody[ResetPasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ResetPassword]
 ) -> Response[None]:
     """Set a new password with the token from the email; every session of the user ends."""
-    await use_case.execute(data.token, data.new_password)
+    await use_case.execute(data.token, data.new_password, client_of(request))
     return cookies.ended(request)
 
 

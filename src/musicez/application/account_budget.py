@@ -1,0 +1,35 @@
+"""The per-account failure budget: failed logins (and wrong current passwords) for one
+email, from every client address together (`MUSICEZ_ACCOUNT_FAILURE_LIMIT`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from musicez.application.policy import ThrottlePolicy
+from musicez.application.ports import RateDecision
+from musicez.application.throttle import Throttle
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBudget:
+    throttle: Throttle
+    limits: ThrottlePolicy
+
+    @staticmethod
+    def key(account: str) -> str:
+        return f"login-account:{account}"
+
+    async def spend(self, account: str) -> RateDecision | None:
+        """Count one attempt against every limit, before the password is checked (so parallel
+        guesses cannot slip through); the refusing decision when any limit is exceeded."""
+        refused: RateDecision | None = None
+        for limit in self.limits.account_failures:
+            decision = await self.throttle.limiter.hit(self.key(account), limit)
+            if not decision.allowed and (refused is None or decision.reset_after > refused.reset_after):
+                refused = decision
+        return refused
+
+    async def refund(self, account: str) -> None:
+        """The attempt was not a failure (the right password): the account's count starts over."""
+        for limit in self.limits.account_failures:
+            await self.throttle.limiter.reset(self.key(account), limit)

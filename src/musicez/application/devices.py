@@ -1,0 +1,66 @@
+"""Device tokens: proof that this device has logged in to this account before.
+
+A device token is stateless: `mezd_` + base64url(expiry (8 bytes) + nonce (16 bytes) +
+HMAC-SHA256 under the server key of (purpose, user id, expiry, nonce)). Nothing is stored,
+so nothing can leak from a store, every login can hand out a new one while earlier ones
+stay valid until they expire, and checking one costs a MAC and no round trip. Rotating the
+server secret voids them all (as it voids refresh tokens). The token names no user: the MAC
+binds it to one, so a token of account A proves nothing for account B.
+
+It is a credential for nothing but skipping the per-account failure budget at login: it is
+not a JWT (a bearer is refused) and not 86 characters of base64 (a refresh is refused).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from musicez.application.ports import Clock, KeyedHasher, SecretGenerator
+
+DEVICE_TOKEN_TTL = timedelta(days=90)
+DEVICE_TOKEN_PREFIX = "mezd_"
+DEVICE_TOKEN_MAX_LENGTH = 128
+_NONCE_BYTES = 16
+_MAC_BYTES = 32
+_RAW_LENGTH = 8 + _NONCE_BYTES + _MAC_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTokens:
+    hasher: KeyedHasher
+    secrets: SecretGenerator
+    clock: Clock
+
+    def _mac(self, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
+        return self.hasher.digest("device-token", user_id.bytes + expiry + nonce)
+
+    def issue(self, user_id: UUID) -> str:
+        expires = int((self.clock.now() + DEVICE_TOKEN_TTL).timestamp())
+        expiry = expires.to_bytes(8, "big")
+        nonce = self.secrets.token_bytes(_NONCE_BYTES)
+        raw = expiry + nonce + self._mac(user_id, expiry, nonce)
+        return DEVICE_TOKEN_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    def is_valid(self, token: str | None, user_id: UUID) -> bool:
+        """A live device token of this account; anything else (absent, malformed, expired,
+        another account's) is simply no device token."""
+        if not token or len(token) > DEVICE_TOKEN_MAX_LENGTH or not token.startswith(DEVICE_TOKEN_PREFIX):
+            return False
+        body = token.removeprefix(DEVICE_TOKEN_PREFIX)
+        if not body.isascii():
+            return False
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if len(raw) != _RAW_LENGTH or base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            return False  # only the one canonical spelling
+        expiry, nonce, mac = raw[:8], raw[8 : 8 + _NONCE_BYTES], raw[8 + _NONCE_BYTES :]
+        if not hmac.compare_digest(mac, self._mac(user_id, expiry, nonce)):
+            return False
+        return int.from_bytes(expiry, "big") > self.clock.now().timestamp()
