@@ -86,6 +86,34 @@ class FakeUserRepository:
         if user is not None:
             self._tables.users[user_id] = replace(user, password_hash=password_hash, updated_at=now)
 
+    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+        user = self._tables.users.get(user_id)
+        if user is not None:
+            self._tables.users[user_id] = replace(
+                user,
+                disabled=disabled,
+                disabled_reason=reason if disabled else None,
+                disabled_at=now if disabled else None,
+                updated_at=now,
+            )
+
+    async def record_login(self, user_id: UUID, now: datetime) -> None:
+        user = self._tables.users.get(user_id)
+        if user is not None:
+            self._tables.users[user_id] = replace(user, last_login_at=now)
+
+    async def search(
+        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+    ) -> list[User]:
+        found = [
+            u
+            for u in sorted(self._tables.users.values(), key=lambda u: u.id)
+            if (not email_contains or email_contains.lower() in u.email.value.lower())
+            and (disabled is None or u.disabled is disabled)
+            and (after is None or u.id > after)
+        ]
+        return found[:limit]
+
 
 class FakeApiKeyRepository:
     def __init__(self, tables: _Tables) -> None:

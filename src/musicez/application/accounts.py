@@ -9,7 +9,7 @@ from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
+from musicez.domain.errors import AccountDisabled, EmailTaken, InvalidCredentials, RateLimited, ValidationFailed
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.user import User
 
@@ -86,7 +86,7 @@ class LoginUser:
         if email is not None:
             async with self.uow:
                 user = await self.uow.users.get_by_email(email)
-        if user is None or user.disabled or not fits_bcrypt(command.password):
+        if user is None or not fits_bcrypt(command.password):
             await self.hasher.spend_equal_work(command.password)
             verified = False
         else:
@@ -94,6 +94,10 @@ class LoginUser:
         if user is None or not verified:
             self.events.record("login_failed", user_id=str(user.id) if user else None)
             raise InvalidCredentials()
+        if user.disabled:  # only a right password learns of the block, and it is not a failure
+            await self.throttle.reset(pair_key, self.limits.login_failures)
+            self.events.record("login_refused", user_id=str(user.id), reason="account_disabled")
+            raise AccountDisabled()
 
         await self.throttle.reset(pair_key, self.limits.login_failures)
         grant = await self.opener.open(user, command.device_name)
@@ -101,9 +105,14 @@ class LoginUser:
         # commit, so either it sees this session, or this read sees its new password.
         async with self.uow:
             current = await self.uow.users.get(user.id)
+            if current is not None and current.password_hash == user.password_hash and not current.disabled:
+                await self.uow.users.record_login(user.id, grant.session.created_at)  # last_login_at (v1.1)
+                await self.uow.commit()
         if current is None or current.password_hash != user.password_hash or current.disabled:
             await self.opener.sessions.revoke(user.id, grant.session.id)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
+            if current is not None and current.disabled:  # disabled while bcrypt ran
+                raise AccountDisabled()
             raise InvalidCredentials()
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
         return grant

@@ -21,7 +21,7 @@ from musicez.application.ports import (
 )
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken, RateLimited
+from musicez.domain.errors import AccountDisabled, InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
 
@@ -124,7 +124,7 @@ class ResetPassword:
             if user_id is None:
                 raise InvalidResetToken()
             user = await self.uow.users.get(user_id)
-            if user is None:
+            if user is None or user.disabled:  # a disabled account's links do not work (v1.1)
                 raise InvalidResetToken()
             # Checked before anything is committed: a weak password leaves the token usable.
             self.policy.check(new_password, user.email, field="new_password")
@@ -158,6 +158,8 @@ class ChangePassword:
             user = await self.uow.users.get(principal.user_id)
         if user is None:
             raise InvalidCurrentPassword()
+        if user.disabled:  # v1.1: a disabled account changes nothing
+            raise AccountDisabled()
         if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
             self.events.record("password_change_failed", user_id=str(user.id))
             raise InvalidCurrentPassword()
