@@ -17,7 +17,7 @@ from musicez.application.introspect import IntrospectToken
 from musicez.domain.errors import MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.entrypoints.http.guard import current_principal
-from musicez.entrypoints.http.routes.common import NO_STORE
+from musicez.entrypoints.http.routes.common import NO_STORE, has_no_body
 from musicez.entrypoints.http.schemas import IntrospectionOut
 
 log = logging.getLogger("musicez.http")
@@ -29,7 +29,7 @@ _FORWARDED_MAX = 256
 
 
 class IntrospectionForm(msgspec.Struct, frozen=True):
-    token: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    token: Annotated[str, msgspec.Meta(max_length=16_384)] = ""  # no more than a body holds: never a 400
     token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
@@ -87,7 +87,7 @@ async def introspect(
     if not isinstance(current_principal(request), ApiKeyPrincipal):
         raise MissingCredentials("Token introspection is for services: send an API key (X-API-Key)")
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != RequestEncodingType.URL_ENCODED.value:
+    if media_type != RequestEncodingType.URL_ENCODED.value and not has_no_body(request):
         raise HTTPException(status_code=415, detail="Send the body as application/x-www-form-urlencoded")
     claims = await use_case.execute(data.token) if data.token else None
     if claims is None:
