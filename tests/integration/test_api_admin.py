@@ -101,10 +101,20 @@ async def test_list_filters_and_pages_with_a_cursor(client: AnyClient) -> None:
     ]
     enabled = await client.get("/admin/users", params={"email_contains": tag, "disabled": "false"}, headers=admin)
     assert [i["id"] for i in enabled.json()["items"]] == [ids[0], *ids[2:]]
-    # % and _ are literal characters, not wildcards
-    assert (await client.get("/admin/users", params={"email_contains": "%"}, headers=admin)).json()["items"] == []
+    # % and _ are literal characters, not wildcards; a NUL matches nothing and is no 500
+    for odd in ("%", "_", "\x00", "page\x00"):
+        found = await client.get("/admin/users", params={"email_contains": odd}, headers=admin)
+        assert found.status_code == 200, found.text
+        assert found.json()["items"] == []
 
-    for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"disabled": "maybe"}, {"cursor": "nope"}):
+    for bad in (
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "x"},
+        {"disabled": "maybe"},
+        {"cursor": "nope"},
+        {"cursor": "x" * 23},
+    ):
         assert_problem(await client.get("/admin/users", params=bad, headers=admin), 400, "validation_error")
 
 
@@ -185,6 +195,10 @@ async def test_disable_without_a_body_and_force_logout(client: AnyClient) -> Non
     too_long = await client.post(f"{target}/disable", json={"reason": "x" * 501}, headers=admin)
     assert_problem(too_long, 400, "validation_error")
     assert_problem(await client.post(f"{target}/disable", json={"reason": 5}, headers=admin), 400, "validation_error")
+    nul = await client.post(f"{target}/disable", json={"reason": "a\x00b\u200b c"}, headers=admin)
+    assert nul.status_code == 204, nul.text
+    shown = await client.get(target, headers=admin)
+    assert shown.json()["disabled_reason"] == "ab c"
 
 
 async def test_admin_routes_are_documented_with_the_api_key_scheme(client: AnyClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -82,7 +83,8 @@ def decode_cursor(cursor: str) -> UUID:
 def clean_reason(reason: str | None) -> str | None:
     if reason is None:
         return None
-    text = " ".join(reason.split())
+    # Control and format characters (NUL among them, which Postgres cannot store) are dropped.
+    text = " ".join("".join(c for c in reason if unicodedata.category(c)[0] != "C" or c.isspace()).split())
     if len(text) > REASON_MAX:
         raise ValidationFailed("reason too long", [FieldError("reason", f"must be at most {REASON_MAX} characters")])
     return text or None
@@ -107,6 +109,8 @@ class ListUsers:
                 "invalid filter", [FieldError("email_contains", f"must be at most {EMAIL_FILTER_MAX} characters")]
             )
         after = decode_cursor(cursor) if cursor else None
+        if email_contains and "\x00" in email_contains:  # no stored email holds one (nor can Postgres)
+            return UserPage([], None)
         async with self.uow:
             found = await self.uow.users.search(
                 email_contains=email_contains or None, disabled=disabled, after=after, limit=limit + 1

@@ -72,7 +72,7 @@ async def list_users(
     email_contains: Annotated[str | None, QueryParameter(max_length=EMAIL_FILTER_MAX)] = None,
     disabled: Annotated[bool | None, QueryParameter()] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
-    cursor: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    cursor: Annotated[str | None, QueryParameter(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]{22}$")] = None,
 ) -> AdminUserPage:
     """Accounts in creation order, filtered by email substring and disabled flag; `next_cursor` pages on."""
     page = await use_case.execute(email_contains=email_contains, disabled=disabled, limit=limit, cursor=cursor)

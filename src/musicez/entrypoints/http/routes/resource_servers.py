@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
+from litestar.datastructures import ResponseHeader
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body
 
@@ -50,8 +51,27 @@ def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     return (method or "-")[:16], (uri or "-")[:_FORWARDED_MAX]
 
 
-@get("/auth/verify", tags=TAGS, cache_control=NO_STORE)
-async def verify(request: Request[Any, Any, Any]) -> Response[bytes]:
+_VERIFY_HEADERS = [
+    ResponseHeader(name=name, documentation_only=True, value="", required=False, description=text)  # value: schema
+    for name, text in (
+        ("X-Auth-Kind", "`user` or `api_key`"),
+        ("X-Auth-User-Id", "users: the user id"),
+        ("X-Auth-Session-Id", "users: the session id"),
+        ("X-Auth-Api-Key-Id", "API keys: the key id"),
+        ("X-Auth-Scope", "API keys: `api` or `admin`"),
+    )
+]
+
+
+@get(
+    "/auth/verify",
+    tags=TAGS,
+    cache_control=NO_STORE,
+    media_type=MediaType.TEXT,
+    response_headers=_VERIFY_HEADERS,
+    response_description="The credential is good: the principal is in the X-Auth-* headers; the body is empty",
+)
+async def verify(request: Request[Any, Any, Any]) -> Response[str]:
     """Forward-auth (nginx `auth_request`, Traefik ForwardAuth, Envoy `ext_authz`): 200 with the
     principal in `X-Auth-*` headers, else exactly the guard's 401 / 403 / 429 / 503."""
     principal = current_principal(request)
@@ -71,7 +91,7 @@ async def verify(request: Request[Any, Any, Any]) -> Response[bytes]:
     forwarded = _forwarded(request)
     if forwarded is not None:
         log.info("verify for %s %s", *forwarded)
-    return Response(b"", status_code=200, headers=headers, media_type="text/plain")
+    return Response("", status_code=200, headers=headers, media_type=MediaType.TEXT)
 
 
 @post(
