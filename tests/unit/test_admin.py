@@ -70,7 +70,7 @@ async def test_force_logout_and_unknown_users(world: World) -> None:
     assert await world.sessions.get(two.user_id, two.session.id) is not None
     for ref in ("nobody@example.com", "not an email", "", str(uuid.uuid4()), uuid.uuid4()):
         with pytest.raises(UserNotFound):
-            await ShowUser(world.uow(), world.sessions, world.clock).execute(ref)
+            await ShowUser(world.uow(), world.sessions, world.clock, world.events).execute(ref)
         with pytest.raises(UserNotFound):
             await _disable(world).execute(ref, CLI_ACTOR)
 
@@ -78,7 +78,7 @@ async def test_force_logout_and_unknown_users(world: World) -> None:
 async def test_list_pages_by_cursor_and_filters(world: World) -> None:
     made = [await world.sign_up(f"fan{i}@example.com") for i in range(5)]
     await _disable(world).execute(made[3].user_id, CLI_ACTOR)
-    listing = ListUsers(world.uow())
+    listing = ListUsers(world.uow(), world.events)
     ids = sorted(m.user_id for m in made)  # id order (UUIDv7 in production: creation order)
     first = await listing.execute(limit=2)
     assert [u.id for u in first.items] == ids[:2]

@@ -93,6 +93,7 @@ def clean_reason(reason: str | None) -> str | None:
 @dataclass(frozen=True, slots=True)
 class ListUsers:
     uow: UnitOfWork
+    events: EventSink
 
     async def execute(
         self,
@@ -101,6 +102,7 @@ class ListUsers:
         disabled: bool | None = None,
         limit: int = PAGE_DEFAULT,
         cursor: str | None = None,
+        actor: Actor = CLI_ACTOR,
     ) -> UserPage:
         if not 1 <= limit <= PAGE_MAX:
             raise ValidationFailed("invalid limit", [FieldError("limit", f"must be 1 to {PAGE_MAX}")])
@@ -117,6 +119,7 @@ class ListUsers:
             )
         items = found[:limit]
         more = len(found) > limit
+        self.events.record("admin_users_listed", by=actor.by, key_prefix=actor.key_prefix, count=len(items))
         return UserPage(items, encode_cursor(items[-1].id) if more and items else None)
 
 
@@ -125,10 +128,12 @@ class ShowUser:
     uow: UnitOfWork
     sessions: SessionStore
     clock: Clock
+    events: EventSink
 
-    async def execute(self, ref: UserRef) -> UserDetails:
+    async def execute(self, ref: UserRef, actor: Actor = CLI_ACTOR) -> UserDetails:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
+        self.events.record("admin_user_viewed", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix)
         live = await self.sessions.list_for_user(user.id, self.clock.now())
         return UserDetails(user, sorted(live, key=lambda s: s.created_at, reverse=True))
 

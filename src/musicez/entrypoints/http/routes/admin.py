@@ -68,22 +68,28 @@ def user_out(user: User) -> AdminUserOut:
 @get("/admin/users", opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
 @inject
 async def list_users(
+    request: Request[Any, Any, Any],
     use_case: FromDishka[ListUsers],
+    *,
     email_contains: Annotated[str | None, QueryParameter(max_length=EMAIL_FILTER_MAX)] = None,
     disabled: Annotated[bool | None, QueryParameter()] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
     cursor: Annotated[str | None, QueryParameter(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]{22}$")] = None,
 ) -> AdminUserPage:
     """Accounts in creation order, filtered by email substring and disabled flag; `next_cursor` pages on."""
-    page = await use_case.execute(email_contains=email_contains, disabled=disabled, limit=limit, cursor=cursor)
+    page = await use_case.execute(
+        email_contains=email_contains, disabled=disabled, limit=limit, cursor=cursor, actor=_actor(request)
+    )
     return AdminUserPage(items=[user_out(u) for u in page.items], next_cursor=page.next_cursor)
 
 
 @get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
 @inject
-async def show_user(user_id: FromPath[str], use_case: FromDishka[ShowUser]) -> AdminUserDetails:
+async def show_user(
+    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
+) -> AdminUserDetails:
     """One account and its live sessions."""
-    details = await use_case.execute(_user_id(user_id))
+    details = await use_case.execute(_user_id(user_id), _actor(request))
     out = user_out(details.user)
     return AdminUserDetails(
         id=out.id,
