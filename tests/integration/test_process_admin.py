@@ -172,8 +172,7 @@ def test_cli_refusals_are_one_error_line(env: dict[str, str]) -> None:
     # Each CLI run costs a Python start-up: a few representative refusals, not every one.
     for args in (
         ("users", "show", "nobody-at-all@example.com", "--json"),
-        ("users", "disable", "not an email"),
-        ("users", "logout", "00000000-0000-7000-8000-000000000000"),
+        ("users", "disable", "00000000-0000-7000-8000-000000000000", "--reason", "x"),
     ):
         done = run_cli(list(args), env)
         assert done.returncode != 0, args
