@@ -3,6 +3,9 @@ a disabled account can no longer do."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -11,8 +14,10 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from musicez.entrypoints.http.app import create_app
 from tests.integration.conftest import (
     STRONG_PASSWORD,
+    MakeSettings,
     assert_problem,
     bearer,
     on_app_loop,
@@ -20,6 +25,7 @@ from tests.integration.conftest import (
     unique_email,
 )
 from tests.integration.test_api_passwords import wait_for_mail
+from tests.integration.test_ops_logs import capture_root
 
 AnyClient = AsyncTestClient[Litestar]
 
@@ -215,3 +221,36 @@ def _reset_token(message: Any) -> str:
     found = re.findall(r"\?token=([A-Za-z0-9_\-]+)", body.get_content())
     assert len(set(found)) == 1, found
     return str(found[0])
+
+
+async def test_admin_actions_are_security_events_naming_the_key(make_settings: MakeSettings) -> None:
+    async with AsyncTestClient(create_app(settings=make_settings(log_format="json"))) as client:
+        user = await register(client)
+        target = f"/admin/users/{user['user']['id']}"
+
+        async def make(container: Any) -> Any:
+            from musicez.application.api_keys import CreateApiKey
+
+            return await (await container.get(CreateApiKey)).execute("console", scope="admin")
+
+        created = await on_app_loop(client, make)
+        admin = {"X-API-Key": created.secret}
+        stream = io.StringIO()
+        handler = capture_root(stream)
+        logging.getLogger().addHandler(handler)
+        try:
+            assert (await client.post(f"{target}/disable", json={"reason": "abuse"}, headers=admin)).status_code == 204
+            assert (await client.post(f"{target}/enable", headers=admin)).status_code == 204
+            assert (await client.post(f"{target}/logout", headers=admin)).status_code == 204
+        finally:
+            logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    events = {line["event"]: line for line in lines if line.get("logger") == "musicez.security"}
+    for name in ("account_disabled", "account_enabled", "admin_logout"):
+        assert events[name]["user_id"] == user["user"]["id"], events
+        assert events[name]["by"] == str(created.key.id)
+        assert events[name]["key_prefix"] == created.key.prefix
+    assert events["account_disabled"]["reason"] == "abuse"
+    assert created.secret not in text
+    assert user["access_token"] not in text
