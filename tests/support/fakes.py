@@ -17,7 +17,7 @@ from uuid import UUID
 
 from musicez.application.ports import OutgoingMail, RateDecision
 from musicez.domain.api_key import ApiKey
-from musicez.domain.email import Email
+from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
@@ -92,6 +92,34 @@ class FakeUserRepository:
             return False
         self._tables.users[user_id] = replace(user, password_hash=new_hash)
         return True
+
+    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+        user = self._tables.users.get(user_id)
+        if user is not None:
+            self._tables.users[user_id] = replace(
+                user,
+                disabled=disabled,
+                disabled_reason=reason if disabled else None,
+                disabled_at=now if disabled else None,
+                updated_at=now,
+            )
+
+    async def record_login(self, user_id: UUID, now: datetime) -> None:
+        user = self._tables.users.get(user_id)
+        if user is not None:
+            self._tables.users[user_id] = replace(user, last_login_at=now)
+
+    async def search(
+        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+    ) -> list[User]:
+        found = [
+            u
+            for u in sorted(self._tables.users.values(), key=lambda u: u.id)
+            if (not email_contains or email_key(email_contains) in u.email.key)
+            and (disabled is None or u.disabled is disabled)
+            and (after is None or u.id > after)
+        ]
+        return found[:limit]
 
 
 class FakeApiKeyRepository:

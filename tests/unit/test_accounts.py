@@ -159,14 +159,12 @@ async def test_throttling_keys_on_the_normalised_email(world: World) -> None:
         await login(world, "listener@example.com", STRONG_PASSWORD)
 
 
-async def test_a_disabled_account_cannot_log_in(world: World) -> None:
+async def test_a_disabled_account_cannot_log_in_and_the_flag_reveals_nothing(world: World) -> None:
+    """v1.1: the right password learns of the block (403 account_disabled); a wrong one is the
+    usual invalid_credentials after the same work, so a guesser learns nothing."""
     grant = await world.sign_up("listener@example.com")
     async with world.uow() as uow:
-        user = await uow.users.get(grant.user_id)
-        assert user is not None
-        uow.users._tables.users[user.id] = type(user)(  # the fake's table: no port disables users
-            user.id, user.email, user.password_hash, user.created_at, user.updated_at, disabled=True
-        )
+        await uow.users.set_disabled(grant.user_id, True, "abuse", world.clock.now())
         await uow.commit()
     world.passwords.calls.clear()
 
@@ -176,6 +174,15 @@ async def test_a_disabled_account_cannot_log_in(world: World) -> None:
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", "Wrong-Password-0001")
     assert world.passwords.calls == ["verify", "verify"]
+
+    async with world.uow() as uow:
+        await uow.users.set_disabled(grant.user_id, False, None, world.clock.now())
+        await uow.commit()
+    await login(world, "listener@example.com", STRONG_PASSWORD)
+    async with world.uow() as uow:
+        user = await uow.users.get(grant.user_id)
+    assert user is not None
+    assert user.last_login_at == world.clock.now()
 
 
 async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(world: World) -> None:

@@ -118,17 +118,22 @@ class LoginUser:
         else:
             verified = await self.hasher.verify(command.password, user.password_hash)
         if user is not None and verified and user.disabled:
-            if over_budget is None:  # a right password is not a failure
+            # Only a right password learns of the block, and it is not a failure.
+            if over_budget is None:
                 await self.budget.refund(account)
-            self.events.record("login_failed", user_id=str(user.id), reason="account_disabled")
+            await self.throttle.reset(pair_key, self.limits.login_failures)
+            self.events.record("login_refused", user_id=str(user.id), reason="account_disabled")
             raise AccountDisabled()
         if user is None or not verified:
             self.events.record("login_failed", user_id=str(user.id) if user else None)
             raise InvalidCredentials()
-
         await self.throttle.reset(pair_key, self.limits.login_failures)
         if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
             await self.budget.refund(account)
+        return await self._open_session(user, command)
+
+    async def _open_session(self, user: User, command: LoginCommand) -> TokenGrant:
+        """Open the session, then make sure no reset, change or disable committed while bcrypt ran."""
         grant = await self.opener.open(user, command.device_name)
         # A reset or change may have committed while bcrypt ran. It revokes sessions after its
         # commit, so either it sees this session, or this read sees its new password.
@@ -141,7 +146,12 @@ class LoginUser:
         if current is None or current.password_hash != user.password_hash or current.disabled:
             await self.opener.sessions.revoke(user.id, grant.session.id, reason=EndReason.PASSWORD_CHANGED)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
+            if current is not None and current.disabled:  # disabled while bcrypt ran
+                raise AccountDisabled()
             raise InvalidCredentials()
+        async with self.uow:
+            await self.uow.users.record_login(user.id, grant.session.created_at)  # last_login_at (v1.1)
+            await self.uow.commit()
         await self._rehash_if_weaker(user, command.password)
         self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
         return replace(grant, device_token=self.devices.issue(user.id))

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from musicez.application.authenticate import api_key_hash
 from musicez.application.ports import Clock, EventSink, KeyedHasher, SecretGenerator, UnitOfWork
-from musicez.domain.api_key import API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
+from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
 from musicez.domain.rate_limit import RateLimit
 
@@ -31,11 +31,19 @@ class CreateApiKey:
     events: EventSink
 
     async def execute(
-        self, name: str, rate_limit: RateLimit | None = None, expires_in: timedelta | None = None
+        self,
+        name: str,
+        rate_limit: RateLimit | None = None,
+        expires_in: timedelta | None = None,
+        scope: str = "api",
     ) -> CreatedApiKey:
         name = " ".join(name.split())
         if not name or len(name) > NAME_MAX:
             raise ValidationFailed("invalid name", [FieldError("name", f"must be 1 to {NAME_MAX} characters")])
+        if scope not in API_KEY_SCOPES:
+            raise ValidationFailed(
+                "invalid scope", [FieldError("scope", f"must be one of {', '.join(API_KEY_SCOPES)}")]
+            )
         now = self.clock.now()
         key_id = self.secrets.new_id()
         secret = base64.urlsafe_b64encode(self.secrets.token_bytes(API_KEY_SECRET_BYTES)).decode("ascii")
@@ -47,11 +55,12 @@ class CreateApiKey:
             created_at=now,
             rate_limit=rate_limit,
             expires_at=now + expires_in if expires_in else None,
+            scope=scope,
         )
         async with self.uow:
             await self.uow.api_keys.add(key)
             await self.uow.commit()
-        self.events.record("api_key_created", key_id=str(key.id), prefix=key.prefix)
+        self.events.record("api_key_created", key_id=str(key.id), prefix=key.prefix, scope=scope)
         return CreatedApiKey(key, PresentedKey(key_id, secret).encode())
 
 

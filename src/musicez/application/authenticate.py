@@ -76,7 +76,7 @@ class AuthenticateApiKey:
             self.events.record("api_key_invalid", reason="revoked_or_expired", key_id=str(key.id))
             raise InvalidApiKey("The API key has been revoked or has expired")
         self.usage.mark(key.id, now)
-        return ApiKeyPrincipal(key.id, key.name, key.rate_limit)
+        return ApiKeyPrincipal(key.id, key.name, key.rate_limit, key.scope)
 
 
 @dataclass(frozen=True, slots=True)

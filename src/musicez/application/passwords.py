@@ -23,7 +23,7 @@ from musicez.application.ports import (
 )
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
-from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken, RateLimited
+from musicez.domain.errors import AccountDisabled, InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.session import EndReason
@@ -181,6 +181,8 @@ class ChangePassword:
             user = await self.uow.users.get(principal.user_id)
         if user is None:
             raise InvalidCurrentPassword()
+        if user.disabled:  # v1.1: a disabled account changes nothing
+            raise AccountDisabled()
         # Wrong current passwords count against the account's login budget too (before bcrypt).
         over_budget = await self.budget.spend(str(user.email))
         if over_budget is not None:

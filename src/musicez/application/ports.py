@@ -64,6 +64,11 @@ class AccessClaims:
     user_id: UUID
     session_id: UUID
     expires_at: datetime
+    # The remaining registered claims, for token introspection (RFC 7662; v1.1).
+    issuer: str | None = None
+    audience: str | None = None
+    issued_at: datetime | None = None
+    token_id: str | None = None
 
 
 class AccessTokenCodec(Protocol):
@@ -87,6 +92,22 @@ class UserRepository(Protocol):
 
     async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
         """Store a rehash of the same password, only while `old_hash` is still the stored one."""
+
+    # -- account administration (v1.1, issue 14) --
+
+    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+        """Disable (with an optional reason, stamping `disabled_at`) or enable the account."""
+        ...
+
+    async def record_login(self, user_id: UUID, now: datetime) -> None:
+        """Note a successful login (`last_login_at`)."""
+        ...
+
+    async def search(
+        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+    ) -> list[User]:
+        """Up to `limit` users in id order (UUIDv7: creation order) after the cursor `after`,
+        whose email contains `email_contains` (case-insensitively) and whose flag is `disabled`."""
         ...
 
 

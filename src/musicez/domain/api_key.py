@@ -20,12 +20,18 @@ class ApiKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    scope: str = "api"  # API_KEY_SCOPES (v1.1)
 
     def is_usable(self, now: datetime) -> bool:
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or now < self.expires_at
 
+
+# `api`: every guarded route; `admin`: those and the admin routes too (v1.1).
+API_KEY_SCOPES = ("api", "admin")
+SCOPE_GRANTS = {"api": frozenset({"api"}), "admin": frozenset({"api", "admin"})}
+USER_SCOPES = frozenset({"api"})  # users never hold `admin`
 
 API_KEY_PREFIX = "mez_"
 API_KEY_SECRET_BYTES = 24  # 192 bits of randomness

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from musicez.domain.api_key import SCOPE_GRANTS, USER_SCOPES
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import Session
 
@@ -28,6 +29,7 @@ class ApiKeyPrincipal:
     key_id: UUID
     name: str
     rate_limit: RateLimit | None
+    scope: str = "api"  # the key's scope (v1.1); see domain.api_key.SCOPE_GRANTS
 
     @property
     def rate_key(self) -> str:
@@ -35,3 +37,10 @@ class ApiKeyPrincipal:
 
 
 Principal = UserPrincipal | ApiKeyPrincipal
+
+
+def holds_scope(principal: Principal, scope: str) -> bool:
+    """Deny by default: an unknown scope is held by nobody; users hold only `api`."""
+    if isinstance(principal, UserPrincipal):
+        return scope in USER_SCOPES
+    return scope in SCOPE_GRANTS.get(principal.scope, frozenset())

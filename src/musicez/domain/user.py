@@ -17,3 +17,7 @@ class User:
     created_at: datetime
     updated_at: datetime
     disabled: bool = False
+    # v1.1 (issue 14): why and since when the account is disabled, and its last successful login.
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    last_login_at: datetime | None = None

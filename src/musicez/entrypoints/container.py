@@ -39,11 +39,13 @@ from musicez.adapters.system import OsSecrets, SystemClock
 from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterUser
+from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener
 from musicez.application.health import CheckHealth
+from musicez.application.introspect import IntrospectToken
 from musicez.application.passwords import (
     AcceptPasswordResetRequest,
     ChangePassword,
@@ -270,6 +272,13 @@ class UseCaseProvider(Provider):
     request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)
     reset = provide(ResetPassword, scope=Scope.REQUEST)
     change_password = provide(ChangePassword, scope=Scope.REQUEST)
+    # account administration (v1.1, issue 14) and resource servers (issue 17)
+    list_users = provide(ListUsers, scope=Scope.REQUEST)
+    show_user = provide(ShowUser, scope=Scope.REQUEST)
+    disable_user = provide(DisableUser, scope=Scope.REQUEST)
+    enable_user = provide(EnableUser, scope=Scope.REQUEST)
+    force_logout = provide(ForceLogout, scope=Scope.REQUEST)
+    introspect = provide(IntrospectToken)
 
 
 def build_container(settings: Settings, registry: CollectorRegistry, *overrides: Provider) -> AsyncContainer:

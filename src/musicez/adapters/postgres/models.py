@@ -19,6 +19,10 @@ class UserModel(UUIDv7AuditBase):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # NFKC + case folding of `email` (domain/email.py): what lookups and uniqueness compare (0004)
     email_key: Mapped[str] = mapped_column(String(1024))
+    # v1.1 (issue 14, migration 0002)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     __table_args__ = (Index("uq_users_email_key", email_key, unique=True),)
 
@@ -33,6 +37,7 @@ class ApiKeyModel(UUIDv7AuditBase):
     expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    scope: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # v1.1 (0002)
 
 
 class PasswordResetTokenModel(UUIDv7AuditBase):

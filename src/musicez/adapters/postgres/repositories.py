@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from musicez.adapters.postgres.database import is_outage, translate_outages
 from musicez.adapters.postgres.models import ApiKeyModel, PasswordResetTokenModel, UserModel
 from musicez.domain.api_key import ApiKey
-from musicez.domain.email import Email
+from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
@@ -29,7 +29,17 @@ class _ApiKeys(SQLAlchemyAsyncRepository[ApiKeyModel]):
 
 
 def _user(row: UserModel) -> User:
-    return User(row.id, Email(row.email), row.password_hash, row.created_at, row.updated_at, row.disabled)
+    return User(
+        row.id,
+        Email(row.email),
+        row.password_hash,
+        row.created_at,
+        row.updated_at,
+        row.disabled,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        last_login_at=row.last_login_at,
+    )
 
 
 def api_key_from_row(row: ApiKeyModel) -> ApiKey:
@@ -43,6 +53,7 @@ def api_key_from_row(row: ApiKeyModel) -> ApiKey:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        scope=row.scope or "api",
     )
 
 
@@ -91,6 +102,31 @@ class SqlUserRepository:
         )
         return result.scalar_one_or_none() is not None
 
+    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+        values: dict[str, object] = {"disabled": disabled, "updated_at": now}
+        values.update(
+            {"disabled_reason": reason, "disabled_at": now}
+            if disabled
+            else {"disabled_reason": None, "disabled_at": None}
+        )
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(**values))
+
+    async def record_login(self, user_id: UUID, now: datetime) -> None:
+        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(last_login_at=now))
+
+    async def search(
+        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+    ) -> list[User]:
+        query = select(UserModel).order_by(UserModel.id.asc()).limit(limit)
+        if email_contains:
+            query = query.where(UserModel.email_key.contains(email_key(email_contains), autoescape=True))
+        if disabled is not None:
+            query = query.where(UserModel.disabled.is_(disabled))
+        if after is not None:
+            query = query.where(UserModel.id > after)
+        rows = (await self._session.execute(query)).scalars().all()
+        return [_user(r) for r in rows]
+
 
 class SqlApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -105,6 +141,7 @@ class SqlApiKeyRepository:
                 prefix=key.prefix,
                 secret_hash=key.secret_hash,
                 rate_limit=str(key.rate_limit) if key.rate_limit else None,
+                scope=key.scope,
                 expires_at=key.expires_at,
                 created_at=key.created_at,
                 updated_at=key.created_at,

@@ -92,6 +92,10 @@ class JwtCodec:
                 user_id=uuid.UUID(str(payload["sub"])),
                 session_id=uuid.UUID(str(payload["sid"])),
                 expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+                issuer=str(payload["iss"]),
+                audience=self._settings.audience,
+                issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+                token_id=str(payload["jti"]) if "jti" in payload else None,
             )
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None

@@ -21,10 +21,22 @@ from musicez import __version__
 from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.adapters.postgres.migrate import current_revision, head_revision, history, upgrade
 from musicez.adapters.security.keys import generate_private_pem
+from musicez.application.admin import (
+    CLI_ACTOR,
+    PAGE_MAX,
+    DisableUser,
+    EnableUser,
+    ForceLogout,
+    ListUsers,
+    ShowUser,
+    UserDetails,
+)
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.domain.duration import InvalidDuration, parse_duration
 from musicez.domain.errors import AuthError
 from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
+from musicez.domain.session import Session
+from musicez.domain.user import User
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -197,8 +209,16 @@ def api_keys() -> None:
 @click.option("--rate-limit", "rate_limit", default=None, help="N/second, N/minute, N/hour or N/day.")
 @click.option("--expires-in", "expires_in", default=None, help="30m, 12h, 90d or a number of seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_json: bool) -> None:
+@click.option(
+    "--scope",
+    type=click.Choice(["api", "admin"]),
+    default="api",
+    show_default=True,
+    help="api: every guarded route; admin: also the admin routes.",
+)
+def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_json: bool, scope: str) -> None:
     """Create a key. It is printed once and never stored."""
+    key_scope = scope
     try:
         limit = RateLimit.parse(rate_limit) if rate_limit is not None else None
         lifetime = parse_duration(expires_in) if expires_in is not None else None
@@ -207,7 +227,7 @@ def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_jso
         return
 
     async def work(scope: Any) -> Any:
-        return await (await scope.get(CreateApiKey)).execute(name, limit, lifetime)
+        return await (await scope.get(CreateApiKey)).execute(name, limit, lifetime, scope=key_scope)
 
     created = _run(work, _settings(database_only=True))
     key = created.key
@@ -218,7 +238,7 @@ def create_key(name: str, rate_limit: str | None, expires_in: str | None, as_jso
             )
         )
         return
-    click.echo(f"Created API key {key.id} ({key.name})")
+    click.echo(f"Created API key {key.id} ({key.name}, scope {key.scope})")
     click.echo(f"  rate limit: {key.rate_limit or 'default'}   expires: {_when(key.expires_at) or 'never'}")
     click.echo("Store this key now; it will not be shown again:")
     click.echo(created.secret)
@@ -243,6 +263,7 @@ def list_keys(as_json: bool) -> None:
             "last_used_at": _when(k.last_used_at),
             "expires_at": _when(k.expires_at),
             "revoked_at": _when(k.revoked_at),
+            "scope": k.scope,
         }
         for k in keys
     ]
@@ -252,7 +273,7 @@ def list_keys(as_json: bool) -> None:
     if not rows:
         click.echo("no API keys")
         return
-    columns = ["id", "name", "prefix", "rate_limit", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    columns = ["id", "name", "prefix", "scope", "rate_limit", "created_at", "last_used_at", "expires_at", "revoked_at"]
     widths = {c: max(len(c), *(len(str(r[c] or "-")) for r in rows)) for c in columns}
     click.echo("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
@@ -276,6 +297,143 @@ def revoke_key(key_id: str) -> None:
         click.echo(f"revoked {parsed}")
     else:
         click.echo(f"{parsed} was already revoked; nothing changed")
+
+
+# -- account administration (v1.1, issue 14) -------------------------------------------------
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email.value,
+        "created_at": _when(user.created_at),
+        "disabled": user.disabled,
+        "disabled_reason": user.disabled_reason,
+        "last_login_at": _when(user.last_login_at),
+    }
+
+
+def _session_row(session: Session) -> dict[str, Any]:
+    return {
+        "id": str(session.id),
+        "device_name": session.device_name,
+        "created_at": _when(session.created_at),
+        "last_used_at": _when(session.last_used_at),
+        "expires_at": _when(session.refresh_expires_at),
+    }
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max(len(c), *(len(str(r[c] if r[c] is not None else "-")) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row[c] if row[c] is not None else "-").ljust(widths[c]) for c in columns).rstrip())
+
+
+@cli.group(context_settings=CONTEXT)
+def users() -> None:
+    """Accounts: list, show, disable, enable, force logout."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@users.command("list")
+@click.option("--email-contains", "email_contains", default=None, help="Only emails containing TEXT.")
+@click.option("--disabled", is_flag=True, help="Only disabled accounts.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_users(email_contains: str | None, disabled: bool, as_json: bool) -> None:
+    """List accounts in creation order."""
+
+    async def work(scope: Any) -> list[User]:
+        use_case = await scope.get(ListUsers)
+        found: list[User] = []
+        cursor = None
+        while True:
+            page = await use_case.execute(
+                email_contains=email_contains, disabled=True if disabled else None, limit=PAGE_MAX, cursor=cursor
+            )
+            found += page.items
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    rows = [_user_row(u) for u in _run(work)]
+    if as_json:
+        click.echo(json.dumps(rows))
+    elif not rows:
+        click.echo("no users")
+    else:
+        _table(rows, ["id", "email", "created_at", "disabled", "disabled_reason", "last_login_at"])
+
+
+@users.command("show")
+@click.argument("email_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show_user(email_or_id: str, as_json: bool) -> None:
+    """The account, why it is disabled, its live sessions and last login."""
+
+    async def work(scope: Any) -> UserDetails:
+        details: UserDetails = await (await scope.get(ShowUser)).execute(email_or_id)
+        return details
+
+    details = _run(work)
+    row = _user_row(details.user)
+    sessions = [_session_row(s) for s in details.sessions]
+    activity: list[dict[str, Any]] = []  # the user's security activity (filled by the activity feature)
+    if as_json:
+        click.echo(json.dumps({**row, "sessions": sessions, "activity": activity}))
+        return
+    for name in ("id", "email", "created_at", "last_login_at"):
+        click.echo(f"{name + ':':<16}{row[name] or '-'}")
+    state = "disabled" if details.user.disabled else "active"
+    if details.user.disabled:
+        since = _when(details.user.disabled_at) or "-"
+        state += f" since {since}" + (f" ({details.user.disabled_reason})" if details.user.disabled_reason else "")
+    click.echo(f"{'status:':<16}{state}")
+    if not sessions:
+        click.echo("sessions:       none live")
+        return
+    click.echo(f"sessions:       {len(sessions)} live")
+    _table(sessions, ["id", "device_name", "created_at", "last_used_at", "expires_at"])
+
+
+@users.command("disable")
+@click.argument("email_or_id")
+@click.option("--reason", default=None, help="Why (shown to operators, never to the user).")
+def disable_user(email_or_id: str, reason: str | None) -> None:
+    """Disable an account: every session ends at once; login and reset links stop working."""
+
+    async def work(scope: Any) -> User:
+        user: User = await (await scope.get(DisableUser)).execute(email_or_id, CLI_ACTOR, reason)
+        return user
+
+    user = _run(work)
+    click.echo(f"disabled {user.id} ({user.email.value}); every session ended")
+
+
+@users.command("enable")
+@click.argument("email_or_id")
+def enable_user(email_or_id: str) -> None:
+    """Lift the block; sessions that ended stay ended."""
+
+    async def work(scope: Any) -> User:
+        user: User = await (await scope.get(EnableUser)).execute(email_or_id, CLI_ACTOR)
+        return user
+
+    user = _run(work)
+    click.echo(f"enabled {user.id} ({user.email.value})")
+
+
+@users.command("logout")
+@click.argument("email_or_id")
+def logout_user(email_or_id: str) -> None:
+    """End every session of the user at once."""
+
+    async def work(scope: Any) -> int:
+        count: int = await (await scope.get(ForceLogout)).execute(email_or_id, CLI_ACTOR)
+        return count
+
+    count = _run(work)
+    click.echo(f"ended {count} session{'' if count == 1 else 's'} of {email_or_id.strip()[:254]}")
 
 
 @cli.group(context_settings=CONTEXT)

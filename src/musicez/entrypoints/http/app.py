@@ -30,7 +30,7 @@ from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugin
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
-from musicez.entrypoints.http.routes import auth, health, passwords, sessions
+from musicez.entrypoints.http.routes import admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
@@ -58,6 +58,13 @@ ROUTES = [
     health.health,
     health.jwks,
     health.metrics,
+    admin.list_users,
+    admin.show_user,
+    admin.disable_user,
+    admin.enable_user,
+    admin.logout_user,
+    resource_servers.verify,
+    resource_servers.introspect,
 ]
 
 

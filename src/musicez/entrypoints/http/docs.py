@@ -65,6 +65,15 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     },
     "/auth/sessions/{session_id:str}": {404: "session_not_found"},
     "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
+    # v1.1: account administration and resource servers
+    "/admin/users/{user_id:str}": {404: "user_not_found: unknown or malformed id"},
+    "/admin/users/{user_id:str}/disable": {404: "user_not_found: unknown or malformed id"},
+    "/admin/users/{user_id:str}/enable": {404: "user_not_found: unknown or malformed id"},
+    "/admin/users/{user_id:str}/logout": {404: "user_not_found: unknown or malformed id"},
+    "/auth/introspect": {
+        401: "missing_credentials (send an API key), invalid_api_key, or a rejected bearer",
+        415: "unsupported_media_type: send the body as application/x-www-form-urlencoded",
+    },
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
 _THROTTLED_PUBLIC |= {"/auth/refresh"}  # sessions (issue 11): per-session and per-address refresh limits
@@ -106,6 +115,8 @@ def declare_problem_responses(handlers: list[Any]) -> None:
             user_only=bool(handler.opt.get("user_only")),
             has_body="data" in handler.parsed_fn_signature.parameters,
         )
+        if handler.opt.get("scope"):  # v1.1: a route that names a scope
+            statuses = dict(sorted({**statuses, 403: "insufficient_scope: an admin API key is needed"}.items()))
         declared = {
             status: ResponseSpec(
                 data_container=Problem, generate_examples=False, description=description, media_type=PROBLEM_JSON

@@ -9,12 +9,13 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from musicez.application.authenticate import AuthenticateRequest
-from musicez.domain.errors import InvalidApiKey, InvalidToken, UserTokenRequired
-from musicez.domain.principal import Principal, UserPrincipal
+from musicez.domain.errors import InsufficientScope, InvalidApiKey, InvalidToken, UserTokenRequired
+from musicez.domain.principal import Principal, UserPrincipal, holds_scope
 from musicez.entrypoints.http.client_address import client_address, note_client
 
 PUBLIC = {"public": True}
 USER_ONLY = {"user_only": True}
+ADMIN_SCOPE = {"scope": "admin"}  # v1.1: a route that names a scope refuses credentials without it
 _PRINCIPAL = "musicez.principal"
 
 
@@ -73,6 +74,9 @@ async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], ha
     result = await authenticate.execute(token, api_key, client)
     if opt.get("user_only") and not isinstance(result.principal, UserPrincipal):
         raise UserTokenRequired()
+    required = opt.get("scope")
+    if required is not None and not holds_scope(result.principal, str(required)):
+        raise InsufficientScope(f"This route needs the `{required}` scope")
     scope["state"][_PRINCIPAL] = result.principal
 
 

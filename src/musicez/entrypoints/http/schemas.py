@@ -134,3 +134,59 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str
     errors: list[FieldErrorOut] | None = None
     reason: str | None = None  # why the session ended (token_revoked, invalid_refresh_token)
+
+
+# -- account administration (v1.1, issue 14) ------------------------------------------------
+
+
+class AdminUserOut(msgspec.Struct, frozen=True):
+    id: str
+    email: str
+    created_at: str
+    disabled: bool
+    disabled_reason: str | None
+    last_login_at: str | None
+
+
+class AdminUserPage(msgspec.Struct, frozen=True):
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
+class AdminSessionOut(msgspec.Struct, frozen=True):
+    id: str
+    device_name: str
+    created_at: str
+    last_used_at: str
+    expires_at: str
+
+
+class AdminUserDetails(msgspec.Struct, frozen=True):
+    id: str
+    email: str
+    created_at: str
+    disabled: bool
+    disabled_reason: str | None
+    last_login_at: str | None
+    sessions: list[AdminSessionOut]
+
+
+class DisableUserBody(msgspec.Struct, frozen=True):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+# -- protecting other services (v1.1, issue 17) ---------------------------------------------
+
+
+class IntrospectionOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    """RFC 7662 §2.2: only `active` for a token that is not (or no longer) valid."""
+
+    active: bool
+    token_type: str | None = None
+    sub: str | None = None
+    sid: str | None = None
+    iss: str | None = None
+    aud: str | None = None
+    iat: int | None = None
+    exp: int | None = None
+    jti: str | None = None

@@ -23,9 +23,18 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     note_client(request)  # security events of every route carry the client id (issue 11)
     if "data" not in request.route_handler.parsed_fn_signature.parameters:
         return
+    if request.route_handler.opt.get("form_body"):  # POST /auth/introspect takes a form (RFC 7662)
+        return
+    if request.route_handler.opt.get("optional_body") and has_no_body(request):  # e.g. POST .../disable
+        return
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(status_code=415, detail="Send the body as application/json")
+
+
+def has_no_body(request: Request[Any, Any, Any]) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0").strip() == "0" and "transfer-encoding" not in headers
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:

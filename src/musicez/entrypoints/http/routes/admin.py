@@ -1,0 +1,141 @@
+"""Admin routes for support consoles: an `admin`-scope API key; the same use cases as the CLI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, get, post
+from litestar.params import Body, FromPath, QueryParameter
+
+from musicez.application.admin import (
+    EMAIL_FILTER_MAX,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    Actor,
+    DisableUser,
+    EnableUser,
+    ForceLogout,
+    ListUsers,
+    ShowUser,
+)
+from musicez.domain.api_key import display_prefix
+from musicez.domain.errors import InsufficientScope, UserNotFound
+from musicez.domain.principal import ApiKeyPrincipal
+from musicez.domain.user import User
+from musicez.entrypoints.http.guard import ADMIN_SCOPE, current_principal
+from musicez.entrypoints.http.routes.common import NO_STORE
+from musicez.entrypoints.http.schemas import (
+    AdminSessionOut,
+    AdminUserDetails,
+    AdminUserOut,
+    AdminUserPage,
+    DisableUserBody,
+    rfc3339,
+)
+
+TAGS = ["admin"]
+SECURITY: list[dict[str, list[str]]] = [{"ApiKeyAuth": []}]
+USER_PATH = "/admin/users/{user_id:str}"
+
+
+def _actor(request: Request[Any, Any, Any]) -> Actor:
+    principal = current_principal(request)
+    if not isinstance(principal, ApiKeyPrincipal):  # the guard lets only admin keys in already
+        raise InsufficientScope()
+    return Actor(by=str(principal.key_id), key_prefix=display_prefix(principal.key_id))
+
+
+def _user_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise UserNotFound("No user with this id") from None
+
+
+def user_out(user: User) -> AdminUserOut:
+    return AdminUserOut(
+        id=str(user.id),
+        email=user.email.value,
+        created_at=rfc3339(user.created_at),
+        disabled=user.disabled,
+        disabled_reason=user.disabled_reason,
+        last_login_at=rfc3339(user.last_login_at) if user.last_login_at else None,
+    )
+
+
+@get("/admin/users", opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
+@inject
+async def list_users(
+    request: Request[Any, Any, Any],
+    use_case: FromDishka[ListUsers],
+    *,
+    email_contains: Annotated[str | None, QueryParameter(max_length=EMAIL_FILTER_MAX)] = None,
+    disabled: Annotated[bool | None, QueryParameter()] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
+    cursor: Annotated[str | None, QueryParameter(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]{22}$")] = None,
+) -> AdminUserPage:
+    """Accounts in creation order, filtered by email substring and disabled flag; `next_cursor` pages on."""
+    page = await use_case.execute(
+        email_contains=email_contains, disabled=disabled, limit=limit, cursor=cursor, actor=_actor(request)
+    )
+    return AdminUserPage(items=[user_out(u) for u in page.items], next_cursor=page.next_cursor)
+
+
+@get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
+@inject
+async def show_user(
+    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
+) -> AdminUserDetails:
+    """One account and its live sessions."""
+    details = await use_case.execute(_user_id(user_id), _actor(request))
+    out = user_out(details.user)
+    return AdminUserDetails(
+        id=out.id,
+        email=out.email,
+        created_at=out.created_at,
+        disabled=out.disabled,
+        disabled_reason=out.disabled_reason,
+        last_login_at=out.last_login_at,
+        sessions=[
+            AdminSessionOut(
+                id=str(s.id),
+                device_name=s.device_name,
+                created_at=rfc3339(s.created_at),
+                last_used_at=rfc3339(s.last_used_at),
+                expires_at=rfc3339(s.refresh_expires_at),
+            )
+            for s in details.sessions
+        ],
+    )
+
+
+@post(f"{USER_PATH}/disable", opt={**ADMIN_SCOPE, "optional_body": True}, security=SECURITY, status_code=204, tags=TAGS)
+@inject
+async def disable_user(
+    user_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    use_case: FromDishka[DisableUser],
+    data: Annotated[DisableUserBody | None, Body()] = None,
+) -> None:
+    """Disable the account: every session ends at once; login, refresh and reset links stop working."""
+    await use_case.execute(_user_id(user_id), _actor(request), data.reason if data else None)
+
+
+@post(f"{USER_PATH}/enable", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
+@inject
+async def enable_user(
+    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[EnableUser]
+) -> None:
+    """Lift the block; sessions that ended stay ended."""
+    await use_case.execute(_user_id(user_id), _actor(request))
+
+
+@post(f"{USER_PATH}/logout", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
+@inject
+async def logout_user(
+    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[ForceLogout]
+) -> None:
+    """End every session of the user at once."""
+    await use_case.execute(_user_id(user_id), _actor(request))

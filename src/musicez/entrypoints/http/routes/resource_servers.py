@@ -1,0 +1,125 @@
+"""Protecting other services: forward-auth (`/auth/verify`) and RFC 7662 introspection."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Annotated, Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.enums import MediaType, RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+
+from musicez.application.introspect import IntrospectToken
+from musicez.domain.errors import MissingCredentials
+from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
+from musicez.entrypoints.http.guard import current_principal
+from musicez.entrypoints.http.routes.common import NO_STORE, has_no_body
+from musicez.entrypoints.http.schemas import IntrospectionOut
+
+log = logging.getLogger("musicez.http")
+
+TAGS = ["resource servers"]
+FORM_BODY = {"form_body": True}  # the one route that takes a form (RFC 7662), exempt from require_json
+_INACTIVE = IntrospectionOut(active=False)
+_FORWARDED_MAX = 256
+
+
+class IntrospectionForm(msgspec.Struct, frozen=True):
+    token: Annotated[str, msgspec.Meta(max_length=16_384)] = ""  # no more than a body holds: never a 400
+    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+def _from_trusted_proxy(request: Request[Any, Any, Any]) -> bool:
+    try:
+        peer = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    return any(peer in network for network in request.app.state.trusted_networks)
+
+
+def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+    """X-Forwarded-Method/-Uri, only from a trusted proxy; they are logged, never acted upon."""
+    method = request.headers.get("x-forwarded-method")
+    uri = request.headers.get("x-forwarded-uri")
+    if (method is None and uri is None) or not _from_trusted_proxy(request):
+        return None
+    return (method or "-")[:16], (uri or "-")[:_FORWARDED_MAX]
+
+
+_VERIFY_HEADERS = [
+    ResponseHeader(name=name, documentation_only=True, value="", required=False, description=text)  # value: schema
+    for name, text in (
+        ("X-Auth-Kind", "`user` or `api_key`"),
+        ("X-Auth-User-Id", "users: the user id"),
+        ("X-Auth-Session-Id", "users: the session id"),
+        ("X-Auth-Api-Key-Id", "API keys: the key id"),
+        ("X-Auth-Scope", "API keys: `api` or `admin`"),
+    )
+]
+
+
+@get(
+    "/auth/verify",
+    tags=TAGS,
+    cache_control=NO_STORE,
+    media_type=MediaType.TEXT,
+    response_headers=_VERIFY_HEADERS,
+    response_description="The credential is good: the principal is in the X-Auth-* headers; the body is empty",
+)
+async def verify(request: Request[Any, Any, Any]) -> Response[str]:
+    """Forward-auth (nginx `auth_request`, Traefik ForwardAuth, Envoy `ext_authz`): 200 with the
+    principal in `X-Auth-*` headers, else exactly the guard's 401 / 403 / 429 / 503."""
+    principal = current_principal(request)
+    headers: dict[str, str]
+    if isinstance(principal, UserPrincipal):
+        headers = {
+            "X-Auth-Kind": "user",
+            "X-Auth-User-Id": str(principal.user_id),
+            "X-Auth-Session-Id": str(principal.session_id),
+        }
+    else:
+        headers = {
+            "X-Auth-Kind": "api_key",
+            "X-Auth-Api-Key-Id": str(principal.key_id),
+            "X-Auth-Scope": principal.scope,
+        }
+    forwarded = _forwarded(request)
+    if forwarded is not None:
+        log.info("verify for %s %s", *forwarded)
+    return Response("", status_code=200, headers=headers, media_type=MediaType.TEXT)
+
+
+@post(
+    "/auth/introspect", opt=FORM_BODY, status_code=200, tags=TAGS, cache_control=NO_STORE, security=[{"ApiKeyAuth": []}]
+)
+@inject
+async def introspect(
+    request: Request[Any, Any, Any],
+    use_case: FromDishka[IntrospectToken],
+    data: Annotated[IntrospectionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> IntrospectionOut:
+    """RFC 7662: is this access token valid and its session alive? `{"active": false}` for anything else."""
+    if not isinstance(current_principal(request), ApiKeyPrincipal):
+        raise MissingCredentials("Token introspection is for services: send an API key (X-API-Key)")
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != RequestEncodingType.URL_ENCODED.value and not has_no_body(request):
+        raise HTTPException(status_code=415, detail="Send the body as application/x-www-form-urlencoded")
+    claims = await use_case.execute(data.token) if data.token else None
+    if claims is None:
+        return _INACTIVE
+    return IntrospectionOut(
+        active=True,
+        token_type="access_token",
+        sub=str(claims.user_id),
+        sid=str(claims.session_id),
+        iss=claims.issuer,
+        aud=claims.audience,
+        iat=int(claims.issued_at.timestamp()) if claims.issued_at else None,
+        exp=int(claims.expires_at.timestamp()),
+        jti=claims.token_id,
+    )
