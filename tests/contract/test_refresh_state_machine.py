@@ -146,7 +146,7 @@ class RefreshMachine(RuleBasedStateMachine):
         self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
         self.rotate = RotateRefresh(self.store, self.hasher, self.opener, self.clock, POLICY, self.events)
         self.revoke_one = RevokeSession(self.store, self.events)
-        self.revoke_all = RevokeAllSessions(self.store, self.events)
+        self.revoke_all = RevokeAllSessions(self.store, self.events, self.clock)
         self.revoke_others = RevokeOtherSessions(self.revoke_all)
         now = self.clock.now()
         self.user = User(uuid.uuid4(), Email.parse("listener@example.com"), "unused", now, now)

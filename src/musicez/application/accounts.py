@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from musicez.application.grants import SessionOpener, TokenGrant
+from musicez.application.grants import SessionOpener, TokenGrant, clean_device_name
 from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.throttle import Throttle
@@ -48,7 +48,15 @@ class RegisterUser:
             await self.uow.users.add(user)
             await self.uow.commit()
         self.events.record("user_registered", user_id=str(user.id))
-        return await self.opener.open(user, command.device_name)
+        grant = await self.opener.open(user, command.device_name)
+        # Registration's session is a login in the user's activity (without a "new sign-in" mail).
+        self.events.record(
+            "session_opened",
+            user_id=str(user.id),
+            session_id=str(grant.session.id),
+            device_name=grant.session.device_name,
+        )
+        return grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,11 @@ class LoginUser:
         else:
             verified = await self.hasher.verify(command.password, user.password_hash)
         if user is None or not verified:
-            self.events.record("login_failed", user_id=str(user.id) if user else None)
+            self.events.record(
+                "login_failed",
+                user_id=str(user.id) if user else None,
+                device_name=clean_device_name(command.device_name) if user else None,
+            )
             raise InvalidCredentials()
 
         await self.throttle.reset(pair_key, self.limits.login_failures)
@@ -105,5 +117,10 @@ class LoginUser:
             await self.opener.sessions.revoke(user.id, grant.session.id)
             self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
             raise InvalidCredentials()
-        self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
+        self.events.record(
+            "login_succeeded",
+            user_id=str(user.id),
+            session_id=str(grant.session.id),
+            device_name=grant.session.device_name,
+        )
         return grant

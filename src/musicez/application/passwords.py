@@ -19,11 +19,13 @@ from musicez.application.ports import (
     SessionStore,
     UnitOfWork,
 )
+from musicez.application.sessions import live_session_ids
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
+from musicez.domain.session import EndReason
 
 RESET_TOKEN_BYTES = 32
 _RESET_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
@@ -128,13 +130,14 @@ class ResetPassword:
                 raise InvalidResetToken()
             # Checked before anything is committed: a weak password leaves the token usable.
             self.policy.check(new_password, user.email, field="new_password")
+            ending = await live_session_ids(self.sessions, user.id, now)
             await self.uow.users.set_password(user.id, await self.passwords.hash(new_password), now)
             # Before the commit, so a store outage aborts the reset and leaves the token usable;
             # after it again, for a login that opened a session in between.
-            await self.sessions.revoke_all(user.id)
+            await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
             await self.uow.commit()
-        await self.sessions.revoke_all(user.id)
-        self.events.record("password_reset_completed", user_id=str(user.id))
+        await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
+        self.events.record("password_reset_completed", user_id=str(user.id), session_ids=ending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +167,16 @@ class ChangePassword:
         await self.throttle.reset(guesses, self.limits.login_failures)
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
+        ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
         async with self.uow:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # a pending link must not undo it
-            await self.sessions.revoke_all(user.id, keep=principal.session_id)
+            await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
             await self.uow.commit()
-        await self.sessions.revoke_all(user.id, keep=principal.session_id)
-        self.events.record("password_changed", user_id=str(user.id))
+        await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
+        self.events.record(
+            "password_changed", user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending
+        )
 
 
 def _b64(raw: bytes) -> str:

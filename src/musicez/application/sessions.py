@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from musicez.application.grants import SessionOpener, TokenGrant, refresh_hash, successor_of
@@ -11,7 +12,12 @@ from musicez.application.ports import Clock, EventSink, KeyedHasher, SessionStor
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound, TokenRevoked
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
-from musicez.domain.session import RotationOutcome, Session
+from musicez.domain.session import EndReason, RotationOutcome, Session
+
+
+async def live_session_ids(sessions: SessionStore, user_id: UUID, now: datetime, keep: UUID | None = None) -> list[str]:
+    """The sessions a revoke-all is about to end, for one activity item each."""
+    return [str(s.id) for s in await sessions.list_for_user(user_id, now) if s.id != keep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +59,33 @@ class Logout:
     events: EventSink
 
     async def execute(self, principal: UserPrincipal) -> None:
-        await self.sessions.revoke(principal.user_id, principal.session_id)
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(principal.session_id))
+        await self.sessions.revoke(principal.user_id, principal.session_id, reason=EndReason.LOGOUT)
+        self.events.record(
+            "session_revoked",
+            user_id=str(principal.user_id),
+            session_id=str(principal.session_id),
+            reason=EndReason.LOGOUT,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RevokeAllSessions:
     sessions: SessionStore
     events: EventSink
+    clock: Clock
 
     async def execute(self, user_id: UUID, keep: UUID | None = None) -> int:
-        count = await self.sessions.revoke_all(user_id, keep=keep)
-        self.events.record("sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None)
+        reason = EndReason.ENDED_FROM_OTHER_DEVICE if keep else EndReason.LOGOUT_ALL
+        ending = await live_session_ids(self.sessions, user_id, self.clock.now(), keep)
+        count = await self.sessions.revoke_all(user_id, keep=keep, reason=reason)
+        self.events.record(
+            "sessions_revoked",
+            user_id=str(user_id),
+            count=count,
+            kept=str(keep) if keep else None,
+            reason=reason,
+            session_ids=ending,
+        )
         return count
 
 
@@ -82,9 +103,11 @@ class RevokeSession:
     events: EventSink
 
     async def execute(self, principal: UserPrincipal, session_id: UUID) -> None:
-        if not await self.sessions.revoke(principal.user_id, session_id):
+        own = session_id == principal.session_id
+        reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
+        if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):
             raise SessionNotFound()
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id))
+        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id), reason=reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_cookie_name: str = "__Secure-musicez_refresh"
     refresh_cookie_path: str = "/auth"
 
+    # -- security activity and security mails (issue 15) ---------------------------------
+    security_mail_rate_limit: str = "5/hour"  # "new sign-in" / "password changed" mails per address
+    security_link_ttl: Seconds = 7 * 86400  # how long a "this wasn't me" link works
+    not_me_failure_limit: str = "60/minute"  # bad not-me tokens per client address
+    activity_purge_interval: Seconds = 3600  # how often expired activity is deleted
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         source = os.environ if environ is None else environ
@@ -147,6 +153,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "forgot_rate_limit",
             "forgot_email_rate_limit",
         ):
+            try:
+                self.limit(name)
+            except InvalidRateLimit as exc:
+                problems.append(f"{PREFIX}{name.upper()}: {exc}")
+        for name in ("security_mail_rate_limit", "not_me_failure_limit"):  # issue 15
             try:
                 self.limit(name)
             except InvalidRateLimit as exc:

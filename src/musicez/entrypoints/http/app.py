@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez.adapters.postgres.migrate import upgrade
 from musicez.adapters.usage import BufferedUsageRecorder
+from musicez.application.activity import PurgeActivity
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
@@ -25,7 +26,7 @@ from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugin
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
-from musicez.entrypoints.http.routes import auth, health, passwords, sessions
+from musicez.entrypoints.http.routes import activity, auth, health, passwords, sessions
 from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
@@ -53,6 +54,8 @@ ROUTES = [
     health.health,
     health.jwks,
     health.metrics,
+    activity.list_activity,
+    activity.not_me,
 ]
 
 
@@ -105,6 +108,19 @@ async def _usage_loop(container: AsyncContainer) -> None:
         await _flush_usage(container)
 
 
+async def _purge_loop(container: AsyncContainer, every: int) -> None:
+    """Expired security activity goes at start-up and then every `every` seconds."""
+    while True:
+        try:
+            purge = await container.get(PurgeActivity)
+            removed = await purge.execute()
+            if removed:
+                log.info("purged %d expired activity items", removed)
+        except Exception as error:
+            log.warning("could not purge expired activity: %s", type(error).__name__)
+        await asyncio.sleep(every)
+
+
 def create_app(*override_providers: Provider, settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -118,11 +134,15 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
         app.state.background_tasks = set()
         app.state.usage_loop = asyncio.create_task(_usage_loop(container))
+        app.state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:
             log.warning("No MUSICEZ_REDIS_URL: sessions and rate limits live in this process only (one worker).")
 
     async def shutdown(app: Litestar) -> None:
         app.state.usage_loop.cancel()
+        app.state.activity_purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.activity_purge
         with contextlib.suppress(asyncio.CancelledError):
             await app.state.usage_loop
         pending: set[asyncio.Task[Any]] = app.state.background_tasks

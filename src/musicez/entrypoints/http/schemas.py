@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -117,3 +117,25 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str
     errors: list[FieldErrorOut] | None = None
     reason: str | None = None  # why the session ended (token_revoked, invalid_refresh_token)
+
+
+# -- security activity (issue 15) -----------------------------------------------------------
+
+
+class ActivityItemOut(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    at: str
+    session_id: str | None
+    device_name: str | None
+    new_device: bool | None
+    detail: dict[str, str]
+
+
+class ActivityPage(msgspec.Struct, frozen=True):
+    items: list[ActivityItemOut]
+    next_cursor: str | None
+
+
+class NotMeBody(msgspec.Struct, frozen=True):
+    token: Annotated[str, msgspec.Meta(max_length=128)]

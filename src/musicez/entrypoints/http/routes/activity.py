@@ -1,0 +1,84 @@
+"""The user's security activity, and the "this wasn't me" link of the security mails."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, get, post
+from litestar.params import JSONBody, Parameter
+
+from musicez.application.activity import MAX_PAGE, ListActivity
+from musicez.application.security_mail import ReportNotMe
+from musicez.domain.activity import ActivityCursor, ActivityItem
+from musicez.domain.errors import FieldError, ValidationFailed
+from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
+from musicez.entrypoints.http.routes.common import NO_STORE, client_of
+from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, rfc3339
+
+TAGS = ["activity"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_MAX = 64
+_CURSOR_BYTES = 24  # 8 bytes of microseconds since the epoch, 16 of the item id
+
+
+def encode_cursor(cursor: ActivityCursor) -> str:
+    micros = (cursor.at - _EPOCH) // timedelta(microseconds=1)
+    raw = micros.to_bytes(8, "big") + cursor.id.bytes
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(text: str) -> ActivityCursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        if len(raw) != _CURSOR_BYTES or encode_cursor_bytes(raw) != text:
+            raise ValueError(text)
+        at = _EPOCH + timedelta(microseconds=int.from_bytes(raw[:8], "big"))
+        return ActivityCursor(at, UUID(bytes=raw[8:]))
+    except (ValueError, binascii.Error, OverflowError):
+        raise ValidationFailed(
+            "The cursor is not one this service handed out", [FieldError("cursor", "Use next_cursor as given")]
+        ) from None
+
+
+def encode_cursor_bytes(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def item_out(item: ActivityItem) -> ActivityItemOut:
+    return ActivityItemOut(
+        id=str(item.id),
+        type=item.type,
+        at=rfc3339(item.at),
+        session_id=str(item.session_id) if item.session_id else None,
+        device_name=item.device_name,
+        new_device=item.new_device,
+        detail=dict(item.detail),
+    )
+
+
+@get("/auth/activity", opt=USER_ONLY, tags=TAGS, cache_control=NO_STORE)
+@inject
+async def list_activity(
+    request: Request[Any, Any, Any],
+    use_case: FromDishka[ListActivity],
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Items per page")] = 50,
+    cursor: Annotated[
+        str | None, Parameter(max_length=CURSOR_MAX, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ActivityPage:
+    """The caller's security events, newest first."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    items, following = await use_case.execute(current_user(request).user_id, limit, after)
+    return ActivityPage(items=[item_out(i) for i in items], next_cursor=encode_cursor(following) if following else None)
+
+
+@post("/auth/not-me", opt=PUBLIC, status_code=204, security=[], tags=TAGS)
+@inject
+async def not_me(data: JSONBody[NotMeBody], request: Request[Any, Any, Any], use_case: FromDishka[ReportNotMe]) -> None:
+    """End the session a "new sign-in" mail was about, with the token of its link."""
+    await use_case.execute(data.token, client_of(request))
