@@ -352,3 +352,44 @@ async def test_retention_purges_old_items(make_settings: MakeSettings) -> None:
 
         assert await on_app_loop(client, age) >= 1
         assert types(await feed(client, grant)) == ["login"]
+
+
+async def test_the_app_purges_expired_items_at_start_up(make_settings: MakeSettings) -> None:
+    settings = _settings(make_settings, "redis", activity_retention=3600)
+    async with AsyncTestClient(create_app(settings=settings)) as client:
+        grant = await register(client)
+        user_id = grant["user"]["id"]
+
+        async def add_old(container: Any) -> None:
+            from uuid import UUID, uuid4
+
+            log = await container.get(ActivityLog)
+            old = datetime.now(UTC) - timedelta(hours=2)
+            await log.add([ActivityItem(uuid4(), UUID(user_id), "login_failed", old)])
+
+        await on_app_loop(client, add_old)
+
+    async def count(container: Any) -> int:
+        log = await container.get(ActivityLog)
+        from uuid import UUID
+
+        return len(await log.page(UUID(user_id), 10, None, datetime.now(UTC) - timedelta(days=1)))
+
+    async with AsyncTestClient(create_app(settings=settings)) as client:
+        deadline = asyncio.get_running_loop().time() + 5
+        while (found := await on_app_loop(client, count)) != 1:
+            assert asyncio.get_running_loop().time() < deadline, found
+            await asyncio.sleep(0.05)
+
+
+async def test_the_openapi_document_declares_the_feed_and_not_me(client: Client) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+    feed_get = document["paths"]["/auth/activity"]["get"]
+    params = {p["name"]: p for p in feed_get["parameters"]}
+    assert params["limit"]["schema"]["minimum"] == 1
+    assert params["limit"]["schema"]["maximum"] == 100
+    assert params["limit"]["in"] == params["cursor"]["in"] == "query"
+    assert {"400", "401", "403"} <= set(feed_get["responses"])
+    not_me = document["paths"]["/auth/not-me"]["post"]
+    assert not_me.get("security") == document["paths"]["/auth/login"]["post"].get("security")  # public
+    assert "400" in not_me["responses"]

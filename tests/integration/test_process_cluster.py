@@ -151,3 +151,23 @@ def test_an_expired_key_stops_working(pair: tuple[httpx.Client, httpx.Client], p
     expires_at = datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
     time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 1.1)  # printed to the second
     _problem(on_a.get("/auth/me", headers={"X-API-Key": created["key"]}), 401, "invalid_api_key")
+
+
+def test_activity_written_on_one_process_is_read_on_the_other_at_once(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    on_a, on_b = pair
+    email = unique_email("feed")
+    registered = on_a.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert registered.status_code == 201
+    for attempt in range(5):
+        login = on_a.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD, "device_name": "Pair"})
+        assert login.status_code == 200, login.text
+        grant = login.json()
+        feed = on_b.get("/auth/activity", headers=_bearer(grant["access_token"]))
+        assert feed.status_code == 200, feed.text
+        items = feed.json()["items"]
+        assert len(items) == attempt + 2
+        assert items[0]["session_id"] == grant["session_id"]
+        assert items[0]["type"] == "login"
+        assert items[0]["new_device"] is (attempt == 0)

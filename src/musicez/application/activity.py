@@ -103,7 +103,10 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
             own = _Pending(item(ActivityType.PASSWORD_RESET), notify="password_changed")
             return [own, *ended(EndReason.PASSWORD_RESET)]
         case "account_disabled":
-            return [_Pending(item(ActivityType.ACCOUNT_DISABLED, detail=by_admin)), *ended(EndReason.ACCOUNT_DISABLED)]
+            return [
+                _Pending(item(ActivityType.ACCOUNT_DISABLED, detail=by_admin)),
+                *ended(EndReason.ACCOUNT_DISABLED, by_admin),
+            ]
         case "account_enabled":
             return [_Pending(item(ActivityType.ACCOUNT_ENABLED, detail=by_admin))]
         case "admin_logout":
