@@ -15,6 +15,7 @@ from musicez.application.activity import (
     ActivityRecorder,
     BackgroundWork,
     activity_for,
+    flush_request,
     start_request,
 )
 from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
@@ -85,11 +86,23 @@ async def test_items_of_a_request_wait_for_its_flush(wired: Wired) -> None:
         buffer = start_request()
         grant = await wired.world.sign_up(device="Phone")
         assert wired.log.items == {}  # nothing written before the response starts
-        await buffer.flush()
+        await flush_request(buffer)
+        await flush_request(buffer)
         return grant
 
     grant = await asyncio.create_task(handle())
     (item,) = wired.log.items.values()
+    later = str(uuid.uuid4())
+
+    async def after_the_response() -> None:  # a task of the request, recording after its flush
+        buffer = start_request()
+        await flush_request(buffer)
+        wired.recorder.record("account_enabled", user_id=str(grant.user_id), by="cli", note=later)
+
+    await asyncio.create_task(after_the_response())
+    await wired.settle()
+    assert sorted(wired.types()) == ["account_enabled", "login"]
+    assert "account_enabled" in wired.inner.names
     assert (item.type, item.session_id, item.device_name, item.new_device) == ("login", grant.session.id, "Phone", True)
     await wired.settle()
     assert wired.world.mailer.sent == []  # registration: no "new sign-in" mail
