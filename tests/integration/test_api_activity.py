@@ -393,3 +393,23 @@ async def test_the_openapi_document_declares_the_feed_and_not_me(client: Client)
     not_me = document["paths"]["/auth/not-me"]["post"]
     assert not_me.get("security") == document["paths"]["/auth/login"]["post"].get("security")  # public
     assert "400" in not_me["responses"]
+
+
+async def test_odd_device_names_are_kept_printable(client: Client) -> None:
+    grant = await register(client)
+
+    async def emit(container: Any) -> None:
+        events = await container.get(EventSink)
+        events.record(
+            "login_succeeded",
+            user_id=grant["user"]["id"],
+            session_id=grant["session_id"],
+            device_name="Phone\x00\x07 of Ada " + "x" * 200,
+        )
+        await asyncio.sleep(0.3)  # off the request path: written in the background
+
+    await on_app_loop(client, emit)
+    (item, *_) = await feed(client, grant)
+    assert item["type"] == "login"
+    assert item["device_name"].startswith("Phone of Ada x")
+    assert len(item["device_name"]) == 100

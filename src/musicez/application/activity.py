@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from musicez.application.grants import DEVICE_NAME_MAX
 from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGenerator, SecurityLinkRepository
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
 from musicez.domain.session import EndReason
@@ -64,7 +65,8 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
         return []
     session_id = _uuid(fields.get("session_id"))
     device = fields.get("device_name")
-    device_name = device if isinstance(device, str) else None
+    # Printable only (no NUL or control characters reach the table or a mail), as the session caps it.
+    device_name = "".join(c for c in device if c.isprintable())[:DEVICE_NAME_MAX] if isinstance(device, str) else None
     reason = fields.get("reason")
     by_admin = {"by": "admin"} if fields.get("by") is not None else {}
 

@@ -149,7 +149,10 @@ class ReportNotMe:
             await self.budget.fail(budget_key, self.failures)
             self.events.record("not_me_rejected")
             raise InvalidSecurityToken()
-        await self.sessions.revoke(link.user_id, link.session_id, reason=EndReason.NOT_ME)
-        self.events.record(
-            "session_revoked", user_id=str(link.user_id), session_id=str(link.session_id), reason=EndReason.NOT_ME
-        )
+        # The link worked either way (204); only a session it really ended is an activity item.
+        if await self.sessions.revoke(link.user_id, link.session_id, reason=EndReason.NOT_ME):
+            self.events.record(
+                "session_revoked", user_id=str(link.user_id), session_id=str(link.session_id), reason=EndReason.NOT_ME
+            )
+        else:
+            self.events.record("not_me_session_already_ended", session_id=str(link.session_id))
