@@ -390,9 +390,11 @@ async def test_the_openapi_document_declares_the_feed_and_not_me(client: Client)
     assert params["limit"]["schema"]["maximum"] == 100
     assert params["limit"]["in"] == params["cursor"]["in"] == "query"
     assert {"400", "401", "403"} <= set(feed_get["responses"])
+    assert set(feed_get["responses"]["400"]["content"]) == {"application/problem+json"}
     not_me = document["paths"]["/auth/not-me"]["post"]
     assert not_me.get("security") == document["paths"]["/auth/login"]["post"].get("security")  # public
-    assert "400" in not_me["responses"]
+    assert set(not_me["responses"]["400"]["content"]) == {"application/problem+json"}
+    assert "429" in not_me["responses"]
 
 
 async def test_odd_device_names_are_kept_printable(client: Client) -> None:

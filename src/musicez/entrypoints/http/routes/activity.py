@@ -10,15 +10,17 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 
 from musicez.application.activity import MAX_PAGE, ListActivity
 from musicez.application.security_mail import ReportNotMe
 from musicez.domain.activity import ActivityCursor, ActivityItem
 from musicez.domain.errors import FieldError, ValidationFailed
+from musicez.entrypoints.http.docs import PROBLEM_JSON
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import NO_STORE, client_of
-from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, rfc3339
+from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, rfc3339
 
 TAGS = ["activity"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,7 +61,19 @@ def item_out(item: ActivityItem) -> ActivityItemOut:
     )
 
 
-@get("/auth/activity", opt=USER_ONLY, tags=TAGS, cache_control=NO_STORE)
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, generate_examples=False, description=description, media_type=PROBLEM_JSON
+    )
+
+
+@get(
+    "/auth/activity",
+    opt=USER_ONLY,
+    tags=TAGS,
+    cache_control=NO_STORE,
+    responses={400: _problem("validation_error: limit is not 1-100, or the cursor is not a next_cursor")},
+)
 @inject
 async def list_activity(
     request: Request[Any, Any, Any],
@@ -73,7 +87,17 @@ async def list_activity(
     return ActivityPage(items=[item_out(i) for i in items], next_cursor=encode_cursor(following) if following else None)
 
 
-@post("/auth/not-me", opt=PUBLIC, status_code=204, security=[], tags=TAGS)
+@post(
+    "/auth/not-me",
+    opt=PUBLIC,
+    status_code=204,
+    security=[],
+    tags=TAGS,
+    responses={
+        400: _problem("validation_error, or invalid_security_token (unknown, used or expired)"),
+        429: _problem("rate_limited: too many bad tokens from this address, with Retry-After (seconds)"),
+    },
+)
 @inject
 async def not_me(data: JSONBody[NotMeBody], request: Request[Any, Any, Any], use_case: FromDishka[ReportNotMe]) -> None:
     """End the session a "new sign-in" mail was about, with the token of its link."""
