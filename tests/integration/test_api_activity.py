@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import io
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -415,3 +417,30 @@ async def test_odd_device_names_are_kept_printable(client: Client) -> None:
     assert item["type"] == "login"
     assert item["device_name"].startswith("Phone of Ada x")
     assert len(item["device_name"]) == 100
+
+
+async def test_a_failing_mailer_never_fails_the_login_nor_logs_the_link(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox folder should be")
+    settings = _settings(make_settings, "redis", mail_outbox=str(blocked))
+    app = create_app(settings=settings)  # configures logging: one handler on the root logger
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(capture)
+    try:
+        async with AsyncTestClient(app) as client:
+            address = unique_email()
+            await register(client, address)
+            login_response = await login(client, address, "Somewhere new")
+            assert login_response.status_code == 200
+            deadline = asyncio.get_running_loop().time() + 5
+            while "security mail (new_sign_in) failed" not in stream.getvalue():
+                assert asyncio.get_running_loop().time() < deadline, stream.getvalue()
+                await asyncio.sleep(0.05)
+            assert types(await feed(client, login_response.json()))[0] == "login"
+    finally:
+        logging.getLogger().removeHandler(capture)
+    assert SECURITY_URL not in stream.getvalue()
+    assert address not in stream.getvalue()
