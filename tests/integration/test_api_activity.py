@@ -1,5 +1,5 @@
-"""GET /auth/activity, the security mails and POST /auth/not-me (API.md v1.1), on Postgres with
-the Redis session store and with the in-process one."""
+"""GET /auth/activity, the security mails and POST /auth/not-me (API.md v1.1): on Postgres with
+the Redis session store, and on the embedded default (SQLite and the in-process store)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     create_api_key,
     on_app_loop,
     register,
+    run_concurrently,
     unique_email,
 )
 
@@ -44,12 +45,13 @@ ITEM_FIELDS = {"id", "type", "at", "session_id", "device_name", "new_device", "d
 
 def _settings(make_settings: MakeSettings, store: str, **extra: Any) -> Any:
     values: dict[str, Any] = {"security_url": SECURITY_URL, "password_reset_url": RESET_URL, **extra}
-    if store == "memory":
+    if store == "embedded":  # the embedded default: in-process sessions, an SQLite file
         values["redis_url"] = None
+        values["database_url"] = None
     return make_settings(**values)
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "embedded"])
 async def client(request: pytest.FixtureRequest, make_settings: MakeSettings) -> AsyncIterator[Client]:
     app = create_app(settings=_settings(make_settings, request.param, refresh_reuse_grace=0))
     async with AsyncTestClient(app) as test_client:
@@ -444,3 +446,14 @@ async def test_a_failing_mailer_never_fails_the_login_nor_logs_the_link(
         logging.getLogger().removeHandler(capture)
     assert SECURITY_URL not in stream.getvalue()
     assert address not in stream.getvalue()
+
+
+async def test_concurrent_uses_of_one_not_me_link_end_it_once(client: Client) -> None:
+    address = unique_email()
+    await register(client, address)
+    await logged_in(client, address, "Racing laptop")
+    (mail,) = await wait_for_mails(client, address, NEW_SIGN_IN)
+    (token,) = NOT_ME_LINK.findall(body_of(mail))
+    calls = [("POST", "/auth/not-me", {"json": {"token": token}}) for _ in range(6)]
+    statuses = sorted(r.status_code for r in await run_concurrently(client, calls))
+    assert statuses == [204, 400, 400, 400, 400, 400]
