@@ -158,7 +158,7 @@ class RefreshMachine(RuleBasedStateMachine):
             self.store, self.hasher, self.opener, self.clock, POLICY, self.events, budget, REFRESH_LIMITS
         )
         self.revoke_one = RevokeSession(self.store, self.events)
-        self.revoke_all = RevokeAllSessions(self.store, self.events)
+        self.revoke_all = RevokeAllSessions(self.store, self.events, self.clock)
         self.revoke_others = RevokeOtherSessions(self.revoke_all)
         now = self.clock.now()
         self.user = User(uuid.uuid4(), Email.parse("listener@example.com"), "unused", now, now)

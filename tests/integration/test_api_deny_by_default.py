@@ -24,6 +24,7 @@ PUBLIC = {
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("GET", "/.well-known/jwks.json"),
+    ("POST", "/auth/not-me"),  # v1.1: the link's token is the credential
 }
 PUBLIC_PREFIX = "/schema"  # GET /schema and everything under /schema/
 

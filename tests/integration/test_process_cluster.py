@@ -201,3 +201,23 @@ def test_a_high_key_limit_is_never_exceeded_across_processes(
     assert statuses.get(200, 0) >= 10_000 - 2 * 64, statuses  # at most a chunk per process unspent
     for client in pair:
         _problem(client.get("/auth/me", headers={"X-API-Key": created["key"]}), 429, "rate_limited")
+
+
+def test_activity_written_on_one_process_is_read_on_the_other_at_once(
+    pair: tuple[httpx.Client, httpx.Client],
+) -> None:
+    on_a, on_b = pair
+    email = unique_email("feed")
+    registered = on_a.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+    assert registered.status_code == 201
+    for attempt in range(5):
+        login = on_a.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD, "device_name": "Pair"})
+        assert login.status_code == 200, login.text
+        grant = login.json()
+        feed = on_b.get("/auth/activity", headers=_bearer(grant["access_token"]))
+        assert feed.status_code == 200, feed.text
+        items = feed.json()["items"]
+        assert len(items) == attempt + 2
+        assert items[0]["session_id"] == grant["session_id"]
+        assert items[0]["type"] == "login"
+        assert items[0]["new_device"] is (attempt == 0)

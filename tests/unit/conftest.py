@@ -143,7 +143,7 @@ class World:
 
     @property
     def revoke_all(self) -> RevokeAllSessions:
-        return RevokeAllSessions(self.sessions, self.events)
+        return RevokeAllSessions(self.sessions, self.events, self.clock)
 
     @property
     def revoke_others(self) -> RevokeOtherSessions:

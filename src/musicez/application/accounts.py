@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from musicez.application.account_budget import AccountBudget
 from musicez.application.devices import DeviceTokens
-from musicez.application.grants import SessionOpener, TokenGrant
+from musicez.application.grants import SessionOpener, TokenGrant, clean_device_name
 from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.throttle import Throttle
@@ -62,6 +62,13 @@ class RegisterUser:
             await self.uow.commit()
         self.events.record("user_registered", user_id=str(user.id))
         grant = await self.opener.open(user, command.device_name)
+        # Registration's session is a login in the user's activity (without a "new sign-in" mail).
+        self.events.record(
+            "session_opened",
+            user_id=str(user.id),
+            session_id=str(grant.session.id),
+            device_name=grant.session.device_name,
+        )
         return replace(grant, device_token=self.devices.issue(user.id))
 
 
@@ -125,7 +132,11 @@ class LoginUser:
             self.events.record("login_refused", user_id=str(user.id), reason="account_disabled")
             raise AccountDisabled()
         if user is None or not verified:
-            self.events.record("login_failed", user_id=str(user.id) if user else None)
+            self.events.record(
+                "login_failed",
+                user_id=str(user.id) if user else None,
+                device_name=clean_device_name(command.device_name) if user else None,
+            )
             raise InvalidCredentials()
         await self.throttle.reset(pair_key, self.limits.login_failures)
         if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
@@ -153,7 +164,12 @@ class LoginUser:
             await self.uow.users.record_login(user.id, grant.session.created_at)  # last_login_at (v1.1)
             await self.uow.commit()
         await self._rehash_if_weaker(user, command.password)
-        self.events.record("login_succeeded", user_id=str(user.id), session_id=str(grant.session.id))
+        self.events.record(
+            "login_succeeded",
+            user_id=str(user.id),
+            session_id=str(grant.session.id),
+            device_name=grant.session.device_name,
+        )
         return replace(grant, device_token=self.devices.issue(user.id))
 
     async def _verifies(self, password: str, password_hash: str) -> bool:

@@ -21,6 +21,7 @@ from musicez.application.ports import (
     SessionStore,
     UnitOfWork,
 )
+from musicez.application.sessions import live_session_ids
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidCurrentPassword, InvalidResetToken, RateLimited
@@ -145,13 +146,14 @@ class ResetPassword:
             # The conditional consume decides between two resets racing with one token.
             if await self.uow.reset_tokens.consume(token_hash, now) != user.id:
                 raise InvalidResetToken()
+            ending = await live_session_ids(self.sessions, user.id, now)
             await self.uow.users.set_password(user.id, new_hash, now)
             # Before the commit, so a store outage aborts the reset and leaves the token usable;
             # after it again, for a login that opened a session in between.
             await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
-        self.events.record("password_reset_completed", user_id=str(user.id))
+        self.events.record("password_reset_completed", user_id=str(user.id), session_ids=ending)
 
     async def _failed(self, budget_key: str) -> NoReturn:
         self.events.record("password_reset_failed")
@@ -194,13 +196,16 @@ class ChangePassword:
         await self.budget.refund(str(user.email))
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
+        ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
         async with self.uow:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # a pending link must not undo it
             await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
-        self.events.record("password_changed", user_id=str(user.id))
+        self.events.record(
+            "password_changed", user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending
+        )
 
 
 def _b64(raw: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, refresh_hash, successor_of
@@ -19,6 +20,11 @@ from musicez.domain.errors import (
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
 from musicez.domain.session import EndReason, RotationOutcome, Session
+
+
+async def live_session_ids(sessions: SessionStore, user_id: UUID, now: datetime, keep: UUID | None = None) -> list[str]:
+    """The sessions a revoke-all is about to end, for one activity item each."""
+    return [str(s.id) for s in await sessions.list_for_user(user_id, now) if s.id != keep]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +104,22 @@ class Logout:
 class RevokeAllSessions:
     sessions: SessionStore
     events: EventSink
+    clock: Clock
 
     async def execute(self, user_id: UUID, keep: UUID | None = None, reason: str | None = None) -> int:
         """`reason` (an EndReason) defaults to logout-all, or to "ended from another device"
         when one session is kept (logout-others)."""
         if reason is None:
             reason = EndReason.LOGOUT_ALL if keep is None else EndReason.ENDED_FROM_OTHER_DEVICE
+        ending = await live_session_ids(self.sessions, user_id, self.clock.now(), keep)
         count = await self.sessions.revoke_all(user_id, keep=keep, reason=reason)
         self.events.record(
-            "sessions_revoked", user_id=str(user_id), count=count, kept=str(keep) if keep else None, reason=reason
+            "sessions_revoked",
+            user_id=str(user_id),
+            count=count,
+            kept=str(keep) if keep else None,
+            reason=reason,
+            session_ids=ending,
         )
         return count
 

@@ -7,8 +7,9 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
-from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
+from dishka import AsyncContainer, Provider, Scope, decorate, make_async_container, provide
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,6 +18,7 @@ from musicez.adapters.mail.log import LogMailer
 from musicez.adapters.mail.outbox import OutboxMailer
 from musicez.adapters.mail.smtp import SmtpMailer, SmtpTarget
 from musicez.adapters.memory.session_store import MemorySessionStore
+from musicez.adapters.postgres.activity import SqlActivityLog, SqlSecurityLinks
 from musicez.adapters.postgres.database import SqlDatabase, build_engine, session_factory
 from musicez.adapters.postgres.repositories import SqlApiKeyLookup
 from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
@@ -39,6 +41,13 @@ from musicez.adapters.system import OsSecrets, SystemClock
 from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterUser
+from musicez.application.activity import (
+    ActivityJournal,
+    ActivityRecorder,
+    BackgroundWork,
+    ListActivity,
+    PurgeActivity,
+)
 from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
@@ -55,6 +64,7 @@ from musicez.application.passwords import (
 from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
+    ActivityLog,
     ApiKeyLookup,
     Clock,
     Database,
@@ -66,10 +76,12 @@ from musicez.application.ports import (
     RateLimiter,
     RateObserver,
     SecretGenerator,
+    SecurityLinkRepository,
     SessionStore,
     UnitOfWork,
     UsageRecorder,
 )
+from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
 from musicez.application.sessions import (
     DescribeSession,
     ListSessions,
@@ -281,9 +293,86 @@ class UseCaseProvider(Provider):
     introspect = provide(IntrospectToken)
 
 
+class ActivityProvider(Provider):
+    """Security activity and security mails (issue 15): the event sink also writes the feed."""
+
+    scope = Scope.APP
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    @provide
+    def activity_log(self, sessions: async_sessionmaker[AsyncSession]) -> ActivityLog:
+        return SqlActivityLog(sessions)
+
+    @provide
+    def security_links(self, sessions: async_sessionmaker[AsyncSession]) -> SecurityLinkRepository:
+        return SqlSecurityLinks(sessions)
+
+    @provide
+    async def background(self) -> AsyncIterator[BackgroundWork]:
+        work = BackgroundWork()
+        yield work
+        await work.drain()
+
+    @provide
+    def journal(self, activity: ActivityLog) -> ActivityJournal:
+        return ActivityJournal(activity)
+
+    @provide
+    def security_mail_policy(self) -> SecurityMailPolicy:
+        s = self._settings
+        return SecurityMailPolicy(s.security_url, s.security_link_ttl, s.limit("security_mail_rate_limit"))
+
+    @decorate
+    def record_activity(  # noqa: PLR0917 - dishka passes what the signature names
+        self,
+        events: EventSink,
+        journal: ActivityJournal,
+        background: BackgroundWork,
+        sessions: async_sessionmaker[AsyncSession],
+        links: SecurityLinkRepository,
+        mailer: Mailer,
+        limiter: RateLimiter,
+        hasher: KeyedHasher,
+        secrets: SecretGenerator,
+        clock: Clock,
+        policy: SecurityMailPolicy,
+    ) -> EventSink:
+        def users() -> UnitOfWork:
+            return cast("UnitOfWork", SqlUnitOfWork(sessions))
+
+        notifier = SendSecurityMail(users, links, mailer, limiter, hasher, secrets, clock, policy, events)
+        return ActivityRecorder(events, journal, clock=clock, secrets=secrets, background=background, notifier=notifier)
+
+    @provide
+    def list_activity(self, activity: ActivityLog, clock: Clock) -> ListActivity:
+        return ListActivity(activity, clock, self._settings.activity_retention)
+
+    @provide
+    def purge_activity(self, activity: ActivityLog, links: SecurityLinkRepository, clock: Clock) -> PurgeActivity:
+        return PurgeActivity(activity, links, clock, self._settings.activity_retention)
+
+    @provide
+    def report_not_me(  # noqa: PLR0917 - dishka passes what the signature names
+        self,
+        links: SecurityLinkRepository,
+        sessions: SessionStore,
+        hasher: KeyedHasher,
+        budget: FailureBudget,
+        clock: Clock,
+        events: EventSink,
+    ) -> ReportNotMe:
+        failures = self._settings.limit("not_me_failure_limit")
+        return ReportNotMe(links, sessions, hasher, budget, failures, clock, events)
+
+
 def build_container(settings: Settings, registry: CollectorRegistry, *overrides: Provider) -> AsyncContainer:
     """Later providers win: tests pass overrides for any port."""
-    return make_async_container(InfrastructureProvider(settings, registry), UseCaseProvider(), *overrides)
+    return make_async_container(
+        InfrastructureProvider(settings, registry), UseCaseProvider(), ActivityProvider(settings), *overrides
+    )
 
 
 # -- keys ----------------------------------------------------------------------------------

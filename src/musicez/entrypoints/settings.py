@@ -119,6 +119,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     bcrypt_threads: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     bcrypt_max_wait: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
 
+    # -- security activity and security mails (issue 15) ---------------------------------
+    security_mail_rate_limit: str = "5/hour"  # "new sign-in" / "password changed" mails per address
+    security_link_ttl: Seconds = 7 * 86400  # how long a "this wasn't me" link works
+    not_me_failure_limit: str = "60/minute"  # bad not-me tokens per client address
+    activity_purge_interval: Seconds = 3600  # how often expired activity is deleted
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, database_only: bool = False, **overrides: object
@@ -205,7 +211,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 self.limit(name)
             except InvalidRateLimit as exc:
                 problems.append(f"{PREFIX}{name.upper()}: {exc}")
-        for name in ("reset_failure_limit", "api_key_failure_limit"):  # hardening (issue 11)
+        for name in (
+            "reset_failure_limit",
+            "api_key_failure_limit",
+            "security_mail_rate_limit",
+            "not_me_failure_limit",
+        ):
             try:
                 self.limit(name)
             except InvalidRateLimit as exc:

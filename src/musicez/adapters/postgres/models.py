@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -46,6 +47,38 @@ class PasswordResetTokenModel(UUIDv7AuditBase):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class ActivityModel(UUIDv7Base):
+    """A user's security activity (issue 15): no client address, by design."""
+
+    __tablename__ = "activity"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    session_id: Mapped[UUID | None] = mapped_column(default=None)
+    device_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    new_device: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_activity_user_at_id", "user_id", at.desc(), "id"),
+        Index("ix_activity_at", "at"),
+    )
+
+
+class SecurityLinkModel(UUIDv7Base):
+    """A "this wasn't me" link (issue 15), stored only as a MAC."""
+
+    __tablename__ = "security_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[UUID]
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 

@@ -19,6 +19,7 @@ from musicez import __version__
 from musicez.adapters.postgres.database import expected_revision
 from musicez.adapters.postgres.migrate import current_revision, upgrade
 from musicez.adapters.usage import BufferedUsageRecorder
+from musicez.application.activity import PurgeActivity
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
@@ -30,7 +31,7 @@ from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugin
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
-from musicez.entrypoints.http.routes import admin, auth, health, passwords, resource_servers, sessions
+from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
@@ -65,6 +66,8 @@ ROUTES = [
     admin.logout_user,
     resource_servers.verify,
     resource_servers.introspect,
+    activity.list_activity,
+    activity.not_me,
 ]
 
 
@@ -134,6 +137,19 @@ async def _say_if_schema_outdated(engine: AsyncEngine) -> None:
         )
 
 
+async def _purge_loop(container: AsyncContainer, every: int) -> None:
+    """Expired security activity goes at start-up and then every `every` seconds."""
+    while True:
+        try:
+            purge = await container.get(PurgeActivity)
+            removed = await purge.execute()
+            if removed:
+                log.info("purged %d expired activity items", removed)
+        except Exception as error:
+            log.warning("could not purge expired activity: %s", type(error).__name__)
+        await asyncio.sleep(every)
+
+
 def create_app(*override_providers: Provider, settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -151,6 +167,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
         app.state.background_tasks = set()
         app.state.usage_loop = asyncio.create_task(_usage_loop(container))
+        app.state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:
             log.warning("No MUSICEZ_REDIS_URL: sessions and rate limits live in this process only (one worker).")
 
@@ -160,6 +177,11 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
             await container.close()
             return
         usage_loop.cancel()
+        activity_purge: asyncio.Task[None] | None = getattr(app.state, "activity_purge", None)
+        if activity_purge is not None:
+            activity_purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await activity_purge
         with contextlib.suppress(asyncio.CancelledError):
             await usage_loop
         pending: set[asyncio.Task[Any]] = app.state.background_tasks

@@ -18,6 +18,8 @@ from dishka import Scope as DIScope
 from litestar import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from musicez.application.activity import flush_request as flush_activity
+from musicez.application.activity import start_request as start_activity
 from musicez.entrypoints.rate_report import closest_to_exhaustion, start_collecting
 
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
@@ -93,6 +95,7 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
             return
         request_id = _request_id(scope["headers"])
         decisions = start_collecting()
+        activity = start_activity()  # security activity of this request, written before its response
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -102,6 +105,8 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
         async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                if activity:
+                    await flush_activity(activity)
                 status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", encoded_id)]
                 if decisions:
@@ -126,6 +131,8 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
             error = exc
             raise
         finally:
+            if activity:  # a response that never started (flushing twice writes nothing twice)
+                await flush_activity(activity)
             if lazy is not None:
                 await lazy.close(error)
             metrics.record(

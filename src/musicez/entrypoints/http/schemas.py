@@ -190,3 +190,25 @@ class IntrospectionOut(msgspec.Struct, frozen=True, omit_defaults=True):
     iat: int | None = None
     exp: int | None = None
     jti: str | None = None
+
+
+# -- security activity (issue 15) -----------------------------------------------------------
+
+
+class ActivityItemOut(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    at: str
+    session_id: str | None
+    device_name: str | None
+    new_device: bool | None
+    detail: dict[str, str]
+
+
+class ActivityPage(msgspec.Struct, frozen=True):
+    items: list[ActivityItemOut]
+    next_cursor: str | None
+
+
+class NotMeBody(msgspec.Struct, frozen=True):
+    token: Annotated[str, msgspec.Meta(max_length=128)]

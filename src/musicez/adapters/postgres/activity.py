@@ -1,0 +1,141 @@
+"""The activity log and the security links, each call in a short transaction of its own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from musicez.adapters.postgres.database import translate_outages
+from musicez.adapters.postgres.models import ActivityModel, SecurityLinkModel
+from musicez.domain.activity import ActivityCursor, ActivityItem, ActivityType, SecurityLink
+
+
+def _item(row: ActivityModel) -> ActivityItem:
+    detail = row.detail if isinstance(row.detail, dict) else {}
+    return ActivityItem(
+        id=row.id,
+        user_id=row.user_id,
+        type=row.type,
+        at=row.at,
+        session_id=row.session_id,
+        device_name=row.device_name,
+        new_device=row.new_device,
+        detail={str(k): str(v) for k, v in detail.items()},
+    )
+
+
+class SqlActivityLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, items: list[ActivityItem]) -> None:
+        if not items:
+            return
+        rows = [
+            {
+                "id": it.id,
+                "user_id": it.user_id,
+                "type": it.type,
+                "at": it.at,
+                "session_id": it.session_id,
+                "device_name": it.device_name,
+                "new_device": it.new_device,
+                "detail": dict(it.detail),
+            }
+            for it in items
+        ]
+        async with translate_outages(), self._sessions() as session:
+            await session.execute(insert(ActivityModel), rows)
+            await session.commit()
+
+    async def page(
+        self, user_id: UUID, limit: int, after: ActivityCursor | None, since: datetime
+    ) -> list[ActivityItem]:
+        query = select(ActivityModel).where(ActivityModel.user_id == user_id, ActivityModel.at >= since)
+        if after is not None:
+            query = query.where(
+                or_(ActivityModel.at < after.at, and_(ActivityModel.at == after.at, ActivityModel.id < after.id))
+            )
+        query = query.order_by(ActivityModel.at.desc(), ActivityModel.id.desc()).limit(limit)
+        async with translate_outages(), self._sessions() as session:
+            return [_item(r) for r in (await session.execute(query)).scalars()]
+
+    async def known_devices(self, user_id: UUID, names: set[str], since: datetime) -> set[str]:
+        if not names:
+            return set()
+        query = (
+            select(ActivityModel.device_name)
+            .where(
+                ActivityModel.user_id == user_id,
+                ActivityModel.type == ActivityType.LOGIN,
+                ActivityModel.at >= since,
+                ActivityModel.device_name.in_(names),
+            )
+            .distinct()
+        )
+        async with translate_outages(), self._sessions() as session:
+            return {name for name in (await session.execute(query)).scalars() if name is not None}
+
+    async def device_names(self, user_id: UUID, session_ids: set[UUID]) -> dict[UUID, str]:
+        if not session_ids:
+            return {}
+        query = select(ActivityModel.session_id, ActivityModel.device_name).where(
+            ActivityModel.user_id == user_id,
+            ActivityModel.type == ActivityType.LOGIN,
+            ActivityModel.session_id.in_(session_ids),
+        )
+        async with translate_outages(), self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return {sid: name for sid, name in rows if sid is not None and name is not None}
+
+    async def purge(self, before: datetime) -> int:
+        async with translate_outages(), self._sessions() as session:
+            result = await session.execute(delete(ActivityModel).where(ActivityModel.at < before))
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SqlSecurityLinks:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, token_hash: str, link: SecurityLink, expires_at: datetime, now: datetime) -> None:
+        async with translate_outages(), self._sessions() as session:
+            session.add(
+                SecurityLinkModel(
+                    token_hash=token_hash,
+                    user_id=link.user_id,
+                    session_id=link.session_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            await session.commit()
+
+    async def consume(self, token_hash: str, now: datetime) -> SecurityLink | None:
+        # One conditional UPDATE: of two concurrent uses of one link, one wins.
+        async with translate_outages(), self._sessions() as session:
+            result = await session.execute(
+                update(SecurityLinkModel)
+                .where(SecurityLinkModel.token_hash == token_hash)
+                .where(SecurityLinkModel.used_at.is_(None))
+                .where(SecurityLinkModel.expires_at > now)
+                .values(used_at=now)
+                .returning(SecurityLinkModel.user_id, SecurityLinkModel.session_id)
+            )
+            row = result.one_or_none()
+            await session.commit()
+        return SecurityLink(row[0], row[1]) if row else None
+
+    async def purge(self, now: datetime) -> int:
+        async with translate_outages(), self._sessions() as session:
+            result = await session.execute(
+                delete(SecurityLinkModel).where(
+                    or_(SecurityLinkModel.expires_at <= now, SecurityLinkModel.used_at.is_not(None))
+                )
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,227 @@
+"""Security activity from the security events, the security mails and not-me, on fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from musicez.application.activity import (
+    ActivityJournal,
+    ActivityRecorder,
+    BackgroundWork,
+    activity_for,
+    flush_request,
+    start_request,
+)
+from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
+from musicez.application.throttle import FailureBudget
+from musicez.domain.activity import ActivityCursor
+from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
+from musicez.domain.principal import UserPrincipal
+from musicez.domain.rate_limit import RateLimit
+from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
+from tests.support.activity_fakes import FakeActivityLog, FakeSecurityLinks
+from tests.support.fakes import FakeEvents
+from tests.unit.conftest import STRONG_PASSWORD, World
+
+SECURITY_URL = "https://app.example/not-me"
+
+
+class Wired:
+    """The world's use cases with the activity recorder as their event sink."""
+
+    def __init__(self, world: World, per_address: RateLimit | None = None) -> None:
+        self.world = world
+        self.log = FakeActivityLog()
+        self.links = FakeSecurityLinks()
+        self.inner = FakeEvents()
+        self.background = BackgroundWork()
+        policy = SecurityMailPolicy(SECURITY_URL, per_address=per_address or RateLimit(5, "hour"))
+        self.mail = SendSecurityMail(
+            world.uow,
+            self.links,
+            world.mailer,
+            world.limiter,
+            world.hasher,
+            world.secrets,
+            world.clock,
+            policy,
+            self.inner,
+        )
+        self.recorder = ActivityRecorder(
+            self.inner,
+            ActivityJournal(self.log),
+            clock=world.clock,
+            secrets=world.secrets,
+            background=self.background,
+            notifier=self.mail,
+        )
+        world.events = self.recorder  # type: ignore[assignment]
+
+    async def settle(self) -> None:
+        for _ in range(3):
+            await self.background.drain()
+            await asyncio.sleep(0)
+
+    def types(self) -> list[str]:
+        return [i.type for i in sorted(self.log.items.values(), key=lambda i: (i.at, i.id.bytes))]
+
+
+@pytest.fixture
+def wired(world: World) -> Wired:
+    return Wired(world)
+
+
+def principal(grant: Any) -> UserPrincipal:
+    return UserPrincipal(grant.user_id, grant.session.id, grant.access.expires_at)
+
+
+async def test_items_of_a_request_wait_for_its_flush(wired: Wired) -> None:
+    async def handle() -> Any:
+        buffer = start_request()
+        grant = await wired.world.sign_up(device="Phone")
+        assert wired.log.items == {}  # nothing written before the response starts
+        await flush_request(buffer)
+        await flush_request(buffer)
+        return grant
+
+    grant = await asyncio.create_task(handle())
+    (item,) = wired.log.items.values()
+    later = str(uuid.uuid4())
+
+    async def after_the_response() -> None:  # a task of the request, recording after its flush
+        buffer = start_request()
+        await flush_request(buffer)
+        wired.recorder.record("account_enabled", user_id=str(grant.user_id), by="cli", note=later)
+
+    await asyncio.create_task(after_the_response())
+    await wired.settle()
+    assert sorted(wired.types()) == ["account_enabled", "login"]
+    assert "account_enabled" in wired.inner.names
+    assert (item.type, item.session_id, item.device_name, item.new_device) == ("login", grant.session.id, "Phone", True)
+    await wired.settle()
+    assert wired.world.mailer.sent == []  # registration: no "new sign-in" mail
+
+
+async def test_a_login_from_a_new_device_mails_a_single_use_not_me_link(wired: Wired) -> None:
+    from musicez.application.accounts import LoginCommand
+
+    grant = await wired.world.sign_up(device="Phone")
+    login = await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
+    await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Phone"))
+    await wired.settle()
+    (mail,) = wired.world.mailer.sent
+    assert mail.to == grant.email
+    assert mail.subject == "New sign-in to your MusicEZ account"
+    assert "Laptop" in mail.body
+    token = mail.body.split(f"{SECURITY_URL}?token=", 1)[1].split()[0]
+    not_me = ReportNotMe(
+        wired.links,
+        wired.world.sessions,
+        wired.world.hasher,
+        FailureBudget(wired.world.throttle, wired.world.clock),
+        RateLimit(3, "minute"),
+        wired.world.clock,
+        wired.recorder,
+    )
+    await not_me.execute(token, "10.0.0.9")
+    assert await wired.world.sessions.get(login.user_id, login.session.id) is None
+    with pytest.raises(InvalidSecurityToken):
+        await not_me.execute(token, "10.0.0.9")
+    await wired.settle()
+    ended = [i for i in wired.log.items.values() if i.type == "session_ended"]
+    assert [(i.session_id, i.detail, i.device_name) for i in ended] == [
+        (login.session.id, {"reason": "not_me"}, "Laptop")
+    ]
+    for _ in range(2):
+        with pytest.raises(InvalidSecurityToken):
+            await not_me.execute("A" * 43, "10.0.0.9")
+    with pytest.raises(RateLimited):  # the address spent its budget: refused before any lookup
+        await not_me.execute(token, "10.0.0.9")
+
+
+async def test_security_mails_stop_at_the_per_address_limit(world: World) -> None:
+    from musicez.application.accounts import LoginCommand
+
+    wired = Wired(world, per_address=RateLimit(2, "hour"))
+    grant = await world.sign_up()
+    for device in ("A", "B", "C", "D"):
+        await world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", device))
+    await wired.settle()
+    assert len(world.mailer.sent) == 2
+    assert "security_mail_suppressed" in wired.inner.names
+    assert wired.types().count("login") == 5
+
+
+async def test_password_change_writes_its_items_and_mails(wired: Wired) -> None:
+    from musicez.application.accounts import LoginCommand
+
+    grant = await wired.world.sign_up(device="Phone")
+    other = await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
+    await wired.settle()
+    wired.world.mailer.sent.clear()
+    await wired.world.change_password.execute(principal(grant), STRONG_PASSWORD, "Another-Long-Secret-77")
+    await wired.settle()
+    assert sorted(wired.types()) == ["login", "login", "password_changed", "session_ended"]
+    ended = next(i for i in wired.log.items.values() if i.type == "session_ended")
+    assert (ended.session_id, ended.device_name, ended.detail) == (
+        other.session.id,
+        "Laptop",
+        {"reason": "password_changed"},
+    )
+    assert [m.subject for m in wired.world.mailer.sent] == ["Your MusicEZ password was changed"]
+
+
+def test_events_without_a_user_mean_no_activity() -> None:
+    for event in ("login_failed", "throttled", "refresh_rejected", "password_reset_requested"):
+        assert activity_for(event, {}, _now(), uuid.uuid4) == []
+    assert (
+        activity_for("login_failed", {"user_id": str(uuid.uuid4()), "reason": "password_changed"}, _now(), uuid.uuid4)
+        == []
+    )
+    assert activity_for("unknown_event", {"user_id": str(uuid.uuid4())}, _now(), uuid.uuid4) == []
+
+
+@given(
+    st.sampled_from(["account_disabled", "account_enabled", "admin_logout", "sessions_revoked", "session_revoked"]),
+    st.text(max_size=40),
+    st.lists(st.uuids(), max_size=3),
+)
+def test_admin_events_never_show_who_did_it(event: str, by: str, sessions: list[uuid.UUID]) -> None:
+    fields = {
+        "user_id": str(uuid.uuid4()),
+        "by": by,
+        "reason": "admin_logout",
+        "session_ids": [str(s) for s in sessions],
+    }
+    for pending in activity_for(event, fields, _now(), uuid.uuid4):
+        assert pending.item.detail.get("by") == "admin"
+        assert set(pending.item.detail) <= {"by", "reason"}
+        assert pending.item.detail.get("reason") in {None, "admin_logout", "account_disabled"}
+
+
+@given(st.datetimes(timezones=st.just(__import__("datetime").UTC)).filter(lambda d: d.year >= 1970), st.uuids())
+def test_cursors_round_trip(at: Any, item_id: uuid.UUID) -> None:
+    cursor = ActivityCursor(at, item_id)
+    assert decode_cursor(encode_cursor(cursor)) == cursor
+
+
+@given(st.one_of(st.text(max_size=80), st.from_regex(CURSOR_PATTERN, fullmatch=True)))
+def test_a_cursor_of_the_declared_shape_is_accepted_any_other_refused(text: str) -> None:
+    try:
+        decode_cursor(text)
+    except ValidationFailed:
+        assert not CURSOR_PATTERN.fullmatch(text)
+    else:
+        assert CURSOR_PATTERN.fullmatch(text)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
