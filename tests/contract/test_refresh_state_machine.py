@@ -247,7 +247,8 @@ class RefreshMachine(RuleBasedStateMachine):
         if present is True:
             session.reasons = {reason}
         elif present is None:
-            session.reasons = {reason, session.expiry_reason(), None}
+            # An earlier ending of a lingering session may have stuck (the first ending wins).
+            session.reasons = (session.reasons or set()) | {reason, session.expiry_reason(), None}
 
     def end_live(self, sessions: list[ModelSession], reason: str) -> None:
         # A lingering Redis session may have left the user's index already (a later login

@@ -41,11 +41,14 @@ def messages(folder: Path) -> list[email.message.EmailMessage]:
     return found  # type: ignore[return-value]
 
 
-async def wait_for_mail(folder: Path, to: str, timeout: float = 5.0) -> email.message.EmailMessage:
+async def wait_for_mail(
+    folder: Path, to: str, timeout: float = 5.0, subject: str = "reset"
+) -> email.message.EmailMessage:
+    """The first mail to `to` whose subject mentions `subject` (security notices go there too)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         for message in messages(folder):
-            if message["To"] == to:
+            if message["To"] == to and subject.lower() in str(message["Subject"]).lower():
                 return message
         assert asyncio.get_running_loop().time() < deadline, f"no mail to {to} in {folder}"
         await asyncio.sleep(0.05)
