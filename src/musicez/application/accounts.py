@@ -114,7 +114,9 @@ class LoginUser:
         else:
             verified = await self.hasher.verify(command.password, user.password_hash)
         if user is not None and verified and user.disabled:
-            if over_budget is None:  # a right password is not a failure
+            # The right password is not a failure (the 403 tells only who knows it).
+            await self.throttle.reset(pair_key, self.limits.login_failures)
+            if over_budget is None:
                 await self.budget.refund(account)
             self.events.record("login_failed", user_id=str(user.id), reason="account_disabled")
             raise AccountDisabled()
