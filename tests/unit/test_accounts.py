@@ -185,6 +185,29 @@ async def test_a_disabled_account_cannot_log_in_and_the_flag_reveals_nothing(wor
     assert user.last_login_at == world.clock.now()
 
 
+async def test_the_right_password_of_a_disabled_account_is_no_failure(world: World) -> None:
+    """Its 403s do not use up the account's failure budget (10 a minute by default)."""
+    grant = await world.sign_up("listener@example.com")
+    async with world.uow() as uow:
+        user = await uow.users.get(grant.user_id)
+        assert user is not None
+        uow.users._tables.users[user.id] = type(user)(  # the fake's table: no port disables users
+            user.id, user.email, user.password_hash, user.created_at, user.updated_at, disabled=True
+        )
+        await uow.commit()
+    budget = world.limits.account_failures[0].amount
+    for _ in range(budget + 5):
+        with pytest.raises(AccountDisabled):
+            await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+    for attempt in range(budget):  # each from its own address: only the account budget counts
+        with pytest.raises(InvalidCredentials):
+            await world.login.execute(
+                LoginCommand("listener@example.com", "Wrong-Password-1", client=f"10.1.0.{attempt}")
+            )
+    with pytest.raises(RateLimited):
+        await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.2.0.1"))
+
+
 async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(world: World) -> None:
     """Two logins of an old-cost account at once: the first rehashes (same password, new hash)
     while the second checks; the second must not mistake that for a password change."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -13,6 +14,7 @@ from musicez.application.ports import KeyedHasher
 
 # The address of the client whose request is being served (or how to work it out), set by
 # the HTTP layer; each security event carries a keyed hash of it, never the address.
+_EPOCH = date(1970, 1, 1)
 _CLIENT: ContextVar[str | Callable[[], str] | None] = ContextVar("musicez_client", default=None)
 
 
@@ -25,14 +27,25 @@ class ClientIds:
     so one address is one id for a day, ids of different days do not link, and the address
     cannot be recovered (or guessed from the 2^32 IPv4 space) without the key."""
 
-    __slots__ = ("_hasher",)
+    __slots__ = ("_cache", "_hasher")
+
+    CACHE_SIZE = 4096  # (day, address) pairs remembered; cleared when full
 
     def __init__(self, hasher: KeyedHasher) -> None:
         self._hasher = hasher
+        self._cache: dict[tuple[int, str], str] = {}
 
     def of(self, address: str, now: datetime | None = None) -> str:
-        day = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d")
-        return self._hasher.digest("client-id", f"{day}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+        day = int((time.time() if now is None else now.timestamp()) // 86400)  # the UTC day number
+        cached = self._cache.get((day, address))
+        if cached is not None:
+            return cached
+        text = (_EPOCH + timedelta(days=day)).isoformat()
+        client_id = self._hasher.digest("client-id", f"{text}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
+        self._cache[(day, address)] = client_id
+        return client_id
 
     def current(self) -> str | None:
         bound = _CLIENT.get()

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import RateDecision
 from musicez.application.throttle import Throttle
+from musicez.domain.email import Email
+
+
+def account_key(email: Email) -> str:
+    """One account's name in the budget: login and password change must agree on it (the
+    comparison form of the address, however that is defined)."""
+    return str(email)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from musicez.application.account_budget import AccountBudget
+from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener, TokenGrant, clean_device_name
 from musicez.application.policy import ThrottlePolicy
@@ -99,7 +99,7 @@ class LoginUser:
             email: Email | None = Email.parse(command.email)
         except ValidationFailed:
             email = None
-        account = str(email or command.email.strip().lower())
+        account = account_key(email) if email is not None else command.email.strip().lower()
         pair_key = f"login-failures:{account}|{command.client}"
         # Counted before the password is checked, so parallel guesses cannot all slip through;
         # a successful login clears the count.

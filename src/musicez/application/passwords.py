@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from musicez.application.account_budget import AccountBudget
+from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.policy import ResetPolicy, ThrottlePolicy
 from musicez.application.ports import (
     Clock,
@@ -186,14 +186,14 @@ class ChangePassword:
         if user.disabled:  # v1.1: a disabled account changes nothing
             raise AccountDisabled()
         # Wrong current passwords count against the account's login budget too (before bcrypt).
-        over_budget = await self.budget.spend(str(user.email))
+        over_budget = await self.budget.spend(account_key(user.email))
         if over_budget is not None:
             raise RateLimited(over_budget.reset_after, "Too many failed password checks for this account; try later")
         if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
             self.events.record("password_change_failed", user_id=str(user.id))
             raise InvalidCurrentPassword()
         await self.throttle.reset(guesses, self.limits.login_failures)
-        await self.budget.refund(str(user.email))
+        await self.budget.refund(account_key(user.email))
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
         ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)

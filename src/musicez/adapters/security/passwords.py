@@ -73,13 +73,21 @@ class BcryptHasher:
         )
         self._decoys: dict[int, Future[bytes]] = {}
         self._recent_costs: deque[int] = deque(maxlen=RECENT_COSTS)
-        # Made in the pool, like every hash: never on the event loop.
-        self._decoy(rounds)
+        # Made in the pool, like every hash: never on the event loop. Timed: the first measure
+        # of a hash at the configured cost on this machine, before any request is admitted.
+        self._decoys[rounds] = self._pool.submit(self._timed_decoy, rounds)
 
     def _decoy(self, cost: int) -> Future[bytes]:
         decoy = self._decoys.get(cost)
         if decoy is None:
             decoy = self._decoys[cost] = self._pool.submit(bcrypt.hashpw, _DECOY_PASSWORD, bcrypt.gensalt(cost))
+        return decoy
+
+    def _timed_decoy(self, cost: int) -> bytes:
+        started = time.perf_counter()
+        decoy = bcrypt.hashpw(_DECOY_PASSWORD, bcrypt.gensalt(cost))
+        with self._lock:
+            self._seconds_per_hash = time.perf_counter() - started
         return decoy
 
     def _done(self, seconds: float | None = None) -> None:
@@ -118,6 +126,10 @@ class BcryptHasher:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def seconds_per_hash(self) -> float:
+        return self._seconds_per_hash
 
     def needs_rehash(self, password_hash: str) -> bool:
         cost = bcrypt_cost(password_hash)
