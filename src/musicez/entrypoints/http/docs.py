@@ -64,10 +64,15 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
+_THROTTLED_PUBLIC |= {"/auth/refresh", "/auth/password/reset"}  # v1.1: failures are budgeted per client address
+_PARAMETER_400 = "validation_error: a path or query parameter is malformed"
+_NOT_PARAMETERS = {"data", "request", "state", "scope", "headers", "cookies"}
 _NOT_PROBLEMS = {"/health/live"}
 
 
-def problem_statuses(path: str, public: bool, user_only: bool, has_body: bool) -> dict[int, str]:
+def problem_statuses(
+    path: str, public: bool, user_only: bool, has_body: bool, has_parameters: bool = False
+) -> dict[int, str]:
     """Which problem documents a route can answer, each with the codes it carries."""
     if path in _NOT_PROBLEMS:
         return {}
@@ -76,6 +81,10 @@ def problem_statuses(path: str, public: bool, user_only: bool, has_body: bool) -
         found[400] = _COMMON[400]
         found[413] = _COMMON[413]
         found[415] = _COMMON[415]
+    if has_parameters and 400 not in found:
+        # Litestar documents its own 400 body (application/json) for any route with parameters;
+        # what is really sent is a problem document.
+        found[400] = _PARAMETER_400
     if not public:
         found[401] = _CREDENTIAL_CODES
         found[429] = _COMMON[429]
@@ -99,6 +108,7 @@ def declare_problem_responses(handlers: list[Any]) -> None:
             public=bool(handler.opt.get("public")),
             user_only=bool(handler.opt.get("user_only")),
             has_body="data" in handler.parsed_fn_signature.parameters,
+            has_parameters=bool(set(handler.parsed_fn_signature.parameters) - _NOT_PARAMETERS),
         )
         declared = {
             status: ResponseSpec(
