@@ -22,6 +22,7 @@ from musicez.application.ports import UnitOfWork
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import parse_networks
+from musicez.entrypoints.http.cors import cors_problem_documents
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
@@ -166,6 +167,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
     exempt_public_routes(app)
     app.state.dishka_container = container
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
