@@ -62,6 +62,7 @@ async def test_emails_and_passwords_state_their_constraints(document: dict[str, 
             if name in EMAIL_FIELDS:
                 assert field["format"] == "email", (operation, field)
                 assert field["maxLength"] == 254
+                assert field["minLength"] >= 1  # "" is invalid even for a validator that ignores formats
                 seen.add(name)
             if name in PASSWORD_FIELDS:
                 assert (field["minLength"], field["maxLength"]) == (12, 72), (operation, field)

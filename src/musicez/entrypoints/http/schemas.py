@@ -24,7 +24,9 @@ def rfc3339(value: datetime) -> str:
 EMAIL_MAX_LENGTH = 254
 PASSWORD_MIN_LENGTH = 12  # characters; the 72-byte rule stays a 422
 PASSWORD_MAX_LENGTH = 72
-EmailField = Annotated[str, ParameterKwarg(format="email", max_length=EMAIL_MAX_LENGTH, description="An email address")]
+EmailField = Annotated[
+    str, ParameterKwarg(format="email", min_length=3, max_length=EMAIL_MAX_LENGTH, description="An email address")
+]
 PasswordField = Annotated[
     str,
     ParameterKwarg(
