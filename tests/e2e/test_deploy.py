@@ -112,7 +112,7 @@ def test_the_compose_environment_is_a_complete_production_configuration(
         MUSICEZ_JWT_SIGNING_KEY_FILE=str(signing),
         MUSICEZ_JWT_VERIFICATION_KEYS_FILE=str(retired),
         MUSICEZ_SMTP_URL="smtp://127.0.0.1:2525",
-        MUSICEZ_BCRYPT_ROUNDS="4",
+        MUSICEZ_BCRYPT_ROUNDS="10",  # the lowest cost production accepts
         MUSICEZ_WORKERS="2",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
     )

@@ -454,4 +454,5 @@ async def test_unlisted_origins_get_no_cors_headers(client: Client) -> None:
         for response in (simple, refused, preflight):
             cors = [name for name in response.headers if name.lower().startswith("access-control-")]
             assert cors == [], (origin, response.status_code, response.headers)
-        assert preflight.status_code == 204  # answered as a plain OPTIONS
+        assert preflight.status_code == 400  # refused, as a problem document (issue 11)
+        assert preflight.json()["code"] == "validation_error"

@@ -93,6 +93,7 @@ from musicez.application.sessions import (
 )
 from musicez.application.throttle import FailureBudget, PrincipalThrottle, Throttle
 from musicez.domain.password_policy import PasswordPolicy
+from musicez.entrypoints.dev_files import private_sqlite_file
 from musicez.entrypoints.rate_report import ContextRateObserver
 from musicez.entrypoints.settings import Settings, SettingsError
 
@@ -116,7 +117,7 @@ class InfrastructureProvider(Provider):
     @provide
     async def engine(self) -> AsyncIterator[AsyncEngine]:
         if self._settings.database_url is None:
-            self._settings.data_path.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(self._settings.data_path / "musicez.db")  # 0600 in a 0700 data dir
         engine = build_engine(self._settings.effective_database_url, self._settings.db_pool_size)
         yield engine
         await engine.dispose()

@@ -39,6 +39,8 @@ def _read_secret_file(name: str, path: str) -> str:
 
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,128}")  # an RFC 6265 token
 _COOKIE_PATH = re.compile(r"/[\x21-\x3a\x3c-\x7e]{0,255}")  # printable, no ';'
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+MIN_METRICS_TOKEN_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -266,6 +268,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             found.append(
                 f"{PREFIX}MAIL_FROM must be set: the sender address of your domain (e.g. 'MusicEZ <no-reply@…>')"
             )
+        found.extend(self._production_hardening_problems())
         if found:
             found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
         return found
@@ -280,3 +283,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if not _COOKIE_PATH.fullmatch(self.refresh_cookie_path):
             found.append(f"{PREFIX}REFRESH_COOKIE_PATH: an absolute path such as /auth, without ';' or spaces")
         return found
+
+    # -- hardening (issue 11): weak production values -------------------------------------------
+
+    def _production_hardening_problems(self) -> list[str]:
+        found = []
+        if self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            found.append(
+                f"{PREFIX}BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production "
+                f"(it is {self.bcrypt_rounds})"
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+            found.append(
+                f"{PREFIX}METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+                f"(e.g. `openssl rand -hex 32`)"
+            )
+        if self.jwt_algorithm == "HS256" and self.secret_key and self._hs256_secret() == self.secret_key.strip():
+            found.append(
+                f"{PREFIX}JWT_SIGNING_KEY (the HS256 secret) must differ from {PREFIX}SECRET_KEY: "
+                "one leaked secret must not give away the other"
+            )
+        return found
+
+    def _hs256_secret(self) -> str | None:
+        if self.jwt_signing_key:
+            return self.jwt_signing_key.strip()
+        if self.jwt_signing_key_file:
+            try:
+                return Path(self.jwt_signing_key_file).expanduser().read_text().strip()
+            except OSError:
+                return None  # reported when the key ring is built
+        return None

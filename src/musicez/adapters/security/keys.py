@@ -129,7 +129,7 @@ def read_or_create_secret_file(path: Path, make: Any) -> str:
     """Development only: a generated secret kept in the data dir, so restarts keep it."""
     if path.exists():
         return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data dir: private
     value: str = make()
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

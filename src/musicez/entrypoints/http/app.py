@@ -26,7 +26,7 @@ from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import parse_networks
-from musicez.entrypoints.http.cors import listed_origins_only
+from musicez.entrypoints.http.cors import cors_problem_documents, listed_origins_only
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
@@ -225,6 +225,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
     exempt_public_routes(app)
     app.state.dishka_container = container
     if cors is not None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import ua_parser
 
-_MAX_UA = 512
+_MAX_UA = 256  # the family and OS are named at the start; parsing time grows with length
 
 
 def device_label(user_agent: str | None) -> str | None:

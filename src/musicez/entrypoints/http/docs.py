@@ -76,12 +76,15 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     },
 }
 _THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
-_THROTTLED_PUBLIC |= {"/auth/refresh"}  # sessions (issue 11): per-session and per-address refresh limits
-_THROTTLED_PUBLIC |= {"/auth/password/reset"}  # hardening (issue 11): the reset-token failure budget
+_THROTTLED_PUBLIC |= {"/auth/refresh", "/auth/password/reset"}  # v1.1: failures are budgeted per client address
+_PARAMETER_400 = "validation_error: a path or query parameter is malformed"
+_NOT_PARAMETERS = {"data", "request", "state", "scope", "headers", "cookies"}
 _NOT_PROBLEMS = {"/health/live"}
 
 
-def problem_statuses(path: str, public: bool, user_only: bool, has_body: bool) -> dict[int, str]:
+def problem_statuses(
+    path: str, public: bool, user_only: bool, has_body: bool, has_parameters: bool = False
+) -> dict[int, str]:
     """Which problem documents a route can answer, each with the codes it carries."""
     if path in _NOT_PROBLEMS:
         return {}
@@ -90,6 +93,10 @@ def problem_statuses(path: str, public: bool, user_only: bool, has_body: bool) -
         found[400] = _COMMON[400]
         found[413] = _COMMON[413]
         found[415] = _COMMON[415]
+    if has_parameters and 400 not in found:
+        # Litestar documents its own 400 body (application/json) for any route with parameters;
+        # what is really sent is a problem document.
+        found[400] = _PARAMETER_400
     if not public:
         found[401] = _CREDENTIAL_CODES
         found[429] = _COMMON[429]
@@ -114,6 +121,7 @@ def declare_problem_responses(handlers: list[Any]) -> None:
             public=public,
             user_only=bool(handler.opt.get("user_only")),
             has_body="data" in handler.parsed_fn_signature.parameters,
+            has_parameters=bool(set(handler.parsed_fn_signature.parameters) - _NOT_PARAMETERS),
         )
         if handler.opt.get("scope"):  # v1.1: a route that names a scope
             statuses = dict(sorted({**statuses, 403: "insufficient_scope: an admin API key is needed"}.items()))

@@ -1,0 +1,67 @@
+"""Production refuses weak values (issue 11, item 15): a bcrypt cost under 10, an HS256 secret
+equal to MUSICEZ_SECRET_KEY, a metrics token shorter than 32 characters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from musicez.entrypoints.settings import Settings, SettingsError
+
+SECRET = "s" * 48
+PRODUCTION = {
+    "MUSICEZ_ENV": "production",
+    "MUSICEZ_DATABASE_URL": "postgresql+asyncpg://musicez@db/musicez",
+    "MUSICEZ_REDIS_URL": "redis://cache:6379/0",
+    "MUSICEZ_SECRET_KEY": SECRET,
+    "MUSICEZ_JWT_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nnot checked here\n-----END PRIVATE KEY-----",
+    "MUSICEZ_SMTP_URL": "smtp://mail:25",
+}
+
+
+def production(**overrides: str) -> Settings:
+    return Settings.from_env({**PRODUCTION, **{f"MUSICEZ_{k.upper()}": v for k, v in overrides.items()}})
+
+
+def test_the_baseline_starts() -> None:
+    assert production().is_production
+    assert production(bcrypt_rounds="10", metrics_token="m" * 32).bcrypt_rounds == 10
+
+
+@pytest.mark.parametrize("rounds", ["4", "9"])
+def test_a_low_bcrypt_cost_is_refused(rounds: str) -> None:
+    with pytest.raises(SettingsError, match="MUSICEZ_BCRYPT_ROUNDS must be at least 10"):
+        production(bcrypt_rounds=rounds)
+
+
+def test_a_low_bcrypt_cost_is_fine_in_development() -> None:
+    assert Settings.from_env({"MUSICEZ_BCRYPT_ROUNDS": "4"}).bcrypt_rounds == 4
+
+
+def test_a_short_metrics_token_is_refused() -> None:
+    with pytest.raises(SettingsError, match="MUSICEZ_METRICS_TOKEN must be at least 32"):
+        production(metrics_token="m" * 31)
+
+
+def test_an_hs256_secret_equal_to_the_secret_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="must differ from MUSICEZ_SECRET_KEY"):
+        production(jwt_algorithm="HS256", jwt_signing_key=SECRET)
+    key_file = tmp_path / "hs256.secret"
+    key_file.write_text(SECRET + "\n")
+    with pytest.raises(SettingsError, match="must differ from MUSICEZ_SECRET_KEY"):
+        Settings.from_env(
+            {
+                **{k: v for k, v in PRODUCTION.items() if k != "MUSICEZ_JWT_SIGNING_KEY"},
+                "MUSICEZ_JWT_ALGORITHM": "HS256",
+                "MUSICEZ_JWT_SIGNING_KEY_FILE": str(key_file),
+            }
+        )
+    assert production(jwt_algorithm="HS256", jwt_signing_key="h" * 48).jwt_algorithm == "HS256"
+
+
+def test_every_weak_value_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as refused:
+        production(bcrypt_rounds="4", metrics_token="short", jwt_algorithm="HS256", jwt_signing_key=SECRET)
+    for variable in ("MUSICEZ_BCRYPT_ROUNDS", "MUSICEZ_METRICS_TOKEN", "MUSICEZ_JWT_SIGNING_KEY"):
+        assert variable in str(refused.value)
