@@ -24,6 +24,14 @@ _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 ASGIApp = Any
 
+# Metric labels come from a closed set: a made-up method is counted as OTHER and a path that
+# matches no route as one `unmatched` route, so no client can grow /metrics (issue 11, item 3).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def metric_method(method: str) -> str:
+    return method if method in KNOWN_METHODS else "OTHER"
+
 
 class RequestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -129,7 +137,10 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
             if lazy is not None:
                 await lazy.close(error)
             metrics.record(
-                scope["method"], scope.get("path_template") or "unmatched", status, time.perf_counter() - started
+                metric_method(scope["method"]),
+                scope.get("path_template") or "unmatched",
+                status,
+                time.perf_counter() - started,
             )
 
     return middleware
