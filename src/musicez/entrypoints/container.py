@@ -101,7 +101,9 @@ class InfrastructureProvider(Provider):
     async def engine(self) -> AsyncIterator[AsyncEngine]:
         if self._settings.database_url is None:
             self._settings.data_path.mkdir(parents=True, exist_ok=True)
-        engine = build_engine(self._settings.effective_database_url, self._settings.db_pool_size)
+        engine = build_engine(
+            self._settings.effective_database_url, self._settings.db_pool_size, pgbouncer=self._settings.db_pgbouncer
+        )
         yield engine
         await engine.dispose()
 
