@@ -384,6 +384,39 @@ def cli_api_key(env: dict[str, str]) -> str:
     return str(json.loads(done.stdout.strip().splitlines()[-1])["key"])
 
 
+# -- logout latency -----------------------------------------------------------------------------
+
+
+async def logout_latency(base: str, grants: list[dict[str, Any]]) -> dict[str, Any]:
+    """`POST /auth/logout` for each session, one at a time on one keep-alive connection, each
+    followed by `GET /auth/me` with the same token (which must answer 401 at once): the price of
+    strict revocation (the fence's wait, once it lands) is in these latencies."""
+    latencies: list[float] = []
+    accepted_after_logout = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for grant in grants:
+            headers = {"Authorization": f"Bearer {grant['access_token']}", **forwarded()}
+            started = time.perf_counter()
+            response = await client.post("/auth/logout", headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 204:
+                raise RuntimeError(f"logout failed: {response.status_code} {response.text[:300]}")
+            if (await client.get("/auth/me", headers=headers)).status_code != 401:
+                accepted_after_logout += 1
+    latencies.sort()
+
+    def at(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
+
+    return {
+        "count": len(latencies),
+        "p50_ms": at(0.50),
+        "p99_ms": at(0.99),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "accepted_after_logout": accepted_after_logout,
+    }
+
+
 # -- the revocation check, piece by piece -----------------------------------------------------
 
 
@@ -398,7 +431,7 @@ async def guard_pieces(env: dict[str, str], tokens: list[str], keys: list[str], 
     from prometheus_client import CollectorRegistry
 
     from musicez.application.authenticate import AuthenticateRequest
-    from musicez.application.ports import AccessTokenCodec, RateLimiter, SessionStore
+    from musicez.application.ports import AccessTokenCodec, PrincipalRateLimiter, RateLimiter, SessionStore
     from musicez.domain.rate_limit import RateLimit
     from musicez.entrypoints.container import build_container
     from musicez.entrypoints.settings import Settings
@@ -432,6 +465,8 @@ async def guard_pieces(env: dict[str, str], tokens: list[str], keys: list[str], 
         await timed("jwt_verify_cached", lambda i: codec.verify(tokens[i % m]), n * 5)
         await timed("revocation_check (session store is_active)", lambda i: store.is_active(*ids[i % m]), n)
         await timed("rate_limit_hit", lambda i: limiter.hit(f"bench-micro:{i % 100}", limit), n)
+        leased = await container.get(PrincipalRateLimiter)  # type: ignore[type-abstract]
+        await timed("principal_rate_limit_hit (leased)", lambda i: leased.hit(f"bench-micro:{i % 100}", limit), n)
         await timed(
             "authenticate_jwt (verify + revocation + rate limit)",
             lambda i: authenticate.execute(tokens[i % m], None),
@@ -463,13 +498,14 @@ class Config:
     bcrypt_seconds: float
     micro_calls: int
     soak: int
+    logout_sessions: int = 200
 
 
 def config(args: argparse.Namespace) -> Config:
     cores = os.cpu_count() or 1
     workers = args.workers or cores
     if args.smoke:
-        return Config(True, 2, 1, 2, 32, 8, 60, 40, 10, 5, workers, 1.0, 300, 0)
+        return Config(True, 2, 1, 2, 32, 8, 60, 40, 10, 5, workers, 1.0, 300, 0, logout_sessions=20)
     return Config(False, args.duration, 2, 2, args.connections, 8, 1000, 400, 100, 50, workers, 5.0, 3000, args.soak)
 
 
@@ -506,7 +542,7 @@ TARGETS = {
     "ceiling": "in-app /health/live >= 80% of the bare app",
     "me_jwt": ">= 90% of the ceiling, p99 <= 1.5x the ceiling's",
     "me_api_key": ">= 85% of the ceiling",
-    "refresh": ">= 50% of the ceiling",
+    "refresh": ">= 25% of the ceiling (issue 12: one Redis write + one signature)",
     "login": ">= 90% of the bcrypt bound",
     "register": ">= 90% of the bcrypt bound",
     "live_during_login": "/health/live p99 < 25 ms while logins run",
@@ -530,7 +566,7 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
     put("me_jwt", jwt.rps / ceiling.rps, jwt.rps >= 0.9 * ceiling.rps and jwt.p99_ms <= 1.5 * ceiling.p99_ms, "ceiling")
     verdicts["me_jwt"]["p99_ratio"] = round(jwt.p99_ms / ceiling.p99_ms, 2) if ceiling.p99_ms else None
     put("me_api_key", rows["me_api_key"].rps / ceiling.rps, rows["me_api_key"].rps >= 0.85 * ceiling.rps, "ceiling")
-    put("refresh", rows["refresh"].rps / ceiling.rps, rows["refresh"].rps >= 0.5 * ceiling.rps, "ceiling")
+    put("refresh", rows["refresh"].rps / ceiling.rps, rows["refresh"].rps >= 0.25 * ceiling.rps, "ceiling")
     for name in ("login", "register"):
         put(name, rows[name].rps / bound, rows[name].rps >= 0.9 * bound, "bcrypt bound")
     live = rows["live_during_login"]
@@ -652,6 +688,12 @@ def render(report: dict[str, Any]) -> str:
         )
     else:
         lines.append("RSS flatness over 10 minutes: not run (use --soak 600).")
+    if report.get("logout"):
+        lo = report["logout"]
+        lines.append(
+            f"Logout latency (one at a time, {lo['count']} sessions): p50 {lo['p50_ms']} ms, p99 {lo['p99_ms']} ms, "
+            f"max {lo['max_ms']} ms; access tokens accepted right after their logout: {lo['accepted_after_logout']}."
+        )
     lines += [
         "",
         "## The guarded path, piece by piece (in-process, sequential calls)",
@@ -763,6 +805,7 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         grants = await login_all(service.base, pool_emails)
         refresh_grants = await login_all(service.base, pool_emails[: cfg.refresh_sessions])
+        logout_grants = await login_all(service.base, pool_emails[: cfg.logout_sessions])
         keys = [cli_api_key(env)] + await create_api_keys(env, cfg.api_keys - 1)
         pools = tmp / "pools"
         (pools / "jwt.txt").write_text("\n".join(g["access_token"] for g in grants) + "\n")
@@ -877,6 +920,9 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         log("guard pieces ...")
         pieces = await guard_pieces(env, [g["access_token"] for g in grants[:500]], keys, cfg.micro_calls)
         soak_report = soak(service, cfg, pools / "jwt.txt", pools / "keys.txt") if cfg.soak else None
+        log("logout latency ...")
+        logout = await logout_latency(service.base, logout_grants)
+        log(f"logout: p50 {logout['p50_ms']} ms p99 {logout['p99_ms']} ms over {logout['count']} sessions")
 
         verdicts = judge(rows, bound)
         check = pieces.get("revocation_check (session store is_active)", {})
@@ -906,6 +952,7 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
                 "check_cpu_us": check.get("cpu_us"),
             },
             "soak": soak_report,
+            "logout": logout,
         }
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -98,3 +98,26 @@ async def test_limits_and_sessions_hold_across_processes(make_settings: MakeSett
         retried = await two.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
         assert retried.status_code == 200
         assert retried.json()["refresh_token"] == rotated["refresh_token"]
+
+
+async def test_the_per_principal_limit_is_a_leased_quota(make_settings: MakeSettings, redis_url: str) -> None:
+    """Far from the limit the guard spends a chunk leased from Redis in one call: ten guarded
+    requests, one lease of 64 units in the principal's own hash slot; the headers stay exact."""
+    from redis.asyncio import Redis
+
+    settings = make_settings(rate_limit="1000/minute")
+    async with AsyncTestClient(create_app(settings=settings)) as client:
+        grant = await register(client)
+        remaining = []
+        for _ in range(10):
+            response = await client.get("/auth/me", headers=bearer(grant))
+            assert response.status_code == 200, response.text
+            remaining.append(int(response.headers["ratelimit-remaining"]))
+        assert remaining == list(range(999, 989, -1))
+        redis = Redis.from_url(redis_url)
+        try:
+            lease = f"{settings.redis_prefix}:lease:{{principal:user:{grant['user']['id']}}}:1000/60"
+            assert int(await redis.get(lease) or 0) == 64
+            assert 0 < await redis.pttl(lease) <= 60_000
+        finally:
+            await redis.aclose()

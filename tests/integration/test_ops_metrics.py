@@ -169,3 +169,34 @@ async def test_without_a_scrape_token_metrics_need_a_credential(client: AsyncTes
     assert (await client.get("/metrics", headers=bearer(tokens))).status_code == 403
     created = await create_api_key(client, name="prometheus")
     assert (await client.get("/metrics", headers={"X-API-Key": created.secret})).status_code == 200
+
+
+async def test_made_up_methods_and_paths_do_not_grow_the_metrics(ops_client: AsyncTestClient[Litestar]) -> None:
+    """Issue 11 item 3: an unknown method is counted as OTHER, any unknown path as `unmatched`."""
+    headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+    for i in range(3):  # every label set that the loop below can produce, once
+        await ops_client.request(f"WARMUP{i}", "/health/live")
+        await ops_client.request(f"WARMUP{i}", f"/health/live/{i}")
+        await ops_client.get(f"/no-such-route-{i}")
+        await ops_client.get("/metrics", headers=headers)
+    before = len((await ops_client.get("/metrics", headers=headers)).content)
+
+    for i in range(200):
+        method = f"M{i:03d}" + "X" * 60_000
+        response = await ops_client.request(method, f"/health/live/{i}" if i % 2 else "/health/live")
+        assert response.status_code in (404, 405), response.status_code
+        assert (await ops_client.get(f"/made-up/{i}/{'p' * 2000}")).status_code == 404
+
+    scrape = await ops_client.get("/metrics", headers=headers)
+    assert len(scrape.content) - before < 1_000  # counts changed, no new series
+    assert b"XXXX" not in scrape.content
+    assert b"made-up" not in scrape.content
+    samples = await scrape_samples(ops_client)
+    requests = "musicez_http_requests_total"
+    other = sum(v for (name, labels), v in samples.items() if name == requests and ("method", "OTHER") in labels)
+    assert other == 206
+    assert value(samples, requests, method="GET", route="unmatched", status="404") == 203
+
+
+async def scrape_samples(client: AsyncTestClient[Litestar]) -> Samples:
+    return await scrape(client)

@@ -137,14 +137,14 @@ def _check(world: World, accepted: list[int], limit: RateLimit) -> None:
         assert count <= window.used
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     amount=st.integers(1, 120),
     processes=st.integers(1, 4),
     max_chunk=st.integers(1, 64),
     divisor=st.integers(1, 16),
     offsets=st.lists(st.integers(-(10**9), 10**9), min_size=4, max_size=4),
-    operations=st.lists(operation, max_size=220),
+    operations=st.lists(operation, min_size=20, max_size=300),
 )
 def test_processes_leasing_over_random_schedules_never_exceed_the_limit(
     amount: int, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: list[tuple[str, int]]
@@ -171,3 +171,23 @@ def test_requests_one_at_a_time_get_exactly_the_limit(amount: int, requests: int
     assert min(requests, amount) - stranded <= len(accepted) <= min(requests, amount)
     if processes == 1:
         assert len(accepted) == min(requests, amount)
+
+
+def test_a_reply_that_arrives_late_does_not_stretch_the_window() -> None:
+    """The lease runs at 0 ms (the window is [0, 1000)); its reply arrives at 500 ms. At 1,200 ms
+    the process holds units of a window that has ended: it must lease again, not spend them
+    (measured from the reply, its window would wrongly last until 1,500 ms)."""
+    limit = RateLimit(100, "second")
+    operations: Operations = [
+        ("arrive", 0),
+        ("deliver", 0),  # the request reaches the store at 0 ms
+        ("tick", 500),
+        ("deliver", 0),  # the reply, 500 ms later: 12 units
+        ("tick", 700),
+        ("arrive", 0),  # 1,200 ms
+        ("arrive", 0),
+    ]
+    world, accepted = asyncio.run(_simulate(limit, 1, 64, 8, [0, 0, 0, 0], operations))
+    _check(world, accepted, limit)
+    assert accepted == [500, 1200, 1200]  # the later two from a second lease, in a second window
+    assert len(world.windows) == 2

@@ -118,7 +118,9 @@ class InfrastructureProvider(Provider):
     async def engine(self) -> AsyncIterator[AsyncEngine]:
         if self._settings.database_url is None:
             private_sqlite_file(self._settings.data_path / "musicez.db")  # 0600 in a 0700 data dir
-        engine = build_engine(self._settings.effective_database_url, self._settings.db_pool_size)
+        engine = build_engine(
+            self._settings.effective_database_url, self._settings.db_pool_size, pgbouncer=self._settings.db_pgbouncer
+        )
         yield engine
         await engine.dispose()
 

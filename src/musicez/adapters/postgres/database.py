@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -69,7 +70,11 @@ def _is_outage_sqlstate(sqlstate: object) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0", "53"))
 
 
-def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def build_engine(url: str, pool_size: int = 10, pgbouncer: bool = False) -> AsyncEngine:
+    """`pgbouncer`: behind PgBouncer in transaction mode, where consecutive transactions may run
+    on different server connections, so no prepared statement may outlive its transaction and
+    no setting may be sent at connection start-up (set `statement_timeout` on the role instead;
+    the client-side `command_timeout` still bounds every statement)."""
     is_sqlite = url.startswith("sqlite")
     engine_args: dict[str, object] = {"pool_pre_ping": not is_sqlite}
     connect_args: dict[str, object]
@@ -82,6 +87,9 @@ def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
             "command_timeout": STATEMENT_TIMEOUT_MS / 1000,
             "server_settings": {"statement_timeout": str(STATEMENT_TIMEOUT_MS), "application_name": "musicez"},
         }
+        if pgbouncer:
+            connect_args.update(_PGBOUNCER_CONNECT_ARGS)
+            connect_args["server_settings"] = {"application_name": "musicez"}
     config = SQLAlchemyAsyncConfig(
         connection_string=url,
         session_config=AsyncSessionConfig(expire_on_commit=False),
@@ -91,6 +99,17 @@ def build_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+_PGBOUNCER_CONNECT_ARGS: dict[str, object] = {
+    "statement_cache_size": 0,  # asyncpg's own cache of prepared statements
+    "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter's cache
+    "prepared_statement_name_func": _unique_statement_name,  # no clash on a shared server connection
+}
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

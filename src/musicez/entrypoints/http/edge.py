@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from bisect import bisect_left
 from typing import Any
 
 import structlog
@@ -25,6 +26,14 @@ from musicez.entrypoints.rate_report import closest_to_exhaustion, start_collect
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 ASGIApp = Any
+
+# Metric labels come from a closed set: a made-up method is counted as OTHER and a path that
+# matches no route as one `unmatched` route, so no client can grow /metrics (issue 11, item 3).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def metric_method(method: str) -> str:
+    return method if method in KNOWN_METHODS else "OTHER"
 
 
 class RequestMetrics:
@@ -44,18 +53,50 @@ class RequestMetrics:
         )
         # `labels()` takes a lock and builds a key on every call; the label sets are few
         # (route templates, not raw paths), so the children are looked up once.
-        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = self._counters[(method, route, status)] = self.requests.labels(method, route, str(status))
-        counter.inc()
-        histogram = self._histograms.get((method, route))
-        if histogram is None:
-            histogram = self._histograms[(method, route)] = self.latency.labels(method, route)
-        histogram.observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._new_children(method, route, status)
+        children[0](1)
+        children[1](seconds)
+
+    def _new_children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The children of a new label set. The method label is a known verb or OTHER, and a
+        made-up method is never a key here, so this table stays as small as the label sets."""
+        label = metric_method(method)
+        children = self._children.get((label, route, status))
+        if children is None:
+            histogram = self._histograms.get((label, route))
+            if histogram is None:
+                histogram = self._histograms[(label, route)] = self.latency.labels(label, route)
+            children = (_fast_inc(self.requests.labels(label, route, str(status))), _fast_observe(histogram))
+            self._children[(label, route, status)] = children
+        return children
+
+
+def _fast_inc(counter: Any) -> Any:
+    """`counter.inc` without its per-call checks: the value's own (locked) `inc`."""
+    value: Any = getattr(counter, "_value", None)
+    return getattr(value, "inc", None) or counter.inc
+
+
+def _fast_observe(histogram: Any) -> Any:
+    """`histogram.observe` without its per-call checks and bucket loop (a bisection instead);
+    the same values, incremented the same way. Falls back to `observe` on another layout."""
+    bounds, buckets, total = (getattr(histogram, n, None) for n in ("_upper_bounds", "_buckets", "_sum"))
+    if not (isinstance(bounds, list) and isinstance(buckets, list) and len(bounds) == len(buckets) and total):
+        return histogram.observe
+    increments = [bucket.inc for bucket in buckets]
+    add = total.inc
+
+    def observe(seconds: float) -> None:
+        add(seconds)
+        increments[bisect_left(bounds, seconds)](1)
+
+    return observe
 
 
 class LazyRequestContainer:
@@ -79,15 +120,35 @@ class LazyRequestContainer:
             container = self._entered = await self._manager.__aenter__()
         return await container.get(dependency_type, component)
 
+    @property
+    def entered(self) -> bool:
+        return self._manager is not None
+
     async def close(self, error: BaseException | None) -> None:
         if self._manager is not None:
             manager, self._manager, self._entered = self._manager, None, None
             await manager.__aexit__(type(error) if error else None, error, error.__traceback__ if error else None)
 
 
+def _bound_request_id_var() -> Any:
+    """structlog's context variable behind `request_id`, taken once (public API: the token of a
+    bind names its variable), so each request sets it directly."""
+    tokens = structlog.contextvars.bind_contextvars(request_id="")
+    structlog.contextvars.reset_contextvars(**tokens)
+    return tokens["request_id"].var
+
+
+_REQUEST_ID = _bound_request_id_var()
+
+
 def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncContainer | None = None) -> ASGIApp:
     """With `container`, each request gets a `LazyRequestContainer` where dishka's
     Litestar integration looks for its request container (`request.state.dishka_container`)."""
+
+    clear_log_context = structlog.contextvars.clear_contextvars
+    set_request_id = _REQUEST_ID.set
+    perf_counter = time.perf_counter
+    record = metrics.record
 
     async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -96,11 +157,10 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
         request_id = _request_id(scope["headers"])
         decisions = start_collecting()
         activity = start_activity()  # security activity of this request, written before its response
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
+        clear_log_context()
+        set_request_id(request_id)
+        started = perf_counter()
         status = 500
-        encoded_id = request_id.encode()
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
@@ -108,38 +168,47 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
                 if activity:
                     await flush_activity(activity)
                 status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", encoded_id)]
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", request_id.encode()))
                 if decisions:
-                    decision = closest_to_exhaustion(decisions)
-                    if decision is not None:
-                        headers += [
-                            (b"ratelimit-limit", str(decision.limit).encode()),
-                            (b"ratelimit-remaining", str(decision.remaining).encode()),
-                            (b"ratelimit-reset", str(decision.reset_after).encode()),
-                        ]
+                    _add_rate_headers(headers, decisions)
                 message = {**message, "headers": headers}
             await send(message)
 
         lazy = None
         if container is not None:
             lazy = LazyRequestContainer(container, scope)
-            scope.setdefault("state", {})["dishka_container"] = lazy
-        error: BaseException | None = None
+            state = scope.get("state")
+            if state is None:
+                state = scope["state"] = {}
+            state["dishka_container"] = lazy
         try:
             await app(scope, receive, send_with_headers)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
+        except BaseException as error:
             if activity:  # a response that never started (flushing twice writes nothing twice)
                 await flush_activity(activity)
-            if lazy is not None:
+            if lazy is not None and lazy.entered:
                 await lazy.close(error)
-            metrics.record(
-                scope["method"], scope.get("path_template") or "unmatched", status, time.perf_counter() - started
-            )
+            raise
+        else:
+            if activity:  # events recorded after the response started (flushing twice writes nothing twice)
+                await flush_activity(activity)
+            if lazy is not None and lazy.entered:
+                await lazy.close(None)
+        finally:
+            record(scope["method"], scope.get("path_template") or "unmatched", status, perf_counter() - started)
 
     return middleware
+
+
+def _add_rate_headers(headers: list[tuple[bytes, bytes]], decisions: list[Any]) -> None:
+    decision = closest_to_exhaustion(decisions)
+    if decision is not None:
+        headers += [
+            (b"ratelimit-limit", str(decision.limit).encode()),
+            (b"ratelimit-remaining", str(decision.remaining).encode()),
+            (b"ratelimit-reset", str(decision.reset_after).encode()),
+        ]
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -148,4 +217,24 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return value.decode()
             break
-    return os.urandom(16).hex()
+    return _random_id()
+
+
+class _RandomIds:
+    """32 hex characters of os.urandom per id, read 4 KiB at a time (one system call per 256 ids)."""
+
+    __slots__ = ("_at", "_pool")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self) -> str:
+        at = self._at
+        if at >= len(self._pool):
+            self._pool, at = os.urandom(4096), 0
+        self._at = at + 16
+        return self._pool[at : at + 16].hex()
+
+
+_random_id = _RandomIds()
