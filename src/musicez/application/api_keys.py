@@ -8,7 +8,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from musicez.application.authenticate import api_key_hash
-from musicez.application.ports import Clock, EventSink, KeyedHasher, SecretGenerator, UnitOfWork
+from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
 from musicez.domain.rate_limit import RateLimit
@@ -69,6 +69,7 @@ class RevokeApiKey:
     uow: UnitOfWork
     clock: Clock
     events: EventSink
+    notifier: RevocationNotifier | None = None  # every server process stops trusting the key before we return
 
     async def execute(self, key_id: UUID) -> None:
         async with self.uow:
@@ -76,4 +77,6 @@ class RevokeApiKey:
             await self.uow.commit()
         if not found:
             raise ApiKeyNotFound(f"No API key with id {key_id}")
+        if self.notifier is not None:
+            await self.notifier.api_key_revoked(key_id)
         self.events.record("api_key_revoked", key_id=str(key_id))

@@ -219,3 +219,9 @@ class EventSink(Protocol):
 
 class Database(Protocol):
     async def ping(self) -> None: ...
+
+
+class RevocationNotifier(Protocol):
+    """Tells every server process that an API key changed, and returns once none still trusts the old row."""
+
+    async def api_key_revoked(self, key_id: UUID) -> None: ...
