@@ -94,15 +94,17 @@ class RedisFence:
 
     async def close(self) -> None:
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            for _ in range(3):  # a library that swallows one cancellation does not hold up shutdown
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    break
         self.fence.on_lost()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 await self._listen()
             except asyncio.CancelledError:
@@ -134,6 +136,7 @@ class RedisFence:
     async def _listen(self) -> None:
         connection = await self._connection()
         pinger: asyncio.Task[None] | None = None
+        stop = asyncio.Event()
         subscribed_at = 0.0
         try:
             await connection.send_command("SSUBSCRIBE" if self._cluster else "SUBSCRIBE", self.channel)
@@ -149,7 +152,7 @@ class RedisFence:
                         self.fence.on_subscribed()
                         subscribed_at = now
                         if pinger is None:
-                            pinger = asyncio.get_running_loop().create_task(self._pings(), name="musicez-fence-ping")
+                            pinger = asyncio.get_running_loop().create_task(self._pings(stop), name="fence-ping")
                     elif kind in (b"unsubscribe", b"sunsubscribe"):
                         raise ConnectionError("the revocation channel was unsubscribed (slot moved?)")
                 if pinger is not None and pinger.done():
@@ -159,12 +162,12 @@ class RedisFence:
                 if not subscribed_at and reply is None:
                     raise TimeoutError("the revocation channel's subscription was not confirmed")
         finally:
+            stop.set()
             if pinger is not None:
                 pinger.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pinger
+                await asyncio.wait({pinger}, timeout=1.0)
             with contextlib.suppress(Exception):
-                await connection.disconnect()
+                await asyncio.wait_for(connection.disconnect(), timeout=1.0)
 
     async def _adopt_marker(self) -> None:
         """The flush marker: made once by whichever process comes first; any change means lost data."""
@@ -172,8 +175,8 @@ class RedisFence:
         marker = await self._client.get(self.marker_key)
         self._marker = marker.encode() if isinstance(marker, str) else marker
 
-    async def _pings(self) -> None:
-        while True:
+    async def _pings(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 await self._ping()
             except asyncio.CancelledError:
