@@ -135,7 +135,7 @@ def test_b_serves_a_warm_session_without_reading_redis(pair: Pair, own_redis: Re
 def test_logout_on_a_is_obeyed_by_b_at_once_every_time(pair: Pair) -> None:
     email = _user(pair[0])
     latencies: list[float] = []
-    answers = [_logout_then_ask(pair, email, latencies) for _ in range(300)]
+    answers = [_logout_then_ask(pair, email, latencies) for _ in range(200)]
     assert set(answers) == {401}
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
@@ -147,7 +147,7 @@ def test_logout_is_obeyed_with_the_invalidation_connection_killed(pair: Pair, ow
     email = _user(on_a)
     rng = random.Random(5)
     with redis.Redis.from_url(own_redis.url) as admin:
-        for _ in range(120):
+        for _ in range(100):
             token = _login(on_a, email)
             _warm(on_b, token)
             moment = rng.randrange(3)
@@ -203,5 +203,5 @@ def test_logout_is_obeyed_at_once_on_the_cluster(
         httpx.Client(base_url=b.url, timeout=10) as on_b,
     ):
         email = _user(on_a)
-        answers = [_logout_then_ask((on_a, on_b), email) for _ in range(150)]
+        answers = [_logout_then_ask((on_a, on_b), email) for _ in range(100)]
         assert set(answers) == {401}

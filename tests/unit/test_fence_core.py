@@ -31,7 +31,8 @@ def test_the_cache_is_capped_least_recently_used_first() -> None:
         cache.finish(cache.begin(key, 0), "session", 0, accepting=True)
     assert len(cache) == 3
     assert cache.get(keys[0]) == "session"
-    assert cache.get(keys[1]) is None and cache.get(keys[2]) is None
+    assert cache.get(keys[1]) is None
+    assert cache.get(keys[2]) is None
 
 
 def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
@@ -71,11 +72,13 @@ def test_trust_follows_the_send_time_of_the_last_ping_read_back() -> None:
     assert not fence.trusted(0.0)
     fence.on_subscribed()
     ping = fence.prepare_ping(10.0, fence.epoch)
-    assert ping is not None and not fence.trusted(10.001)
+    assert ping is not None
+    assert not fence.trusted(10.001)
     fence.receive(b"p|someone-else|1")
     assert not fence.trusted(10.001)
     fence.receive(ping)
-    assert fence.trusted(10.049) and not fence.trusted(10.05)
+    assert fence.trusted(10.049)
+    assert not fence.trusted(10.05)
     fence.receive(ping)  # a duplicate changes nothing
     assert fence.prepare_ping(11.0, fence.epoch - 1) is None  # from before a reset
     late = fence.prepare_ping(12.0, fence.epoch)
