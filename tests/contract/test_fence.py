@@ -21,7 +21,7 @@ from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.system import SystemClock
 from musicez.application.ports import SessionStore
-from musicez.domain.session import Session
+from musicez.domain.session import RotationOutcome, Session
 from tests.support.processes import private_redis
 
 LEASE = 0.05
@@ -251,3 +251,22 @@ async def test_micro_benchmark_of_the_guard_read(pair: Pair) -> None:
         best = min(best, (time.perf_counter() - started) / rounds)
     print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")
     assert best < direct / 5
+
+
+async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pair: Pair) -> None:
+    await _trusted(pair.fence_a, pair.fence_b)
+    session = await _created(pair.inner)  # its current refresh MAC is "refresh-mac"
+    assert await pair.b.get(session.user_id, session.id) is not None
+    options = {"now": datetime.now(UTC), "grace_seconds": 0, "refresh_ttl_seconds": 3600}
+    rotated = await pair.a.rotate(
+        session.user_id, session.id, presented_hash="refresh-mac", successor_hash="next", **options
+    )
+    assert rotated.outcome is RotationOutcome.ROTATED
+    assert await pair.b.get(session.user_id, session.id) is not None
+    started = time.perf_counter()
+    reused = await pair.a.rotate(
+        session.user_id, session.id, presented_hash="refresh-mac", successor_hash="again", **options
+    )
+    assert reused.outcome is RotationOutcome.REUSED
+    assert time.perf_counter() - started >= LEASE
+    assert await pair.b.get(session.user_id, session.id) is None
