@@ -14,14 +14,20 @@ from uuid import UUID
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.fence.caches import FencedSessionStore
+from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
 from musicez.adapters.fence.redis import RedisFence
+from musicez.adapters.postgres.repositories import SqlApiKeyLookup
+from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.system import SystemClock
+from musicez.application.api_keys import RevokeApiKey
 from musicez.application.ports import SessionStore
+from musicez.domain.api_key import ApiKey, display_prefix
 from musicez.domain.session import RotationOutcome, Session
+from tests.support.fakes import FakeEvents
 from tests.support.processes import private_redis
 
 LEASE = 0.05
@@ -270,3 +276,46 @@ async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pa
     assert reused.outcome is RotationOutcome.REUSED
     assert time.perf_counter() - started >= LEASE
     assert await pair.b.get(session.user_id, session.id) is None
+
+
+class CountingLookup(SqlApiKeyLookup):
+    reads = 0
+
+    async def find(self, key_id: UUID) -> ApiKey | None:
+        self.reads += 1
+        return await super().find(key_id)
+
+
+async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
+    redis_url: str, redis_prefix: str, contract_postgres_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    prefix = f"{redis_prefix}:fence-keys:{uuid.uuid4().hex[:8]}"
+    clients = [connect(redis_url), connect(redis_url)]
+    fences = [
+        RedisFence(c, prefix, lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10) for c in clients
+    ]
+    lookup = CountingLookup(contract_postgres_sessions)
+    on_b = FencedApiKeyLookup(lookup, fences[1])
+    try:
+        await _trusted(*fences)
+        key_id = uuid.uuid4()
+        key = ApiKey(key_id, "fenced", display_prefix(key_id), "mac", datetime.now(UTC))
+        uow = SqlUnitOfWork(contract_postgres_sessions)
+        async with uow:
+            await uow.api_keys.add(key)
+            await uow.commit()
+        assert await on_b.find(key_id) == key
+        reads = lookup.reads
+        assert await on_b.find(key_id) == key
+        assert lookup.reads - reads <= 1  # served from the cache
+        revoke = RevokeApiKey(SqlUnitOfWork(contract_postgres_sessions), SystemClock(), FakeEvents(), fences[0])
+        await revoke.execute(key_id)
+        found = await on_b.find(key_id)
+        assert found is not None
+        assert found.revoked_at is not None
+        assert await on_b.find(uuid.uuid4()) is None  # unknown ids: read every time, never cached
+    finally:
+        for fence in fences:
+            await fence.close()
+        for client in clients:
+            await client.aclose()
