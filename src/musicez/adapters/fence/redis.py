@@ -137,7 +137,8 @@ class RedisFence:
         connection = await self._connection()
         pinger: asyncio.Task[None] | None = None
         stop = asyncio.Event()
-        subscribed_at = 0.0
+        subscribed_at = progress_at = 0.0
+        last_confirmed: float | None = None
         try:
             await connection.send_command("SSUBSCRIBE" if self._cluster else "SUBSCRIBE", self.channel)
             while True:
@@ -157,7 +158,10 @@ class RedisFence:
                         raise ConnectionError("the revocation channel was unsubscribed (slot moved?)")
                 if pinger is not None and pinger.done():
                     raise ConnectionError("the fence's pings stopped")
-                if subscribed_at and now - max(subscribed_at, self.fence.confirmed_sent or 0.0) > self.silence:
+                confirmed = self.fence.confirmed_sent
+                if confirmed is not None and confirmed != last_confirmed:
+                    last_confirmed, progress_at = confirmed, now
+                if subscribed_at and now - max(subscribed_at, progress_at) > self.silence:
                     raise TimeoutError("no ping came back on the revocation channel")
                 if not subscribed_at and reply is None:
                     raise TimeoutError("the revocation channel's subscription was not confirmed")
