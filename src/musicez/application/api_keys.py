@@ -8,7 +8,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from musicez.application.authenticate import api_key_hash
-from musicez.application.ports import Clock, EventSink, KeyedHasher, SecretGenerator, UnitOfWork
+from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
 from musicez.domain.rate_limit import RateLimit
@@ -78,6 +78,7 @@ class RevokeApiKey:
     uow: UnitOfWork
     clock: Clock
     events: EventSink
+    notifier: RevocationNotifier | None = None  # every server process stops trusting the key before we return
 
     async def execute(self, key_id: UUID) -> bool:
         """True when this call revoked the key; False when it already was (nothing changes)."""
@@ -85,9 +86,14 @@ class RevokeApiKey:
             key = await self.uow.api_keys.get(key_id)
             if key is None:
                 raise ApiKeyNotFound(f"No API key with id {key_id}")
-            if key.revoked_at is not None:
-                return False
-            await self.uow.api_keys.revoke(key_id, self.clock.now())
-            await self.uow.commit()
-        self.events.record("api_key_revoked", key_id=str(key_id))
-        return True
+            newly = key.revoked_at is None
+            if newly:
+                await self.uow.api_keys.revoke(key_id, self.clock.now())
+                await self.uow.commit()
+        # Told again even when it already was revoked: a first attempt may have committed and then
+        # failed to reach the servers (the repeat is what an operator does then).
+        if self.notifier is not None:
+            await self.notifier.api_key_revoked(key_id)
+        if newly:
+            self.events.record("api_key_revoked", key_id=str(key_id))
+        return newly

@@ -316,3 +316,9 @@ class SecurityLinkRepository(Protocol):
     async def purge(self, now: datetime) -> int:
         """Delete expired and used links; how many."""
         ...
+
+
+class RevocationNotifier(Protocol):
+    """Tells every server process that an API key changed, and returns once none still trusts the old row."""
+
+    async def api_key_revoked(self, key_id: UUID) -> None: ...

@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.events import ClientIds, LogEventSink
+from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
+from musicez.adapters.fence.none import NoRevocationNotifier
+from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.mail.log import LogMailer
 from musicez.adapters.mail.outbox import OutboxMailer
 from musicez.adapters.mail.smtp import SmtpMailer, SmtpTarget
@@ -75,6 +78,7 @@ from musicez.application.ports import (
     PrincipalRateLimiter,
     RateLimiter,
     RateObserver,
+    RevocationNotifier,
     SecretGenerator,
     SecurityLinkRepository,
     SessionStore,
@@ -371,10 +375,55 @@ class ActivityProvider(Provider):
         return ReportNotMe(links, sessions, hasher, budget, failures, clock, events)
 
 
+class FenceProvider(Provider):
+    """Issue 12: the guard's reads cached in-process, revocations fenced (only with Redis)."""
+
+    scope = Scope.APP
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    @provide
+    async def fence(self, redis: AnyRedis | None) -> AsyncIterator[RedisFence | None]:
+        s = self._settings
+        if redis is None or s.fence_lease_ms == 0:
+            yield None
+            return
+        if 2 * s.fence_ping_ms > s.fence_lease_ms:
+            raise SettingsError("MUSICEZ_FENCE_PING_MS must be at most half of MUSICEZ_FENCE_LEASE_MS")
+        fence = RedisFence(
+            redis,
+            s.redis_prefix,
+            lease=s.fence_lease_ms / 1000,
+            ping_interval=s.fence_ping_ms / 1000,
+            session_capacity=s.session_cache_size,
+            key_capacity=s.api_key_cache_size,
+        )
+        yield fence
+        await fence.close()
+
+    @provide
+    def revocation_notifier(self, fence: RedisFence | None) -> RevocationNotifier | None:
+        return fence if fence is not None else NoRevocationNotifier()
+
+    @decorate
+    def fenced_sessions(self, inner: SessionStore, fence: RedisFence | None, clock: Clock) -> SessionStore:
+        return inner if fence is None else FencedSessionStore(inner, fence, clock)
+
+    @decorate
+    def fenced_api_keys(self, inner: ApiKeyLookup, fence: RedisFence | None) -> ApiKeyLookup:
+        return inner if fence is None else FencedApiKeyLookup(inner, fence)
+
+
 def build_container(settings: Settings, registry: CollectorRegistry, *overrides: Provider) -> AsyncContainer:
     """Later providers win: tests pass overrides for any port."""
     return make_async_container(
-        InfrastructureProvider(settings, registry), UseCaseProvider(), ActivityProvider(settings), *overrides
+        InfrastructureProvider(settings, registry),
+        UseCaseProvider(),
+        ActivityProvider(settings),
+        FenceProvider(settings),
+        *overrides,
     )
 
 

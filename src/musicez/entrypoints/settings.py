@@ -127,6 +127,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     not_me_failure_limit: str = "60/minute"  # bad not-me tokens per client address
     activity_purge_interval: Seconds = 3600  # how often expired activity is deleted
 
+    # -- the revocation fence: guard caches invalidated over Redis pub/sub (issue 12) ------
+    fence_lease_ms: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50  # L; 0 turns caches and fence off
+    fence_ping_ms: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10  # well under L
+    session_cache_size: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 20_000
+    api_key_cache_size: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1_000
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, database_only: bool = False, **overrides: object

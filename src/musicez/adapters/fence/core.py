@@ -1,0 +1,268 @@
+"""The revocation fence: the pure logic, no I/O, driven by the Redis adapter and by the simulation.
+
+Every process keeps in-process caches of what the guard reads (sessions, API-key rows) and
+reads one invalidation channel on a connection of its own. The channel is FIFO (one Redis
+channel; on Cluster one shard channel), so when a process reads back a ping it published, it
+has seen every invalidation published before that ping. The process trusts its caches only
+while the last ping it read back was *sent* less than `lease` seconds ago (its own monotonic
+clock, read before sending). A revoking call answers only once `lease` has passed since its
+publish was acknowledged; so a request that arrives after the response finds the invalidation
+applied, or finds the cache untrusted and reads the store.
+
+Entries are versioned: a read is registered (a ticket) before it is sent; an invalidation of
+its key, or any reset, poisons it, and a poisoned read never puts its (maybe stale) value back.
+A reset (subscription (re)confirmed or lost, data flushed) clears everything, poisons every
+read in flight and forgets every pending ping: after a reset the caches hold only values read
+after the current subscription was confirmed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from uuid import UUID
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+MAX_PENDING_PINGS = 256
+
+# Messages on the channel: ASCII, `|`-separated.
+_PING = b"p"
+_SESSION = b"s"
+_USER = b"u"
+_KEY = b"k"
+
+
+def session_message(user_id: UUID, session_id: UUID) -> bytes:
+    return b"s|%s|%s" % (user_id.hex.encode(), session_id.hex.encode())
+
+
+def user_message(user_id: UUID, keep: UUID | None = None) -> bytes:
+    return b"u|%s|%s" % (user_id.hex.encode(), keep.hex.encode() if keep else b"")
+
+
+def key_message(key_id: UUID) -> bytes:
+    return b"k|%s" % key_id.hex.encode()
+
+
+def ping_message(process_id: str, seq: int) -> bytes:
+    return b"p|%s|%d" % (process_id.encode(), seq)
+
+
+@dataclass(eq=False, slots=True)
+class Ticket(Generic[K]):
+    """One read in flight; `poisoned` once something that may change its answer happened."""
+
+    key: K
+    group: Hashable
+    epoch: int
+    poisoned: bool = False
+
+
+@dataclass(slots=True)
+class VersionedCache(Generic[K, V]):
+    """A capped LRU map whose fills come only from reads that raced no invalidation."""
+
+    capacity: int
+    group_of: Callable[[K], Hashable]
+    _entries: OrderedDict[K, V] = field(default_factory=OrderedDict)
+    _groups: dict[Hashable, set[K]] = field(default_factory=dict)
+    _inflight: set[Ticket[K]] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def begin(self, key: K, epoch: int) -> Ticket[K]:
+        ticket = Ticket(key, self.group_of(key), epoch)
+        self._inflight.add(ticket)
+        return ticket
+
+    def finish(self, ticket: Ticket[K], value: V | None, epoch: int, accepting: bool) -> bool:
+        """Store what the read found, unless it raced an invalidation or a reset; True if stored."""
+        self._inflight.discard(ticket)
+        if value is None or ticket.poisoned or ticket.epoch != epoch or not accepting or self.capacity <= 0:
+            return False
+        self._put(ticket.key, value)
+        return True
+
+    def abandon(self, ticket: Ticket[K]) -> None:
+        self._inflight.discard(ticket)
+
+    def _put(self, key: K, value: V) -> None:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+        self._entries[key] = value
+        self._groups.setdefault(self.group_of(key), set()).add(key)
+        while len(self._entries) > self.capacity:
+            old, _ = self._entries.popitem(last=False)
+            self._unindex(old)
+
+    def _unindex(self, key: K) -> None:
+        group = self.group_of(key)
+        members = self._groups.get(group)
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del self._groups[group]
+
+    def discard(self, key: K) -> None:
+        if self._entries.pop(key, None) is not None:
+            self._unindex(key)
+        for ticket in self._inflight:
+            if ticket.key == key:
+                ticket.poisoned = True
+
+    def discard_group(self, group: Hashable, keep: K | None = None) -> None:
+        for key in list(self._groups.get(group, ())):
+            if key != keep:
+                del self._entries[key]
+                self._unindex(key)
+        for ticket in self._inflight:
+            if ticket.group == group and ticket.key != keep:
+                ticket.poisoned = True
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._groups.clear()
+        for ticket in self._inflight:
+            ticket.poisoned = True
+
+
+SessionKey = tuple[UUID, UUID]  # (user id, session id)
+
+
+def _user_of(key: SessionKey) -> Hashable:
+    return key[0]
+
+
+def _itself(key: UUID) -> Hashable:
+    return key
+
+
+def session_cache(capacity: int) -> VersionedCache[SessionKey, object]:
+    return VersionedCache(capacity, _user_of)
+
+
+def key_cache(capacity: int) -> VersionedCache[UUID, object]:
+    return VersionedCache(capacity, _itself)
+
+
+class Fence:
+    """When this process may trust its caches, and the invalidations they must obey."""
+
+    def __init__(
+        self,
+        process_id: str,
+        lease: float,
+        sessions: VersionedCache[SessionKey, object],
+        keys: VersionedCache[UUID, object],
+    ) -> None:
+        self.process_id = process_id
+        self.lease = lease
+        self.sessions = sessions
+        self.keys = keys
+        self.epoch = 0
+        self.subscribed = False
+        self._pending: dict[int, float] = {}
+        self._seq = 0
+        self._confirmed_sent: float | None = None  # when the last ping read back was sent
+        self._own_prefix = b"p|%s|" % process_id.encode()
+        self.resets = 0
+
+    # -- the state of trust ----------------------------------------------------------------
+
+    def trusted(self, now: float) -> bool:
+        sent = self._confirmed_sent
+        return self.subscribed and sent is not None and now - sent < self.lease
+
+    @property
+    def confirmed_sent(self) -> float | None:
+        return self._confirmed_sent
+
+    def _reset(self, subscribed: bool) -> None:
+        self.sessions.clear()
+        self.keys.clear()
+        self.epoch += 1
+        self.subscribed = subscribed
+        self._pending.clear()
+        self._confirmed_sent = None
+        self.resets += 1
+
+    def on_subscribed(self) -> None:
+        """The channel's subscription is confirmed (first time or again): start from nothing."""
+        self._reset(True)
+
+    def on_lost(self) -> None:
+        """The channel connection is gone, silent or behind: nothing cached may be trusted."""
+        self._reset(False)
+
+    def on_flushed(self) -> None:
+        """The store lost data without the channel noticing (FLUSHALL, a restart behind a proxy)."""
+        self._reset(self.subscribed)
+
+    # -- pings -------------------------------------------------------------------------------
+
+    def prepare_ping(self, sent_at: float, epoch: int) -> bytes | None:
+        """The ping to publish, read at `sent_at` (taken before the marker check) in `epoch`."""
+        if not self.subscribed or epoch != self.epoch:
+            return None
+        self._seq += 1
+        self._pending[self._seq] = sent_at
+        if len(self._pending) > MAX_PENDING_PINGS:
+            del self._pending[next(iter(self._pending))]
+        return ping_message(self.process_id, self._seq)
+
+    # -- the channel ---------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """One message read from the channel, in channel order."""
+        kind = data[:1]
+        if kind == _PING:
+            if data.startswith(self._own_prefix):
+                self._ping_back(data[len(self._own_prefix) :])
+            return
+        self.apply(data)
+
+    def _ping_back(self, raw_seq: bytes) -> None:
+        try:
+            seq = int(raw_seq)
+        except ValueError:
+            return
+        sent = self._pending.pop(seq, None)
+        if sent is None:  # from before a reset, or a duplicate
+            return
+        for older in [s for s in self._pending if s < seq]:  # FIFO: those are lost for good
+            del self._pending[older]
+        if self._confirmed_sent is None or sent > self._confirmed_sent:
+            self._confirmed_sent = sent
+
+    def apply(self, data: bytes) -> None:
+        """An invalidation: from the channel, or this process's own revocation, applied at once."""
+        parts = data.split(b"|")
+        try:
+            if parts[0] == _SESSION and len(parts) == 3:
+                self.sessions.discard((UUID(hex=parts[1].decode()), UUID(hex=parts[2].decode())))
+            elif parts[0] == _USER and len(parts) == 3:
+                user = UUID(hex=parts[1].decode())
+                keep = (user, UUID(hex=parts[2].decode())) if parts[2] else None
+                self.sessions.discard_group(user, keep)
+            elif parts[0] == _KEY and len(parts) == 2:
+                self.keys.discard(UUID(hex=parts[1].decode()))
+            else:
+                self._unknown()
+        except ValueError:
+            self._unknown()
+
+    def _unknown(self) -> None:
+        # Something this version does not understand: it may be an invalidation, so forget everything.
+        self.sessions.clear()
+        self.keys.clear()

@@ -1,0 +1,205 @@
+"""The fence on Redis: one (shard) channel read on a connection of its own, pings and the revoker's wait.
+
+The channel `P:{P:fence}` carries every invalidation and every process's pings. On one node
+it is a plain channel (PUBLISH/SUBSCRIBE); on a Cluster a shard channel (SPUBLISH/SSUBSCRIBE),
+whose hash tag puts it, and the flush marker `P:{P:fence}:marker`, on one shard, so order holds.
+
+The subscriber is a raw connection of this module's own, not redis-py's PubSub, which
+reconnects and resubscribes silently: here every confirmation of the subscription is a reset
+of the fence (caches cleared, reads in flight poisoned), and any error, silence, or a slot
+move ends the connection and the trust with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
+
+from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache
+from musicez.adapters.redis.client import AnyRedis, redis_outages
+
+log = logging.getLogger("musicez.fence")
+
+# The revoker waits the lease plus this much, for clock-rate differences between hosts.
+CLOCK_MARGIN = 0.002
+READ_SLICE = 0.25  # how long one read of the channel may block before the loop checks its health
+RETRY_DELAY = 0.2
+
+
+class RedisFence:
+    """One per process: the fence, its channel and its pings; starts on first use."""
+
+    def __init__(
+        self,
+        client: AnyRedis,
+        prefix: str,
+        *,
+        lease: float,
+        ping_interval: float,
+        session_capacity: int,
+        key_capacity: int,
+    ) -> None:
+        self._client = client
+        self.channel = f"{prefix}:{{{prefix}:fence}}"
+        self.marker_key = f"{self.channel}:marker"
+        self.ping_interval = ping_interval
+        self.fence = Fence(uuid.uuid4().hex[:16], lease, session_cache(session_capacity), key_cache(key_capacity))
+        # Without its own ping back for this long, the channel is presumed dead and reopened.
+        self.silence = max(1.0, 10 * lease)
+        self._cluster = isinstance(client, RedisCluster)
+        self._marker: bytes | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- the guard's side ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the channel (once, lazily, in the running loop): until then nothing is trusted."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="musicez-fence")
+
+    def trusted(self) -> bool:
+        return self.fence.trusted(time.monotonic())
+
+    # -- the revoker's side --------------------------------------------------------------------
+
+    async def revoked(self, message: bytes) -> None:
+        """Apply here, publish to all, and return only once every process obeys it or distrusts its cache."""
+        self.fence.apply(message)
+        async with redis_outages("revocation channel"):
+            await self._publish(message)
+        acknowledged = time.monotonic()
+        await asyncio.sleep(max(0.0, acknowledged + self.fence.lease + CLOCK_MARGIN - time.monotonic()))
+
+    async def api_key_revoked(self, key_id: uuid.UUID) -> None:
+        await self.revoked(key_message(key_id))
+
+    async def _publish(self, message: bytes) -> None:
+        if self._cluster:
+            assert isinstance(self._client, RedisCluster)
+            await self._client.initialize()
+            node = self._client.get_node_from_key(self.channel)
+            await self._client.execute_command("SPUBLISH", self.channel, message, target_nodes=node)
+        else:
+            await self._client.publish(self.channel, message)
+
+    # -- the channel -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            for _ in range(3):  # a library that swallows one cancellation does not hold up shutdown
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    break
+        self.fence.on_lost()
+
+    async def _run(self) -> None:
+        while not self._closed:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # any failure: distrust, wait, reconnect
+                if self.fence.subscribed:
+                    log.warning("revocation channel lost (%s): guard reads go to the store", type(error).__name__)
+            self.fence.on_lost()
+            await asyncio.sleep(RETRY_DELAY)
+
+    async def _connection(self) -> AbstractConnection:
+        if isinstance(self._client, RedisCluster):
+            await self._client.initialize()
+            node = self._client.get_node_from_key(self.channel)
+            if node is None:
+                raise ConnectionError("no Cluster node serves the revocation channel")
+            kwargs: dict[str, Any] = dict(node.connection_kwargs)
+            connection_class: type[AbstractConnection] = node.connection_class
+        else:
+            pool = self._client.connection_pool
+            kwargs = dict(pool.connection_kwargs)
+            connection_class = pool.connection_class
+        kwargs.update(health_check_interval=0, protocol=2)
+        kwargs.pop("retry", None)
+        connection: AbstractConnection = connection_class(**kwargs)
+        await connection.connect()  # type: ignore[no-untyped-call]
+        return connection
+
+    async def _listen(self) -> None:
+        connection = await self._connection()
+        pinger: asyncio.Task[None] | None = None
+        stop = asyncio.Event()
+        subscribed_at = progress_at = 0.0
+        last_confirmed: float | None = None
+        try:
+            await connection.send_command("SSUBSCRIBE" if self._cluster else "SUBSCRIBE", self.channel)
+            while True:
+                reply = await connection.read_response(timeout=READ_SLICE)
+                now = time.monotonic()
+                if reply is not None:
+                    kind = reply[0]
+                    if kind in (b"message", b"smessage"):
+                        self.fence.receive(reply[2])
+                    elif kind in (b"subscribe", b"ssubscribe"):
+                        await self._adopt_marker()  # before anything read from now on may be kept
+                        self.fence.on_subscribed()
+                        subscribed_at = now
+                        if pinger is None:
+                            pinger = asyncio.get_running_loop().create_task(self._pings(stop), name="fence-ping")
+                    elif kind in (b"unsubscribe", b"sunsubscribe"):
+                        raise ConnectionError("the revocation channel was unsubscribed (slot moved?)")
+                if pinger is not None and pinger.done():
+                    raise ConnectionError("the fence's pings stopped")
+                confirmed = self.fence.confirmed_sent
+                if confirmed is not None and confirmed != last_confirmed:
+                    last_confirmed, progress_at = confirmed, now
+                if subscribed_at and now - max(subscribed_at, progress_at) > self.silence:
+                    raise TimeoutError("no ping came back on the revocation channel")
+                if not subscribed_at and reply is None:
+                    raise TimeoutError("the revocation channel's subscription was not confirmed")
+        finally:
+            stop.set()
+            if pinger is not None:
+                pinger.cancel()
+                await asyncio.wait({pinger}, timeout=1.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.disconnect(), timeout=1.0)
+
+    async def _adopt_marker(self) -> None:
+        """The flush marker: made once by whichever process comes first; any change means lost data."""
+        await self._client.set(self.marker_key, uuid.uuid4().hex, nx=True)
+        marker = await self._client.get(self.marker_key)
+        self._marker = marker.encode() if isinstance(marker, str) else marker
+
+    async def _pings(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._ping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a lost ping only lets the lease lapse; silence reopens the channel
+                log.debug("fence ping failed: %s", type(error).__name__)
+            await asyncio.sleep(self.ping_interval)
+
+    async def _ping(self) -> None:
+        epoch = self.fence.epoch
+        sent = time.monotonic()  # before the marker check and the publish
+        marker = await self._client.get(self.marker_key)
+        if marker is None or marker != self._marker:
+            log.warning("the revocation marker changed (Redis flushed or restarted): caches cleared")
+            try:
+                await self._adopt_marker()
+            finally:
+                self.fence.on_flushed()  # after the adoption: what is read from now on is checked against it
+            return
+        message = self.fence.prepare_ping(sent, epoch)
+        if message is not None:
+            await self._publish(message)

@@ -1,0 +1,321 @@
+"""The fenced decorators on real Redis (one node, and the 3-master Cluster): served from the
+cache without a round trip, and never after a revocation has returned, a killed channel or a flush."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
+from musicez.adapters.fence.redis import RedisFence
+from musicez.adapters.postgres.repositories import SqlApiKeyLookup
+from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
+from musicez.adapters.redis.client import AnyRedis, connect
+from musicez.adapters.redis.session_store import RedisSessionStore
+from musicez.adapters.system import SystemClock
+from musicez.application.api_keys import RevokeApiKey
+from musicez.application.ports import SessionStore
+from musicez.domain.api_key import ApiKey, display_prefix
+from musicez.domain.session import RotationOutcome, Session
+from tests.support.fakes import FakeEvents
+from tests.support.processes import private_redis
+
+LEASE = 0.05
+PING = 0.01
+
+
+class CountingStore(RedisSessionStore):
+    """The real Redis store, counting the reads that reach it."""
+
+    reads = 0
+
+    async def get(self, user_id: UUID, session_id: UUID) -> Session | None:
+        self.reads += 1
+        return await super().get(user_id, session_id)
+
+
+@dataclass
+class Pair:
+    """Two "processes" (two fences, two Redis clients) over one store, as two servers would be."""
+
+    inner: CountingStore
+    a: FencedSessionStore
+    b: FencedSessionStore
+    fence_a: RedisFence
+    fence_b: RedisFence
+
+
+async def _pair(url: str, prefix: str) -> AsyncIterator[Pair]:
+    clients: list[AnyRedis] = [connect(url), connect(url), connect(url)]
+    inner = CountingStore(clients[0], prefix)
+    fences = [
+        RedisFence(c, prefix, lease=LEASE, ping_interval=PING, session_capacity=1000, key_capacity=10)
+        for c in clients[1:]
+    ]
+    clock = SystemClock()
+    a, b = (FencedSessionStore(inner, fence, clock) for fence in fences)
+    pair = Pair(inner, a, b, *fences)
+    try:
+        yield pair
+    finally:
+        for fence in fences:
+            await fence.close()
+        for client in clients:
+            await client.aclose()
+
+
+async def _trusted(*fences: RedisFence, timeout: float = 5.0) -> None:
+    for fence in fences:
+        fence.start()
+    deadline = time.monotonic() + timeout
+    while not all(f.trusted() for f in fences):
+        assert time.monotonic() < deadline, "the fence never became trusted"
+        await asyncio.sleep(0.005)
+
+
+def _session(hours: float = 1) -> Session:
+    now = datetime.now(UTC)
+    return Session(
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        device_name="test",
+        created_at=now,
+        last_used_at=now,
+        refresh_expires_at=now + timedelta(hours=hours),
+        absolute_expires_at=now + timedelta(hours=2 * hours),
+        email="fence@example.com",
+        user_created_at=now,
+    )
+
+
+async def _created(store: SessionStore, hours: float = 1) -> Session:
+    session = _session(hours)
+    await store.create(session, "refresh-mac")
+    return session
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+    return request.getfixturevalue("redis_cluster_url"), "fence"
+
+
+@pytest.fixture
+async def pair(backend: tuple[str, str]) -> AsyncIterator[Pair]:
+    url, prefix = backend
+    async for made in _pair(url, f"{prefix}:fence:{uuid.uuid4().hex[:8]}"):
+        yield made
+
+
+async def test_a_warm_read_makes_no_round_trip(pair: Pair) -> None:
+    session = await _created(pair.inner)
+    await _trusted(pair.fence_b)
+    assert await pair.b.get(session.user_id, session.id) == session
+    before = pair.inner.reads
+    for _ in range(50):
+        assert await pair.b.get(session.user_id, session.id) == session
+    assert pair.inner.reads - before <= 2  # a late ping on a loaded box may send one to the store
+
+
+async def test_a_revocation_on_one_process_is_obeyed_by_the_other_on_return(pair: Pair) -> None:
+    await _trusted(pair.fence_a, pair.fence_b)
+    latencies = []
+    for i in range(60):
+        session = await _created(pair.inner)
+        assert await pair.b.get(session.user_id, session.id) is not None  # warm on B
+        assert await pair.b.get(session.user_id, session.id) is not None
+        started = time.perf_counter()
+        if i % 3 == 0:
+            await pair.a.revoke_all(session.user_id)
+        else:
+            await pair.a.revoke(session.user_id, session.id)
+        latencies.append(time.perf_counter() - started)
+        assert await pair.b.get(session.user_id, session.id) is None
+        assert await pair.a.get(session.user_id, session.id) is None
+    assert min(latencies) >= LEASE  # the fence's price, paid by every revocation
+    print(f"revocation latency p50 {statistics.median(latencies) * 1000:.1f} ms")
+
+
+async def test_logout_others_keeps_the_current_session_cached(pair: Pair) -> None:
+    await _trusted(pair.fence_a, pair.fence_b)
+    kept = await _created(pair.inner)
+    other = _session()
+    other = Session(
+        id=other.id,
+        user_id=kept.user_id,
+        device_name="other",
+        created_at=other.created_at,
+        last_used_at=other.last_used_at,
+        refresh_expires_at=other.refresh_expires_at,
+        absolute_expires_at=other.absolute_expires_at,
+    )
+    await pair.inner.create(other, "other-mac")
+    for s in (kept, other):
+        assert await pair.b.get(s.user_id, s.id) is not None
+    await pair.a.revoke_all(kept.user_id, keep=kept.id)
+    assert await pair.b.get(other.user_id, other.id) is None
+    before = pair.inner.reads
+    assert await pair.b.get(kept.user_id, kept.id) is not None
+    assert pair.inner.reads - before <= 1
+
+
+async def test_an_expired_session_is_not_served_from_the_cache(pair: Pair) -> None:
+    await _trusted(pair.fence_b)
+    session = await _created(pair.inner, hours=0.4 / 3600)  # 0.4 s
+    assert await pair.b.get(session.user_id, session.id) is not None
+    await asyncio.sleep(0.5)
+    assert await pair.b.get(session.user_id, session.id) is None
+
+
+@pytest.fixture
+async def private_pair() -> AsyncIterator[tuple[Pair, str]]:
+    with private_redis() as server:
+        async for made in _pair(server.url, "mez"):
+            yield made, server.url
+
+
+async def test_a_killed_channel_is_never_trusted_and_comes_back(private_pair: tuple[Pair, str]) -> None:
+    pair, url = private_pair
+    admin = Redis.from_url(url)
+    try:
+        await _trusted(pair.fence_a, pair.fence_b)
+        resets = pair.fence_b.fence.resets
+        for _ in range(20):
+            session = await _created(pair.inner)
+            assert await pair.b.get(session.user_id, session.id) is not None
+            await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            await pair.a.revoke(session.user_id, session.id)
+            assert await pair.b.get(session.user_id, session.id) is None
+        await _trusted(pair.fence_a, pair.fence_b)  # reconnected, and trusted again
+        assert pair.fence_b.fence.resets > resets
+    finally:
+        await admin.aclose()
+
+
+async def test_a_flush_clears_every_cache_within_the_lease(private_pair: tuple[Pair, str]) -> None:
+    pair, url = private_pair
+    admin = Redis.from_url(url)
+    try:
+        await _trusted(pair.fence_b)
+        session = await _created(pair.inner)
+        assert await pair.b.get(session.user_id, session.id) is not None
+        await admin.flushall()
+        await asyncio.sleep(LEASE + 0.005)
+        assert await pair.b.get(session.user_id, session.id) is None
+        await _trusted(pair.fence_b)  # a new marker, trusted again
+    finally:
+        await admin.aclose()
+
+
+async def test_without_redis_the_guard_read_answers_503_never_the_cache(private_pair: tuple[Pair, str]) -> None:
+    from musicez.domain.errors import ServiceUnavailable
+
+    pair, url = private_pair
+    admin = Redis.from_url(url)
+    await _trusted(pair.fence_b)
+    session = await _created(pair.inner)
+    assert await pair.b.get(session.user_id, session.id) is not None
+    await admin.execute_command("CLIENT", "PAUSE", "3000", "ALL")  # Redis hangs: nothing answers
+    try:
+        await asyncio.sleep(LEASE + 0.01)
+        assert not pair.fence_b.trusted()
+        with pytest.raises(ServiceUnavailable):
+            await pair.b.get(session.user_id, session.id)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+
+
+async def test_micro_benchmark_of_the_guard_read(pair: Pair) -> None:
+    """The per-request cost of the cached guard read against today's direct read (printed)."""
+    session = await _created(pair.inner)
+    await _trusted(pair.fence_b)
+    await pair.b.get(session.user_id, session.id)
+    rounds = 2000
+
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await pair.inner.get(session.user_id, session.id)
+    direct = (time.perf_counter() - started) / rounds
+
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await pair.b.get(session.user_id, session.id)
+        best = min(best, (time.perf_counter() - started) / rounds)
+    print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")
+    assert best < direct / 5
+
+
+async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pair: Pair) -> None:
+    await _trusted(pair.fence_a, pair.fence_b)
+    session = await _created(pair.inner)  # its current refresh MAC is "refresh-mac"
+    assert await pair.b.get(session.user_id, session.id) is not None
+    options = {"now": datetime.now(UTC), "grace_seconds": 0, "refresh_ttl_seconds": 3600, "generation": None}
+    rotated = await pair.a.rotate(
+        session.user_id, session.id, presented_hash="refresh-mac", successor_hash="next", **options
+    )
+    assert rotated.outcome is RotationOutcome.ROTATED
+    assert await pair.b.get(session.user_id, session.id) is not None
+    started = time.perf_counter()
+    reused = await pair.a.rotate(
+        session.user_id, session.id, presented_hash="refresh-mac", successor_hash="again", **options
+    )
+    assert reused.outcome is RotationOutcome.REUSED
+    assert time.perf_counter() - started >= LEASE
+    assert await pair.b.get(session.user_id, session.id) is None
+
+
+class CountingLookup(SqlApiKeyLookup):
+    reads = 0
+
+    async def find(self, key_id: UUID) -> ApiKey | None:
+        self.reads += 1
+        return await super().find(key_id)
+
+
+async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
+    redis_url: str, redis_prefix: str, contract_postgres_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    prefix = f"{redis_prefix}:fence-keys:{uuid.uuid4().hex[:8]}"
+    clients = [connect(redis_url), connect(redis_url)]
+    fences = [
+        RedisFence(c, prefix, lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10) for c in clients
+    ]
+    lookup = CountingLookup(contract_postgres_sessions)
+    on_b = FencedApiKeyLookup(lookup, fences[1])
+    try:
+        await _trusted(*fences)
+        key_id = uuid.uuid4()
+        key = ApiKey(key_id, "fenced", display_prefix(key_id), "mac", datetime.now(UTC))
+        uow = SqlUnitOfWork(contract_postgres_sessions)
+        async with uow:
+            await uow.api_keys.add(key)
+            await uow.commit()
+        assert await on_b.find(key_id) == key
+        reads = lookup.reads
+        assert await on_b.find(key_id) == key
+        assert lookup.reads - reads <= 1  # served from the cache
+        revoke = RevokeApiKey(SqlUnitOfWork(contract_postgres_sessions), SystemClock(), FakeEvents(), fences[0])
+        await revoke.execute(key_id)
+        found = await on_b.find(key_id)
+        assert found is not None
+        assert found.revoked_at is not None
+        assert await on_b.find(uuid.uuid4()) is None  # unknown ids: read every time, never cached
+    finally:
+        for fence in fences:
+            await fence.close()
+        for client in clients:
+            await client.aclose()

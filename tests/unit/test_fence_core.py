@@ -1,0 +1,118 @@
+"""The fence's pure parts: the capped, versioned cache; trust by returned pings; the wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
+from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, session_message, user_message
+from musicez.adapters.memory.session_store import MemorySessionStore
+from musicez.application.ports import ApiKeyLookup, SessionStore
+from musicez.entrypoints.container import build_container
+from musicez.entrypoints.settings import Settings
+
+
+def _fence() -> Fence:
+    return Fence("me", 0.05, session_cache(3), key_cache(3))
+
+
+def test_the_cache_is_capped_least_recently_used_first() -> None:
+    cache = session_cache(3)
+    user = uuid4()
+    keys = [(user, uuid4()) for _ in range(5)]
+    for key in keys[:3]:
+        cache.finish(cache.begin(key, 0), "session", 0, accepting=True)
+    assert cache.get(keys[0]) == "session"  # now the most recent
+    for key in keys[3:]:
+        cache.finish(cache.begin(key, 0), "session", 0, accepting=True)
+    assert len(cache) == 3
+    assert cache.get(keys[0]) == "session"
+    assert cache.get(keys[1]) is None
+    assert cache.get(keys[2]) is None
+
+
+def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
+    fence = _fence()
+    fence.on_subscribed()
+    user, sid = uuid4(), uuid4()
+    ticket = fence.sessions.begin((user, sid), fence.epoch)
+    fence.receive(session_message(user, sid))
+    assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
+    ticket = fence.sessions.begin((user, sid), fence.epoch)
+    fence.receive(user_message(user))
+    assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
+    epoch = fence.epoch
+    ticket = fence.sessions.begin((user, sid), epoch)
+    fence.on_subscribed()  # a new connection: what was read before may have missed messages
+    assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
+    ticket = fence.keys.begin(UUID(int=5), fence.epoch)
+    fence.receive(key_message(UUID(int=5)))
+    assert not fence.keys.finish(ticket, "row", fence.epoch, fence.subscribed)
+    ticket = fence.sessions.begin((user, sid), fence.epoch)
+    assert fence.sessions.finish(ticket, "fresh", fence.epoch, fence.subscribed)
+
+
+def test_logout_others_spares_the_kept_session() -> None:
+    fence = _fence()
+    fence.on_subscribed()
+    user, kept, other = uuid4(), uuid4(), uuid4()
+    for sid in (kept, other):
+        fence.sessions.finish(fence.sessions.begin((user, sid), fence.epoch), sid, fence.epoch, True)
+    fence.receive(user_message(user, keep=kept))
+    assert fence.sessions.get((user, kept)) == kept
+    assert fence.sessions.get((user, other)) is None
+
+
+def test_trust_follows_the_send_time_of_the_last_ping_read_back() -> None:
+    fence = _fence()
+    assert not fence.trusted(0.0)
+    fence.on_subscribed()
+    ping = fence.prepare_ping(10.0, fence.epoch)
+    assert ping is not None
+    assert not fence.trusted(10.001)
+    fence.receive(b"p|someone-else|1")
+    assert not fence.trusted(10.001)
+    fence.receive(ping)
+    assert fence.trusted(10.049)
+    assert not fence.trusted(10.05)
+    fence.receive(ping)  # a duplicate changes nothing
+    assert fence.prepare_ping(11.0, fence.epoch - 1) is None  # from before a reset
+    late = fence.prepare_ping(12.0, fence.epoch)
+    fence.on_lost()
+    assert late is not None
+    fence.receive(late)
+    assert not fence.trusted(12.001)
+
+
+def test_an_unknown_message_forgets_everything() -> None:
+    fence = _fence()
+    fence.on_subscribed()
+    key = (uuid4(), uuid4())
+    fence.sessions.finish(fence.sessions.begin(key, fence.epoch), "s", fence.epoch, True)
+    fence.receive(b"x|what")
+    assert fence.sessions.get(key) is None
+
+
+@pytest.mark.parametrize(("redis_url", "fenced"), [(None, False), ("redis://127.0.0.1:1/0", True)])
+async def test_caches_only_with_redis(redis_url: str | None, fenced: bool, tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), redis_url=redis_url, secret_key="k" * 40)
+    container = build_container(settings, CollectorRegistry())
+    try:
+        sessions = await container.get(SessionStore)
+        keys = await container.get(ApiKeyLookup)
+        assert isinstance(sessions, FencedSessionStore) is fenced
+        assert isinstance(keys, FencedApiKeyLookup) is fenced
+        if not fenced:
+            assert isinstance(sessions, MemorySessionStore)
+    finally:
+        await container.close()
+    off = Settings(data_dir=str(tmp_path), redis_url="redis://127.0.0.1:1/0", fence_lease_ms=0, secret_key="k" * 40)
+    container = build_container(off, CollectorRegistry())
+    try:
+        assert not isinstance(await container.get(SessionStore), FencedSessionStore)
+    finally:
+        await container.close()
