@@ -101,6 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     activity_retention: Seconds = 90 * 86400
     refresh_cookie_name: str = "__Secure-musicez_refresh"
     refresh_cookie_path: str = "/auth"
+    access_log: bool = False  # operators (issue 17): one line per request, no secrets
     # -- leased rate limits, bench, PgBouncer (lease) -----------------------------------------
     # Units of a principal's budget a process takes per Redis call (1: one call per request).
     rate_lease_max_chunk: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64

@@ -16,14 +16,17 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez import __version__
+from musicez.adapters.events import ClientIds
 from musicez.adapters.postgres.database import expected_revision
 from musicez.adapters.postgres.migrate import current_revision, upgrade
+from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.activity import PurgeActivity
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
-from musicez.entrypoints.container import build_container
+from musicez.entrypoints.container import build_container, server_secret
 from musicez.entrypoints.dependency_gauge import watch_dependencies
+from musicez.entrypoints.http.access_log import access_log
 from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import parse_networks
 from musicez.entrypoints.http.cors import cors_problem_documents, listed_origins_only
@@ -150,6 +153,26 @@ async def _purge_loop(container: AsyncContainer, every: int) -> None:
         await asyncio.sleep(every)
 
 
+def cors_config(settings: Settings) -> CORSConfig | None:
+    if not settings.cors_origin_list:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origin_list,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "WWW-Authenticate",
+            "X-Request-ID",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
+        allow_credentials=True,  # browser mode: the refresh cookie goes with listed origins' requests
+        max_age=600,
+    )
+
+
 def create_app(*override_providers: Provider, settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -191,23 +214,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         await container.close()
         stop_watching_dependencies()
 
-    cors = None
-    if settings.cors_origin_list:
-        cors = CORSConfig(
-            allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
-            expose_headers=[
-                "WWW-Authenticate",
-                "X-Request-ID",
-                "Retry-After",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-            allow_credentials=True,  # browser mode: the refresh cookie goes with listed origins' requests
-            max_age=600,
-        )
+    cors = cors_config(settings)
 
     declare_problem_responses(ROUTES)
     app = Litestar(
@@ -230,6 +237,9 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     app.state.dishka_container = container
     if cors is not None:
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
+    if settings.access_log:  # inside the edge, so each line carries the request id
+        client_ids = ClientIds(HmacHasher(server_secret(settings)))
+        app.asgi_handler = access_log(app.asgi_handler, client_ids, parse_networks(settings.trusted_proxy_list))
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
     app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

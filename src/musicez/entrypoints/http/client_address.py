@@ -36,6 +36,11 @@ def note_client(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     bind_client(lambda: _client_address(connection, connection.scope["litestar_app"].state.trusted_networks))
 
 
+def client_address_of(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
+    """The address alone, without binding it to this request's security events."""
+    return _client_address(connection, trusted)
+
+
 def _client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
     peer = connection.client.host if connection.client else "unknown"
     if not trusted or not _trusted(peer, trusted):
