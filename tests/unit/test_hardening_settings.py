@@ -17,6 +17,8 @@ PRODUCTION = {
     "MUSICEZ_SECRET_KEY": SECRET,
     "MUSICEZ_JWT_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nnot checked here\n-----END PRIVATE KEY-----",
     "MUSICEZ_SMTP_URL": "smtp://mail:25",
+    "MUSICEZ_PASSWORD_RESET_URL": "https://app.example/reset-password",
+    "MUSICEZ_MAIL_FROM": "MusicEZ <no-reply@app.example>",
 }
 
 

@@ -29,11 +29,15 @@ class Dependency:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def lost(self, error: BaseException) -> None:
+    def lost(self, error: BaseException, detail: str | None = None) -> None:
         if self._down:
             return
         self._down = True
-        log.error("%s unavailable (%s): answering 503 until it is back", self.name, type(error).__name__)
+        root = error
+        while root.__cause__ is not None:  # the driver's own error, not a wrapper's name
+            root = root.__cause__
+        why = detail or type(root).__name__
+        log.error("%s unavailable (%s): answering 503 until it is back", self.name, why)
         self._tell(False)
 
     def ok(self) -> None:

@@ -148,7 +148,7 @@ async def translate_outages() -> AsyncIterator[None]:
         raise
     except Exception as error:
         if is_outage(error):
-            DATABASE.lost(error)
+            DATABASE.lost(error, outage_detail(error))
             raise ServiceUnavailable(outage_detail(error)) from error
         raise
     DATABASE.ok()

@@ -45,7 +45,7 @@ class SqlUnitOfWork:
                 if exc is None and not is_outage(error):
                     raise
         if exc is not None and is_outage(exc):
-            DATABASE.lost(exc)
+            DATABASE.lost(exc, outage_detail(exc))
             raise ServiceUnavailable(outage_detail(exc)) from exc
         if exc is None:
             DATABASE.ok()
