@@ -15,7 +15,7 @@ from limits import (
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 
 from musicez.adapters.redis.client import client_options, is_cluster_url, redis_outages, strip_cluster_scheme
-from musicez.application.ports import RateDecision
+from musicez.application.ports import KeyedHasher, RateDecision
 from musicez.domain.rate_limit import RateLimit
 
 _ITEMS: dict[str, type[RateLimitItem]] = {
@@ -38,11 +38,20 @@ class LimitsRateLimiter:
 
     MAX_REMEMBERED_WINDOWS = 100_000
 
-    def __init__(self, storage: Storage, namespace: str) -> None:
+    def __init__(self, storage: Storage, namespace: str, hasher: KeyedHasher | None = None) -> None:
         self._storage = storage
         self._namespace = namespace
+        self._hasher = hasher
         self._items: dict[RateLimit, RateLimitItem] = {}
         self._window_ends: dict[str, float] = {}
+
+    def _key(self, key: str) -> str:
+        """`scope:<keyed hash>`: a counter's name says which limit it is, never whose (a key such as
+        `login-failures:<email>|<address>` would otherwise put emails and addresses in Redis)."""
+        if self._hasher is None:
+            return key
+        scope, _, rest = key.partition(":")
+        return f"{scope}:{self._hasher.digest('rate-limit-key', rest.encode('utf-8', 'replace'))[:16].hex()}"
 
     def _item(self, limit: RateLimit) -> RateLimitItem:
         item = self._items.get(limit)
@@ -74,7 +83,7 @@ class LimitsRateLimiter:
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         item = self._item(limit)
-        storage_key = item.key_for(key)
+        storage_key = item.key_for(self._key(key))
         async with redis_outages("rate limiter"):
             expiry = item.get_expiry()
             count = await self._storage.incr(storage_key, expiry)
@@ -88,7 +97,7 @@ class LimitsRateLimiter:
 
     async def peek(self, key: str, limit: RateLimit) -> RateDecision:
         item = self._item(limit)
-        storage_key = item.key_for(key)
+        storage_key = item.key_for(self._key(key))
         async with redis_outages("rate limiter"):
             count = await self._storage.get(storage_key)
             end = await self._window_end(storage_key, exact=True)
@@ -96,17 +105,21 @@ class LimitsRateLimiter:
         return RateDecision(count < item.amount, decision.limit, decision.remaining, decision.reset_after)
 
     async def reset(self, key: str, limit: RateLimit) -> None:
-        storage_key = self._item(limit).key_for(key)
+        storage_key = self._item(limit).key_for(self._key(key))
         self._window_ends.pop(storage_key, None)
         async with redis_outages("rate limiter"):
             await self._storage.clear(storage_key)
 
 
-def memory_rate_limiter(namespace: str = "mez") -> LimitsRateLimiter:
-    return LimitsRateLimiter(MemoryStorage(), namespace)
+# The storage's key prefix already says whose counters these are: the items' own namespace is short.
+_ITEM_NAMESPACE = "w"
 
 
-def redis_rate_limiter(url: str, namespace: str) -> LimitsRateLimiter:
+def memory_rate_limiter(namespace: str = "mez", hasher: KeyedHasher | None = None) -> LimitsRateLimiter:
+    return LimitsRateLimiter(MemoryStorage(), _ITEM_NAMESPACE, hasher)
+
+
+def redis_rate_limiter(url: str, namespace: str, hasher: KeyedHasher | None = None) -> LimitsRateLimiter:
     options = client_options()
     storage: Storage
     if is_cluster_url(url):
@@ -123,4 +136,4 @@ def redis_rate_limiter(url: str, namespace: str) -> LimitsRateLimiter:
             key_prefix=namespace,
             **options,  # type: ignore[arg-type]
         )
-    return LimitsRateLimiter(storage, namespace)
+    return LimitsRateLimiter(storage, _ITEM_NAMESPACE, hasher)

@@ -156,11 +156,11 @@ class InfrastructureProvider(Provider):
         return RedisSessionStore(redis, self._settings.redis_prefix)
 
     @provide
-    def rate_limiter(self) -> RateLimiter:
+    def rate_limiter(self, hasher: KeyedHasher) -> RateLimiter:
         prefix = f"{self._settings.redis_prefix}:rl"
         if self._settings.redis_url:
-            return redis_rate_limiter(self._settings.redis_url, prefix)
-        return memory_rate_limiter(prefix)
+            return redis_rate_limiter(self._settings.redis_url, prefix, hasher)
+        return memory_rate_limiter(prefix, hasher)
 
     @provide
     def principal_rate_limiter(self, redis: AnyRedis | None) -> PrincipalRateLimiter:
