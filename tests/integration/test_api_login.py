@@ -263,3 +263,19 @@ async def test_guesses_of_the_current_password_on_change_are_throttled(make_sett
         response = await client.post("/auth/password/change", json=body, headers=bearer(tokens))
         assert_problem(response, 429, "rate_limited")
         assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_rate_limit_remaining_after_a_success_counts_the_reset(make_settings: MakeSettings) -> None:
+    """A successful login clears its (email, client) failure count: the headers say so, not
+    the count as it stood before the password was checked."""
+    app = create_app(settings=make_settings(login_rate_limit="5/minute", login_client_rate_limit="1000/minute"))
+    async with AsyncTestClient(app) as client:
+        email = unique_email()
+        await register(client, email)
+        wrong = await client.post("/auth/login", json=login_body(email, "Wrong-Password-123"))
+        assert wrong.headers["ratelimit-limit"] == "5"
+        assert wrong.headers["ratelimit-remaining"] == "4"
+        right = await client.post("/auth/login", json=login_body(email))
+        assert right.status_code == 200, right.text
+        assert right.headers["ratelimit-limit"] == "1000"  # the failure count is back to zero
+        assert int(right.headers["ratelimit-remaining"]) >= 990

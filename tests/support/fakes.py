@@ -325,6 +325,9 @@ class FakeRateObserver:
     def observe(self, decision: RateDecision) -> None:
         self.decisions.append(decision)
 
+    def retract(self, decision: RateDecision) -> None:
+        self.decisions = [d for d in self.decisions if d is not decision]
+
 
 class FakeMailer:
     def __init__(self) -> None:

@@ -139,6 +139,7 @@ class LoginUser:
             )
             raise InvalidCredentials()
         await self.throttle.reset(pair_key, self.limits.login_failures)
+        self.throttle.observer.retract(attempt)  # RateLimit-* describe the counter as it is now: reset
         if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
             await self.budget.refund(account)
         return await self._open_session(user, command)

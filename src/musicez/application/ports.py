@@ -258,6 +258,10 @@ class RateObserver(Protocol):
 
     def observe(self, decision: RateDecision) -> None: ...
 
+    def retract(self, decision: RateDecision) -> None:
+        """A decision that no longer describes the limit (its counter was reset since)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMail:

@@ -15,6 +15,14 @@ class ContextRateObserver:
         if collected is not None:
             collected.append(decision)
 
+    def retract(self, decision: RateDecision) -> None:
+        collected = _decisions.get()
+        if collected is not None:
+            for index, seen in enumerate(collected):
+                if seen is decision:
+                    del collected[index]
+                    return
+
 
 def start_collecting() -> list[RateDecision]:
     collected: list[RateDecision] = []
