@@ -43,18 +43,21 @@ class EmailTaken(AuthError):
     code = "email_taken"
     status = 409
     title = "An account with this email already exists"
+    hint = "Log in instead, or reset the password with POST /auth/password/forgot"
 
 
 class InvalidCredentials(AuthError):
     code = "invalid_credentials"
     status = 401
     title = "Email or password is incorrect"
+    hint = "Check the email address and the password and try again"
 
 
 class MissingCredentials(AuthError):
     code = "missing_credentials"
     status = 401
     title = "Authentication is required"
+    hint = "Send Authorization: Bearer <access token>, or X-API-Key: <key> for a service"
 
 
 class InvalidToken(AuthError):
@@ -66,11 +69,13 @@ class InvalidToken(AuthError):
 class TokenExpired(InvalidToken):
     code = "token_expired"
     title = "The access token has expired"
+    hint = "Get a new access token with POST /auth/refresh"
 
 
 class TokenRevoked(InvalidToken):
     code = "token_revoked"
     title = "The session of this access token has ended"
+    hint = "Log in again: this session was ended (see `reason`)"
 
     def __init__(self, detail: str | None = None, reason: str | None = None) -> None:
         super().__init__(detail)
@@ -88,6 +93,7 @@ class InvalidRefreshToken(AuthError):
     code = "invalid_refresh_token"
     status = 401
     title = "The refresh token is invalid"
+    hint = "Log in again to get a new refresh token"
 
     def __init__(self, detail: str | None = None, reason: str | None = None) -> None:
         super().__init__(detail)
@@ -98,12 +104,14 @@ class RefreshTokenReused(AuthError):
     code = "refresh_token_reused"
     status = 401
     title = "The refresh token was already used; the session has been revoked"
+    hint = "A rotated refresh token came back, so the session was ended to protect it; log in again"
 
 
 class UserTokenRequired(AuthError):
     code = "user_token_required"
     status = 403
     title = "This route needs a user access token"
+    hint = "Call this route with a user's access token, not an API key"
 
 
 class ApiKeyRequired(AuthError):
@@ -116,18 +124,21 @@ class SessionNotFound(AuthError):
     code = "session_not_found"
     status = 404
     title = "No such active session"
+    hint = "List your live sessions with GET /auth/sessions"
 
 
 class InvalidResetToken(AuthError):
     code = "invalid_reset_token"
     status = 400
     title = "The password reset token is invalid or has expired"
+    hint = "Ask for a new link with POST /auth/password/forgot"
 
 
 class InvalidCurrentPassword(AuthError):
     code = "invalid_current_password"
     status = 400
     title = "The current password is incorrect"
+    hint = "Send the password you log in with now as current_password"
 
 
 class ApiKeyNotFound(AuthError):
@@ -150,6 +161,7 @@ class ServiceUnavailable(AuthError):
     code = "service_unavailable"
     status = 503
     title = "A dependency of the service is unavailable"
+    hint = "Try again shortly"
 
 
 # -- v1.1 ---------------------------------------------------------------------------------
@@ -159,30 +171,35 @@ class CsrfRejected(AuthError):
     code = "csrf_rejected"
     status = 403
     title = "The request's origin is not allowed to use the refresh cookie"
+    hint = "Refresh from the app's own origin, or send refresh_token in the body"
 
 
 class InsufficientScope(AuthError):
     code = "insufficient_scope"
     status = 403
     title = "The credential lacks the scope this route needs"
+    hint = "This route needs an API key of scope admin"
 
 
 class AccountDisabled(AuthError):
     code = "account_disabled"
     status = 403
     title = "This account is disabled"
+    hint = "Contact support to have the account enabled again"
 
 
 class UserNotFound(AuthError):
     code = "user_not_found"
     status = 404
     title = "No such user"
+    hint = "Check the user id"
 
 
 class InvalidSecurityToken(AuthError):
     code = "invalid_security_token"
     status = 400
     title = "The security link is invalid, used or expired"
+    hint = "The link works once and for 7 days; if your account looks wrong, reset your password"
 
 
 # -- hardening (issue 11) -------------------------------------------------------------------
