@@ -17,9 +17,11 @@ class AuthError(Exception):
     code: str = "error"
     status: int = 400
     title: str = "Request failed"
+    # What the client can do about it: the default `detail`, so it says more than `title`.
+    hint: str = ""
 
     def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail or self.title
+        self.detail = detail or self.hint or self.title
         super().__init__(self.detail)
 
 
