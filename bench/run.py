@@ -378,6 +378,39 @@ async def create_api_keys(env: dict[str, str], count: int) -> list[str]:
     return keys
 
 
+async def open_sessions(env: dict[str, str], emails: list[str]) -> list[dict[str, Any]]:
+    """Sessions for the pools, opened by the same `SessionOpener` that login uses, in one process.
+
+    Logging 1,600 pool sessions in over HTTP would verify (and, since v1.1, rehash) a bcrypt hash
+    at the configured cost each time: minutes of set-up that measure nothing. A few pool sessions
+    still come from real logins (`login_all`), so the HTTP path is exercised too."""
+    from prometheus_client import CollectorRegistry
+
+    from musicez.application.grants import SessionOpener
+    from musicez.application.ports import UnitOfWork
+    from musicez.domain.email import Email
+    from musicez.entrypoints.container import build_container
+    from musicez.entrypoints.settings import Settings
+
+    settings = Settings.from_env(environ=env)
+    container = build_container(settings, CollectorRegistry())
+    grants: list[dict[str, Any]] = []
+    try:
+        opener = await container.get(SessionOpener)
+        async with container() as scope:
+            uow = await scope.get(UnitOfWork)
+            async with uow:
+                users = [await uow.users.get_by_email(Email(email)) for email in emails]
+        for user in users:
+            if user is None:
+                raise RuntimeError("a pool account is missing")
+            grant = await opener.open(user, "bench")
+            grants.append({"access_token": grant.access.token, "refresh_token": grant.refresh_token})
+    finally:
+        await container.close()
+    return grants
+
+
 def cli_api_key(env: dict[str, str]) -> str:
     done = subprocess.run(
         [str(BIN / "musicez"), "api-keys", "create", "--name", "bench-cli", "--rate-limit", KEY_RATE_LIMIT, "--json"],
@@ -813,9 +846,11 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
 
         # pools: sessions, refresh tokens, API keys
         t0 = time.perf_counter()
-        grants = await login_all(service.base, pool_emails)
-        refresh_grants = await login_all(service.base, pool_emails[: cfg.refresh_sessions])
-        logout_grants = await login_all(service.base, pool_emails[: cfg.logout_sessions])
+        http_logins = min(10, len(pool_emails))
+        grants = await login_all(service.base, pool_emails[:http_logins])
+        grants += await open_sessions(env, pool_emails[http_logins:])
+        refresh_grants = await open_sessions(env, pool_emails[: cfg.refresh_sessions])
+        logout_grants = await open_sessions(env, pool_emails[: cfg.logout_sessions])
         keys = [cli_api_key(env)] + await create_api_keys(env, cfg.api_keys - 1)
         pools = tmp / "pools"
         (pools / "jwt.txt").write_text("\n".join(g["access_token"] for g in grants) + "\n")
