@@ -15,7 +15,6 @@ from musicez.domain.errors import (
     RateLimited,
     RefreshTokenReused,
     SessionNotFound,
-    TokenRevoked,
 )
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
@@ -155,18 +154,3 @@ class ListSessions:
     async def execute(self, principal: UserPrincipal) -> list[Session]:
         found = await self.sessions.list_for_user(principal.user_id, self.clock.now())
         return sorted(found, key=lambda s: s.created_at, reverse=True)
-
-
-@dataclass(frozen=True, slots=True)
-class DescribeSession:
-    """The "who am I, until when" answer for a user principal."""
-
-    sessions: SessionStore
-
-    async def execute(self, principal: UserPrincipal) -> Session:
-        if principal.session is not None:  # read by the guard on this very request
-            return principal.session
-        session = await self.sessions.get(principal.user_id, principal.session_id)
-        if session is None:
-            raise TokenRevoked(reason=await self.sessions.ended_reason(principal.user_id, principal.session_id))
-        return session

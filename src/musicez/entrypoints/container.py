@@ -87,7 +87,6 @@ from musicez.application.ports import (
 )
 from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
 from musicez.application.sessions import (
-    DescribeSession,
     ListSessions,
     Logout,
     RevokeAllSessions,
@@ -270,7 +269,6 @@ class UseCaseProvider(Provider):
     revoke_others = provide(RevokeOtherSessions)
     revoke_one = provide(RevokeSession)
     list_sessions = provide(ListSessions)
-    describe = provide(DescribeSession)
     health = provide(CheckHealth)
     accept_reset = provide(AcceptPasswordResetRequest)
     account_budget = provide(AccountBudget)

@@ -32,10 +32,10 @@ from musicez.entrypoints.http.client_address import parse_networks
 from musicez.entrypoints.http.cors import cors_problem_documents, listed_origins_only
 from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugins, docs_static_router
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
-from musicez.entrypoints.http.guard import PUBLIC, exempt_public_routes, require_credentials
+from musicez.entrypoints.http.guard import PUBLIC
+from musicez.entrypoints.http.hooks import before_every_request
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
-from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
 
@@ -219,8 +219,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     declare_problem_responses(ROUTES)
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
-        guards=[require_credentials],
-        before_request=require_json,
+        before_request=before_every_request,  # the guard, then the content-type check (hooks.py)
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -232,10 +231,9 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         debug=False,
     )
     app.state.settings = settings
-    app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
-    exempt_public_routes(app)
     app.state.dishka_container = container
-    if cors is not None:
+    if cors is not None:  # without a CORS config no preflight is ever refused, so nothing to rewrite
+        app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
     if settings.access_log:  # inside the edge, so each line carries the request id
         client_ids = ClientIds(HmacHasher(server_secret(settings)))

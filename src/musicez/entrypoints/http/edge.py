@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from dishka import DEFAULT_COMPONENT, AsyncContainer
 from dishka import Scope as DIScope
+from dishka.exceptions import NoFactoryError
 from litestar import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -100,22 +101,36 @@ def _fast_observe(histogram: Any) -> Any:
 
 
 class LazyRequestContainer:
-    """dishka's request scope for one request, entered on the first `get`.
+    """dishka's request scope for one request, entered on the first `get` of a request-scoped
+    dependency.
 
-    Routes that resolve nothing per request (liveness, the guarded reads whose use cases are
-    app-scoped) never pay for entering and closing a request container."""
+    Routes that resolve nothing per request (liveness) or only app-scoped use cases (`/auth/me`,
+    the guarded reads) never pay for entering and closing a request container: an app-scoped
+    dependency comes from the app container, which is what the request container would hand
+    out too. Which dependencies are app-scoped is learnt once per type (`app_level`): dishka
+    answers `NoFactoryError` when the app container cannot provide one."""
 
-    __slots__ = ("_container", "_entered", "_manager", "_parent", "_scope")
+    __slots__ = ("_app_level", "_container", "_entered", "_manager", "_parent", "_scope")
 
-    def __init__(self, parent: AsyncContainer, scope: dict[str, Any]) -> None:
+    def __init__(self, parent: AsyncContainer, scope: dict[str, Any], app_level: dict[Any, bool]) -> None:
         self._parent = parent
         self._scope = scope
+        self._app_level = app_level
         self._manager: Any = None
         self._entered: AsyncContainer | None = None
 
     async def get(self, dependency_type: Any, component: Any = DEFAULT_COMPONENT) -> Any:
         container = self._entered
         if container is None:
+            key = (dependency_type, component)
+            if self._app_level.get(key, True):
+                try:
+                    found = await self._parent.get(dependency_type, component)
+                except NoFactoryError:
+                    self._app_level[key] = False  # request-scoped: from now on straight to the request scope
+                else:
+                    self._app_level[key] = True
+                    return found
             self._manager = self._parent({Request: Request(self._scope)}, scope=DIScope.REQUEST)  # type: ignore[arg-type]
             container = self._entered = await self._manager.__aenter__()
         return await container.get(dependency_type, component)
@@ -145,10 +160,10 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
     """With `container`, each request gets a `LazyRequestContainer` where dishka's
     Litestar integration looks for its request container (`request.state.dishka_container`)."""
 
-    clear_log_context = structlog.contextvars.clear_contextvars
     set_request_id = _REQUEST_ID.set
     perf_counter = time.perf_counter
     record = metrics.record
+    app_level: dict[Any, bool] = {}  # (type, component) -> whether the app container provides it
 
     async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -157,7 +172,8 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
         request_id = _request_id(scope["headers"])
         decisions = start_collecting()
         activity = start_activity()  # security activity of this request, written before its response
-        clear_log_context()
+        # `request_id` is the only variable bound to the log context (`test_ops_logs`), so setting
+        # it is the whole reset: structlog's `clear_contextvars` walks every context variable.
         set_request_id(request_id)
         started = perf_counter()
         status = 500
@@ -177,7 +193,7 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
 
         lazy = None
         if container is not None:
-            lazy = LazyRequestContainer(container, scope)
+            lazy = LazyRequestContainer(container, scope, app_level)
             state = scope.get("state")
             if state is None:
                 state = scope["state"] = {}

@@ -15,8 +15,19 @@ from musicez.domain.redaction import hide_secrets
 RefreshTokenTransport = Literal["body", "cookie"]
 
 
+_RFC3339: dict[datetime, str] = {}  # the few instants a guarded route shows, formatted once
+_RFC3339_MAX = 4096
+
+
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`2026-01-02T03:04:05Z`. `/auth/me` shows the same three instants of a session on every
+    call, so they are remembered (a bounded table, emptied when full: clients cannot grow it)."""
+    text = _RFC3339.get(value)
+    if text is None:
+        if len(_RFC3339) >= _RFC3339_MAX:
+            _RFC3339.clear()
+        text = _RFC3339[value] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
 
 
 # -- the real constraints of each field, stated in the OpenAPI document (API.md, Hardening v1.1) --

@@ -83,7 +83,7 @@ async def list_activity(
 ) -> ActivityPage:
     """The caller's security events, newest first."""
     after = decode_cursor(cursor) if cursor is not None else None
-    items, following = await use_case.execute(current_user(request).user_id, limit, after)
+    items, following = await use_case.execute(current_user().user_id, limit, after)
     return ActivityPage(items=[item_out(i) for i in items], next_cursor=encode_cursor(following) if following else None)
 
 

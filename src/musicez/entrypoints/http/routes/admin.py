@@ -41,7 +41,7 @@ USER_PATH = "/admin/users/{user_id:str}"
 
 
 def _actor(request: Request[Any, Any, Any]) -> Actor:
-    principal = current_principal(request)
+    principal = current_principal()
     if not isinstance(principal, ApiKeyPrincipal):  # the guard lets only admin keys in already
         raise InsufficientScope()
     return Actor(by=str(principal.key_id), key_prefix=display_prefix(principal.key_id))

@@ -12,20 +12,16 @@ from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 
 from musicez.application.grants import TokenGrant
-from musicez.entrypoints.http.client_address import client_address, note_client
+from musicez.entrypoints.http.client_address import client_address
 from musicez.entrypoints.http.schemas import TokenResponse, UserOut, rfc3339
 
 NO_STORE = CacheControlHeader(no_store=True)
 
 
-async def require_json(request: Request[Any, Any, Any]) -> None:
-    """Routes that take a body accept `application/json` (with parameters) and nothing else."""
-    note_client(request)  # security events of every route carry the client id (issue 11)
-    if "data" not in request.route_handler.parsed_fn_signature.parameters:
-        return
-    if request.route_handler.opt.get("form_body"):  # POST /auth/introspect takes a form (RFC 7662)
-        return
-    if request.route_handler.opt.get("optional_body") and has_no_body(request):  # e.g. POST .../disable
+def require_json(request: Request[Any, Any, Any], optional_body: bool) -> None:
+    """A route that takes a JSON body accepts `application/json` (with parameters) and nothing
+    else; `optional_body` routes (e.g. POST .../disable) may also come with no body at all."""
+    if optional_body and has_no_body(request):
         return
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":

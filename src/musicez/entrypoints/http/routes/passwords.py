@@ -74,4 +74,4 @@ async def change_password(
     data: JSONBody[ChangePasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ChangePassword]
 ) -> None:
     """Change the password; every other session of the user ends."""
-    await use_case.execute(current_user(request), data.current_password, data.new_password)
+    await use_case.execute(current_user(), data.current_password, data.new_password)

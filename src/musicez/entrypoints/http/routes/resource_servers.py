@@ -74,7 +74,7 @@ _VERIFY_HEADERS = [
 async def verify(request: Request[Any, Any, Any]) -> Response[str]:
     """Forward-auth (nginx `auth_request`, Traefik ForwardAuth, Envoy `ext_authz`): 200 with the
     principal in `X-Auth-*` headers, else exactly the guard's 401 / 403 / 429 / 503."""
-    principal = current_principal(request)
+    principal = current_principal()
     headers: dict[str, str]
     if isinstance(principal, UserPrincipal):
         headers = {
@@ -104,7 +104,7 @@ async def introspect(
     data: Annotated[IntrospectionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> IntrospectionOut:
     """RFC 7662: is this access token valid and its session alive? `{"active": false}` for anything else."""
-    if not isinstance(current_principal(request), ApiKeyPrincipal):
+    if not isinstance(current_principal(), ApiKeyPrincipal):
         raise MissingCredentials("Token introspection is for services: send an API key (X-API-Key)")
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != RequestEncodingType.URL_ENCODED.value and not has_no_body(request):

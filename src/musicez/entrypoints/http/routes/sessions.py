@@ -23,7 +23,7 @@ TAGS = ["sessions"]
 @inject
 async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) -> Response[None]:
     """End the current session."""
-    await use_case.execute(current_user(request))
+    await use_case.execute(current_user())
     return cookies.ended(request)
 
 
@@ -31,7 +31,7 @@ async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) 
 @inject
 async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[RevokeAllSessions]) -> Response[None]:
     """End every session of the user, this one included."""
-    await use_case.execute(current_user(request).user_id)
+    await use_case.execute(current_user().user_id)
     return cookies.ended(request)
 
 
@@ -39,14 +39,14 @@ async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[Revok
 @inject
 async def logout_others(request: Request[Any, Any, Any], use_case: FromDishka[RevokeOtherSessions]) -> None:
     """End every other session of the user; this one lives on."""
-    await use_case.execute(current_user(request))
+    await use_case.execute(current_user())
 
 
 @get("/auth/sessions", opt=USER_ONLY, tags=TAGS, cache_control=NO_STORE)
 @inject
 async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[ListSessions]) -> list[SessionOut]:
     """The caller's active sessions."""
-    principal = current_user(request)
+    principal = current_user()
     return [
         SessionOut(
             id=str(s.id),
@@ -70,4 +70,4 @@ async def revoke_session(
         target = UUID(session_id)
     except ValueError:
         raise SessionNotFound() from None
-    await use_case.execute(current_user(request), target)
+    await use_case.execute(current_user(), target)
