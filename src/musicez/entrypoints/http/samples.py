@@ -41,9 +41,13 @@ AUDIENCE = "musicez-api"
 KEY_ID = "cUw5Jscrw6u9X6jQUXK1HsIxft1BHKlmUdqVQRIRdqA"  # the JWK that verifies it
 KEY_X = "fa7SNN7QZ5Q5tnr47f4RWeivz_nmW5y5xDCJJmj6OgI"
 
-REFRESH_TOKEN = "AZOk8mweezqfDS5ci3pNEAGTpPJsKn1BjjtanA8dLjQAAAAAAAAAAz9_paRmjU-SziP6wb3tnIM0WEWyu3KWbWYrPB-JDASj"
-NEXT_REFRESH_TOKEN = "AZOk8mweezqfDS5ci3pNEAGTpPJsKn1BjjtanA8dLjQAAAAAAAAABHkqN2vS5fXo0QmUj7Lr1cYdPwa3tGhVb9eKx4nRzM2p"
-DEVICE_TOKEN = "mezd_5d0X7OH3MBNKvBhymfBOlDMFxZYoXA5fwk5OQNKJLLl21F1k82IJYMt83W30d4HVu_rPbu8NWPk"
+REFRESH_TOKEN = (  # user id, session id, generation 3, secret, MAC tag: 118 characters
+    "AZOk8mweezqfDS5ci3pNEAGTpPJsKn1BjjtanA8dLjQAAAAAAAAAA49sZuSXTnwvqW6aX8R1a9mPte7XFYFE7QOm8VKqy27umjHx4AvdBE7yD4KkA7bZfA"
+)
+NEXT_REFRESH_TOKEN = (  # its successor: generation 4
+    "AZOk8mweezqfDS5ci3pNEAGTpPJsKn1BjjtanA8dLjQAAAAAAAAABMTegkd50y3niCzbRbEcXTGb0zvKga75KEHBYmqGVQCMAEajgiGoIWDlK-K_Hm6v6g"
+)
+DEVICE_TOKEN = "mezd_AAAAAGuFQaBEnZb5W5i2bTCGgmpVPys4TZxYkiQ6_KPZsGJC3tvN55nuFMZDUBhbpPF0NJEuqno"  # expires in 90 days
 RESET_TOKEN = "hZfZi_eM-iF1a-SflJubNbuJy2Ss_9TqNMjhIaBPh2Q"  # from the link of a reset mail
 SECURITY_TOKEN = "HGzO9HXr42pfUCY8C84v7bI1vAFfXin1_Uj8g4MUikk"  # from the link of a "new sign-in" mail
 
