@@ -1,8 +1,9 @@
 """The served OpenAPI document is a reference people can work from (issue 17, item 10): every
 operation says what it does, who may call it, what it returns and which errors are worth knowing,
 with a specific success text; every request body and every JSON success body has realistic
-examples that validate against their own schema; every field says what it holds, with an example;
-and the password fields state the password policy."""
+examples that validate against their own schema, and so does every error response (one problem
+document per code it names); every field says what it holds, with an example; and the password
+fields state the password policy."""
 
 from __future__ import annotations
 
@@ -144,14 +145,30 @@ async def test_json_responses_have_realistic_examples_that_validate(document: di
     assert {"GET /auth/me", "GET /auth/sessions", "POST /auth/refresh", "GET /health"} <= seen
 
 
+async def test_problem_responses_show_the_problems_they_name(document: dict[str, Any]) -> None:
+    """Each error response has an example problem document for each code its description names, of
+    its own status (not one composed from the Problem fields' examples, which fit a 401 only)."""
+    for label, operation in operations(document):
+        for status, response in operation["responses"].items():
+            media = (response.get("content") or {}).get("application/problem+json")
+            if media is None:
+                continue
+            check_examples(document, f"{label} {status}", media)
+            for name, example in media["examples"].items():
+                problem = example["value"]
+                assert problem["status"] == int(status), (label, status, name)
+                assert problem["type"] == f"urn:musicez:problem:{problem['code']}", (label, status, name)
+                assert problem["code"] in response["description"], (label, status, name)
+
+
 async def test_every_field_says_what_it_holds_with_an_example(document: dict[str, Any]) -> None:
     for name, schema in document["components"]["schemas"].items():
-        for field, prop in schema.get("properties", {}).items():
-            if "$ref" in prop:  # a nested body: its own fields say it
+        for field, declared in schema.get("properties", {}).items():
+            if "$ref" in declared:  # a nested body: its own fields say it
                 continue
-            typed = [option for option in prop.get("oneOf", []) if option.get("type") != "null"]
-            if "description" not in prop and len(typed) == 1:  # `str | UNSET`: said on the one real branch
-                prop = typed[0]
+            typed = [option for option in declared.get("oneOf", []) if option.get("type") != "null"]
+            # `str | UNSET` is said on its one real branch
+            prop = typed[0] if "description" not in declared and len(typed) == 1 else declared
             assert prop.get("description"), (name, field)
             options = prop.get("oneOf", [prop])
             scalar = all(option.get("type") in {"string", "integer", "number", "boolean", "null"} for option in options)

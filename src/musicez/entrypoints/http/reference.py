@@ -1,6 +1,7 @@
 """The OpenAPI reference of every operation: its summary, a description (what it does, who may
 call it, what it returns, the errors worth knowing), the text of its success response, its
-parameters, and named examples of its request and response bodies.
+parameters, and named examples of its request and response bodies, including one problem
+document for each code its error responses name (as the service writes it).
 
 `describe_operations` puts them on the route handlers when the app is built; Litestar reads them
 when it builds the document (at the first request for it). Nothing here runs while a request is
@@ -10,15 +11,18 @@ keep their `null`s (Litestar drops `None` from plain dicts in the document)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import Example, OpenAPIResponse, Operation, Parameter, RequestBody
+from litestar.openapi.spec import Example, OpenAPIResponse, Operation, Parameter, Reference, RequestBody
 
+from musicez.domain.errors import AuthError, HashingBusy, RateLimited
 from musicez.entrypoints.http import samples as s
+from musicez.entrypoints.http.problems import PROBLEM_JSON, STATUS_CODES
 from musicez.entrypoints.http.routes.passwords import Accepted
 from musicez.entrypoints.http.schemas import (
     ActivityItemOut,
@@ -29,11 +33,13 @@ from musicez.entrypoints.http.schemas import (
     AdminUserPage,
     ApiKeyOut,
     DependencyOut,
+    FieldErrorOut,
     HealthOut,
     IntrospectionOut,
     MeApiKey,
     MeSession,
     MeUser,
+    Problem,
     SessionOut,
     Status,
     TokenResponse,
@@ -49,10 +55,74 @@ class OperationDoc:
     request: Mapping[str, Example] = field(default_factory=dict)  # named examples of the request body
     responses: Mapping[int, Mapping[str, Example]] = field(default_factory=dict)  # by status
     parameters: Mapping[str, str] = field(default_factory=dict)  # path and query parameters: name -> description
+    problems: Mapping[str, Problem] = field(default_factory=dict)  # this route's own wording of a code's problem
 
 
 def example(summary: str, value: Any) -> Example:
     return Example(summary=summary, value=value)
+
+
+def problem(code: str, status: int, title: str, detail: str, **extra: Any) -> Problem:
+    return Problem(type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, **extra)
+
+
+def _every_error() -> Iterable[type[AuthError]]:
+    pending = list(AuthError.__subclasses__())
+    while pending:
+        error = pending.pop(0)
+        pending.extend(error.__subclasses__())
+        yield error
+
+
+# One problem document per code, as the service writes it (title, and the default detail that says
+# what to do). A problem response of the document gets one example per code its description names.
+PROBLEMS: dict[str, Problem] = {
+    code: problem(code, status, title, title) for status, (code, title) in STATUS_CODES.items()
+} | {
+    error.code: problem(error.code, error.status, error.title, error.hint or error.title)
+    for error in reversed(list(_every_error()))  # the first class of a code (the most general) wins
+}
+PROBLEMS |= {
+    "weak_password": problem(
+        "weak_password",
+        422,
+        WEAK_TITLE := "The password does not meet the password policy",
+        f"{WEAK_TITLE}: is one of the most common passwords; must contain at least 5 different characters",
+        errors=[
+            FieldErrorOut("password", "is one of the most common passwords"),
+            FieldErrorOut("password", "must contain at least 5 different characters"),
+        ],
+    ),
+    "token_revoked": msgspec.structs.replace(PROBLEMS["token_revoked"], reason="password_changed"),
+    "invalid_refresh_token": msgspec.structs.replace(PROBLEMS["invalid_refresh_token"], reason="logout_all"),
+    "rate_limited": problem("rate_limited", 429, RateLimited.title, "Too many requests; try again later"),
+    "payload_too_large": msgspec.structs.replace(PROBLEMS["payload_too_large"], detail="Request Entity Too Large"),
+    "not_found": msgspec.structs.replace(PROBLEMS["not_found"], detail="No such resource"),
+    "service_unavailable": msgspec.structs.replace(
+        PROBLEMS["service_unavailable"], detail="The database is unavailable"
+    ),
+}
+BUSY_HASHERS = problem("service_unavailable", 503, HashingBusy.title, HashingBusy().detail)
+
+
+def invalid(field: str, message: str, detail: str | None = None) -> Problem:
+    """A 400 validation_error naming the field at fault, as the service words it."""
+    title = "The request is not valid"
+    return problem(
+        "validation_error", 400, title, detail or f"{field}: {message}", errors=[FieldErrorOut(field, message)]
+    )
+
+
+MALFORMED = "JSON is malformed: object keys must be strings (byte 1)"
+PROBLEMS["validation_error"] = invalid("body", MALFORMED, MALFORMED)
+PROBLEMS["insufficient_scope"] = msgspec.structs.replace(
+    PROBLEMS["insufficient_scope"], detail="This route needs the `admin` scope"
+)
+PROBLEMS["user_not_found"] = msgspec.structs.replace(PROBLEMS["user_not_found"], detail="No user with this id")
+INVALID_EMAIL = {
+    "validation_error": invalid("email", "An email address must have an @-sign.", "The email address is not valid")
+}
+_CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 
 # -- the sample bodies -----------------------------------------------------------------------
@@ -168,6 +238,7 @@ OPERATIONS: dict[str, OperationDoc] = {
             "missing, mistyped or malformed field (such as an address that is not one); 429 `rate_limited`; "
             "503 `service_unavailable` with `Retry-After` when every password hasher is busy.",
         ),
+        problems=INVALID_EMAIL,
         success="Account created, and its first session opened: the token response",
         request={
             "email and password": example(
@@ -204,6 +275,7 @@ OPERATIONS: dict[str, OperationDoc] = {
             "after repeated failures (per email and client address, per client address, and per account, across "
             "every client); 503 `service_unavailable` with `Retry-After` when every password hasher is busy.",
         ),
+        problems={"validation_error": invalid("password", "Object missing required field `password`")},
         success="Logged in: the token response of the new session",
         request={
             "email and password": example("A first login on this device", {"email": s.EMAIL, "password": s.PASSWORD}),
@@ -244,6 +316,11 @@ OPERATIONS: dict[str, OperationDoc] = {
             "use it); 400 `validation_error` when there is neither a body token nor the cookie; 429 "
             "`rate_limited` (failures per client address, successes per session).",
         ),
+        problems={
+            "validation_error": invalid(
+                "refresh_token", "Send refresh_token in the body, or the refresh cookie (browser mode)"
+            )
+        },
         success="The session's new tokens: the token response, without `device_token`",
         request={
             "refresh token": example(
@@ -359,6 +436,7 @@ OPERATIONS: dict[str, OperationDoc] = {
             f"**Errors:** 400 `validation_error` for a `limit` outside 1 to 100 or a `cursor` that is not a "
             f"`next_cursor`; {CREDENTIAL_ERRORS}; 403 `user_token_required`.",
         ),
+        problems={"validation_error": invalid("limit", "Expected `int` <= 100")},
         success="A page of the caller's security events, newest first",
         responses={
             200: {
@@ -395,6 +473,7 @@ OPERATIONS: dict[str, OperationDoc] = {
             "**Errors:** 400 `validation_error` for a malformed body or address; 429 `rate_limited` (per client "
             "address, and per address and client).",
         ),
+        problems=INVALID_EMAIL,
         success=(
             "Accepted: if an enabled account has this address, a reset link is on its way (the same answer either way)"
         ),
@@ -556,6 +635,7 @@ OPERATIONS: dict[str, OperationDoc] = {
             f"**Errors:** 400 `validation_error` for a malformed parameter; {CREDENTIAL_ERRORS}; 403 "
             "`insufficient_scope`.",
         ),
+        problems={"validation_error": invalid("limit", "Expected `int` <= 100")},
         success="A page of accounts, in creation order",
         parameters={
             "email_contains": "Only accounts whose email address contains this text (case-insensitively)",
@@ -681,6 +761,15 @@ OPERATIONS: dict[str, OperationDoc] = {
             "`invalid_api_key`, or a rejected bearer token sent along; 415 `unsupported_media_type` for a body "
             "that is not a form; 429 `rate_limited`.",
         ),
+        problems={
+            "validation_error": invalid("token_type_hint", "Expected `str` of length <= 64"),
+            "unsupported_media_type": problem(
+                "unsupported_media_type",
+                415,
+                STATUS_CODES[415][1],
+                "Send the body as application/x-www-form-urlencoded",
+            ),
+        },
         success="The token's state: `active` with its claims, or only `active: false`",
         request={
             "access token": example(
@@ -728,6 +817,33 @@ def _add_examples(operation: Operation, doc: OperationDoc) -> None:
     for parameter in operation.parameters or []:
         if isinstance(parameter, Parameter) and parameter.name in doc.parameters:
             parameter.description = doc.parameters[parameter.name]
+    for code, documented in (operation.responses or {}).items():
+        if not isinstance(documented, OpenAPIResponse):
+            continue
+        problems = (documented.content or {}).get(PROBLEM_JSON)
+        if problems is not None and not problems.examples:
+            problems.examples = _problem_examples(operation, doc, int(code), documented.description or "")
+
+
+def _problem_examples(
+    operation: Operation, doc: OperationDoc, status: int, text: str
+) -> dict[str, Example | Reference]:
+    """One example per code that the response's description names, as this route words it."""
+    codes = [code for code in dict.fromkeys(_CODE.findall(text)) if code in PROBLEMS or code in doc.problems]
+    if not codes:
+        raise LookupError(f"{doc.summary}: the {status} response names no problem code: {text!r}")
+    examples: dict[str, Example | Reference] = {}
+    for code in codes:
+        found = doc.problems.get(code) or PROBLEMS[code]
+        if code == "validation_error" and code not in doc.problems and operation.request_body is None:
+            name = next((p.name for p in operation.parameters or [] if isinstance(p, Parameter)), "parameter")
+            found = invalid(name, "is not valid")  # the generic example is about a body, and there is none
+        if found.status != status:
+            raise LookupError(f"{doc.summary}: {code} is a {found.status}, documented as a {status}")
+        examples[code] = example(found.title, found)
+    if status == 503 and "hasher" in text:
+        examples["busy"] = example(BUSY_HASHERS.title, BUSY_HASHERS)
+    return examples
 
 
 def _operation_class(doc: OperationDoc) -> type[Operation]:
