@@ -35,6 +35,7 @@ from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC
 from musicez.entrypoints.http.hooks import before_every_request
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
+from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
@@ -217,6 +218,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     cors = cors_config(settings)
 
     declare_problem_responses(ROUTES)
+    describe_operations(ROUTES)  # summaries, descriptions, examples: read when the document is built
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
         before_request=before_every_request,  # the guard, then the content-type check (hooks.py)

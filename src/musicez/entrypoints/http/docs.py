@@ -48,9 +48,17 @@ _COMMON = {
     429: "rate_limited, with Retry-After (seconds)",
     503: "service_unavailable: the database or the session store is unreachable",
 }
+_HASHING_503 = {
+    503: "service_unavailable: the database or the session store is unreachable, or every password hasher is "
+    "busy (with Retry-After, seconds)"
+}
 _BY_ROUTE: dict[str, dict[int, str]] = {
-    "/auth/register": {409: "email_taken", 422: "weak_password, with every failed rule in `errors`"},
-    "/auth/login": {401: "invalid_credentials"},
+    "/auth/register": {409: "email_taken", 422: "weak_password, with every failed rule in `errors`", **_HASHING_503},
+    "/auth/login": {
+        401: "invalid_credentials: unknown email or wrong password (the same answer)",
+        403: "account_disabled: the right password of a disabled account",
+        **_HASHING_503,
+    },
     "/auth/refresh": {
         401: "invalid_refresh_token or refresh_token_reused",
         403: "csrf_rejected: the refresh cookie was sent from an origin that may not use it",
@@ -58,10 +66,12 @@ _BY_ROUTE: dict[str, dict[int, str]] = {
     "/auth/password/reset": {
         400: "validation_error, or invalid_reset_token (unknown, used or expired)",
         422: "weak_password, with every failed rule in `errors`",
+        **_HASHING_503,
     },
     "/auth/password/change": {
         400: "validation_error, or invalid_current_password",
         422: "weak_password, with every failed rule in `errors`",
+        **_HASHING_503,
     },
     "/auth/sessions/{session_id:str}": {404: "session_not_found"},
     "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},

@@ -30,7 +30,7 @@ log = logging.getLogger("musicez.http")
 PROBLEM_JSON = "application/problem+json"
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 REALM = 'realm="musicez"'
-_STATUS_CODES = {
+STATUS_CODES = {
     400: ("validation_error", "The request is not valid"),
     401: ("missing_credentials", "Authentication is required"),
     404: ("not_found", "No such resource"),
@@ -107,7 +107,7 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
     status = error.status_code
-    code, title = _STATUS_CODES.get(status, ("http_error", "Request failed"))
+    code, title = STATUS_CODES.get(status, ("http_error", "Request failed"))
     headers = dict((error.headers or {}).items())
     detail = error.detail if error.detail and status < 500 else title
     if isinstance(error, NotFoundException):
@@ -125,7 +125,7 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
 async def schema_not_found_as_problem(response: Response[Any]) -> Response[Any]:
     """Litestar answers unknown paths under /schema/ with an HTML page; every error is a problem document."""
     if response.status_code == 404:
-        return problem(404, "not_found", _STATUS_CODES[404][1], "No such resource")
+        return problem(404, "not_found", STATUS_CODES[404][1], "No such resource")
     return response
 
 
@@ -133,7 +133,7 @@ def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Respo
     if is_outage(error):
         log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
         detail = outage_detail(error)
-        return problem(503, "service_unavailable", _STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
+        return problem(503, "service_unavailable", STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
 

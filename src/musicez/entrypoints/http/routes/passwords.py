@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from dishka import AsyncContainer
@@ -22,15 +22,18 @@ from musicez.domain.email import Email
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import client_of
-from musicez.entrypoints.http.schemas import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody
+from musicez.entrypoints.http.schemas import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody, doc
 
 log = logging.getLogger("musicez.mail")
 TAGS = ["passwords"]
 
 
+ACCEPTED_DETAIL = "If an account exists for this address, a link to reset its password is on its way."
+
+
 class Accepted(msgspec.Struct, frozen=True):
-    status: str = "accepted"
-    detail: str = "If an account exists for this address, a link to reset its password is on its way."
+    status: Annotated[str, doc("Always `accepted`", "accepted")] = "accepted"
+    detail: Annotated[str, doc("The same words whether or not the account exists", ACCEPTED_DETAIL)] = ACCEPTED_DETAIL
 
 
 async def send_reset_link(container: AsyncContainer, email: Email, client: str = "unknown") -> None:

@@ -17,9 +17,10 @@ from litestar.params import Body
 from musicez.application.introspect import IntrospectToken
 from musicez.domain.errors import MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
+from musicez.entrypoints.http import samples
 from musicez.entrypoints.http.guard import current_principal
 from musicez.entrypoints.http.routes.common import NO_STORE, has_no_body
-from musicez.entrypoints.http.schemas import IntrospectionOut
+from musicez.entrypoints.http.schemas import IntrospectionOut, doc
 
 log = logging.getLogger("musicez.http")
 
@@ -30,8 +31,18 @@ _FORWARDED_MAX = 256
 
 
 class IntrospectionForm(msgspec.Struct, frozen=True):
-    token: Annotated[str, msgspec.Meta(max_length=16_384)] = ""  # no more than a body holds: never a 400
-    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    token: Annotated[  # no more than a body holds: never a 400
+        str, doc("The access token to check (RFC 7662 `token`)", samples.ACCESS_TOKEN, max_length=16_384)
+    ] = ""
+    token_type_hint: (
+        Annotated[
+            str,
+            doc(
+                "RFC 7662 `token_type_hint`; optional, as only access tokens are checked", "access_token", max_length=64
+            ),
+        ]
+        | None
+    ) = None
 
 
 def _from_trusted_proxy(request: Request[Any, Any, Any]) -> bool:
