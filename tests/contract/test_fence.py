@@ -144,7 +144,7 @@ async def test_a_revocation_on_one_process_is_obeyed_by_the_other_on_return(pair
         assert await pair.b.get(session.user_id, session.id) is None
         assert await pair.a.get(session.user_id, session.id) is None
     assert min(latencies) >= LEASE  # the fence's price, paid by every revocation
-    print(f"revocation latency p50 {statistics.median(latencies) * 1000:.1f} ms")
+    print(f"revocation latency p50 {statistics.median(latencies) * 1000:.1f} ms")  # noqa: T201 - the measurement, shown with `pytest -s`
 
 
 async def test_logout_others_keeps_the_current_session_cached(pair: Pair) -> None:
@@ -255,7 +255,7 @@ async def test_micro_benchmark_of_the_guard_read(pair: Pair) -> None:
         for _ in range(rounds):
             await pair.b.get(session.user_id, session.id)
         best = min(best, (time.perf_counter() - started) / rounds)
-    print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")
+    print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")  # noqa: T201 - the measurement, shown with `pytest -s`
     assert best < direct / 5
 
 

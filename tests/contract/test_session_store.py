@@ -519,7 +519,7 @@ async def test_a_session_uses_the_same_redis_memory_after_1_and_after_10000_rota
     start = datetime.now(UTC)
     session = make_session(start, refresh_in=3600, absolute_in=86400)
     await store.create(session, refresh_hash(0))
-    user = f"{store._prefix}:{{u:{session.user_id}}}"
+    user = f"{store._prefix}:{{u:{session.user_id}}}"  # noqa: SLF001 - the store's key layout, white-box
     keys = [f"{user}:s:{session.id}", f"{user}:s:{session.id}:end", f"{user}:sessions"]
     limit = RateLimit(60, "minute")
 
@@ -550,7 +550,7 @@ async def test_a_session_uses_the_same_redis_memory_after_1_and_after_10000_rota
         for batch in range(2, 10_000, 1000):
             async with client.pipeline(transaction=False) as pipe:
                 for generation in range(batch, min(batch + 1000, 10_000)):
-                    await store._rotate(keys=keys, args=rotate_args(generation), client=pipe)
+                    await store._rotate(keys=keys, args=rotate_args(generation), client=pipe)  # noqa: SLF001 - its script, pipelined
                 replies = await pipe.execute()
             assert all(_text(reply[0]) == "rotated" for reply in replies)
         await rotate_to(10_000)
@@ -782,7 +782,7 @@ async def test_a_session_stored_before_v1_1_rotates_and_gets_a_tombstone(redis_u
     now = datetime.now(UTC)
     session = make_session(now)
     assert session.user_created_at is not None
-    user = f"{store._prefix}:{{u:{session.user_id}}}"
+    user = f"{store._prefix}:{{u:{session.user_id}}}"  # noqa: SLF001 - the store's key layout, white-box
     key = f"{user}:s:{session.id}"
     ends = session.refresh_expires_at.timestamp()
     old_fields = {

@@ -191,9 +191,7 @@ async def test_the_right_password_of_a_disabled_account_is_no_failure(world: Wor
     async with world.uow() as uow:
         user = await uow.users.get(grant.user_id)
         assert user is not None
-        uow.users._tables.users[user.id] = type(user)(  # the fake's table: no port disables users
-            user.id, user.email, user.password_hash, user.created_at, user.updated_at, disabled=True
-        )
+        await uow.users.set_disabled(user.id, True, None, world.clock.now())
         await uow.commit()
     budget = world.limits.account_failures[0].amount
     for _ in range(budget + 5):
