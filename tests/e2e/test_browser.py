@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, StartServer, free_port
+from tests.support.processes import free_port
+from tests.support.server import Server, StartServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

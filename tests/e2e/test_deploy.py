@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from musicez.entrypoints.settings import Settings
-from tests.e2e.conftest import MUSICEZ, StartServer
+from tests.support.server import MUSICEZ, StartServer
 
 ROOT = Path(__file__).resolve().parents[2]
 _VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::?[-?][^}]*)?\}")

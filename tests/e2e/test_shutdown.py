@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import StartServer
+from tests.support.server import StartServer
 
 PASSWORD = "Correct-Horse-Battery-9"
 

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from musicez.adapters.security.keys import KeyRing
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import MakeSettings, assert_problem, bearer, on_app_loop, register
+from tests.support.api import MakeSettings, assert_problem, bearer, on_app_loop, register
 
 Client = AsyncTestClient[Litestar]
 RFC6750_INVALID = re.compile(r'^Bearer realm="musicez", error="invalid_token", error_description="[^"\\]*"$')

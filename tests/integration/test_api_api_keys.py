@@ -15,14 +15,8 @@ from litestar.testing import AsyncTestClient
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.api_keys import RevokeApiKey
 from musicez.domain.rate_limit import RateLimit
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    assert_problem,
-    bearer,
-    create_api_key,
-    on_app_loop,
-    register,
-)
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.api import assert_problem, bearer, create_api_key, on_app_loop, register
 
 Client = AsyncTestClient[Litestar]
 

@@ -8,7 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import STRONG_PASSWORD, assert_problem, bearer, register, run_concurrently, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

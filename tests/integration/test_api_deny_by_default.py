@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import assert_problem
+from tests.support.api import assert_problem
 
 Client = AsyncTestClient[Litestar]
 

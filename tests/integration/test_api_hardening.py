@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from musicez.application.ports import PasswordHasher, UnitOfWork
 from musicez.domain.email import Email
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
+from tests.integration.test_api_login import behind_proxy
+from tests.integration.test_api_passwords import RESET_URL, forgot, messages, outbox_of, reset_token_from
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import (
     MakeSettings,
     assert_problem,
     bearer,
@@ -30,10 +32,7 @@ from tests.integration.conftest import (
     on_app_loop,
     register,
     run_concurrently,
-    unique_email,
 )
-from tests.integration.test_api_login import behind_proxy
-from tests.integration.test_api_passwords import RESET_URL, forgot, messages, outbox_of, reset_token_from
 
 Client = AsyncTestClient[Litestar]
 ADDRESSES = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]

@@ -23,7 +23,8 @@ from litestar.testing import TestClient
 
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.settings import Settings
-from tests.integration.conftest import PROBLEM_JSON, STRONG_PASSWORD
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.api import PROBLEM_JSON
 
 EXAMPLES = int(os.environ.get("MUSICEZ_TEST_FUZZ_EXAMPLES", "40"))
 GENEROUS = "1000000/minute"

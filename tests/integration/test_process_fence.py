@@ -17,18 +17,14 @@ import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support.cluster import redis_cluster_url
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import (
     RedisServer,
-    process_dir,
     run_cli,
     running_servers,
     service_env,
     write_signing_key,
 )
-
-__all__ = ["process_dir", "redis_cluster_url"]
 
 pytestmark = pytest.mark.slow
 

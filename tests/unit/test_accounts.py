@@ -14,7 +14,8 @@ from musicez.domain.errors import (
     ValidationFailed,
     WeakPassword,
 )
-from tests.unit.conftest import STRONG_PASSWORD, World
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.world import World
 
 
 async def login(world: World, email: str, password: str, client: str = "10.0.0.1"):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidResetToken, UserNotFound, ValidationFailed
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal, holds_scope
 from musicez.domain.session import EndReason
-from tests.unit.conftest import World
+from tests.support.world import World
 
 
 def _disable(world: World) -> DisableUser:
