@@ -30,7 +30,7 @@ fmt:
     uv run ruff format src tests bench
     uv run ruff check --fix src tests bench
 
-# Static types (strict for domain and application)
+# Static types (strict, over src and tests)
 typecheck:
     uv run mypy
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import jwt
+from dishka import AsyncContainer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -28,7 +29,7 @@ def assert_rejected(response: Any, code: str) -> None:
 
 
 async def signing_keys(client: Client) -> KeyRing:
-    async def get(container: Any) -> KeyRing:
+    async def get(container: AsyncContainer) -> KeyRing:
         return await container.get(KeyRing)
 
     return await on_app_loop(client, get)

@@ -107,7 +107,7 @@ def mails_to(client: Client, to: str) -> list[email.message.EmailMessage]:
     found = [
         email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.glob("*.eml"))
     ]
-    return [m for m in found if m["To"] == to]  # type: ignore[misc]
+    return [m for m in found if m["To"] == to]
 
 
 async def wait_for_mails(client: Client, to: str, subject: str, count: int = 1) -> list[email.message.EmailMessage]:

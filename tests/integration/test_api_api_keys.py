@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from dishka import AsyncContainer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -96,7 +97,8 @@ async def test_broken_keys_are_invalid(client: Client) -> None:
         "spaces": "  " + key[:-1] + "  ",
     }
     for kind, presented in broken.items():
-        response = await client.get("/auth/me", headers={"X-API-Key": presented})  # type: ignore[dict-item]
+        raw = presented if isinstance(presented, bytes) else presented.encode("ascii")
+        response = await client.get("/auth/me", headers={b"X-API-Key": raw})
         assert response.status_code == 401, kind
         assert_problem(response, 401, "invalid_api_key")
         assert response.headers.get("www-authenticate"), kind
@@ -116,7 +118,7 @@ async def test_both_valid_credentials_make_the_user_the_principal(client: Client
 
 
 async def expired_token(client: Client, grant: dict[str, Any]) -> str:
-    async def keys(container: Any) -> KeyRing:
+    async def keys(container: AsyncContainer) -> KeyRing:
         return await container.get(KeyRing)
 
     ring = await on_app_loop(client, keys)

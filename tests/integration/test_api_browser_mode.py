@@ -350,7 +350,7 @@ async def test_an_origin_is_accepted_only_when_it_is_the_own_or_a_listed_one(
     else:  # arbitrary text: never an origin we list (the alphabet has no way to spell one by chance)
         origin, expected = noise, False
     _, token = await start(strict_client)
-    headers = [("Cookie", f"{NAME}={token}".encode()), ("Origin", origin.encode("latin-1"))]
+    headers = [(b"Cookie", f"{NAME}={token}".encode()), (b"Origin", origin.encode("latin-1"))]
     response = await strict_client.post("/auth/refresh", json={}, headers=headers)
     if expected:
         assert response.status_code == 200, (origin, response.text)

@@ -39,7 +39,7 @@ def messages(folder: Path) -> list[email.message.EmailMessage]:
     found = []
     for path in sorted(folder.glob("*.eml")):
         found.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
-    return found  # type: ignore[return-value]
+    return found
 
 
 async def wait_for_mail(

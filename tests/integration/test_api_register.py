@@ -6,7 +6,9 @@ import re
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -28,11 +30,11 @@ TOKEN_FIELDS = {
 }
 
 
-def assert_token_response(response: object, status: int, email: str) -> dict:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"].startswith("application/json")  # type: ignore[attr-defined]
-    assert "no-store" in response.headers["cache-control"]  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+def assert_token_response(response: httpx.Response, status: int, email: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "no-store" in response.headers["cache-control"]
+    body: dict[str, Any] = response.json()
     assert set(body) == TOKEN_FIELDS, body
     assert body["token_type"] == "Bearer"
     assert isinstance(body["access_token"], str)

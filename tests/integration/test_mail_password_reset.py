@@ -37,7 +37,7 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self._lock:
-            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -120,7 +120,7 @@ def _text(message: EmailMessage) -> str:
 
 
 def _token_from(message: EmailMessage) -> str:
-    links = re.findall(r"https?://\S+", _text(message))
+    links: list[str] = re.findall(r"https?://\S+", _text(message))
     resets = [link for link in links if link.startswith(RESET_URL + "?")]
     assert len(resets) == 1, links
     query = parse_qs(urlsplit(resets[0]).query)

@@ -68,7 +68,7 @@ def _mails_to(outbox: Path, address: str) -> list[email.message.EmailMessage]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if message["To"] == address:
             found.append(message)
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _reset_link(outbox: Path, client: httpx.Client, address: str) -> str:

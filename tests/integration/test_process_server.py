@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -75,8 +76,8 @@ def test_serve_with_no_settings_runs_on_embedded_defaults(tmp_path: Path) -> Non
     assert "Traceback" not in log
 
 
-def _one_line_error(done: object) -> str:
-    stderr = done.stderr.strip()  # type: ignore[attr-defined]
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    stderr = done.stderr.strip()
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, stderr

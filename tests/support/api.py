@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
+from dishka import AsyncContainer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -14,6 +15,7 @@ from musicez.entrypoints.settings import Settings
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 
 MakeSettings = Callable[..., Settings]
+T = TypeVar("T")
 
 
 async def register(
@@ -59,7 +61,7 @@ async def run_concurrently(
     """
 
     async def gather() -> list[Any]:
-        transport = httpx.ASGITransport(app=client.app)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as inner:
             return list(await asyncio.gather(*(inner.request(method, url, **kwargs) for method, url, kwargs in calls)))
 
@@ -81,10 +83,10 @@ async def _create_key(container: Any, name: str, rate_limit: Any, expires_in: An
     return await use_case.execute(name, rate_limit=rate_limit, expires_in=expires_in)
 
 
-async def on_app_loop(client: AsyncTestClient[Litestar], use: Callable[[Any], Any]) -> Any:
+async def on_app_loop(client: AsyncTestClient[Litestar], use: Callable[[AsyncContainer], Awaitable[T]]) -> T:
     """Await `use(request_container)` on the started app's own event loop."""
 
-    async def run() -> Any:
+    async def run() -> T:
         async with client.app.state.dishka_container() as container:
             return await use(container)
 

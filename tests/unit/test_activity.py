@@ -194,7 +194,7 @@ def test_events_without_a_user_mean_no_activity() -> None:
     st.lists(st.uuids(), max_size=3),
 )
 def test_admin_events_never_show_who_did_it(event: str, by: str, sessions: list[uuid.UUID]) -> None:
-    fields = {
+    fields: dict[str, object] = {
         "user_id": str(uuid.uuid4()),
         "by": by,
         "reason": "admin_logout",
