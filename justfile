@@ -18,18 +18,19 @@ test *ARGS:
 test-unit:
     uv run pytest tests/unit -q
 
-# Lint and format check, plus the layer contract
+# Lint and format check, the layer contracts, and declared-vs-imported dependencies
 lint:
     uv run ruff check src tests bench
     uv run ruff format --check src tests bench
     uv run lint-imports
+    uv run deptry src
 
 # Format the code
 fmt:
     uv run ruff format src tests bench
     uv run ruff check --fix src tests bench
 
-# Static types (strict for domain and application)
+# Static types (strict, over src and tests)
 typecheck:
     uv run mypy
 

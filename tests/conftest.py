@@ -13,6 +13,10 @@ from redis.asyncio import Redis
 from tests.support.databases import create_database, drop_database
 from tests.support.services import Services, discover
 
+# Fixtures that live beside their helpers: the process directory and environment of the
+# server/CLI tests, and the throwaway Redis Cluster of the fence and contract tests.
+pytest_plugins = ["tests.support.processes", "tests.support.cluster"]
+
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:

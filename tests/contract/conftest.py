@@ -10,11 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.postgres.database import build_engine, session_factory
 from musicez.adapters.postgres.migrate import upgrade
-from tests.support.cluster import redis_cluster_url
 from tests.support.databases import create_database, drop_database
 from tests.support.services import Services
-
-__all__ = ["contract_postgres_sessions", "contract_sqlite_sessions", "redis_cluster_url"]
 
 
 @pytest.fixture(scope="session")

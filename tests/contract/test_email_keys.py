@@ -102,9 +102,8 @@ async def _migrate_with_old_rows(url: str) -> None:
                 )
         await upgrade(engine)
         async with engine.connect() as connection:
-            keys = dict(
-                (await connection.execute(text("SELECT email, email_key FROM users ORDER BY created_at"))).all()
-            )
+            result = await connection.execute(text("SELECT email, email_key FROM users ORDER BY created_at"))
+            keys: dict[str, str] = {row.email: row.email_key for row in result}
         assert keys["Ada@Example.com"] == "ada@example.com"
         assert keys["stra\u00dfe@example.com"] == "strasse@example.com"
         # the younger look-alike keeps its row, under a key no address produces

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 from uuid import UUID
 
 import pytest
@@ -144,7 +145,7 @@ async def test_a_revocation_on_one_process_is_obeyed_by_the_other_on_return(pair
         assert await pair.b.get(session.user_id, session.id) is None
         assert await pair.a.get(session.user_id, session.id) is None
     assert min(latencies) >= LEASE  # the fence's price, paid by every revocation
-    print(f"revocation latency p50 {statistics.median(latencies) * 1000:.1f} ms")
+    print(f"revocation latency p50 {statistics.median(latencies) * 1000:.1f} ms")  # noqa: T201 - the measurement, shown with `pytest -s`
 
 
 async def test_logout_others_keeps_the_current_session_cached(pair: Pair) -> None:
@@ -194,7 +195,7 @@ async def test_a_killed_channel_is_never_trusted_and_comes_back(private_pair: tu
         for _ in range(20):
             session = await _created(pair.inner)
             assert await pair.b.get(session.user_id, session.id) is not None
-            await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            await admin.client_kill_filter(_type="pubsub")
             await pair.a.revoke(session.user_id, session.id)
             assert await pair.b.get(session.user_id, session.id) is None
         await _trusted(pair.fence_a, pair.fence_b)  # reconnected, and trusted again
@@ -226,14 +227,14 @@ async def test_without_redis_the_guard_read_answers_503_never_the_cache(private_
     await _trusted(pair.fence_b)
     session = await _created(pair.inner)
     assert await pair.b.get(session.user_id, session.id) is not None
-    await admin.execute_command("CLIENT", "PAUSE", "3000", "ALL")  # Redis hangs: nothing answers
+    await admin.client_pause(3000, all=True)  # Redis hangs: nothing answers
     try:
         await asyncio.sleep(LEASE + 0.01)
         assert not pair.fence_b.trusted()
         with pytest.raises(ServiceUnavailable):
             await pair.b.get(session.user_id, session.id)
     finally:
-        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.client_unpause()
         await admin.aclose()
 
 
@@ -255,15 +256,27 @@ async def test_micro_benchmark_of_the_guard_read(pair: Pair) -> None:
         for _ in range(rounds):
             await pair.b.get(session.user_id, session.id)
         best = min(best, (time.perf_counter() - started) / rounds)
-    print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")
+    print(f"guard read: direct {direct * 1e6:.1f} us, cached {best * 1e6:.2f} us")  # noqa: T201 - the measurement, shown with `pytest -s`
     assert best < direct / 5
+
+
+class _RotateOptions(TypedDict):
+    now: datetime
+    grace_seconds: int
+    refresh_ttl_seconds: int
+    generation: int | None
 
 
 async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pair: Pair) -> None:
     await _trusted(pair.fence_a, pair.fence_b)
     session = await _created(pair.inner)  # its current refresh MAC is "refresh-mac"
     assert await pair.b.get(session.user_id, session.id) is not None
-    options = {"now": datetime.now(UTC), "grace_seconds": 0, "refresh_ttl_seconds": 3600, "generation": None}
+    options: _RotateOptions = {
+        "now": datetime.now(UTC),
+        "grace_seconds": 0,
+        "refresh_ttl_seconds": 3600,
+        "generation": None,
+    }
     rotated = await pair.a.rotate(
         session.user_id, session.id, presented_hash="refresh-mac", successor_hash="next", **options
     )

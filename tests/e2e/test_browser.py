@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, StartServer, free_port
+from tests.support.processes import free_port
+from tests.support.server import Server, StartServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,11 +79,15 @@ async function blocked(api) {
 """
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log on stderr."""
+
+
 @contextlib.contextmanager
 def static_site(port: int, directory: Path) -> Iterator[str]:
     """Python's http.server on a loopback port, in a thread."""
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *_: None  # type: ignore[method-assign]
+    handler = partial(_QuietHandler, directory=str(directory))
     site = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=site.serve_forever, daemon=True)
     thread.start()

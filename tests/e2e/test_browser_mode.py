@@ -31,8 +31,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import StartServer, free_port
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, STRONG_PASSWORD, TIMEOUT_MS, static_site
+from tests.support.processes import free_port
+from tests.support.server import StartServer
 
 pytestmark = [
     pytest.mark.slow,

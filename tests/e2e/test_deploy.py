@@ -10,13 +10,14 @@ import re
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
 from musicez.entrypoints.settings import Settings
-from tests.e2e.conftest import MUSICEZ, StartServer
+from tests.support.server import MUSICEZ, StartServer
 
 ROOT = Path(__file__).resolve().parents[2]
 _VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::?[-?][^}]*)?\}")
@@ -24,8 +25,9 @@ _VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::?[-?][^}]*)?\}")
 pytestmark = pytest.mark.slow
 
 
-def compose() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
 
 
 def interpolate(value: object, given: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import StartServer
+from tests.support.server import StartServer
 
 SCRAPE_TOKEN = "e2e-scrape-token-0123456789abcdef"
 REQUESTS = 40

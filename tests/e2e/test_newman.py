@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MUSICEZ, Server
+from tests.support.server import MUSICEZ, Server
 
 POSTMAN = Path(__file__).resolve().parents[2] / "postman"
 COLLECTION = POSTMAN / "musicez.postman_collection.json"

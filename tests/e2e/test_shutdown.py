@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import StartServer
+from tests.support.server import StartServer
 
 PASSWORD = "Correct-Horse-Battery-9"
 
@@ -49,7 +49,9 @@ def test_sigterm_lets_an_in_flight_login_finish(start_server: StartServer, worke
     assert isinstance(response, httpx.Response)
     assert response.status_code == 200, response.text
     assert response.json()["access_token"]
-    assert outcome["finished"] > signalled  # it really was in flight when the signal came
+    finished = outcome["finished"]
+    assert isinstance(finished, float)
+    assert finished > signalled  # it really was in flight when the signal came
     assert exit_code == 0, server.logs()[-3000:]
     logs = server.logs()
     assert "Traceback" not in logs

@@ -11,12 +11,13 @@ import uuid
 from typing import Any
 
 import jwt
+from dishka import AsyncContainer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.adapters.security.keys import KeyRing
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import MakeSettings, assert_problem, bearer, on_app_loop, register
+from tests.support.api import MakeSettings, assert_problem, bearer, on_app_loop, register
 
 Client = AsyncTestClient[Litestar]
 RFC6750_INVALID = re.compile(r'^Bearer realm="musicez", error="invalid_token", error_description="[^"\\]*"$')
@@ -28,7 +29,7 @@ def assert_rejected(response: Any, code: str) -> None:
 
 
 async def signing_keys(client: Client) -> KeyRing:
-    async def get(container: Any) -> KeyRing:
+    async def get(container: AsyncContainer) -> KeyRing:
         return await container.get(KeyRing)
 
     return await on_app_loop(client, get)

@@ -22,8 +22,8 @@ from musicez.application.activity import PurgeActivity
 from musicez.application.ports import ActivityLog, EventSink
 from musicez.domain.activity import ActivityItem
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import (
     MakeSettings,
     assert_problem,
     bearer,
@@ -31,7 +31,6 @@ from tests.integration.conftest import (
     on_app_loop,
     register,
     run_concurrently,
-    unique_email,
 )
 
 Client = AsyncTestClient[Litestar]
@@ -108,7 +107,7 @@ def mails_to(client: Client, to: str) -> list[email.message.EmailMessage]:
     found = [
         email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.glob("*.eml"))
     ]
-    return [m for m in found if m["To"] == to]  # type: ignore[misc]
+    return [m for m in found if m["To"] == to]
 
 
 async def wait_for_mails(client: Client, to: str, subject: str, count: int = 1) -> list[email.message.EmailMessage]:

@@ -15,17 +15,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    MakeSettings,
-    assert_problem,
-    bearer,
-    on_app_loop,
-    register,
-    unique_email,
-)
 from tests.integration.test_api_passwords import wait_for_mail
 from tests.integration.test_ops_logs import capture_root
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer, on_app_loop, register
 
 AnyClient = AsyncTestClient[Litestar]
 

@@ -9,20 +9,15 @@ from typing import Any
 
 import jwt
 import pytest
+from dishka import AsyncContainer
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.api_keys import RevokeApiKey
 from musicez.domain.rate_limit import RateLimit
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    assert_problem,
-    bearer,
-    create_api_key,
-    on_app_loop,
-    register,
-)
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.api import assert_problem, bearer, create_api_key, on_app_loop, register
 
 Client = AsyncTestClient[Litestar]
 
@@ -102,7 +97,8 @@ async def test_broken_keys_are_invalid(client: Client) -> None:
         "spaces": "  " + key[:-1] + "  ",
     }
     for kind, presented in broken.items():
-        response = await client.get("/auth/me", headers={"X-API-Key": presented})  # type: ignore[dict-item]
+        raw = presented if isinstance(presented, bytes) else presented.encode("ascii")
+        response = await client.get("/auth/me", headers={b"X-API-Key": raw})
         assert response.status_code == 401, kind
         assert_problem(response, 401, "invalid_api_key")
         assert response.headers.get("www-authenticate"), kind
@@ -122,7 +118,7 @@ async def test_both_valid_credentials_make_the_user_the_principal(client: Client
 
 
 async def expired_token(client: Client, grant: dict[str, Any]) -> str:
-    async def keys(container: Any) -> KeyRing:
+    async def keys(container: AsyncContainer) -> KeyRing:
         return await container.get(KeyRing)
 
     ring = await on_app_loop(client, keys)

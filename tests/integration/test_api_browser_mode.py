@@ -20,8 +20,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, unique_email
 from tests.integration.test_api_passwords import RESET_URL, reset_token_for
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer
 
 Client = AsyncTestClient[Litestar]
 OWN_ORIGIN = "http://testserver.local"
@@ -349,7 +350,7 @@ async def test_an_origin_is_accepted_only_when_it_is_the_own_or_a_listed_one(
     else:  # arbitrary text: never an origin we list (the alphabet has no way to spell one by chance)
         origin, expected = noise, False
     _, token = await start(strict_client)
-    headers = [("Cookie", f"{NAME}={token}".encode()), ("Origin", origin.encode("latin-1"))]
+    headers = [(b"Cookie", f"{NAME}={token}".encode()), (b"Origin", origin.encode("latin-1"))]
     response = await strict_client.post("/auth/refresh", json={}, headers=headers)
     if expected:
         assert response.status_code == 200, (origin, response.text)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import STRONG_PASSWORD, assert_problem, bearer, register, run_concurrently, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -40,7 +42,7 @@ async def test_sane_request_id_is_echoed(client: Client) -> None:
 async def test_insane_request_id_is_replaced_by_a_generated_one(client: Client) -> None:
     for method, path in ROUTES_OF_EVERY_KIND:
         for insane in INSANE_IDS:
-            response = await client.request(method, path, headers={"X-Request-ID": insane.encode("utf-8")})  # type: ignore[dict-item]
+            response = await client.request(method, path, headers={b"X-Request-ID": insane.encode("utf-8")})
             [generated] = response.headers.get_list("x-request-id")
             assert generated != insane, (method, path, insane)
             assert GENERATED_ID.match(generated), (method, path, insane)
@@ -385,7 +387,7 @@ async def test_listing_sessions_hands_out_no_tokens(client: Client) -> None:
 async def test_a_chunked_oversize_body_is_413(client: Client) -> None:
     """No Content-Length to go by: the body is cut off while it streams in."""
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"email": "'
         for _ in range(64):
             yield b"a" * 16384

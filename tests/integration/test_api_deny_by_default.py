@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import assert_problem
+from tests.support.api import assert_problem
 
 Client = AsyncTestClient[Litestar]
 
@@ -41,7 +42,7 @@ def concrete(template: str) -> str:
 
 
 def every_route(app: Litestar) -> list[tuple[str, str]]:
-    found = []
+    found: list[tuple[str, str]] = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -73,10 +74,11 @@ async def test_every_non_public_route_refuses_anonymous_requests(client: Client)
         if is_public(method, template):
             continue
         path = concrete(template)
+        kwargs: dict[str, Any]
         for kwargs in ({}, {"json": {}}, {"headers": {"X-Forwarded-For": "127.0.0.1"}}):
             if method in ("GET", "HEAD", "OPTIONS", "DELETE") and "json" in kwargs:
                 continue
-            response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            response = await client.request(method, path, **kwargs)
             if method == "HEAD":
                 assert response.status_code == 401, (method, path)
                 continue

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dishka import Provider, Scope, provide
+from dishka import AsyncContainer, Provider, Scope, provide
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from musicez.application.ports import PasswordHasher, UnitOfWork
 from musicez.domain.email import Email
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
+from tests.integration.test_api_login import behind_proxy
+from tests.integration.test_api_passwords import RESET_URL, forgot, messages, outbox_of, reset_token_from
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import (
     MakeSettings,
     assert_problem,
     bearer,
@@ -30,10 +32,7 @@ from tests.integration.conftest import (
     on_app_loop,
     register,
     run_concurrently,
-    unique_email,
 )
-from tests.integration.test_api_login import behind_proxy
-from tests.integration.test_api_passwords import RESET_URL, forgot, messages, outbox_of, reset_token_from
 
 Client = AsyncTestClient[Litestar]
 ADDRESSES = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"]
@@ -209,7 +208,7 @@ async def test_a_successful_login_is_not_a_failure(client: Client) -> None:
 async def test_a_new_reset_link_does_not_void_an_earlier_one(client: Client) -> None:
     email = unique_email("links")
     await register(client, email)
-    tokens = []
+    tokens: list[str] = []
     for _ in range(2):
         assert (await forgot(client, email)).status_code == 202
         tokens.append(reset_token_from((await wait_for_mail(outbox_of(client), email, count=len(tokens) + 1))[-1]))
@@ -300,8 +299,8 @@ async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSett
 
 
 async def stored_hash(client: Client, email: str) -> str:
-    async def read(container: Any) -> str:
-        uow = await container.get(UnitOfWork)
+    async def read(container: AsyncContainer) -> str:
+        uow: UnitOfWork = await container.get(UnitOfWork)
         async with uow:
             user = await uow.users.get_by_email(Email.parse(email))
         assert user is not None
@@ -341,7 +340,7 @@ async def test_a_login_flood_gets_fast_503s_while_a_real_login_and_liveness_stay
         await register(client, email)
 
         async def flood_and_measure() -> tuple[list[Any], Any, float, float]:
-            transport = httpx.ASGITransport(app=client.app)  # type: ignore[arg-type]
+            transport = httpx.ASGITransport(app=client.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as inner:
                 flood = [
                     asyncio.ensure_future(

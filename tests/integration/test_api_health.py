@@ -8,7 +8,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import assert_problem, bearer, create_api_key, register
+from tests.support.api import assert_problem, bearer, create_api_key, register
 
 Client = AsyncTestClient[Litestar]
 

@@ -10,15 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    MakeSettings,
-    assert_problem,
-    bearer,
-    register,
-    run_concurrently,
-    unique_email,
-)
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 FIREFOX = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0"

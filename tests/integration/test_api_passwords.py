@@ -14,7 +14,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, register, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 Client = AsyncTestClient[Litestar]
 RESET_URL = "https://music.example/reset-password"
@@ -38,7 +39,7 @@ def messages(folder: Path) -> list[email.message.EmailMessage]:
     found = []
     for path in sorted(folder.glob("*.eml")):
         found.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
-    return found  # type: ignore[return-value]
+    return found
 
 
 async def wait_for_mail(

@@ -6,7 +6,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, register, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 Client = AsyncTestClient[Litestar]
 

@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import MakeSettings, assert_problem, bearer, register, run_concurrently
+from tests.support.api import MakeSettings, assert_problem, bearer, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 

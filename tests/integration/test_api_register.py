@@ -6,19 +6,15 @@ import re
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    assert_problem,
-    bearer,
-    register,
-    run_concurrently,
-    unique_email,
-)
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -34,11 +30,11 @@ TOKEN_FIELDS = {
 }
 
 
-def assert_token_response(response: object, status: int, email: str) -> dict:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"].startswith("application/json")  # type: ignore[attr-defined]
-    assert "no-store" in response.headers["cache-control"]  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+def assert_token_response(response: httpx.Response, status: int, email: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "no-store" in response.headers["cache-control"]
+    body: dict[str, Any] = response.json()
     assert set(body) == TOKEN_FIELDS, body
     assert body["token_type"] == "Bearer"
     assert isinstance(body["access_token"], str)

@@ -9,8 +9,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import MakeSettings, assert_problem, bearer, register
 from tests.integration.test_api_admin import scoped_key
+from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 AnyClient = AsyncTestClient[Litestar]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

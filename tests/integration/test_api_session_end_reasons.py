@@ -12,8 +12,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, bearer, unique_email
 from tests.integration.test_api_passwords import RESET_URL, reset_token_for
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem, bearer
 
 Client = AsyncTestClient[Litestar]
 Grant = dict[str, Any]

@@ -12,7 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import STRONG_PASSWORD, assert_problem, bearer, register, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register
 
 Client = AsyncTestClient[Litestar]
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

@@ -23,7 +23,8 @@ from litestar.testing import TestClient
 
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.settings import Settings
-from tests.integration.conftest import PROBLEM_JSON, STRONG_PASSWORD
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.api import PROBLEM_JSON
 
 EXAMPLES = int(os.environ.get("MUSICEZ_TEST_FUZZ_EXAMPLES", "40"))
 GENEROUS = "1000000/minute"
@@ -68,7 +69,7 @@ def fuzz_client(
     database_url: str, redis_url: str, redis_prefix: str, secret_key: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient[Litestar]]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    limits = dict.fromkeys(
+    limits: dict[str, Any] = dict.fromkeys(
         (
             "rate_limit",
             "login_rate_limit",
@@ -98,7 +99,7 @@ def fuzz_client(
 
 def body_routes(app: Litestar) -> list[tuple[str, str]]:
     """(method, path) of every route whose handler takes a body."""
-    found = []
+    found: list[tuple[str, str]] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if "data" in handler.parsed_fn_signature.parameters:

@@ -9,8 +9,9 @@ import uuid
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, register, run_concurrently
 from tests.integration.test_api_passwords import RESET_URL, Client, mail_client, outbox_of, wait_for_mail  # noqa: F401
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.api import MakeSettings, assert_problem, register, run_concurrently
 
 FULL_WIDTH = str.maketrans({c: chr(ord(c) - 0x20 + 0xFF00) for c in "abcdefghijklmnopqrstuvwxyz0123456789"})
 

@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import assert_problem, create_api_key, register, run_concurrently
+from tests.support.api import assert_problem, create_api_key, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 

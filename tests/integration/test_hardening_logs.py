@@ -16,8 +16,9 @@ from musicez.application.accounts import LoginCommand, RegisterCommand
 from musicez.application.ports import PasswordHasher
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.schemas import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, ResetPasswordBody
-from tests.integration.conftest import MakeSettings, unique_email
 from tests.integration.test_ops_logs import capture_root
+from tests.support.accounts import unique_email
+from tests.support.api import MakeSettings
 
 TRIGGER = "Explode-On-Purpose"
 REGISTER_PASSWORD = f"{TRIGGER}-Register-Secret-1"

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import STRONG_PASSWORD, assert_problem, bearer, register, unique_email
 from tests.integration.test_api_passwords import Client
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register
 
 PASSWORD_FIELDS = {"password", "new_password", "current_password"}
 EMAIL_FIELDS = {"email"}

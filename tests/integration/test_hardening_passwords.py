@@ -9,8 +9,9 @@ import unicodedata
 import pytest
 
 from musicez.adapters.security.passwords import BcryptHasher
-from tests.integration.conftest import STRONG_PASSWORD, assert_problem, bearer, register, unique_email
 from tests.integration.test_api_passwords import Client, login_status, mail_client, reset_token_for  # noqa: F401
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import assert_problem, bearer, register
 
 WEAK = [" " * 20, "\x00" * 20, "\u200b" * 20, "a" * 20, "\u3000" * 12 + "\t" * 12, "abab" * 6]
 # "Mélodie-Noël-Été-2026" typed on a keyboard that sends combining accents (NFD)

@@ -11,7 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.settings import Settings
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, assert_problem, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, assert_problem
 
 ALLOWED = "https://app.musicez.example"
 

@@ -16,12 +16,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support import processes
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import ServerProcess, free_port, running_server
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +34,10 @@ class Inbox:
         self.received: list[tuple[str, list[str], EmailMessage]] = []
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self._lock:
-            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -61,7 +57,7 @@ class Inbox:
 class Refusing:
     """An SMTP server that refuses every recipient."""
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         return "550 5.7.1 Relaying denied"
 
 
@@ -124,7 +120,7 @@ def _text(message: EmailMessage) -> str:
 
 
 def _token_from(message: EmailMessage) -> str:
-    links = re.findall(r"https?://\S+", _text(message))
+    links: list[str] = re.findall(r"https?://\S+", _text(message))
     resets = [link for link in links if link.startswith(RESET_URL + "?")]
     assert len(resets) == 1, links
     query = parse_qs(urlsplit(resets[0]).query)

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import MakeSettings, bearer, register
+from tests.support.api import MakeSettings, bearer, register
 
 
 def _access_lines(captured: str) -> list[dict[str, object]]:

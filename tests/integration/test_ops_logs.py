@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry
 from musicez.application.api_keys import CreateApiKey, RevokeApiKey
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.http.app import create_app
-from tests.integration.conftest import STRONG_PASSWORD, MakeSettings, bearer, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, bearer
 
 NEW_PASSWORD = "Another-Strong-Passphrase-42"
 CHANGED_PASSWORD = "Yet-Another-Passphrase-77"

@@ -10,14 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import (
-    STRONG_PASSWORD,
-    MakeSettings,
-    bearer,
-    create_api_key,
-    register,
-    unique_email,
-)
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import MakeSettings, bearer, create_api_key, register
 
 SCRAPE_TOKEN = "scrape-token-for-prometheus-0123456789"
 

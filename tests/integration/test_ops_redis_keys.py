@@ -7,7 +7,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 
 
 async def test_rate_limit_keys_hold_no_email_or_address(client: AsyncTestClient[Litestar], redis_url: str) -> None:

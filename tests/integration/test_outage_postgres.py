@@ -13,12 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support import processes
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import PostgresServer, ServerProcess, private_postgres, running_server
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 

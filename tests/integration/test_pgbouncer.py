@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from musicez.adapters.postgres.database import build_engine
 from musicez.entrypoints.settings import Settings
-from tests.integration.conftest import MakeSettings
 from tests.integration.test_api_api_keys import (  # noqa: F401 - collected again here, through PgBouncer
     test_me_with_an_api_key,
     test_per_key_rate_limit,
@@ -27,6 +26,7 @@ from tests.integration.test_api_login import *  # noqa: F403 - collected again h
 from tests.integration.test_api_passwords import *  # noqa: F403
 from tests.integration.test_api_register import *  # noqa: F403
 from tests.integration.test_api_sessions import *  # noqa: F403
+from tests.support.api import MakeSettings
 from tests.support.pgbouncer import running_pgbouncer, through_pgbouncer
 
 

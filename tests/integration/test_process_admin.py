@@ -15,12 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support import processes
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import run_cli, running_servers
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +68,7 @@ def _mails_to(outbox: Path, address: str) -> list[email.message.EmailMessage]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if message["To"] == address:
             found.append(message)
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _reset_link(outbox: Path, client: httpx.Client, address: str) -> str:

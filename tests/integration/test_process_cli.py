@@ -11,11 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import processes
 from tests.support.processes import free_port, run_cli
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 

@@ -14,12 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support import processes
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import run_cli, running_servers
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 

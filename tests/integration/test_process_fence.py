@@ -17,18 +17,14 @@ import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support.cluster import redis_cluster_url
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import (
     RedisServer,
-    process_dir,
     run_cli,
     running_servers,
     service_env,
     write_signing_key,
 )
-
-__all__ = ["process_dir", "redis_cluster_url"]
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +135,7 @@ def test_logout_on_a_is_obeyed_by_b_at_once_every_time(pair: Pair) -> None:
     assert set(answers) == {401}
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"\nlogout latency over HTTP: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+    print(f"\nlogout latency over HTTP: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")  # noqa: T201 - the measurement, shown with `pytest -s`
 
 
 def test_logout_is_obeyed_with_the_invalidation_connection_killed(pair: Pair, own_redis: RedisServer) -> None:

@@ -12,13 +12,9 @@ import pytest
 
 from musicez import __version__
 from musicez.adapters.security.keys import generate_private_pem
-from tests.support import processes
 from tests.support.databases import create_database, drop_database
 from tests.support.processes import ServerProcess, clean_env, free_port, run_cli
 from tests.support.services import Services
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,12 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import STRONG_PASSWORD, unique_email
-from tests.support import processes
+from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import ServerProcess, clean_env, port_open, run_cli, running_server
-
-process_dir = processes.process_dir  # a fixture
-process_env = processes.process_env  # a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +76,8 @@ def test_serve_with_no_settings_runs_on_embedded_defaults(tmp_path: Path) -> Non
     assert "Traceback" not in log
 
 
-def _one_line_error(done: object) -> str:
-    stderr = done.stderr.strip()  # type: ignore[attr-defined]
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    stderr = done.stderr.strip()
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, stderr

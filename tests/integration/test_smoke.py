@@ -3,7 +3,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.integration.conftest import STRONG_PASSWORD, bearer, register, unique_email
+from tests.support.accounts import STRONG_PASSWORD, unique_email
+from tests.support.api import bearer, register
 
 
 async def test_register_login_me(client: AsyncTestClient[Litestar]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 from musicez.application.ports import OutgoingMail, RateDecision
@@ -21,6 +21,9 @@ from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # --- the database -----------------------------------------------------------------------
 
@@ -42,18 +45,20 @@ class _Tables:
         # Entities are frozen, so copying the dicts isolates a transaction.
         return _Tables(dict(self.users), dict(self.api_keys), dict(self.reset_tokens))
 
-    def tables(self) -> tuple[dict[UUID, User], dict[UUID, ApiKey], dict[str, _ResetToken]]:
-        return self.users, self.api_keys, self.reset_tokens
-
 
 def _merge(committed: _Tables, snapshot: _Tables, working: _Tables) -> None:
     """Apply what one transaction changed since it began, as a database would on commit."""
-    for target, before, after in zip(committed.tables(), snapshot.tables(), working.tables(), strict=True):
-        for row_key in before.keys() - after.keys():
-            target.pop(row_key, None)  # type: ignore[arg-type]
-        for row_key, row in after.items():
-            if before.get(row_key) != row:
-                target[row_key] = row  # type: ignore[index]
+    _merge_table(committed.users, snapshot.users, working.users)
+    _merge_table(committed.api_keys, snapshot.api_keys, working.api_keys)
+    _merge_table(committed.reset_tokens, snapshot.reset_tokens, working.reset_tokens)
+
+
+def _merge_table(target: dict[K, V], before: dict[K, V], after: dict[K, V]) -> None:
+    for row_key in before.keys() - after.keys():
+        target.pop(row_key, None)
+    for row_key, row in after.items():
+        if before.get(row_key) != row:
+            target[row_key] = row
 
 
 class FakeDatabase:

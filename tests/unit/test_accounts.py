@@ -14,7 +14,8 @@ from musicez.domain.errors import (
     ValidationFailed,
     WeakPassword,
 )
-from tests.unit.conftest import STRONG_PASSWORD, World
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.world import World
 
 
 async def login(world: World, email: str, password: str, client: str = "10.0.0.1"):  # type: ignore[no-untyped-def]
@@ -191,9 +192,7 @@ async def test_the_right_password_of_a_disabled_account_is_no_failure(world: Wor
     async with world.uow() as uow:
         user = await uow.users.get(grant.user_id)
         assert user is not None
-        uow.users._tables.users[user.id] = type(user)(  # the fake's table: no port disables users
-            user.id, user.email, user.password_hash, user.created_at, user.updated_at, disabled=True
-        )
+        await uow.users.set_disabled(user.id, True, None, world.clock.now())
         await uow.commit()
     budget = world.limits.account_failures[0].amount
     for _ in range(budget + 5):

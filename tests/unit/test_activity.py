@@ -25,9 +25,10 @@ from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationF
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
+from tests.support.accounts import STRONG_PASSWORD
 from tests.support.activity_fakes import FakeActivityLog, FakeSecurityLinks
 from tests.support.fakes import FakeEvents
-from tests.unit.conftest import STRONG_PASSWORD, World
+from tests.support.world import World
 
 SECURITY_URL = "https://app.example/not-me"
 
@@ -193,7 +194,7 @@ def test_events_without_a_user_mean_no_activity() -> None:
     st.lists(st.uuids(), max_size=3),
 )
 def test_admin_events_never_show_who_did_it(event: str, by: str, sessions: list[uuid.UUID]) -> None:
-    fields = {
+    fields: dict[str, object] = {
         "user_id": str(uuid.uuid4()),
         "by": by,
         "reason": "admin_logout",

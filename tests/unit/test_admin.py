@@ -26,7 +26,7 @@ from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidResetToken, UserNotFound, ValidationFailed
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal, holds_scope
 from musicez.domain.session import EndReason
-from tests.unit.conftest import World
+from tests.support.world import World
 
 
 def _disable(world: World) -> DisableUser:
@@ -89,7 +89,7 @@ async def test_list_pages_by_cursor_and_filters(world: World) -> None:
     assert len((await listing.execute(disabled=False, email_contains="FAN")).items) == 4
     for bad in ({"limit": 0}, {"limit": 101}, {"cursor": "x"}, {"email_contains": "a" * 255}):
         with pytest.raises(ValidationFailed):
-            await listing.execute(**bad)  # type: ignore[arg-type]
+            await listing.execute(**bad)
 
 
 @given(st.uuids())

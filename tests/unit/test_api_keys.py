@@ -10,7 +10,7 @@ import pytest
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import ApiKeyNotFound, ValidationFailed
 from musicez.domain.rate_limit import RateLimit
-from tests.unit.conftest import World
+from tests.support.world import World
 
 
 async def test_create_stores_only_a_hash_and_shows_the_secret_once(world: World) -> None:

@@ -10,7 +10,7 @@ import pytest
 from musicez.domain.errors import InvalidApiKey, InvalidToken, MissingCredentials, RateLimited, TokenRevoked
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.domain.rate_limit import RateLimit
-from tests.unit.conftest import World
+from tests.support.world import World
 
 
 async def an_api_key(world: World, **options: object) -> str:

@@ -49,9 +49,9 @@ def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
     ticket = fence.sessions.begin((user, sid), epoch)
     fence.on_subscribed()  # a new connection: what was read before may have missed messages
     assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
-    ticket = fence.keys.begin(UUID(int=5), fence.epoch)
+    key_ticket = fence.keys.begin(UUID(int=5), fence.epoch)
     fence.receive(key_message(UUID(int=5)))
-    assert not fence.keys.finish(ticket, "row", fence.epoch, fence.subscribed)
+    assert not fence.keys.finish(key_ticket, "row", fence.epoch, fence.subscribed)
     ticket = fence.sessions.begin((user, sid), fence.epoch)
     assert fence.sessions.finish(ticket, "fresh", fence.epoch, fence.subscribed)
 

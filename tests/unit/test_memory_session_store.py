@@ -37,6 +37,6 @@ async def test_expired_sessions_and_old_tombstones_are_swept_out() -> None:
     for n in range(3000):
         await store.create(a_session(clock.now(), user, 3600), f"g{n}")
 
-    held = len(store._records) + len(store._ended)  # what the process keeps
+    held = len(store._records) + len(store._ended)  # noqa: SLF001 - what the process keeps
     assert held <= 3000 + 1024, held
     assert await store.ended_reason(user, early[0].id) is None

@@ -11,7 +11,8 @@ from musicez.application.accounts import LoginCommand
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidCredentials, InvalidCurrentPassword, InvalidResetToken, WeakPassword
 from musicez.domain.principal import UserPrincipal
-from tests.unit.conftest import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, World
+from tests.support.accounts import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
+from tests.support.world import World
 
 
 def token_in(body: str) -> str:

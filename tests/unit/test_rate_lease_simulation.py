@@ -11,6 +11,7 @@ accepted request fell inside a window the store had open.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
@@ -87,15 +88,17 @@ async def _settle() -> None:
 Operations = list[tuple[str, int]]
 
 
+def _clock(world: World, offset: int) -> Callable[[], float]:
+    """A process's monotonic clock: the world's, shifted by its own offset."""
+    return lambda: (world.now_ms + offset) / 1000
+
+
 async def _simulate(
     limit: RateLimit, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: Operations
 ) -> tuple[World, list[int]]:
     world = World()
     store = SimulatedStore(world, max_chunk, divisor)
-    limiters = [
-        LeasedRateLimiter(store, clock=lambda offset=offsets[i]: (world.now_ms + offset) / 1000)
-        for i in range(processes)
-    ]
+    limiters = [LeasedRateLimiter(store, clock=_clock(world, offsets[i])) for i in range(processes)]
     accepted: list[int] = []
 
     async def request(limiter: LeasedRateLimiter) -> None:

@@ -12,7 +12,8 @@ from musicez.application.grants import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
-from tests.unit.conftest import STRONG_PASSWORD, World
+from tests.support.accounts import STRONG_PASSWORD
+from tests.support.world import World
 
 
 def principal_of(grant) -> UserPrincipal:  # type: ignore[no-untyped-def]

@@ -165,9 +165,15 @@ class ResetTokenRepository(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction; rolled back on exit unless committed."""
 
-    users: UserRepository
-    api_keys: ApiKeyRepository
-    reset_tokens: ResetTokenRepository
+    # Read-only members, so an implementation may hold its own repository types.
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def reset_tokens(self) -> ResetTokenRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -26,18 +26,18 @@ def hide_secrets(cls: T) -> T:
     """Class decorator (dataclasses and msgspec structs): the repr shows every field of
     `SECRET_FIELDS` as `<hidden>`, including fields added to the class later in its body."""
 
-    def __repr__(self: Any) -> str:
+    def hidden_repr(self: Any) -> str:
         shown = (
             f"{name}={HIDDEN if name in SECRET_FIELDS else repr(getattr(self, name, None))}"
             for name in _field_names(type(self))
         )
         return f"{type(self).__name__}({', '.join(shown)})"
 
-    def __rich_repr__(self: Any) -> Any:
+    def hidden_rich_repr(self: Any) -> Any:
         for name in _field_names(type(self)):
             yield name, HIDDEN if name in SECRET_FIELDS else getattr(self, name, None)
 
     setter: Callable[[Any, str, Any], None] = setattr
-    setter(cls, "__repr__", __repr__)
-    setter(cls, "__rich_repr__", __rich_repr__)
+    setter(cls, "__repr__", hidden_repr)
+    setter(cls, "__rich_repr__", hidden_rich_repr)
     return cls

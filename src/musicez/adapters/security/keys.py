@@ -23,7 +23,7 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
 
-class KeyError_(ValueError):
+class UnusableKeyError(ValueError):
     """A configured key cannot be used."""
 
 
@@ -68,10 +68,10 @@ def _load_private(pem: str, algorithm: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyError_(f"the JWT signing key is not a PEM private key: {exc}") from None
+        raise UnusableKeyError(f"the JWT signing key is not a PEM private key: {exc}") from None
     expected = ed25519.Ed25519PrivateKey if algorithm == "EdDSA" else ec.EllipticCurvePrivateKey
     if not isinstance(key, expected) or (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name != "secp256r1"):
-        raise KeyError_(f"the JWT signing key does not fit {algorithm} (Ed25519 for EdDSA, P-256 for ES256)")
+        raise UnusableKeyError(f"the JWT signing key does not fit {algorithm} (Ed25519 for EdDSA, P-256 for ES256)")
     return key
 
 
@@ -89,10 +89,10 @@ def _load_public(pem: str, algorithm: str) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except (ValueError, TypeError) as exc:
-        raise KeyError_(f"a JWT verification key is not a PEM public key: {exc}") from None
+        raise UnusableKeyError(f"a JWT verification key is not a PEM public key: {exc}") from None
     expected = ed25519.Ed25519PublicKey if algorithm == "EdDSA" else ec.EllipticCurvePublicKey
     if not isinstance(key, expected):
-        raise KeyError_(f"a JWT verification key does not fit {algorithm}")
+        raise UnusableKeyError(f"a JWT verification key does not fit {algorithm}")
     return key
 
 
@@ -111,7 +111,7 @@ def _secret_kid(secret: bytes) -> str:
 def shared_secret_ring(secret: str, retired_secrets: list[str] | None = None) -> KeyRing:
     keys = [s.encode() for s in [secret, *(retired_secrets or [])] if s]
     if len(keys[0]) < 32:
-        raise KeyError_("the HS256 secret must be at least 32 bytes")
+        raise UnusableKeyError("the HS256 secret must be at least 32 bytes")
     verifiers = {_secret_kid(k): k for k in keys}
     return KeyRing("HS256", keys[0], _secret_kid(keys[0]), verifiers, [])
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import click
+import msgspec
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -142,9 +143,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     problems = preflight(settings)
     if problems:
         _fail("\n".join(problems), USAGE)
-    if settings.migrate_at_startup:
-        _run(lambda _: asyncio.sleep(0), settings)  # migrates once, before any worker starts
-    os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"
+    if settings.migrate_at_startup:  # once, here, before any worker starts
+        _run(_upgrade_database, msgspec.structs.replace(settings, auto_migrate=False))
+    os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"  # the workers read their settings from the environment
     from musicez.entrypoints.metrics_dir import prepare_metrics_dir
     from musicez.entrypoints.server import run_server
 
@@ -158,15 +159,16 @@ def db() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+async def _upgrade_database(scope: Any) -> tuple[str | None, str | None]:
+    """Apply the pending migrations; the revision before and after."""
+    return await upgrade(await scope.get(AsyncEngine))
+
+
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
     settings = _settings(database_only=True, auto_migrate=False)
-
-    async def work(scope: Any) -> tuple[str | None, str | None]:
-        return await upgrade(await scope.get(AsyncEngine))
-
-    before, after = _run(work, settings)
+    before, after = _run(_upgrade_database, settings)
     if before == after:
         click.echo(f"database is up to date (revision {after})")
     else:
