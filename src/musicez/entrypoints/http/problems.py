@@ -117,6 +117,11 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
+    if status == 413:
+        # Refused before the body was read: what is left of it would be taken for the next request
+        # on this connection, so the server closes it, and says so, or keep-alive clients would send
+        # their next request into a dead connection.
+        headers["Connection"] = "close"
     # A body that is not JSON at all: validation_error still lists what was wrong (API.md).
     errors = [FieldErrorOut("body", detail)] if code == "validation_error" else None
     return problem(status, code, title, detail, headers=headers, errors=errors)
