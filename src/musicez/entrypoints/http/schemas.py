@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
-from litestar.params import ParameterKwarg
+from litestar.params import ParameterKwarg, PathParameter
 
 from musicez.application.devices import DEVICE_TOKEN_MAX_LENGTH
 from musicez.domain.redaction import hide_secrets
@@ -42,6 +42,12 @@ PasswordField = Annotated[
 RefreshTokenField = Annotated[str, ParameterKwarg(min_length=1, max_length=512)]
 ResetTokenField = Annotated[str, ParameterKwarg(min_length=1, max_length=128)]
 DeviceNameField = Annotated[str, msgspec.Meta(max_length=200)]
+# An id in a path: documented as at most a UUID's 36 characters, never enforced as a 400, so that a
+# malformed or longer id is the route's own 404 (`session_not_found`, `user_not_found`).
+ID_MAX_LENGTH = 36
+IdPath = Annotated[
+    str, PathParameter(schema_extra={"maxLength": ID_MAX_LENGTH}, description="A UUID; anything else is a 404")
+]
 
 
 @hide_secrets
