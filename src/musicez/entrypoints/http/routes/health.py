@@ -124,4 +124,6 @@ async def metrics(request: Request[Any, Any, Any], registry: FromDishka[Collecto
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The header as the exposition format names it: as `media_type`, Litestar would append a
+    # second `charset`, which Prometheus's media-type parser refuses.
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
