@@ -100,7 +100,10 @@ async def test_introspection_refuses_callers_without_an_api_key(client: AnyClien
     assert "www-authenticate" in as_user.headers
     key = await scoped_key(client, "api")
     as_json = await client.post("/auth/introspect", json={"token": user["access_token"]}, headers=key)
-    assert_problem(as_json, 415, "unsupported_media_type")
+    body = assert_problem(as_json, 415, "unsupported_media_type")
+    # the title names the problem type, the detail what this route takes (not JSON, here)
+    assert "application/json" not in body["title"] + body["detail"]
+    assert "application/x-www-form-urlencoded" in body["detail"]
 
 
 async def test_introspection_by_a_valid_api_key_next_to_a_user_token(client: AnyClient) -> None:

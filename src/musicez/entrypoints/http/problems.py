@@ -36,7 +36,7 @@ _STATUS_CODES = {
     404: ("not_found", "No such resource"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
     413: ("payload_too_large", "The request body is too large"),
-    415: ("unsupported_media_type", "Send the body as application/json"),
+    415: ("unsupported_media_type", "The request body's media type is not supported"),
     429: ("rate_limited", "Too many requests"),
     503: ("service_unavailable", "A dependency of the service is unavailable"),
 }
