@@ -155,7 +155,15 @@ class RefreshMachine(RuleBasedStateMachine):
         self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
         budget = FailureBudget(Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock)
         self.rotate = RotateRefresh(
-            self.store, self.hasher, self.opener, self.clock, POLICY, self.events, budget, REFRESH_LIMITS
+            self.store,
+            self.hasher,
+            self.opener,
+            self.clock,
+            POLICY,
+            self.events,
+            budget,
+            REFRESH_LIMITS,
+            FakeRateObserver(),
         )
         self.revoke_one = RevokeSession(self.store, self.events)
         self.revoke_all = RevokeAllSessions(self.store, self.events, self.clock)

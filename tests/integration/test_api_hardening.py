@@ -295,6 +295,29 @@ async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSett
         assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.parametrize("path", ["/health", "/metrics"])
+async def test_api_key_failures_on_routes_that_check_their_own_credentials_are_budgeted_too(
+    make_settings: MakeSettings, path: str
+) -> None:
+    """/health and /metrics check credentials without the guard: a scanner trying keys there
+    spends the same per-address budget, and is then refused with 429 before any lookup."""
+    app = create_app(settings=make_settings(api_key_failure_limit="3/hour", trusted_proxies="10.0.0.0/8"))
+    behind_proxy(app, "10.1.2.3")
+    async with AsyncTestClient(app) as client:
+        created = await create_api_key(client)
+        scanner, partner = from_address("198.51.100.89"), from_address("203.0.113.7")
+        for key in ("garbage", f"mez_{'x' * 40}", "mez_nope"):
+            response = await client.get(path, headers={"X-API-Key": key, **scanner})
+            assert_problem(response, 401, "invalid_api_key")
+        refused = await client.get(path, headers={"X-API-Key": created.secret, **scanner})
+        assert_problem(refused, 429, "rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        elsewhere = await client.get("/auth/me", headers={"X-API-Key": created.secret, **scanner})
+        assert_problem(elsewhere, 429, "rate_limited")
+        ok = await client.get(path, headers={"X-API-Key": created.secret, **partner})
+        assert ok.status_code == 200, ok.text
+
+
 # -- rehash at the configured cost ---------------------------------------------------------------
 
 

@@ -100,7 +100,23 @@ async def test_introspection_refuses_callers_without_an_api_key(client: AnyClien
     assert "www-authenticate" in as_user.headers
     key = await scoped_key(client, "api")
     as_json = await client.post("/auth/introspect", json={"token": user["access_token"]}, headers=key)
-    assert_problem(as_json, 415, "unsupported_media_type")
+    body = assert_problem(as_json, 415, "unsupported_media_type")
+    # the title names the problem type, the detail what this route takes (not JSON, here)
+    assert "application/json" not in body["title"] + body["detail"]
+    assert "application/x-www-form-urlencoded" in body["detail"]
+
+
+async def test_introspection_by_a_valid_api_key_next_to_a_user_token(client: AnyClient) -> None:
+    """API.md: 401 only for a missing or invalid API key. A service that sends its own key with a
+    user's token (both checked, both valid, the guard's principal then the user) still introspects."""
+    user = await register(client)
+    key = await scoped_key(client, "api")
+    both = await _introspect(client, user["access_token"], {**key, **bearer(user)})
+    assert both.status_code == 200, both.text
+    assert both.json()["active"] is True
+    assert both.json()["sub"] == user["user"]["id"]
+    broken = await _introspect(client, user["access_token"], {"X-API-Key": "mez_x", **bearer(user)})
+    assert_problem(broken, 401, "invalid_api_key")
 
 
 async def test_resource_server_routes_are_documented(client: AnyClient) -> None:

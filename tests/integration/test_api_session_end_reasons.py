@@ -197,6 +197,32 @@ async def test_successful_refreshes_are_limited_per_session(open_client: Callabl
         assert (await refresh(client, token)).status_code == 200
 
 
+async def test_refresh_responses_carry_the_session_limit_in_rate_limit_headers(open_client: Callable[..., Any]) -> None:
+    """API.md: responses of limited routes carry RateLimit-Limit/-Remaining/-Reset; a refresh is
+    limited per session (retries within the grace count too), and its 429 says so as well."""
+    async with open_client(refresh_session_limit="3/minute") as client:
+        _, grant = await sign_up(client)
+        token = grant["refresh_token"]
+        remaining = []
+        for _ in range(2):
+            response = await refresh(client, token)
+            assert response.status_code == 200, response.text
+            assert response.headers["ratelimit-limit"] == "3"
+            assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+            remaining.append(response.headers["ratelimit-remaining"])
+            previous, token = token, response.json()["refresh_token"]
+        retried = await refresh(client, previous)  # the grace retry: same successor, counted
+        assert retried.status_code == 200, retried.text
+        remaining.append(retried.headers["ratelimit-remaining"])
+        assert remaining == ["2", "1", "0"]
+        over = await refresh(client, token)
+        assert_problem(over, 429, "rate_limited")
+        assert over.headers["ratelimit-limit"] == "3"
+        assert over.headers["ratelimit-remaining"] == "0"
+        assert 1 <= int(over.headers["ratelimit-reset"]) <= 60
+        assert over.headers["ratelimit-reset"] == over.headers["retry-after"]
+
+
 async def test_refresh_failures_are_limited_per_client_address(open_client: Callable[..., Any]) -> None:
     async with open_client(refresh_failure_limit="3/minute") as client:
         _, grant = await sign_up(client)

@@ -65,3 +65,21 @@ async def test_public_routes_ignore_repeated_credentials(client: Client) -> None
     login = {"email": "nobody@example.com", "password": "Wrong-password-1"}
     (response,) = await run_concurrently(client, [("POST", "/auth/login", {"json": login, "headers": headers})])
     assert_problem(response, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize("path", ["/health", "/metrics"])
+async def test_routes_that_check_their_own_credentials_refuse_repeated_ones_too(client: Client, path: str) -> None:
+    """/health and /metrics take credentials without the guard (so they can answer while Redis is
+    down, or to the scrape token): a repeated header is refused there as everywhere else."""
+    key = await _key(client)
+    tokens = await register(client)
+    good = f"Bearer {tokens['access_token']}"
+    response = await get(client, path, [("X-API-Key", key), ("X-API-Key", key)])
+    body = assert_problem(response, 401, "invalid_api_key")
+    assert "repeated" in body["detail"]
+    response = await get(client, path, [("Authorization", good), ("Authorization", good), ("X-API-Key", key)])
+    body = assert_problem(response, 401, "invalid_token")
+    assert "repeated" in body["detail"]
+    assert response.headers["www-authenticate"].startswith('Bearer realm="musicez", error="invalid_token"')
+    # once, the key works
+    assert (await get(client, path, [("X-API-Key", key)])).status_code == 200

@@ -61,6 +61,26 @@ async def test_every_request_string_has_a_max_length(document: dict[str, Any]) -
                     assert isinstance(bound, int), (operation, name, field)
 
 
+async def test_every_string_parameter_has_a_max_length(client: Client, document: dict[str, Any]) -> None:
+    """Path and query parameters are fields too: ids in paths included (a longer one is still
+    answered 404 `session_not_found` / `user_not_found`, as a malformed id is)."""
+    seen = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                for option in schema.get("oneOf", [schema]):
+                    if option.get("type") == "string" and "enum" not in option:
+                        bound = option.get("maxLength", schema.get("maxLength"))
+                        assert isinstance(bound, int), (method, path, parameter)
+                        seen.add((parameter["in"], parameter["name"]))
+    assert {("path", "session_id"), ("path", "user_id"), ("query", "cursor")} <= seen
+    # documented, not enforced as a 400: a longer id is still the route's 404
+    tokens = await register(client)
+    response = await client.delete(f"/auth/sessions/{'x' * 100}", headers=bearer(tokens))
+    assert_problem(response, 404, "session_not_found")
+
+
 async def test_emails_and_passwords_state_their_constraints(document: dict[str, Any]) -> None:
     seen = set()
     for operation, schema in request_bodies(document).items():

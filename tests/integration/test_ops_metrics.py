@@ -165,6 +165,25 @@ async def test_without_a_scrape_token_metrics_need_a_credential(client: AsyncTes
     assert (await client.get("/metrics", headers={"X-API-Key": created.secret})).status_code == 200
 
 
+async def test_metrics_content_type_parses_as_one_media_type(ops_client: AsyncTestClient[Litestar]) -> None:
+    """Prometheus parses Content-Type as a media type (Go's mime.ParseMediaType, which refuses a
+    repeated parameter; Prometheus 3 fails the scrape then). The exposition format's own type,
+    with its one charset, is what goes out."""
+    from email.message import Message
+
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+    response = await ops_client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    assert response.status_code == 200, response.text
+    content_type = response.headers["content-type"]
+    assert content_type == CONTENT_TYPE_LATEST
+    parsed = Message()
+    parsed["content-type"] = content_type
+    names = [name.strip().split("=", 1)[0].lower() for name in content_type.split(";")[1:]]
+    assert len(names) == len(set(names)), content_type  # no parameter twice
+    assert parsed.get_content_type() == "text/plain"
+
+
 async def test_made_up_methods_and_paths_do_not_grow_the_metrics(ops_client: AsyncTestClient[Litestar]) -> None:
     """Issue 11 item 3: an unknown method is counted as OTHER, any unknown path as `unmatched`."""
     headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}

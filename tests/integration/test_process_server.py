@@ -54,6 +54,22 @@ def test_register_login_me_over_http_against_postgres_and_redis(server: ServerPr
         assert ready.json() == {"status": "ok"}
 
 
+def test_an_oversize_body_is_413_and_the_client_can_go_on(server: ServerProcess) -> None:
+    """The 413 is sent before the body is read, so the connection cannot carry another request:
+    the answer says `Connection: close`, and a client that keeps its connections alive (httpx,
+    requests, browsers) opens a new one for its next request instead of failing on a dead one
+    (without it, whether the server closed the connection depended on how much it had read)."""
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for size in [20_000, 50_000, 70_000, 200_000, 2_000_000] * 4:
+            body = b'{"email": "' + b"a" * size + b'", "password": "x"}'
+            response = http.post("/auth/login", content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 413, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["code"] == "payload_too_large"
+            assert response.headers.get("connection") == "close", (size, response.headers)
+            assert http.get("/health/live").status_code == 200
+
+
 def test_serve_with_no_settings_runs_on_embedded_defaults(tmp_path: Path) -> None:
     """No MUSICEZ_ variable at all: SQLite in the data dir, the in-process session store."""
     server = ServerProcess(clean_env(), tmp_path)

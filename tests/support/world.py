@@ -126,6 +126,7 @@ class World:
             self.events,
             self.failure_budget,
             self.refresh_policy,
+            self.observer,
         )
 
     @property

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, refresh_hash, successor_of
 from musicez.application.policy import RefreshPolicy, SessionPolicy
-from musicez.application.ports import Clock, EventSink, KeyedHasher, SessionStore
+from musicez.application.ports import Clock, EventSink, KeyedHasher, RateDecision, RateObserver, SessionStore
 from musicez.application.throttle import FailureBudget
 from musicez.domain.errors import (
     InvalidRefreshToken,
@@ -36,6 +36,7 @@ class RotateRefresh:
     events: EventSink
     budget: FailureBudget
     limits: RefreshPolicy
+    observer: RateObserver  # the session's refresh limit, for the response's RateLimit-* headers
 
     async def execute(self, presented: str, *, client: str | None = None) -> TokenGrant:
         """Rotate; `client` (the caller's address) is charged for every failed refresh and
@@ -69,6 +70,10 @@ class RotateRefresh:
             limit=self.limits.per_session,
         )
         fields = {"user_id": str(token.user_id), "session_id": str(token.session_id)}
+        if rotation.remaining is not None:
+            allowed = rotation.outcome is not RotationOutcome.LIMITED
+            limit = self.limits.per_session.amount
+            self.observer.observe(RateDecision(allowed, limit, rotation.remaining, rotation.reset_after))
         if rotation.outcome is RotationOutcome.LIMITED:
             self.events.record("throttled", scope="refresh_session", **fields)
             raise RateLimited(rotation.retry_after)

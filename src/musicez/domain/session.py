@@ -40,6 +40,10 @@ class Rotation:
     reason: str | None = None
     # LIMITED: seconds until the session's refresh window frees up.
     retry_after: int = 0
+    # With a refresh limit: what is left of the session's window after this refresh (0 when
+    # LIMITED) and when the window frees up, for the RateLimit-* headers; None: no limit applied.
+    remaining: int | None = None
+    reset_after: int = 0
 
 
 class EndReason:

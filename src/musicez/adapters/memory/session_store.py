@@ -89,6 +89,16 @@ class MemorySessionStore:
         record.window_count += 1
         return 0
 
+    @staticmethod
+    def _counted(rotation: Rotation, record: _Record, now: datetime, limit: RateLimit | None) -> Rotation:
+        """The rotation with what is left of the session's refresh window (RateLimit-* headers)."""
+        if limit is None or record.window_start is None:
+            return rotation
+        left = limit.seconds - (now - record.window_start).total_seconds()
+        return replace(
+            rotation, remaining=max(0, limit.amount - record.window_count), reset_after=max(1, math.ceil(left))
+        )
+
     async def rotate(
         self,
         user_id: UUID,
@@ -120,20 +130,20 @@ class MemorySessionStore:
                 return Rotation(RotationOutcome.INVALID)
         if generation == current and presented_hash == record.current:
             if wait := self._over_limit(record, now, limit):
-                return Rotation(RotationOutcome.LIMITED, retry_after=wait)
+                return Rotation(RotationOutcome.LIMITED, retry_after=wait, remaining=0, reset_after=wait)
             record.previous, record.current, record.rotated_at = presented_hash, successor_hash, now
             record.generation = current + 1
             refresh_expires = min(now + timedelta(seconds=refresh_ttl_seconds), record.session.absolute_expires_at)
             record.session = replace(record.session, last_used_at=now, refresh_expires_at=refresh_expires)
-            return Rotation(RotationOutcome.ROTATED, record.session)
+            return self._counted(Rotation(RotationOutcome.ROTATED, record.session), record, now, limit)
         if generation == current - 1 and presented_hash == record.previous:
             assert record.rotated_at is not None
             within_grace = grace_seconds > 0 and (now - record.rotated_at).total_seconds() <= grace_seconds
             if within_grace and record.current == successor_hash:
                 if wait := self._over_limit(record, now, limit):
-                    return Rotation(RotationOutcome.LIMITED, retry_after=wait)
+                    return Rotation(RotationOutcome.LIMITED, retry_after=wait, remaining=0, reset_after=wait)
                 record.session = replace(record.session, last_used_at=now)
-                return Rotation(RotationOutcome.RETRIED, record.session)
+                return self._counted(Rotation(RotationOutcome.RETRIED, record.session), record, now, limit)
             if legacy and within_grace:  # its successor had the old format: not a theft signal
                 return Rotation(RotationOutcome.INVALID)
             self._end(key, EndReason.REUSE_DETECTED)

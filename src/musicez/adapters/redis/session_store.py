@@ -15,6 +15,8 @@ old MACs. Every stored number has a fixed width, so not even a byte grows.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -258,14 +260,24 @@ class RedisSessionStore:
             result = await self._rotate(keys=self._keys(user_id, session_id), args=args)
         outcome = RotationOutcome(_text(result[0]))
         if outcome is RotationOutcome.LIMITED:
-            return Rotation(outcome, retry_after=int(result[1]))
+            wait = int(result[1])
+            return Rotation(outcome, retry_after=wait, remaining=0, reset_after=wait)
         if outcome is RotationOutcome.INVALID:
             return Rotation(outcome, reason=_text(result[1]) or None)
         if len(result) < 2:
             return Rotation(outcome)
         raw = result[1]
         fields = {_text(raw[i]): raw[i + 1] for i in range(0, len(raw), 2)}
-        return Rotation(outcome, self._session(session_id, fields))
+        rotation = Rotation(outcome, self._session(session_id, fields))
+        if limit is None or limit.amount <= 0 or "rlw" not in fields:
+            return rotation
+        # The session's refresh window, as the script just counted it (for the RateLimit-* headers).
+        left = float(fields["rlw"]) + limit.seconds - now.timestamp()
+        return replace(
+            rotation,
+            remaining=max(0, limit.amount - int(_text(fields.get("rlc", b"0")))),
+            reset_after=max(1, math.ceil(left)),
+        )
 
     @staticmethod
     def _session(session_id: UUID, fields: dict[str, Any]) -> Session:

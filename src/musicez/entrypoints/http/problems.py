@@ -36,7 +36,7 @@ STATUS_CODES = {
     404: ("not_found", "No such resource"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
     413: ("payload_too_large", "The request body is too large"),
-    415: ("unsupported_media_type", "Send the body as application/json"),
+    415: ("unsupported_media_type", "The request body's media type is not supported"),
     429: ("rate_limited", "Too many requests"),
     503: ("service_unavailable", "A dependency of the service is unavailable"),
 }
@@ -117,6 +117,11 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
+    if status == 413:
+        # Refused before the body was read: what is left of it would be taken for the next request
+        # on this connection, so the server closes it, and says so, or keep-alive clients would send
+        # their next request into a dead connection.
+        headers["Connection"] = "close"
     # A body that is not JSON at all: validation_error still lists what was wrong (API.md).
     errors = [FieldErrorOut("body", detail)] if code == "validation_error" else None
     return problem(status, code, title, detail, headers=headers, errors=errors)

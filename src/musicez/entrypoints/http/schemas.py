@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar.openapi.spec import Example
-from litestar.params import ParameterKwarg
+from litestar.params import ParameterKwarg, PathParameter
 
 from musicez.application.devices import DEVICE_TOKEN_MAX_LENGTH
 from musicez.domain import password_policy as policy
@@ -153,6 +153,12 @@ SessionExpiresField = Annotated[
 ]
 HealthState = Annotated[
     Literal["ok", "unavailable"], msgspec.Meta(description="`ok`, or `unavailable` when a check failed")
+]
+# An id in a path: documented as at most a UUID's 36 characters, never enforced as a 400, so that a
+# malformed or longer id is the route's own 404 (`session_not_found`, `user_not_found`).
+ID_MAX_LENGTH = 36
+IdPath = Annotated[
+    str, PathParameter(schema_extra={"maxLength": ID_MAX_LENGTH}, description="A UUID; anything else is a 404")
 ]
 
 

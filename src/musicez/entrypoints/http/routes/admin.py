@@ -7,7 +7,7 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, get, post
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import Body, QueryParameter
 
 from musicez.application.admin import (
     EMAIL_FILTER_MAX,
@@ -32,6 +32,7 @@ from musicez.entrypoints.http.schemas import (
     AdminUserOut,
     AdminUserPage,
     DisableUserBody,
+    IdPath,
     rfc3339,
 )
 
@@ -86,7 +87,7 @@ async def list_users(
 @get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
 @inject
 async def show_user(
-    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
+    user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
 ) -> AdminUserDetails:
     """One account and its live sessions."""
     details = await use_case.execute(_user_id(user_id), _actor(request))
@@ -114,7 +115,7 @@ async def show_user(
 @post(f"{USER_PATH}/disable", opt={**ADMIN_SCOPE, "optional_body": True}, security=SECURITY, status_code=204, tags=TAGS)
 @inject
 async def disable_user(
-    user_id: FromPath[str],
+    user_id: IdPath,
     request: Request[Any, Any, Any],
     use_case: FromDishka[DisableUser],
     data: Annotated[DisableUserBody | None, Body()] = None,
@@ -125,17 +126,13 @@ async def disable_user(
 
 @post(f"{USER_PATH}/enable", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
 @inject
-async def enable_user(
-    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[EnableUser]
-) -> None:
+async def enable_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[EnableUser]) -> None:
     """Lift the block; sessions that ended stay ended."""
     await use_case.execute(_user_id(user_id), _actor(request))
 
 
 @post(f"{USER_PATH}/logout", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
 @inject
-async def logout_user(
-    user_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[ForceLogout]
-) -> None:
+async def logout_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ForceLogout]) -> None:
     """End every session of the user at once."""
     await use_case.execute(_user_id(user_id), _actor(request))

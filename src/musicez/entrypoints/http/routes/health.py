@@ -18,7 +18,8 @@ from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
 from musicez.domain.errors import ApiKeyRequired, InvalidToken, ServiceUnavailable
 from musicez.domain.principal import ApiKeyPrincipal
-from musicez.entrypoints.http.guard import PUBLIC, bearer_token
+from musicez.entrypoints.http.guard import PUBLIC, _credential_headers, _parse_bearer
+from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
 
 TAGS = ["health"]
@@ -45,6 +46,15 @@ async def ready(check: FromDishka[CheckHealth]) -> Response[Status]:
     return Response(Status("ok" if report.ok else "unavailable"), status_code=200 if report.ok else 503)
 
 
+def _credentials(request: Request[Any, Any, Any]) -> tuple[str | None, str | None, str | None]:
+    """The bearer token, the API key and (with a key) the client address of a route that checks
+    its own credentials, read as the guard reads them: a header sent more than once is refused,
+    and bad keys spend the address's API-key failure budget (API.md, Hardening v1.1)."""
+    authorization, api_key = _credential_headers(request.scope)
+    token = None if authorization is None else _parse_bearer(authorization)
+    return token, api_key, None if api_key is None else client_of(request)
+
+
 # /health checks its own credentials, so that it can still report while Redis is down: an API key
 # is then checked against the database alone (the rate limit and sessions live in Redis).
 CHECKS_OWN_CREDENTIALS = {"public": True, "checks_own_credentials": True}
@@ -52,9 +62,9 @@ CHECKS_OWN_CREDENTIALS = {"public": True, "checks_own_credentials": True}
 
 async def _authenticate_for_health(request: Request[Any, Any, Any]) -> None:
     authenticate: AuthenticateRequest = request.app.state.authenticate
-    token, api_key = bearer_token(request), request.headers.get("x-api-key")
+    token, api_key, client = _credentials(request)
     try:
-        await authenticate.execute(token, api_key)
+        await authenticate.execute(token, api_key, client)
     except ServiceUnavailable:
         if token is not None or api_key is None:
             raise
@@ -95,12 +105,12 @@ async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
     """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
     API key (a user token gets 403)."""
-    token = bearer_token(request)
+    token, api_key, client = _credentials(request)
     expected: str | None = request.app.state.settings.metrics_token
     if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
         # Not the scrape token: an API key (a service, like Prometheus) checked as the guard would.
         try:
-            result = await request.app.state.authenticate.execute(token, request.headers.get("x-api-key"))
+            result = await request.app.state.authenticate.execute(token, api_key, client)
         except InvalidToken as error:
             if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
                 raise
@@ -114,4 +124,6 @@ async def metrics(request: Request[Any, Any, Any], registry: FromDishka[Collecto
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The header as the exposition format names it: as `media_type`, Litestar would append a
+    # second `charset`, which Prometheus's media-type parser refuses.
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

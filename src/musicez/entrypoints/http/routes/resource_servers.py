@@ -115,7 +115,9 @@ async def introspect(
     data: Annotated[IntrospectionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> IntrospectionOut:
     """RFC 7662: is this access token valid and its session alive? `{"active": false}` for anything else."""
-    if not isinstance(current_principal(), ApiKeyPrincipal):
+    # The guard has checked every credential sent: an X-API-Key that got this far is valid, also
+    # next to a user token (when the principal is the user). Without one, introspection is refused.
+    if not isinstance(current_principal(), ApiKeyPrincipal) and "x-api-key" not in request.headers:
         raise MissingCredentials("Token introspection is for services: send an API key (X-API-Key)")
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != RequestEncodingType.URL_ENCODED.value and not has_no_body(request):

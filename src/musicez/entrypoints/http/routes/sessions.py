@@ -7,14 +7,13 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath
 
 from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
 from musicez.domain.errors import SessionNotFound
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import NO_STORE
-from musicez.entrypoints.http.schemas import SessionOut, rfc3339
+from musicez.entrypoints.http.schemas import IdPath, SessionOut, rfc3339
 
 TAGS = ["sessions"]
 
@@ -63,7 +62,7 @@ async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[Li
 @delete("/auth/sessions/{session_id:str}", opt=USER_ONLY, status_code=204, tags=TAGS)
 @inject
 async def revoke_session(
-    session_id: FromPath[str], request: Request[Any, Any, Any], use_case: FromDishka[RevokeSession]
+    session_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[RevokeSession]
 ) -> None:
     """Log one device out."""
     try:
