@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.support.accounts import STRONG_PASSWORD, unique_email
-from tests.support.api import assert_problem, bearer, register, run_concurrently
+from tests.support.api import assert_problem, bearer, create_api_key, register, run_concurrently
 
 Client = AsyncTestClient[Litestar]
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -397,3 +397,34 @@ async def test_a_chunked_oversize_body_is_413(client: Client) -> None:
     [response] = await run_concurrently(client, [call])
     assert "content-length" not in response.request.headers
     assert_problem(response, 413, "payload_too_large")
+
+
+# -- Cache-Control on authenticated answers ------------------------------------------------------
+
+
+async def test_every_authenticated_answer_says_no_store_and_public_ones_do_not(client: Client) -> None:
+    """A response to an authenticated request is the principal's own: no cache may keep it. The
+    edge adds `Cache-Control: no-store` to every response of a request the guard authenticated."""
+    tokens = await register(client, unique_email(), STRONG_PASSWORD)
+    user = bearer(tokens)
+    key = {"X-API-Key": (await create_api_key(client)).secret}
+    authenticated = [
+        ("GET", "/auth/me", user),
+        ("GET", "/auth/me", key),
+        ("GET", "/auth/sessions", user),
+        ("GET", "/auth/activity", user),
+        ("GET", "/auth/verify", user),
+        ("GET", "/auth/verify", key),
+    ]
+    for method, path, headers in authenticated:
+        response = await client.request(method, path, headers=headers)
+        assert response.status_code == 200, (method, path, response.text)
+        assert response.headers.get_list("cache-control") == ["no-store"], (method, path)
+    # Answers that no principal was authenticated for are left as the route made them.
+    for method, path, headers in [("GET", "/health/live", {}), ("GET", "/auth/me", {})]:
+        response = await client.request(method, path, headers=headers)
+        assert "cache-control" not in response.headers, (method, path)
+    # A guarded route that answers 204 carries it too.
+    logout = await client.post("/auth/logout", headers=user)
+    assert logout.status_code == 204
+    assert logout.headers.get_list("cache-control") == ["no-store"]

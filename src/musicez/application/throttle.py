@@ -19,7 +19,8 @@ class Throttle:
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         """Count one request; over the limit, refuse it with 429."""
-        decision = await self.count(key, limit)
+        decision = await self.limiter.hit(key, limit)  # `count`, inlined: this is the guard's hot path
+        self.observer.observe(decision)
         if not decision.allowed:
             self.events.record("throttled", scope=key.split(":", 1)[0])
             raise RateLimited(decision.reset_after)

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from musicez.application.activity import flush_request as flush_activity
 from musicez.application.activity import start_request as start_activity
+from musicez.entrypoints.http.guard import REQUEST_PRINCIPAL
 from musicez.entrypoints.rate_report import closest_to_exhaustion, start_collecting
 
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
@@ -161,6 +162,7 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
     Litestar integration looks for its request container (`request.state.dishka_container`)."""
 
     set_request_id = _REQUEST_ID.set
+    set_principal, get_principal = REQUEST_PRINCIPAL.set, REQUEST_PRINCIPAL.get
     perf_counter = time.perf_counter
     record = metrics.record
     app_level: dict[Any, bool] = {}  # (type, component) -> whether the app container provides it
@@ -175,6 +177,7 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
         # `request_id` is the only variable bound to the log context (`test_ops_logs`), so setting
         # it is the whole reset: structlog's `clear_contextvars` walks every context variable.
         set_request_id(request_id)
+        set_principal(None)
         started = perf_counter()
         status = 500
 
@@ -184,11 +187,7 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
                 if activity:
                     await flush_activity(activity)
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((b"x-request-id", request_id.encode()))
-                if decisions:
-                    _add_rate_headers(headers, decisions)
-                message = {**message, "headers": headers}
+                _finish_headers(message, request_id, decisions, get_principal() is not None)
             await send(message)
 
         lazy = None
@@ -217,14 +216,33 @@ def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncConta
     return middleware
 
 
+def _finish_headers(message: dict[str, Any], request_id: str, decisions: list[Any], authenticated: bool) -> None:
+    headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+    if decisions:
+        _add_rate_headers(headers, decisions)
+    if authenticated:
+        _never_stored(headers)
+    message["headers"] = headers  # the message is the app's own, made for this response
+
+
+def _never_stored(headers: list[tuple[bytes, bytes]]) -> None:
+    """A response to an authenticated request is the principal's own: no cache may keep it
+    (`Cache-Control: no-store`, unless the route chose its own). Set here, as bytes, rather than by
+    each route's `cache_control`, which Litestar merges through its header objects per response."""
+    for name, _ in headers:
+        if name == b"cache-control":
+            return
+    headers.append((b"cache-control", b"no-store"))
+
+
 def _add_rate_headers(headers: list[tuple[bytes, bytes]], decisions: list[Any]) -> None:
-    decision = closest_to_exhaustion(decisions)
+    decision = decisions[0] if len(decisions) == 1 else closest_to_exhaustion(decisions)
     if decision is not None:
-        headers += [
-            (b"ratelimit-limit", str(decision.limit).encode()),
-            (b"ratelimit-remaining", str(decision.remaining).encode()),
-            (b"ratelimit-reset", str(decision.reset_after).encode()),
-        ]
+        headers += (
+            (b"ratelimit-limit", b"%d" % decision.limit),
+            (b"ratelimit-remaining", b"%d" % decision.remaining),
+            (b"ratelimit-reset", b"%d" % decision.reset_after),
+        )
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:

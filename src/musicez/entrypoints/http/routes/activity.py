@@ -19,7 +19,7 @@ from musicez.domain.activity import ActivityCursor, ActivityItem
 from musicez.domain.errors import FieldError, ValidationFailed
 from musicez.entrypoints.http.docs import PROBLEM_JSON
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
-from musicez.entrypoints.http.routes.common import NO_STORE, client_of
+from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, rfc3339
 
 TAGS = ["activity"]
@@ -71,7 +71,6 @@ def _problem(description: str) -> ResponseSpec:
     "/auth/activity",
     opt=USER_ONLY,
     tags=TAGS,
-    cache_control=NO_STORE,
     responses={400: _problem("validation_error: limit is not 1-100, or the cursor is not a next_cursor")},
 )
 @inject

@@ -25,7 +25,6 @@ from musicez.domain.errors import InsufficientScope, UserNotFound
 from musicez.domain.principal import ApiKeyPrincipal
 from musicez.domain.user import User
 from musicez.entrypoints.http.guard import ADMIN_SCOPE, current_principal
-from musicez.entrypoints.http.routes.common import NO_STORE
 from musicez.entrypoints.http.schemas import (
     AdminSessionOut,
     AdminUserDetails,
@@ -66,7 +65,7 @@ def user_out(user: User) -> AdminUserOut:
     )
 
 
-@get("/admin/users", opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
+@get("/admin/users", opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS)
 @inject
 async def list_users(
     request: Request[Any, Any, Any],
@@ -84,7 +83,7 @@ async def list_users(
     return AdminUserPage(items=[user_out(u) for u in page.items], next_cursor=page.next_cursor)
 
 
-@get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS, cache_control=NO_STORE)
+@get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS)
 @inject
 async def show_user(
     user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]

@@ -73,7 +73,7 @@ async def refresh(
     return cookies.token_response(request, token_response(grant, datetime.now(UTC)), transport, status_code=200)
 
 
-@get("/auth/me", tags=["auth"], cache_control=NO_STORE)
+@get("/auth/me", tags=["auth"])
 async def me() -> MeUser | MeApiKey:
     """Who am I, and until when."""
     # No `request` parameter: Litestar resolves one per request (~4 µs on the hot path, issue 12).

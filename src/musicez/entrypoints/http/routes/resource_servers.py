@@ -19,7 +19,7 @@ from musicez.domain.errors import MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.entrypoints.http import samples
 from musicez.entrypoints.http.guard import current_principal
-from musicez.entrypoints.http.routes.common import NO_STORE, has_no_body
+from musicez.entrypoints.http.routes.common import has_no_body
 from musicez.entrypoints.http.schemas import IntrospectionOut, doc
 
 log = logging.getLogger("musicez.http")
@@ -77,7 +77,6 @@ _VERIFY_HEADERS = [
 @get(
     "/auth/verify",
     tags=TAGS,
-    cache_control=NO_STORE,
     media_type=MediaType.TEXT,
     response_headers=_VERIFY_HEADERS,
     response_description="The credential is good: the principal is in the X-Auth-* headers; the body is empty",
@@ -105,9 +104,7 @@ async def verify(request: Request[Any, Any, Any]) -> Response[str]:
     return Response("", status_code=200, headers=headers, media_type=MediaType.TEXT)
 
 
-@post(
-    "/auth/introspect", opt=FORM_BODY, status_code=200, tags=TAGS, cache_control=NO_STORE, security=[{"ApiKeyAuth": []}]
-)
+@post("/auth/introspect", opt=FORM_BODY, status_code=200, tags=TAGS, security=[{"ApiKeyAuth": []}])
 @inject
 async def introspect(
     request: Request[Any, Any, Any],

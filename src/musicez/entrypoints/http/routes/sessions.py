@@ -12,7 +12,6 @@ from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions
 from musicez.domain.errors import SessionNotFound
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
-from musicez.entrypoints.http.routes.common import NO_STORE
 from musicez.entrypoints.http.schemas import IdPath, SessionOut, rfc3339
 
 TAGS = ["sessions"]
@@ -41,7 +40,7 @@ async def logout_others(request: Request[Any, Any, Any], use_case: FromDishka[Re
     await use_case.execute(current_user())
 
 
-@get("/auth/sessions", opt=USER_ONLY, tags=TAGS, cache_control=NO_STORE)
+@get("/auth/sessions", opt=USER_ONLY, tags=TAGS)
 @inject
 async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[ListSessions]) -> list[SessionOut]:
     """The caller's active sessions."""
