@@ -7,8 +7,11 @@ import ipaddress
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar.connection import ASGIConnection
 
+from musicez.entrypoints.http import client_address
 from musicez.entrypoints.http.client_address import client_address_of, parse_networks
 
 PROXIES = parse_networks(["10.0.0.0/8", "fd00::/8"])
@@ -75,3 +78,27 @@ def test_a_hop_that_is_no_address_is_never_trusted() -> None:
 
 def test_without_a_peer_the_client_is_unknown() -> None:
     assert client_address_of(connection(None, "198.51.100.1"), PROXIES) == "unknown"
+
+
+# -- the remembered answers (the API-key guard asks on every request) -----------------------------
+
+_ADDRESSES = st.sampled_from(["10.0.0.2", "10.9.9.9", "198.51.100.1", "203.0.113.7", "fd00::2", "2001:db8::1", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(peer=_ADDRESSES, hops=st.lists(st.lists(_ADDRESSES, max_size=3), max_size=3), other=st.booleans())
+def test_a_remembered_answer_is_the_one_worked_out_afresh(peer: str, hops: list[list[str]], other: bool) -> None:
+    """The same question asked twice, or about another networks list, gets what a fresh walk gives."""
+    trusted = parse_networks(["10.0.0.0/8"]) if other else PROXIES
+    forwarded = [", ".join(values) for values in hops]
+    fresh = client_address._worked_out(peer, tuple(v.encode() for v in forwarded), trusted)  # noqa: SLF001 - the walk itself
+    assert client_address_of(connection(peer, *forwarded), trusted) == fresh
+    assert client_address_of(connection(peer, *forwarded), trusted) == fresh
+    assert client_address_of(connection(peer, *forwarded), []) == peer
+
+
+def test_the_remembered_answers_stay_bounded_whatever_clients_send() -> None:
+    for n in range(client_address._SEEN_MAX * 2 + 7):  # noqa: SLF001 - the bound under test
+        address = f"198.51.{n // 256 % 256}.{n % 256}"
+        assert client_address_of(connection("10.0.0.2", address, f"10.1.{n % 200}.1"), PROXIES) == address
+        assert len(client_address._seen) <= client_address._SEEN_MAX  # noqa: SLF001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -38,8 +39,8 @@ API_KEY_SECRET_BYTES = 24  # 192 bits of randomness
 _ID_HEX = 32
 _SECRET_CHARS = 32  # base64url of 24 bytes
 _KEY_LENGTH = len(API_KEY_PREFIX) + _ID_HEX + _SECRET_CHARS
-_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-_HEX = frozenset("0123456789abcdef")
+# The id in lower-case hex, then the url-safe base64 secret; ASCII classes only (no `\d`, no re.I).
+_SHAPE = re.compile(re.escape(API_KEY_PREFIX) + f"([0-9a-f]{{{_ID_HEX}}})([A-Za-z0-9_-]{{{_SECRET_CHARS}}})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,10 @@ class PresentedKey:
 
     @classmethod
     def parse(cls, text: str) -> PresentedKey | None:
-        if len(text) != _KEY_LENGTH or not text.startswith(API_KEY_PREFIX):
+        shape = _SHAPE.fullmatch(text) if len(text) == _KEY_LENGTH else None
+        if shape is None:
             return None
-        id_hex = text[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + _ID_HEX]
-        secret = text[len(API_KEY_PREFIX) + _ID_HEX :]
-        if not set(id_hex) <= _HEX or not set(secret) <= _URLSAFE:
-            return None
-        return cls(UUID(hex=id_hex), secret)
+        return cls(UUID(hex=shape[1]), shape[2])
 
     def encode(self) -> str:
         return f"{API_KEY_PREFIX}{self.key_id.hex}{self.secret}"

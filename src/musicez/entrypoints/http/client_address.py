@@ -41,12 +41,36 @@ def client_address_of(connection: ASGIConnection[Any, Any, Any, Any], trusted: S
     return _client_address(connection, trusted)
 
 
+_SEEN_MAX = 4096
+# (peer, X-Forwarded-For values, id(trusted)) -> (trusted, client address). The entry holds the
+# networks list itself, so its id cannot be reused by another list while the entry exists. Bounded
+# (emptied when full): a client that sends a new X-Forwarded-For each time only evicts entries.
+_seen: dict[tuple[str, tuple[bytes, ...], int], tuple[Sequence[Network], str]] = {}
+
+
 def _client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
-    peer = connection.client.host if connection.client else "unknown"
-    if not trusted or not _trusted(peer, trusted):
+    scope = connection.scope
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if not trusted:
         return peer
-    forwarded = ",".join(connection.headers.getall("x-forwarded-for", []))
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    forwarded = tuple(value for name, value in scope["headers"] if name.lower() == b"x-forwarded-for")
+    key = (peer, forwarded, id(trusted))
+    seen = _seen.get(key)
+    if seen is not None and seen[0] is trusted:
+        return seen[1]
+    address = _worked_out(peer, forwarded, trusted)
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()
+    _seen[key] = (trusted, address)
+    return address
+
+
+def _worked_out(peer: str, forwarded: tuple[bytes, ...], trusted: Sequence[Network]) -> str:
+    if not _trusted(peer, trusted):
+        return peer
+    joined = ",".join(value.decode("latin-1") for value in forwarded)
+    hops = [hop.strip() for hop in joined.split(",") if hop.strip()]
     # Walk from the nearest hop back; the first address we do not trust is the client.
     for hop in reversed(hops):
         if not _trusted(hop, trusted):
