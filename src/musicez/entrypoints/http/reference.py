@@ -20,7 +20,7 @@ import msgspec
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import Example, OpenAPIResponse, Operation, Parameter, Reference, RequestBody
 
-from musicez.domain.errors import AuthError, HashingBusy, RateLimited
+from musicez.domain.errors import HashingBusy, RateLimited, ValidationFailed
 from musicez.entrypoints.http import samples as s
 from musicez.entrypoints.http.problems import PROBLEM_JSON, STATUS_CODES
 from musicez.entrypoints.http.routes.passwords import Accepted
@@ -45,6 +45,7 @@ from musicez.entrypoints.http.schemas import (
     TokenResponse,
     UserOut,
 )
+from musicez.entrypoints.http.statuses import every_error, status_of
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,13 @@ def problem(code: str, status: int, title: str, detail: str, **extra: Any) -> Pr
     return Problem(type=f"urn:musicez:problem:{code}", title=title, status=status, detail=detail, code=code, **extra)
 
 
-def _every_error() -> Iterable[type[AuthError]]:
-    pending = list(AuthError.__subclasses__())
-    while pending:
-        error = pending.pop(0)
-        pending.extend(error.__subclasses__())
-        yield error
-
-
 # One problem document per code, as the service writes it (title, and the default detail that says
 # what to do). A problem response of the document gets one example per code its description names.
 PROBLEMS: dict[str, Problem] = {
     code: problem(code, status, title, title) for status, (code, title) in STATUS_CODES.items()
 } | {
-    error.code: problem(error.code, error.status, error.title, error.hint or error.title)
-    for error in reversed(list(_every_error()))  # the first class of a code (the most general) wins
+    error.code: problem(error.code, status_of(error), error.title, error.hint or error.title)
+    for error in reversed(every_error()[1:])  # the first class of a code (the most general) wins
 }
 PROBLEMS |= {
     "weak_password": problem(
@@ -107,9 +100,12 @@ BUSY_HASHERS = problem("service_unavailable", 503, HashingBusy.title, HashingBus
 
 def invalid(field: str, message: str, detail: str | None = None) -> Problem:
     """A 400 validation_error naming the field at fault, as the service words it."""
-    title = "The request is not valid"
     return problem(
-        "validation_error", 400, title, detail or f"{field}: {message}", errors=[FieldErrorOut(field, message)]
+        ValidationFailed.code,
+        400,
+        ValidationFailed.title,
+        detail or f"{field}: {message}",
+        errors=[FieldErrorOut(field, message)],
     )
 
 
