@@ -754,7 +754,8 @@ OPERATIONS: dict[str, OperationDoc] = {
             "is not a valid access token of a live session (never an error for a bad token). `Cache-Control: "
             "no-store`.",
             "**Errors:** 401 `missing_credentials` without an API key (a user token alone is not enough), "
-            "`invalid_api_key`, or a rejected bearer token sent along; 415 `unsupported_media_type` for a body "
+            "`invalid_api_key`, or a rejected bearer token sent along (`invalid_token`, `token_expired`, "
+            "`token_revoked`); 415 `unsupported_media_type` for a body "
             "that is not a form; 429 `rate_limited`.",
         ),
         problems={

@@ -38,7 +38,7 @@ def status_of(error: type[Exception]) -> int:
     """The status a raised error answers; Litestar's own exceptions carry theirs."""
     for cls in error.__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     if issubclass(error, HTTPException):
         return error.status_code
     return 500
