@@ -1,4 +1,6 @@
-"""Domain and application errors, each with the stable machine-readable code of API.md."""
+"""Domain and application errors, each with the stable machine-readable code of API.md and a
+title in product language. How an error travels (its HTTP status) is the HTTP layer's business:
+see `musicez.entrypoints.http.statuses`."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ class AuthError(Exception):
     """Base of every error the service reports to a client; `code` is the contract."""
 
     code: str = "error"
-    status: int = 400
     title: str = "Request failed"
     # What the client can do about it: the default `detail`, so it says more than `title`.
     hint: str = ""
@@ -27,7 +28,6 @@ class AuthError(Exception):
 
 class ValidationFailed(AuthError):
     code = "validation_error"
-    status = 400
     title = "The request is not valid"
 
     def __init__(self, detail: str | None = None, errors: list[FieldError] | None = None) -> None:
@@ -37,34 +37,29 @@ class ValidationFailed(AuthError):
 
 class WeakPassword(ValidationFailed):
     code = "weak_password"
-    status = 422
     title = "The password does not meet the password policy"
 
 
 class EmailTaken(AuthError):
     code = "email_taken"
-    status = 409
     title = "An account with this email already exists"
     hint = "Log in instead, or reset the password with POST /auth/password/forgot"
 
 
 class InvalidCredentials(AuthError):
     code = "invalid_credentials"
-    status = 401
     title = "Email or password is incorrect"
     hint = "Check the email address and the password and try again"
 
 
 class MissingCredentials(AuthError):
     code = "missing_credentials"
-    status = 401
     title = "Authentication is required"
     hint = "Send Authorization: Bearer <access token>, or X-API-Key: <key> for a service"
 
 
 class InvalidToken(AuthError):
     code = "invalid_token"
-    status = 401
     title = "The access token is invalid"
 
 
@@ -87,13 +82,11 @@ class TokenRevoked(InvalidToken):
 
 class InvalidApiKey(AuthError):
     code = "invalid_api_key"
-    status = 401
     title = "The API key is invalid"
 
 
 class InvalidRefreshToken(AuthError):
     code = "invalid_refresh_token"
-    status = 401
     title = "The refresh token is invalid"
     hint = "Log in again to get a new refresh token"
 
@@ -104,54 +97,46 @@ class InvalidRefreshToken(AuthError):
 
 class RefreshTokenReused(AuthError):
     code = "refresh_token_reused"
-    status = 401
     title = "The refresh token was already used; the session has been revoked"
     hint = "A rotated refresh token came back, so the session was ended to protect it; log in again"
 
 
 class UserTokenRequired(AuthError):
     code = "user_token_required"
-    status = 403
     title = "This route needs a user access token"
     hint = "Call this route with a user's access token, not an API key"
 
 
 class ApiKeyRequired(AuthError):
     code = "api_key_required"
-    status = 403
     title = "This route is for services: use an API key or the metrics token"
 
 
 class SessionNotFound(AuthError):
     code = "session_not_found"
-    status = 404
     title = "No such active session"
     hint = "List your live sessions with GET /auth/sessions"
 
 
 class InvalidResetToken(AuthError):
     code = "invalid_reset_token"
-    status = 400
     title = "The password reset token is invalid or has expired"
     hint = "Ask for a new link with POST /auth/password/forgot"
 
 
 class InvalidCurrentPassword(AuthError):
     code = "invalid_current_password"
-    status = 400
     title = "The current password is incorrect"
     hint = "Send the password you log in with now as current_password"
 
 
 class ApiKeyNotFound(AuthError):
     code = "api_key_not_found"
-    status = 404
     title = "No such API key"
 
 
 class RateLimited(AuthError):
     code = "rate_limited"
-    status = 429
     title = "Too many requests"
 
     def __init__(self, retry_after: int, detail: str | None = None) -> None:
@@ -161,7 +146,6 @@ class RateLimited(AuthError):
 
 class ServiceUnavailable(AuthError):
     code = "service_unavailable"
-    status = 503
     title = "A dependency of the service is unavailable"
     hint = "Try again shortly"
 
@@ -171,35 +155,30 @@ class ServiceUnavailable(AuthError):
 
 class CsrfRejected(AuthError):
     code = "csrf_rejected"
-    status = 403
     title = "The request's origin is not allowed to use the refresh cookie"
     hint = "Refresh from the app's own origin, or send refresh_token in the body"
 
 
 class InsufficientScope(AuthError):
     code = "insufficient_scope"
-    status = 403
     title = "The credential lacks the scope this route needs"
     hint = "This route needs an API key of scope admin"
 
 
 class AccountDisabled(AuthError):
     code = "account_disabled"
-    status = 403
     title = "This account is disabled"
     hint = "Contact support to have the account enabled again"
 
 
 class UserNotFound(AuthError):
     code = "user_not_found"
-    status = 404
     title = "No such user"
     hint = "Check the user id"
 
 
 class InvalidSecurityToken(AuthError):
     code = "invalid_security_token"
-    status = 400
     title = "The security link is invalid, used or expired"
     hint = "The link works once and for 7 days; if your account looks wrong, reset your password"
 

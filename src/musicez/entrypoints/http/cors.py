@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar.config.cors import CORSConfig
 
+from musicez.domain.errors import ValidationFailed
 from musicez.entrypoints.http.problems import PROBLEM_JSON
 from musicez.entrypoints.http.schemas import FieldErrorOut, Problem
 
@@ -31,11 +32,11 @@ def _problem_body(text: str) -> bytes:
     ]
     detail = "CORS preflight refused: " + (", ".join(e.field for e in errors) or "not allowed")
     problem = Problem(
-        type="urn:musicez:problem:validation_error",
-        title="The request is not valid",
+        type=f"urn:musicez:problem:{ValidationFailed.code}",
+        title=ValidationFailed.title,
         status=400,
         detail=detail,
-        code="validation_error",
+        code=ValidationFailed.code,
         errors=errors,
     )
     return msgspec.json.encode(problem)

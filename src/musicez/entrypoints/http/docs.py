@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from litestar import Router
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from musicez.domain.errors import (
+    AuthError,
+    HashingBusy,
+    InsufficientScope,
+    InvalidApiKey,
+    InvalidToken,
+    MissingCredentials,
+    RateLimited,
+    ServiceUnavailable,
+    TokenExpired,
+    TokenRevoked,
+    UserTokenRequired,
+    ValidationFailed,
+    WeakPassword,
+)
 from musicez.entrypoints.http.guard import PUBLIC
+from musicez.entrypoints.http.problems import PROBLEM_JSON, STATUS_CODES
 from musicez.entrypoints.http.schemas import Problem
+from musicez.entrypoints.http.statuses import status_of
 
 ASSETS = Path(__file__).parent / "static" / "swagger-ui"
 ASSETS_URL = "/schema/assets"
@@ -37,108 +56,94 @@ def docs_static_router() -> Router:
 
 # -- problem responses in the OpenAPI document -----------------------------------------
 # Litestar documents only the success response and its own 400 shape (application/json); every
-# error here is an RFC 9457 problem document, so each route declares the ones it can answer.
+# error here is an RFC 9457 problem document. What a route can answer is derived once, when the
+# app is built: what every route of its kind answers (from its body, its parameters and the
+# guard's `opt` keys), plus the errors its handler declares next to it, `opt={"raises": (...)}`.
+# `"raises": None` says the route answers no problem document at all.
 
-PROBLEM_JSON = "application/problem+json"
-_CREDENTIAL_CODES = "missing_credentials, invalid_token, token_expired, token_revoked or invalid_api_key"
-_COMMON = {
-    400: "validation_error: a field is missing, of the wrong type or malformed",
-    413: "payload_too_large",
-    415: "unsupported_media_type: send the body as application/json",
-    429: "rate_limited, with Retry-After (seconds)",
-    503: "service_unavailable: the database or the session store is unreachable",
+RAISES = "raises"
+NO_PROBLEMS: dict[str, Any] = {RAISES: None}
+_Entry = tuple[int, str, str]  # status, code, and what the document says of it ("" for nothing)
+
+# What the wire adds to an error (a header, a field), where its title alone would not say it.
+_NOTES: dict[type[Exception], str] = {
+    WeakPassword: "with every failed rule in `errors`",
+    RateLimited: "with Retry-After (seconds)",
+    HashingBusy: "every password hasher is busy (with Retry-After, seconds)",
 }
-_HASHING_503 = {
-    503: "service_unavailable: the database or the session store is unreachable, or every password hasher is "
-    "busy (with Retry-After, seconds)"
-}
-_BY_ROUTE: dict[str, dict[int, str]] = {
-    "/auth/register": {409: "email_taken", 422: "weak_password, with every failed rule in `errors`", **_HASHING_503},
-    "/auth/login": {
-        401: "invalid_credentials: unknown email or wrong password (the same answer)",
-        403: "account_disabled: the right password of a disabled account",
-        **_HASHING_503,
-    },
-    "/auth/refresh": {
-        401: "invalid_refresh_token or refresh_token_reused",
-        403: "csrf_rejected: the refresh cookie was sent from an origin that may not use it",
-    },
-    "/auth/password/reset": {
-        400: "validation_error, or invalid_reset_token (unknown, used or expired)",
-        422: "weak_password, with every failed rule in `errors`",
-        **_HASHING_503,
-    },
-    "/auth/password/change": {
-        400: "validation_error, or invalid_current_password",
-        422: "weak_password, with every failed rule in `errors`",
-        **_HASHING_503,
-    },
-    "/auth/sessions/{session_id:str}": {404: "session_not_found"},
-    "/.well-known/jwks.json": {404: "not_found: tokens are signed with a shared secret (HS256)"},
-    # v1.1: account administration and resource servers
-    "/admin/users/{user_id:str}": {404: "user_not_found: unknown or malformed id"},
-    "/admin/users/{user_id:str}/disable": {404: "user_not_found: unknown or malformed id"},
-    "/admin/users/{user_id:str}/enable": {404: "user_not_found: unknown or malformed id"},
-    "/admin/users/{user_id:str}/logout": {404: "user_not_found: unknown or malformed id"},
-    "/auth/introspect": {
-        401: "missing_credentials (send an API key), invalid_api_key, or a rejected bearer",
-        415: "unsupported_media_type: send the body as application/x-www-form-urlencoded",
-    },
-}
-_THROTTLED_PUBLIC = {"/auth/register", "/auth/login", "/auth/password/forgot"}
-_THROTTLED_PUBLIC |= {"/auth/refresh", "/auth/password/reset"}  # v1.1: failures are budgeted per client address
-_PARAMETER_400 = "validation_error: a path or query parameter is malformed"
+_CREDENTIALS = (MissingCredentials, InvalidToken, TokenExpired, TokenRevoked, InvalidApiKey)
 _NOT_PARAMETERS = {"data", "request", "state", "scope", "headers", "cookies"}
-_NOT_PROBLEMS = {"/health/live"}
 
 
-def problem_statuses(
-    path: str, public: bool, user_only: bool, has_body: bool, has_parameters: bool = False
-) -> dict[int, str]:
-    """Which problem documents a route can answer, each with the codes it carries."""
-    if path in _NOT_PROBLEMS:
-        return {}
-    found: dict[int, str] = {503: _COMMON[503]}
-    if has_body:
-        found[400] = _COMMON[400]
-        found[413] = _COMMON[413]
-        found[415] = _COMMON[415]
-    if has_parameters and 400 not in found:
+def _entry(error: type[Exception], note: str | None = None) -> _Entry:
+    status = status_of(error)
+    code, title = (error.code, error.title) if issubclass(error, AuthError) else STATUS_CODES[status]
+    if note is None:
+        note = _NOTES.get(error) or title[:1].lower() + title[1:]
+    return status, code, note
+
+
+def _common(handler: HTTPRouteHandler) -> list[_Entry]:
+    """What any route like this one can answer: an outage, a bad body or parameter, the guard's refusals."""
+    opt, parameters = handler.opt, set(handler.parsed_fn_signature.parameters)
+    found = [_entry(ServiceUnavailable, "the database or the session store is unreachable")]
+    if "data" in parameters:
+        media_type = "application/x-www-form-urlencoded" if opt.get("form_body") else "application/json"
+        found += [
+            _entry(ValidationFailed, "a field is missing, of the wrong type or malformed"),
+            (413, STATUS_CODES[413][0], ""),
+            (415, STATUS_CODES[415][0], f"send the body as {media_type}"),
+        ]
+    elif parameters - _NOT_PARAMETERS:
         # Litestar documents its own 400 body (application/json) for any route with parameters;
         # what is really sent is a problem document.
-        found[400] = _PARAMETER_400
-    if not public:
-        found[401] = _CREDENTIAL_CODES
-        found[429] = _COMMON[429]
-    if public and path in _THROTTLED_PUBLIC:
-        found[429] = _COMMON[429]
-    if user_only:
-        found[403] = "user_token_required: an API key cannot use this route"
-    found.update(_BY_ROUTE.get(path, {}))
-    return dict(sorted(found.items()))
+        found.append(_entry(ValidationFailed, "a path or query parameter is malformed"))
+    if not _public(handler):
+        found += [_entry(error, "") for error in _CREDENTIALS]
+        found.append(_entry(RateLimited))
+    if opt.get("user_only"):
+        found.append(_entry(UserTokenRequired, "an API key cannot use this route"))
+    if scope := opt.get("scope"):
+        found.append(_entry(InsufficientScope, f"an {scope} API key is needed"))
+    return found
 
 
-def declare_problem_responses(handlers: list[Any]) -> None:
+def _public(handler: HTTPRouteHandler) -> bool:
+    return bool(handler.opt.get("public")) and not handler.opt.get("checks_own_credentials")
+
+
+def problem_statuses(handler: HTTPRouteHandler) -> dict[int, str]:
+    """Which problem documents a route can answer, each described by the codes it carries."""
+    raises = handler.opt.get(RAISES, ())
+    if raises is None:
+        return {}
+    notes: dict[int, dict[str, dict[str, None]]] = {}  # status -> code -> notes, in order, once each
+    for status, code, note in [*_common(handler), *(_entry(error) for error in raises)]:
+        notes.setdefault(status, {}).setdefault(code, {})[note] = None
+    return {
+        status: "; ".join(_described(code, said) for code, said in codes.items())
+        for status, codes in sorted(notes.items())
+    }
+
+
+def _described(code: str, notes: Iterable[str]) -> str:
+    said = ", or ".join(note for note in notes if note)
+    if not said:
+        return code
+    return f"{code}, {said}" if said.startswith("with ") else f"{code}: {said}"
+
+
+def declare_problem_responses(handlers: list[HTTPRouteHandler]) -> None:
     """Add the problem responses to each handler's documented responses (its own win), and mark
     public routes as such: Litestar drops a route's empty `security=[]`, so the document-wide
     requirement would apply; `[{}]` says "no credential needed"."""
     for handler in handlers:
-        public = bool(handler.opt.get("public")) and not handler.opt.get("checks_own_credentials")
-        if public:
+        if _public(handler):
             handler.security = [{}]
-        statuses = problem_statuses(
-            next(iter(handler.paths), ""),
-            public=public,
-            user_only=bool(handler.opt.get("user_only")),
-            has_body="data" in handler.parsed_fn_signature.parameters,
-            has_parameters=bool(set(handler.parsed_fn_signature.parameters) - _NOT_PARAMETERS),
-        )
-        if handler.opt.get("scope"):  # v1.1: a route that names a scope
-            statuses = dict(sorted({**statuses, 403: "insufficient_scope: an admin API key is needed"}.items()))
         declared = {
             status: ResponseSpec(
                 data_container=Problem, generate_examples=False, description=description, media_type=PROBLEM_JSON
             )
-            for status, description in statuses.items()
+            for status, description in problem_statuses(handler).items()
         }
         handler.responses = {**declared, **(handler.responses or {})}

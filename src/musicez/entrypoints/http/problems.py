@@ -20,25 +20,29 @@ from musicez.domain.errors import (
     HashingBusy,
     InvalidApiKey,
     InvalidToken,
+    MissingCredentials,
     RateLimited,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from musicez.entrypoints.http.schemas import FieldErrorOut, Problem
+from musicez.entrypoints.http.statuses import BY_CLASS, status_of
 
 log = logging.getLogger("musicez.http")
 
 PROBLEM_JSON = "application/problem+json"
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 REALM = 'realm="musicez"'
+# What Litestar's own exceptions answer, by status; where a domain error says the same, its words.
 STATUS_CODES = {
-    400: ("validation_error", "The request is not valid"),
-    401: ("missing_credentials", "Authentication is required"),
+    400: (ValidationFailed.code, ValidationFailed.title),
+    401: (MissingCredentials.code, MissingCredentials.title),
     404: ("not_found", "No such resource"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
     413: ("payload_too_large", "The request body is too large"),
     415: ("unsupported_media_type", "The request body's media type is not supported"),
-    429: ("rate_limited", "Too many requests"),
-    503: ("service_unavailable", "A dependency of the service is unavailable"),
+    429: (RateLimited.code, RateLimited.title),
+    503: (ServiceUnavailable.code, ServiceUnavailable.title),
 }
 
 
@@ -77,8 +81,9 @@ def challenge(error: AuthError) -> str:
 
 
 def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]:
+    status = BY_CLASS.get(type(error)) or status_of(type(error))
     headers: dict[str, str] = {}
-    if error.status == 401:
+    if status == 401:
         headers["WWW-Authenticate"] = challenge(error)
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
@@ -88,7 +93,7 @@ def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]
     if isinstance(error, ValidationFailed):
         errors = [FieldErrorOut(e.field, e.message) for e in error.errors]
     reason = getattr(error, "reason", None)
-    return problem(error.status, error.code, error.title, error.detail, headers=headers, errors=errors, reason=reason)
+    return problem(status, error.code, error.title, error.detail, headers=headers, errors=errors, reason=reason)
 
 
 def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
@@ -102,7 +107,7 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
                 key = missing.group(1) if missing else "body"
             errors.append(FieldErrorOut(key, message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request body is not valid JSON"
-    return problem(400, "validation_error", "The request is not valid", detail, errors=errors)
+    return problem(400, ValidationFailed.code, ValidationFailed.title, detail, errors=errors)
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:

@@ -16,9 +16,9 @@ from litestar.params import JSONBody, QueryParameter
 from musicez.application.activity import MAX_PAGE, ListActivity
 from musicez.application.security_mail import ReportNotMe
 from musicez.domain.activity import ActivityCursor, ActivityItem
-from musicez.domain.errors import FieldError, ValidationFailed
-from musicez.entrypoints.http.docs import PROBLEM_JSON
+from musicez.domain.errors import FieldError, InvalidSecurityToken, RateLimited, ValidationFailed
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
+from musicez.entrypoints.http.problems import PROBLEM_JSON
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, rfc3339
 
@@ -88,14 +88,10 @@ async def list_activity(
 
 @post(
     "/auth/not-me",
-    opt=PUBLIC,
+    opt={**PUBLIC, "raises": (InvalidSecurityToken, RateLimited)},
     status_code=204,
     security=[],
     tags=TAGS,
-    responses={
-        400: _problem("validation_error, or invalid_security_token (unknown, used or expired)"),
-        429: _problem("rate_limited: too many bad tokens from this address, with Retry-After (seconds)"),
-    },
 )
 @inject
 async def not_me(data: JSONBody[NotMeBody], request: Request[Any, Any, Any], use_case: FromDishka[ReportNotMe]) -> None:

@@ -38,6 +38,7 @@ from musicez.entrypoints.http.schemas import (
 TAGS = ["admin"]
 SECURITY: list[dict[str, list[str]]] = [{"ApiKeyAuth": []}]
 USER_PATH = "/admin/users/{user_id:str}"
+USER_LOOKUP = (UserNotFound,)  # an unknown or malformed id
 
 
 def _actor(request: Request[Any, Any, Any]) -> Actor:
@@ -83,7 +84,7 @@ async def list_users(
     return AdminUserPage(items=[user_out(u) for u in page.items], next_cursor=page.next_cursor)
 
 
-@get(USER_PATH, opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS)
+@get(USER_PATH, opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, tags=TAGS)
 @inject
 async def show_user(
     user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
@@ -111,7 +112,13 @@ async def show_user(
     )
 
 
-@post(f"{USER_PATH}/disable", opt={**ADMIN_SCOPE, "optional_body": True}, security=SECURITY, status_code=204, tags=TAGS)
+@post(
+    f"{USER_PATH}/disable",
+    opt={**ADMIN_SCOPE, "optional_body": True, "raises": USER_LOOKUP},
+    security=SECURITY,
+    status_code=204,
+    tags=TAGS,
+)
 @inject
 async def disable_user(
     user_id: IdPath,
@@ -123,14 +130,14 @@ async def disable_user(
     await use_case.execute(_user_id(user_id), _actor(request), data.reason if data else None)
 
 
-@post(f"{USER_PATH}/enable", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
+@post(f"{USER_PATH}/enable", opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, status_code=204, tags=TAGS)
 @inject
 async def enable_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[EnableUser]) -> None:
     """Lift the block; sessions that ended stay ended."""
     await use_case.execute(_user_id(user_id), _actor(request))
 
 
-@post(f"{USER_PATH}/logout", opt=ADMIN_SCOPE, security=SECURITY, status_code=204, tags=TAGS)
+@post(f"{USER_PATH}/logout", opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, status_code=204, tags=TAGS)
 @inject
 async def logout_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ForceLogout]) -> None:
     """End every session of the user at once."""

@@ -12,7 +12,18 @@ from litestar.params import JSONBody
 
 from musicez.application.accounts import LoginCommand, LoginUser, RegisterCommand, RegisterUser
 from musicez.application.sessions import RotateRefresh
-from musicez.domain.errors import TokenRevoked
+from musicez.domain.errors import (
+    AccountDisabled,
+    CsrfRejected,
+    EmailTaken,
+    HashingBusy,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RateLimited,
+    RefreshTokenReused,
+    TokenRevoked,
+    WeakPassword,
+)
 from musicez.domain.principal import UserPrincipal
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.device import device_label
@@ -36,7 +47,14 @@ def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
     return given or device_label(request.headers.get("user-agent"))
 
 
-@post("/auth/register", opt=PUBLIC, status_code=201, cache_control=NO_STORE, security=[], tags=["auth"])
+@post(
+    "/auth/register",
+    opt={**PUBLIC, "raises": (EmailTaken, WeakPassword, RateLimited, HashingBusy)},
+    status_code=201,
+    cache_control=NO_STORE,
+    security=[],
+    tags=["auth"],
+)
 @inject
 async def register(
     data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
@@ -48,7 +66,14 @@ async def register(
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=201)
 
 
-@post("/auth/login", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
+@post(
+    "/auth/login",
+    opt={**PUBLIC, "raises": (InvalidCredentials, AccountDisabled, RateLimited, HashingBusy)},
+    status_code=200,
+    cache_control=NO_STORE,
+    security=[],
+    tags=["auth"],
+)
 @inject
 async def login(
     data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
@@ -61,7 +86,14 @@ async def login(
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=200)
 
 
-@post("/auth/refresh", opt=PUBLIC, status_code=200, cache_control=NO_STORE, security=[], tags=["auth"])
+@post(
+    "/auth/refresh",
+    opt={**PUBLIC, "raises": (InvalidRefreshToken, RefreshTokenReused, CsrfRejected, RateLimited)},
+    status_code=200,
+    cache_control=NO_STORE,
+    security=[],
+    tags=["auth"],
+)
 @inject
 async def refresh(
     data: JSONBody[RefreshBody], request: Request[Any, Any, Any], use_case: FromDishka[RotateRefresh]

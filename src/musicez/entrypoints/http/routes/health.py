@@ -26,7 +26,7 @@ TAGS = ["health"]
 _LIVE = Status("ok")
 
 
-@get("/health/live", opt=PUBLIC, security=[], tags=TAGS)
+@get("/health/live", opt={**PUBLIC, "raises": None}, security=[], tags=TAGS)  # never a problem document
 async def live() -> Status:
     """The process is up. No details."""
     return _LIVE
@@ -91,7 +91,7 @@ async def health(request: Request[Any, Any, Any], check: FromDishka[CheckHealth]
     return Response(body, status_code=200 if report.ok else 503)
 
 
-@get("/.well-known/jwks.json", opt=PUBLIC, security=[], tags=TAGS)
+@get("/.well-known/jwks.json", opt={**PUBLIC, "raises": (NotFoundException,)}, security=[], tags=TAGS)
 @inject
 async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
     """The public keys that verify access tokens."""

@@ -19,6 +19,13 @@ from musicez.application.passwords import (
     ResetPassword,
 )
 from musicez.domain.email import Email
+from musicez.domain.errors import (
+    HashingBusy,
+    InvalidCurrentPassword,
+    InvalidResetToken,
+    RateLimited,
+    WeakPassword,
+)
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import client_of
@@ -46,7 +53,7 @@ async def send_reset_link(container: AsyncContainer, email: Email, client: str =
         log.error("password reset mail failed: %s", type(error).__name__)
 
 
-@post("/auth/password/forgot", opt=PUBLIC, status_code=202, security=[], tags=TAGS)
+@post("/auth/password/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202, security=[], tags=TAGS)
 @inject
 async def forgot_password(
     data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
@@ -61,7 +68,14 @@ async def forgot_password(
     return Response(Accepted(), status_code=202)
 
 
-@post("/auth/password/reset", opt=PUBLIC, status_code=204, security=[], tags=TAGS, responses=cookies.ENDED_RESPONSES)
+@post(
+    "/auth/password/reset",
+    opt={**PUBLIC, "raises": (InvalidResetToken, WeakPassword, RateLimited, HashingBusy)},
+    status_code=204,
+    security=[],
+    tags=TAGS,
+    responses=cookies.ENDED_RESPONSES,
+)
 @inject
 async def reset_password(
     data: JSONBody[ResetPasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ResetPassword]
@@ -71,7 +85,12 @@ async def reset_password(
     return cookies.ended(request)
 
 
-@post("/auth/password/change", opt=USER_ONLY, status_code=204, tags=TAGS)
+@post(
+    "/auth/password/change",
+    opt={**USER_ONLY, "raises": (InvalidCurrentPassword, WeakPassword, HashingBusy)},
+    status_code=204,
+    tags=TAGS,
+)
 @inject
 async def change_password(
     data: JSONBody[ChangePasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ChangePassword]

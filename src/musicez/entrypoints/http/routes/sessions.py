@@ -58,7 +58,7 @@ async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[Li
     ]
 
 
-@delete("/auth/sessions/{session_id:str}", opt=USER_ONLY, status_code=204, tags=TAGS)
+@delete("/auth/sessions/{session_id:str}", opt={**USER_ONLY, "raises": (SessionNotFound,)}, status_code=204, tags=TAGS)
 @inject
 async def revoke_session(
     session_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[RevokeSession]
