@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from musicez.application.accounts import LoginCommand
-from musicez.application.grants import refresh_hash
+from musicez.application.macs import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from musicez.application.macs import client_id as mac_client_id
 from musicez.application.ports import KeyedHasher
 
 # The address of the client whose request is being served (or how to work it out), set by
@@ -41,7 +42,7 @@ class ClientIds:
         if cached is not None:
             return cached
         text = (_EPOCH + timedelta(days=day)).isoformat()
-        client_id = self._hasher.digest("client-id", f"{text}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+        client_id = mac_client_id(self._hasher, text, address)
         if len(self._cache) >= self.CACHE_SIZE:
             self._cache.clear()
         self._cache[(day, address)] = client_id

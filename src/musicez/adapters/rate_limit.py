@@ -15,6 +15,7 @@ from limits import (
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 
 from musicez.adapters.redis.client import client_options, is_cluster_url, redis_outages, strip_cluster_scheme
+from musicez.application.macs import rate_limit_key
 from musicez.application.ports import KeyedHasher, RateDecision
 from musicez.domain.rate_limit import RateLimit
 
@@ -51,7 +52,7 @@ class LimitsRateLimiter:
         if self._hasher is None:
             return key
         scope, _, rest = key.partition(":")
-        return f"{scope}:{self._hasher.digest('rate-limit-key', rest.encode('utf-8', 'replace'))[:16].hex()}"
+        return f"{scope}:{rate_limit_key(self._hasher, rest)}"
 
     def _item(self, limit: RateLimit) -> RateLimitItem:
         item = self._items.get(limit)

@@ -3,13 +3,13 @@ force logout. The CLI and the admin HTTP routes are two transports over these us
 
 from __future__ import annotations
 
-import base64
 import binascii
 import unicodedata
 from dataclasses import dataclass
 from uuid import UUID
 
 from musicez.application.ports import Clock, EventSink, SessionStore, UnitOfWork, UserRepository
+from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
 from musicez.domain.session import EndReason, Session
@@ -66,14 +66,14 @@ async def find_user(users: UserRepository, ref: UserRef) -> User:
 
 
 def encode_cursor(user_id: UUID) -> str:
-    return base64.urlsafe_b64encode(user_id.bytes).rstrip(b"=").decode("ascii")
+    return base64url.encode(user_id.bytes)
 
 
 def decode_cursor(cursor: str) -> UUID:
     try:
         if len(cursor) != 22:
             raise ValueError(cursor)
-        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=="))
+        return UUID(bytes=base64url.decode(cursor))
     except (ValueError, binascii.Error):
         raise ValidationFailed(
             "invalid cursor", [FieldError("cursor", "is not a cursor this service issued")]

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from musicez.application.authenticate import api_key_hash
+from musicez.application.macs import api_key_hash
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
 from musicez.domain.rate_limit import RateLimit
+from musicez.domain.redaction import hide_secrets
 
 NAME_MAX = 100
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class CreatedApiKey:
     key: ApiKey

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from musicez.application.macs import api_key_hash
 from musicez.application.policy import ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
@@ -20,10 +21,6 @@ from musicez.application.throttle import FailureBudget, PrincipalThrottle
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
-
-
-def api_key_hash(hasher: KeyedHasher, secret: str) -> str:
-    return hasher.digest("api-key", secret.encode("ascii")).hex()
 
 
 @dataclass(frozen=True, slots=True)

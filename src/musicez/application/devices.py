@@ -13,14 +13,15 @@ not a JWT (a bearer is refused) and not 86 characters of base64 (a refresh is re
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from musicez.application.macs import device_token_mac
 from musicez.application.ports import Clock, KeyedHasher, SecretGenerator
+from musicez.domain import base64url
 
 DEVICE_TOKEN_TTL = timedelta(days=90)
 DEVICE_TOKEN_PREFIX = "mezd_"
@@ -37,14 +38,14 @@ class DeviceTokens:
     clock: Clock
 
     def _mac(self, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
-        return self.hasher.digest("device-token", user_id.bytes + expiry + nonce)
+        return device_token_mac(self.hasher, user_id, expiry, nonce)
 
     def issue(self, user_id: UUID) -> str:
         expires = int((self.clock.now() + DEVICE_TOKEN_TTL).timestamp())
         expiry = expires.to_bytes(8, "big")
         nonce = self.secrets.token_bytes(_NONCE_BYTES)
         raw = expiry + nonce + self._mac(user_id, expiry, nonce)
-        return DEVICE_TOKEN_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return DEVICE_TOKEN_PREFIX + base64url.encode(raw)
 
     def is_valid(self, token: str | None, user_id: UUID) -> bool:
         """A live device token of this account; anything else (absent, malformed, expired,
@@ -55,11 +56,11 @@ class DeviceTokens:
         if not body.isascii():
             return False
         try:
-            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            raw = base64url.decode_canonical(body)  # only the one canonical spelling
         except (binascii.Error, ValueError):
             return False
-        if len(raw) != _RAW_LENGTH or base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
-            return False  # only the one canonical spelling
+        if len(raw) != _RAW_LENGTH:
+            return False
         expiry, nonce, mac = raw[:8], raw[8 : 8 + _NONCE_BYTES], raw[8 + _NONCE_BYTES :]
         if not hmac.compare_digest(mac, self._mac(user_id, expiry, nonce)):
             return False

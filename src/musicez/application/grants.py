@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from musicez.application.macs import refresh_hash, refresh_successor_secret, refresh_tag
 from musicez.application.policy import SessionPolicy
 from musicez.application.ports import AccessToken, AccessTokenCodec, Clock, KeyedHasher, SecretGenerator, SessionStore
+from musicez.domain.redaction import hide_secrets
 from musicez.domain.refresh_token import SECRET_BYTES, TAG_BYTES, RefreshToken
 from musicez.domain.session import Session
 from musicez.domain.user import User
@@ -16,6 +18,7 @@ from musicez.domain.user import User
 DEVICE_NAME_MAX = 100
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
     access: AccessToken
@@ -28,13 +31,9 @@ class TokenGrant:
     device_token: str | None = None  # register and login only (hardening, issue 11)
 
 
-def refresh_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest("refresh-token", token.encode("ascii")).hex()
-
-
 def signed(hasher: KeyedHasher, token: RefreshToken) -> RefreshToken:
     """The token with its tag: a MAC of its fields under the server key, own purpose label."""
-    return token.with_tag(hasher.digest("refresh-token-tag", token.body())[:TAG_BYTES])
+    return token.with_tag(refresh_tag(hasher, token.body(), TAG_BYTES))
 
 
 def is_authentic(hasher: KeyedHasher, token: RefreshToken) -> bool:
@@ -45,7 +44,7 @@ def is_authentic(hasher: KeyedHasher, token: RefreshToken) -> bool:
 def successor_of(hasher: KeyedHasher, token: RefreshToken, text: str) -> RefreshToken:
     """The next token is derived from the presented one under the server key, so a retry
     within the grace window gets the same successor without storing any token."""
-    secret = hasher.digest("refresh-successor", text.encode("ascii"))[:SECRET_BYTES]
+    secret = refresh_successor_secret(hasher, text, SECRET_BYTES)
     # A legacy token (pre-v1.1, generation 0 by definition) is succeeded by generation 1.
     return signed(hasher, RefreshToken(token.user_id, token.session_id, token.generation + 1, secret))
 

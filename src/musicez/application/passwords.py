@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from musicez.application.account_budget import AccountBudget, account_key
+from musicez.application.macs import reset_token_hash
 from musicez.application.policy import ResetPolicy, ThrottlePolicy
 from musicez.application.ports import (
     Clock,
@@ -27,17 +27,11 @@ from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidCurrentPassword, InvalidResetToken, RateLimited
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
+from musicez.domain.reset_token import RESET_TOKEN_BYTES, ResetToken
 from musicez.domain.session import EndReason
 
-RESET_TOKEN_BYTES = 32
-_RESET_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
-_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 # A third party asking for links never voids the owner's: up to this many stay live at once.
 LIVE_RESET_LINKS_PER_USER = 5
-
-
-def reset_token_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest("reset-token", token.encode("ascii")).hex()
 
 
 def reset_link(base: str, token: str) -> str:
@@ -101,8 +95,7 @@ class RequestPasswordReset:
             if user is None or user.disabled:
                 self.events.record("password_reset_requested", known=False)
                 return
-            token = self.secrets.token_bytes(RESET_TOKEN_BYTES)
-            text = _b64(token)
+            text = ResetToken.new(self.secrets.token_bytes(RESET_TOKEN_BYTES)).token
             expires_at = now + timedelta(seconds=self.policy.token_ttl)
             await self.uow.reset_tokens.add_for_user(
                 user.id, reset_token_hash(self.hasher, text), expires_at, now, LIVE_RESET_LINKS_PER_USER
@@ -129,7 +122,9 @@ class ResetPassword:
     async def execute(self, token: str, new_password: str, client: str = "unknown") -> None:
         budget_key = f"reset-failures:{client}"
         self.failures.check(budget_key)  # before any lookup
-        if len(token) != _RESET_TOKEN_LENGTH or not set(token) <= _URLSAFE:
+        try:
+            ResetToken.parse(token)
+        except InvalidResetToken:
             await self._failed(budget_key)
         token_hash = reset_token_hash(self.hasher, token)
         async with self.uow:
@@ -206,7 +201,3 @@ class ChangePassword:
         self.events.record(
             "password_changed", user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending
         )
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -13,6 +13,7 @@ from musicez.domain.activity import ActivityCursor, ActivityItem, SecurityLink
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email
 from musicez.domain.rate_limit import RateLimit
+from musicez.domain.redaction import hide_secrets
 from musicez.domain.session import Rotation, Session
 from musicez.domain.user import User
 
@@ -53,6 +54,7 @@ class PasswordHasher(Protocol):
         ...
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class AccessToken:
     token: str

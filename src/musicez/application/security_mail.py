@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from musicez.application.activity import Notice
+from musicez.application.macs import security_link_hash
 from musicez.application.passwords import reset_link
 from musicez.application.ports import (
     Clock,
@@ -23,6 +23,7 @@ from musicez.application.ports import (
     UnitOfWork,
 )
 from musicez.application.throttle import FailureBudget
+from musicez.domain import base64url
 from musicez.domain.activity import ActivityItem, SecurityLink
 from musicez.domain.errors import InvalidSecurityToken
 from musicez.domain.rate_limit import RateLimit
@@ -42,10 +43,6 @@ class SecurityMailPolicy:
     # Security mails to one address; over it the event is still recorded, no mail goes out.
     per_address: RateLimit = field(default_factory=lambda: RateLimit(5, "hour"))
     product_name: str = "MusicEZ"
-
-
-def security_link_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest("security-link", token.encode("ascii")).hex()
 
 
 def new_sign_in_mail(to: str, item: ActivityItem, link: str, policy: SecurityMailPolicy) -> OutgoingMail:
@@ -110,7 +107,7 @@ class SendSecurityMail:
             self.events.record("security_mail_suppressed", kind=notice.kind, user_id=str(user.id))
             return
         if notice.kind == "new_sign_in" and item.session_id is not None:
-            token = base64.urlsafe_b64encode(self.secrets.token_bytes(LINK_TOKEN_BYTES)).rstrip(b"=").decode("ascii")
+            token = base64url.encode(self.secrets.token_bytes(LINK_TOKEN_BYTES))
             now = self.clock.now()
             await self.links.add(
                 security_link_hash(self.hasher, token),

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, refresh_hash, successor_of
+from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, successor_of
+from musicez.application.macs import refresh_hash
 from musicez.application.policy import RefreshPolicy, SessionPolicy
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RateDecision, RateObserver, SessionStore
 from musicez.application.throttle import FailureBudget

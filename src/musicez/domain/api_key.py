@@ -8,6 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from musicez.domain.rate_limit import RateLimit
+from musicez.domain.redaction import hide_secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ _KEY_LENGTH = len(API_KEY_PREFIX) + _ID_HEX + _SECRET_CHARS
 _SHAPE = re.compile(re.escape(API_KEY_PREFIX) + f"([0-9a-f]{{{_ID_HEX}}})([A-Za-z0-9_-]{{{_SECRET_CHARS}}})")
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class PresentedKey:
     """A key as a client presents it: `mez_` + the key id in hex + the secret."""

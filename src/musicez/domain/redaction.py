@@ -11,7 +11,17 @@ T = TypeVar("T", bound=type)
 HIDDEN = "<hidden>"
 # Every field of that name, in any command or body, is a secret.
 SECRET_FIELDS = frozenset(
-    {"password", "current_password", "new_password", "token", "refresh_token", "device_token", "secret", "key"}
+    {
+        "password",
+        "current_password",
+        "new_password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "device_token",
+        "secret",
+        "key",
+    }
 )
 
 

@@ -10,11 +10,11 @@ stolen, which keeps a session's storage the same however often it rotates.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass
 from uuid import UUID
 
+from musicez.domain import base64url
 from musicez.domain.errors import InvalidRefreshToken
 
 SECRET_BYTES = 32  # 256 bits of randomness
@@ -51,12 +51,10 @@ class RefreshToken:
 
     def encode(self) -> str:
         if self.legacy:
-            return (
-                base64.urlsafe_b64encode(self.user_id.bytes + self.session_id.bytes + self.secret).rstrip(b"=").decode()
-            )
+            return base64url.encode(self.user_id.bytes + self.session_id.bytes + self.secret)
         if len(self.tag) != TAG_BYTES or len(self.secret) != SECRET_BYTES:
             raise ValueError("a refresh token needs its tag and a full secret before it is encoded")
-        return base64.urlsafe_b64encode(self.body() + self.tag).rstrip(b"=").decode("ascii")
+        return base64url.encode(self.body() + self.tag)
 
     @classmethod
     def parse(cls, text: str) -> RefreshToken:
@@ -64,13 +62,10 @@ class RefreshToken:
         if len(text) not in (ENCODED_LENGTH, LEGACY_ENCODED_LENGTH) or not text.isascii():
             raise InvalidRefreshToken("The refresh token is malformed")
         try:
-            raw = base64.urlsafe_b64decode(text + "==")
+            raw = base64url.decode_canonical(text)  # one token, one text
         except (binascii.Error, ValueError):
             raise InvalidRefreshToken("The refresh token is malformed") from None
-        if (
-            len(raw) not in (_RAW_LENGTH, _LEGACY_RAW_LENGTH)
-            or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != text
-        ):
+        if len(raw) not in (_RAW_LENGTH, _LEGACY_RAW_LENGTH):
             raise InvalidRefreshToken("The refresh token is malformed")
         if len(raw) == _LEGACY_RAW_LENGTH:
             return cls(UUID(bytes=raw[:16]), UUID(bytes=raw[16:32]), 0, raw[32:], legacy=True)

@@ -9,10 +9,12 @@ import aiosmtplib
 
 from musicez.adapters.mail.message import build_message
 from musicez.application.ports import OutgoingMail
+from musicez.domain.redaction import hide_secrets
 
 SMTP_TIMEOUT = 10.0
 
 
+@hide_secrets
 @dataclass(frozen=True, slots=True)
 class SmtpTarget:
     host: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -14,6 +13,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+from musicez.domain import base64url
 
 ASYMMETRIC = ("EdDSA", "ES256")
 ALGORITHMS = (*ASYMMETRIC, "HS256")
@@ -47,10 +48,6 @@ class KeyRing:
         return self.algorithm in ASYMMETRIC
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def public_jwk(public_key: PublicKey, algorithm: str) -> dict[str, Any]:
     jwk: dict[str, Any]
     if isinstance(public_key, ed25519.Ed25519PublicKey):
@@ -59,7 +56,7 @@ def public_jwk(public_key: PublicKey, algorithm: str) -> dict[str, Any]:
         jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
     required = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("crv", "kty", "x", "y")
     canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
-    jwk["kid"] = _b64(hashlib.sha256(canonical.encode()).digest())  # RFC 7638 thumbprint
+    jwk["kid"] = base64url.encode(hashlib.sha256(canonical.encode()).digest())  # RFC 7638 thumbprint
     jwk.update(use="sig", alg=algorithm)
     return jwk
 
@@ -105,7 +102,7 @@ def asymmetric_ring(private_pem: str, algorithm: str, retired_public_pem: str = 
 
 
 def _secret_kid(secret: bytes) -> str:
-    return _b64(hmac.new(secret, b"musicez key id", hashlib.sha256).digest()[:12])
+    return base64url.encode(hmac.new(secret, b"musicez key id", hashlib.sha256).digest()[:12])
 
 
 def shared_secret_ring(secret: str, retired_secrets: list[str] | None = None) -> KeyRing:

@@ -219,6 +219,7 @@ class UserOut(msgspec.Struct, frozen=True):
     created_at: CreatedAtField
 
 
+@hide_secrets
 class TokenResponse(msgspec.Struct, frozen=True):
     access_token: Annotated[
         str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from musicez.application.activity import MAX_PAGE, ListActivity
 from musicez.application.security_mail import ReportNotMe
+from musicez.domain import base64url
 from musicez.domain.activity import ActivityCursor, ActivityItem
 from musicez.domain.errors import FieldError, InvalidSecurityToken, RateLimited, ValidationFailed
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
@@ -34,7 +34,7 @@ _MAX_MICROS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(microse
 def encode_cursor(cursor: ActivityCursor) -> str:
     micros = (cursor.at - _EPOCH) // timedelta(microseconds=1)
     raw = micros.to_bytes(8, "big") + cursor.id.bytes
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return base64url.encode(raw)
 
 
 def decode_cursor(text: str) -> ActivityCursor:
@@ -44,7 +44,7 @@ def decode_cursor(text: str) -> ActivityCursor:
         raise ValidationFailed(
             "The cursor is not one this service handed out", [FieldError("cursor", "Use next_cursor as given")]
         )
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raw = base64url.decode(text)
     micros = min(int.from_bytes(raw[:8], "big"), _MAX_MICROS)
     return ActivityCursor(_EPOCH + timedelta(microseconds=micros), UUID(bytes=raw[8:]))
 

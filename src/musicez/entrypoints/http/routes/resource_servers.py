@@ -17,6 +17,7 @@ from litestar.params import Body
 from musicez.application.introspect import IntrospectToken
 from musicez.domain.errors import MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
+from musicez.domain.redaction import hide_secrets
 from musicez.entrypoints.http import samples
 from musicez.entrypoints.http.guard import current_principal
 from musicez.entrypoints.http.routes.common import has_no_body
@@ -30,6 +31,7 @@ _INACTIVE = IntrospectionOut(active=False)
 _FORWARDED_MAX = 256
 
 
+@hide_secrets
 class IntrospectionForm(msgspec.Struct, frozen=True):
     token: Annotated[  # no more than a body holds: never a 400
         str, doc("The access token to check (RFC 7662 `token`)", samples.ACCESS_TOKEN, max_length=16_384)

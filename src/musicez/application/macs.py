@@ -1,0 +1,73 @@
+"""Every keyed MAC of the service, each under its own domain-separation label.
+
+All are HMAC-SHA256 under the server key (`KeyedHasher`) of `label + 0x00 + data`. A label
+names one use, so a MAC made for one purpose never verifies for another. The labels and the
+byte layouts below are stored (hashes in Postgres and Redis) or handed out (tags, device
+tokens): changing one logs users out or voids keys; `tests/unit/test_macs.py` pins them.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from musicez.application.ports import KeyedHasher
+
+REFRESH_TOKEN = "refresh-token"  # the stored hash of a refresh token
+REFRESH_TOKEN_TAG = "refresh-token-tag"  # the tag inside a refresh token
+REFRESH_SUCCESSOR = "refresh-successor"  # the secret of the token that succeeds it
+API_KEY = "api-key"  # the stored hash of an API key's secret
+RESET_TOKEN = "reset-token"  # the stored hash of a password-reset token
+SECURITY_LINK = "security-link"  # the stored hash of a "this wasn't me" link token
+DEVICE_TOKEN = "device-token"  # the MAC inside a device token
+CLIENT_ID = "client-id"  # the daily pseudonym of a client address in logs
+RATE_LIMIT_KEY = "rate-limit-key"  # the name of a rate-limit counter
+
+LABELS = (
+    REFRESH_TOKEN,
+    REFRESH_TOKEN_TAG,
+    REFRESH_SUCCESSOR,
+    API_KEY,
+    RESET_TOKEN,
+    SECURITY_LINK,
+    DEVICE_TOKEN,
+    CLIENT_ID,
+    RATE_LIMIT_KEY,
+)
+
+
+def refresh_hash(hasher: KeyedHasher, token: str) -> str:
+    return hasher.digest(REFRESH_TOKEN, token.encode("ascii")).hex()
+
+
+def refresh_tag(hasher: KeyedHasher, body: bytes, size: int) -> bytes:
+    return hasher.digest(REFRESH_TOKEN_TAG, body)[:size]
+
+
+def refresh_successor_secret(hasher: KeyedHasher, presented: str, size: int) -> bytes:
+    return hasher.digest(REFRESH_SUCCESSOR, presented.encode("ascii"))[:size]
+
+
+def api_key_hash(hasher: KeyedHasher, secret: str) -> str:
+    return hasher.digest(API_KEY, secret.encode("ascii")).hex()
+
+
+def reset_token_hash(hasher: KeyedHasher, token: str) -> str:
+    return hasher.digest(RESET_TOKEN, token.encode("ascii")).hex()
+
+
+def security_link_hash(hasher: KeyedHasher, token: str) -> str:
+    return hasher.digest(SECURITY_LINK, token.encode("ascii")).hex()
+
+
+def device_token_mac(hasher: KeyedHasher, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
+    return hasher.digest(DEVICE_TOKEN, user_id.bytes + expiry + nonce)
+
+
+def client_id(hasher: KeyedHasher, day: str, address: str) -> str:
+    """12 bytes, hex, of the UTC date (ISO) and the address."""
+    return hasher.digest(CLIENT_ID, f"{day}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+
+
+def rate_limit_key(hasher: KeyedHasher, rest: str) -> str:
+    """16 bytes, hex, of what follows a counter's scope."""
+    return hasher.digest(RATE_LIMIT_KEY, rest.encode("utf-8", "replace"))[:16].hex()
