@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import cast
 
+from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from dishka import AsyncContainer, Provider, Scope, decorate, make_async_container, provide
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ from musicez.adapters.mail.outbox import OutboxMailer
 from musicez.adapters.mail.smtp import SmtpMailer, SmtpTarget
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.postgres.activity import SqlActivityLog, SqlSecurityLinks
-from musicez.adapters.postgres.database import SqlDatabase, build_engine, session_factory
+from musicez.adapters.postgres.database import SqlDatabase, database_config, sessions
 from musicez.adapters.postgres.repositories import SqlApiKeyLookup
 from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
@@ -118,18 +119,21 @@ class InfrastructureProvider(Provider):
         return self._settings
 
     @provide
-    async def engine(self) -> AsyncIterator[AsyncEngine]:
+    def database_config(self) -> SQLAlchemyAsyncConfig:
         if self._settings.database_url is None:
             private_sqlite_file(self._settings.data_path / "musicez.db")  # 0600 in a 0700 data dir
-        engine = build_engine(
-            self._settings.effective_database_url, self._settings.db_pool_size, pgbouncer=self._settings.db_pgbouncer
-        )
+        s = self._settings
+        return database_config(s.effective_database_url, s.db_pool_size, pgbouncer=s.db_pgbouncer)
+
+    @provide
+    async def engine(self, config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncEngine]:
+        engine = config.get_engine()
         yield engine
         await engine.dispose()
 
     @provide
-    def sessions_maker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-        return session_factory(engine)
+    def sessions_maker(self, config: SQLAlchemyAsyncConfig, _engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return sessions(config)  # after the engine, so that its disposal is provided for
 
     @provide
     def database(self, engine: AsyncEngine) -> Database:
