@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -144,8 +143,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if problems:
         _fail("\n".join(problems), USAGE)
     if settings.migrate_at_startup:  # once, here, before any worker starts
-        _run(_upgrade_database, msgspec.structs.replace(settings, auto_migrate=False))
-    os.environ["MUSICEZ_AUTO_MIGRATE"] = "false"  # the workers read their settings from the environment
+        settings = msgspec.structs.replace(settings, auto_migrate=False)  # what the workers get
+        _run(_upgrade_database, settings)
     from musicez.entrypoints.metrics_dir import prepare_metrics_dir
     from musicez.entrypoints.server import run_server
 
