@@ -171,7 +171,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         settings.validate(database_only=database_only, found=problems)
         return settings
 
-    # -- derived values ---------------------------------------------------------------
+    # -- derived values, and the groups each provider of the container asks for -------------
 
     @property
     def is_production(self) -> bool:
@@ -194,8 +194,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def migrate_at_startup(self) -> bool:
         return (not self.is_production) if self.auto_migrate is None else self.auto_migrate
-
-    # -- groups: what each provider of the container needs -----------------------------
 
     @property
     def database(self) -> DatabaseSettings:
