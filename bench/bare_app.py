@@ -16,7 +16,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
 from musicez.domain.errors import AuthError
-from musicez.entrypoints.container import build_key_ring
+from musicez.entrypoints.key_loading import build_key_ring
 from musicez.entrypoints.settings import Settings
 
 
@@ -28,7 +28,7 @@ async def live() -> dict[str, str]:
 def create() -> Litestar:
     settings = Settings.from_env()
     codec = JwtCodec(
-        build_key_ring(settings),
+        build_key_ring(settings.keys),
         TokenSettings(settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl, settings.jwt_leeway),
     )
 

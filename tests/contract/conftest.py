@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import build_engine, session_factory
+from musicez.adapters.postgres.database import database_config, sessions
 from musicez.adapters.postgres.migrate import upgrade
 from tests.support.databases import create_database, drop_database
 from tests.support.services import Services
@@ -19,9 +19,10 @@ async def contract_sqlite_sessions(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     path: Path = tmp_path_factory.mktemp("contract-sqlite") / "musicez.db"
-    engine = build_engine(f"sqlite+aiosqlite:///{path}")
+    config = database_config(f"sqlite+aiosqlite:///{path}")
+    engine = config.get_engine()
     await upgrade(engine)
-    yield session_factory(engine)
+    yield sessions(config)
     await engine.dispose()
 
 
@@ -29,10 +30,11 @@ async def contract_sqlite_sessions(
 async def contract_postgres_sessions(services: Services) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A Postgres database of the contract suite's own, so no other test's rows show up."""
     url = await create_database(services.database_url, prefix="musicez_contract")
-    engine = build_engine(url, pool_size=2)
+    config = database_config(url, pool_size=2)
+    engine = config.get_engine()
     try:
         await upgrade(engine)
-        yield session_factory(engine)
+        yield sessions(config)
     finally:
         await engine.dispose()
         await drop_database(services.database_url, url)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from musicez.adapters.postgres.database import build_engine, session_factory
+from musicez.adapters.postgres.database import database_config, sessions
 from musicez.adapters.postgres.migrate import upgrade
 from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.domain.email import Email
@@ -79,7 +79,8 @@ OLD = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def _migrate_with_old_rows(url: str) -> None:
-    engine = build_engine(url)
+    config = database_config(url)
+    engine = config.get_engine()
     try:
         await upgrade(engine, "0003")
         async with engine.begin() as connection:
@@ -109,15 +110,15 @@ async def _migrate_with_old_rows(url: str) -> None:
         # the younger look-alike keeps its row, under a key no address produces
         assert keys["\uff41\uff44\uff41@example.com"].startswith("ada@example.com#duplicate:")
 
-        sessions = session_factory(engine)
-        async with SqlUnitOfWork(sessions) as uow:
+        maker = sessions(config)
+        async with SqlUnitOfWork(maker) as uow:
             found = await uow.users.get_by_email(Email.parse("\uff41\uff44\uff41@EXAMPLE.com"))
             assert found is not None
             assert found.id == uuid.UUID(int=1)
             assert found.email.value == "Ada@Example.com"
             assert (await uow.users.get_by_email(Email.parse("STRASSE@example.com"))) is not None
         with pytest.raises(EmailTaken):
-            await add(lambda: SqlUnitOfWork(sessions), new_user("ADA@example.com"))
+            await add(lambda: SqlUnitOfWork(maker), new_user("ADA@example.com"))
     finally:
         await engine.dispose()
 

@@ -82,8 +82,8 @@ def test_a_variable_wins_over_its_file_and_a_missing_file_names_the_variable(tmp
 @pytest.mark.parametrize("variable", ["MUSICEZ_REFRESH_SESSION_LIMIT", "MUSICEZ_REFRESH_FAILURE_LIMIT"])
 def test_refresh_limits_are_read_and_bad_ones_name_the_variable(variable: str) -> None:
     field = variable.removeprefix("MUSICEZ_").lower()
-    assert str(Settings.from_env({}).limit(field)) == "60/minute"
-    assert str(Settings.from_env({variable: "5/second"}).limit(field)) == "5/second"
+    assert str(getattr(Settings.from_env({}), field)) == "60/minute"
+    assert str(getattr(Settings.from_env({variable: "5/second"}), field)) == "5/second"
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({variable: "lots"})
 
@@ -95,9 +95,9 @@ def test_the_account_failure_limit_is_a_list_whose_limits_all_apply() -> None:
     from musicez.domain.rate_limit import RateLimit
 
     default = Settings.from_env({})
-    assert default.limit_list("account_failure_limit") == (RateLimit(10, "minute"), RateLimit(100, "hour"))
+    assert default.account_failure_limit == (RateLimit(10, "minute"), RateLimit(100, "hour"))
     given = Settings.from_env({"MUSICEZ_ACCOUNT_FAILURE_LIMIT": " 5/second , 20/day "})
-    assert given.limit_list("account_failure_limit") == (RateLimit(5, "second"), RateLimit(20, "day"))
+    assert given.account_failure_limit == (RateLimit(5, "second"), RateLimit(20, "day"))
     for bad in ("10/minute,lots", "10/minute;100/hour", ","):
         with pytest.raises(SettingsError, match="MUSICEZ_ACCOUNT_FAILURE_LIMIT"):
             Settings.from_env({"MUSICEZ_ACCOUNT_FAILURE_LIMIT": bad})

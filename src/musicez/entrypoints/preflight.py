@@ -10,7 +10,7 @@ from redis.connection import parse_url
 
 from musicez.adapters.mail.smtp import SmtpTarget
 from musicez.adapters.redis.client import strip_cluster_scheme
-from musicez.entrypoints.container import build_key_ring, server_secret
+from musicez.entrypoints.key_loading import build_key_ring, server_secret
 from musicez.entrypoints.settings import PREFIX, Settings, SettingsError
 
 
@@ -55,8 +55,8 @@ def port_is_free(host: str, port: int) -> bool:
 def preflight(settings: Settings) -> list[str]:
     """Every problem found, one line each; empty when a worker can start."""
     problems: list[str] = []
-    _check(problems, f"{PREFIX}SECRET_KEY", lambda: server_secret(settings))
-    _check(problems, f"{PREFIX}JWT_SIGNING_KEY", lambda: build_key_ring(settings))
+    _check(problems, f"{PREFIX}SECRET_KEY", lambda: server_secret(settings.keys))
+    _check(problems, f"{PREFIX}JWT_SIGNING_KEY", lambda: build_key_ring(settings.keys))
     if settings.redis_url:
         _check(problems, f"{PREFIX}REDIS_URL", lambda: _redis_url(settings.redis_url or ""))
     if settings.smtp_url and not settings.mail_outbox:

@@ -7,11 +7,13 @@ with a lower p50, on the same machine in the same run.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 from granian.server import Server
+from litestar import Litestar
 
 from musicez.entrypoints.settings import Settings
 
@@ -30,6 +32,15 @@ def _granian_logging() -> dict[str, Any]:
     }
 
 
+def _worker_app(settings: Settings) -> Litestar:
+    """In each worker: the app, on the settings `musicez serve` read, checked and migrated for
+    (forked workers inherit them; spawned ones get them pickled), so no worker reads the
+    environment again or migrates."""
+    from musicez.entrypoints.http.asgi import create  # in the worker only
+
+    return create(settings)
+
+
 def run_server(settings: Settings) -> None:
     Server(
         APP,
@@ -46,4 +57,4 @@ def run_server(settings: Settings) -> None:
         # client addresses come from MUSICEZ_TRUSTED_PROXIES only; granian reads no proxy headers
         workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS,
         respawn_failed_workers=True,
-    ).serve()
+    ).serve(target_loader=partial(_worker_app, settings), wrap_loader=False)

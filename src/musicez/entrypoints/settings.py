@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
-from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
+from musicez.domain.rate_limit import RateLimit
+from musicez.entrypoints.settings_checks import (
+    PREFIX,
+    SettingsError,
+    browser_mode_problems,
+    decode_lists,
+    production_problems,
+)
+from musicez.entrypoints.settings_groups import (
+    ActivitySettings,
+    DatabaseSettings,
+    FenceSettings,
+    KeySettings,
+    LimitSettings,
+    MailSettings,
+    PasswordSettings,
+    RedisSettings,
+    SessionSettings,
+)
 
-PREFIX = "MUSICEZ_"
+__all__ = ["FILE_SECRETS", "PREFIX", "Seconds", "Settings", "SettingsError"]
+
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=10 * 365 * 86400)]
 
 
@@ -37,16 +55,6 @@ def _read_secret_file(name: str, path: str) -> str:
         raise SettingsError(f"{PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
 
 
-_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,128}")  # an RFC 6265 token
-_COOKIE_PATH = re.compile(r"/[\x21-\x3a\x3c-\x7e]{0,255}")  # printable, no ';'
-MIN_PRODUCTION_BCRYPT_ROUNDS = 10
-MIN_METRICS_TOKEN_LENGTH = 32
-
-
-class SettingsError(ValueError):
-    """The environment describes a service that cannot (or must not) start."""
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     env: Literal["development", "production"] = "development"
     data_dir: str = ".musicez"
@@ -61,13 +69,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_max_age: Seconds = 2_592_000
     bcrypt_rounds: Annotated[int, msgspec.Meta(ge=4, le=20)] = 12
 
-    rate_limit: str = "600/minute"
-    login_rate_limit: str = "20/minute"
-    login_client_rate_limit: str = "600/minute"
-    register_rate_limit: str = "300/minute"
-    forgot_rate_limit: str = "300/minute"
-    forgot_email_rate_limit: str = "10/hour"
-    trusted_proxies: str = ""
+    rate_limit: RateLimit = RateLimit(600, "minute")
+    login_rate_limit: RateLimit = RateLimit(20, "minute")
+    login_client_rate_limit: RateLimit = RateLimit(600, "minute")
+    register_rate_limit: RateLimit = RateLimit(300, "minute")
+    forgot_rate_limit: RateLimit = RateLimit(300, "minute")
+    forgot_email_rate_limit: RateLimit = RateLimit(10, "hour")
+    trusted_proxies: tuple[str, ...] = ()  # IP addresses or networks
 
     jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
     jwt_signing_key: str | None = None
@@ -88,7 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     max_body_size: Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)] = 16_384
-    cors_origins: str = ""
+    cors_origins: tuple[str, ...] = ()
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_token: str | None = None
@@ -97,7 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # -- v1.1 ---------------------------------------------------------------------------
     public_url: str | None = None  # the service's own origin (CSRF checks, links)
     security_url: str = "http://localhost:8000/not-me"
-    account_failure_limit: str = "10/minute,100/hour"
+    account_failure_limit: tuple[RateLimit, ...] = (RateLimit(10, "minute"), RateLimit(100, "hour"))
     activity_retention: Seconds = 90 * 86400
     refresh_cookie_name: str = "__Secure-musicez_refresh"
     refresh_cookie_path: str = "/auth"
@@ -108,14 +116,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Behind PgBouncer in transaction mode: no prepared statement outlives a transaction.
     db_pgbouncer: bool = False
     # sessions (issue 11): successful refreshes per session; failed refreshes per client address
-    refresh_session_limit: str = "60/minute"
-    refresh_failure_limit: str = "60/minute"
+    refresh_session_limit: RateLimit = RateLimit(60, "minute")
+    refresh_failure_limit: RateLimit = RateLimit(60, "minute")
 
     # -- hardening (issue 11) ----------------------------------------------------------
     # Failed reset tokens and failed API keys per client address, past which that address
     # gets 429 on that route for the rest of the window (roomy: only scanners reach them).
-    reset_failure_limit: str = "30/hour"
-    api_key_failure_limit: str = "300/hour"
+    reset_failure_limit: RateLimit = RateLimit(30, "hour")
+    api_key_failure_limit: RateLimit = RateLimit(300, "hour")
     # Hashing threads (0: one per CPU), and the longest wait (seconds) for a free one a
     # password check may face; past that, login, register, reset and change answer 503
     # with Retry-After at once.
@@ -123,9 +131,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     bcrypt_max_wait: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
 
     # -- security activity and security mails (issue 15) ---------------------------------
-    security_mail_rate_limit: str = "5/hour"  # "new sign-in" / "password changed" mails per address
+    security_mail_rate_limit: RateLimit = RateLimit(5, "hour")  # "new sign-in" / "password changed" mails per address
     security_link_ttl: Seconds = 7 * 86400  # how long a "this wasn't me" link works
-    not_me_failure_limit: str = "60/minute"  # bad not-me tokens per client address
+    not_me_failure_limit: RateLimit = RateLimit(60, "minute")  # bad not-me tokens per client address
     activity_purge_interval: Seconds = 3600  # how often expired activity is deleted
 
     # -- the revocation fence: guard caches invalidated over Redis pub/sub (issue 12) ------
@@ -153,16 +161,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             if path and field not in raw:
                 raw[field] = _read_secret_file(field, path)
         raw.update(overrides)
+        problems = decode_lists(raw)
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
             where = str(exc).rsplit("$.", 1)
             variable = PREFIX + where[1].rstrip("`").upper() if len(where) == 2 else "a MUSICEZ_ variable"
             raise SettingsError(f"{variable}: {exc}") from None
-        settings.validate(database_only=database_only)
+        settings.validate(database_only=database_only, found=problems)
         return settings
 
-    # -- derived values ---------------------------------------------------------------
+    # -- derived values, and the groups each provider of the container asks for -------------
 
     @property
     def is_production(self) -> bool:
@@ -186,138 +195,105 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def migrate_at_startup(self) -> bool:
         return (not self.is_production) if self.auto_migrate is None else self.auto_migrate
 
-    def limit(self, name: str) -> RateLimit:
-        return RateLimit.parse(getattr(self, name))
-
-    def limit_list(self, name: str) -> tuple[RateLimit, ...]:
-        """A comma-separated list of limits that all apply (`10/minute,100/hour`)."""
-        parts = [part for part in str(getattr(self, name)).split(",") if part.strip()]
-        if not parts:
-            raise InvalidRateLimit("expected one or more limits such as 10/minute,100/hour")
-        return tuple(RateLimit.parse(part) for part in parts)
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(
+            url=self.effective_database_url,
+            pool_size=self.db_pool_size,
+            pgbouncer=self.db_pgbouncer,
+            sqlite_file=self.data_path / "musicez.db" if self.database_url is None else None,
+        )
 
     @property
-    def trusted_proxy_list(self) -> list[str]:
-        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+    def redis(self) -> RedisSettings:
+        return RedisSettings(url=self.redis_url, prefix=self.redis_prefix, lease_max_chunk=self.rate_lease_max_chunk)
 
     @property
-    def cors_origin_list(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+    def keys(self) -> KeySettings:
+        return KeySettings(
+            algorithm=self.jwt_algorithm,
+            signing_key=self.jwt_signing_key,
+            signing_key_file=self.jwt_signing_key_file,
+            verification_keys_file=self.jwt_verification_keys_file,
+            secret_key=self.secret_key,
+            data_path=self.data_path,
+        )
 
-    def validate(self, *, database_only: bool = False) -> None:
-        problems: list[str] = []
-        for name in (
-            "rate_limit",
-            "login_rate_limit",
-            "login_client_rate_limit",
-            "register_rate_limit",
-            "forgot_rate_limit",
-            "forgot_email_rate_limit",
-            "refresh_session_limit",
-            "refresh_failure_limit",
-        ):
-            try:
-                self.limit(name)
-            except InvalidRateLimit as exc:
-                problems.append(f"{PREFIX}{name.upper()}: {exc}")
-        for name in (
-            "reset_failure_limit",
-            "api_key_failure_limit",
-            "security_mail_rate_limit",
-            "not_me_failure_limit",
-        ):
-            try:
-                self.limit(name)
-            except InvalidRateLimit as exc:
-                problems.append(f"{PREFIX}{name.upper()}: {exc}")
-        try:
-            self.limit_list("account_failure_limit")
-        except InvalidRateLimit as exc:
-            problems.append(f"{PREFIX}ACCOUNT_FAILURE_LIMIT: {exc}")
-        if "*" in self.cors_origin_list:
+    @property
+    def sessions(self) -> SessionSettings:
+        return SessionSettings(
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            leeway=self.jwt_leeway,
+            access_ttl=self.access_token_ttl,
+            refresh_ttl=self.refresh_token_ttl,
+            refresh_reuse_grace=self.refresh_reuse_grace,
+            session_max_age=self.session_max_age,
+        )
+
+    @property
+    def passwords(self) -> PasswordSettings:
+        return PasswordSettings(
+            bcrypt_rounds=self.bcrypt_rounds,
+            bcrypt_threads=self.bcrypt_threads or None,
+            bcrypt_max_wait=self.bcrypt_max_wait,
+        )
+
+    @property
+    def mail(self) -> MailSettings:
+        return MailSettings(
+            outbox=self.mail_outbox,
+            smtp_url=self.smtp_url,
+            sender=self.mail_from,
+            reset_url=self.password_reset_url,
+            reset_ttl=self.password_reset_ttl,
+            security_url=self.security_url,
+            security_link_ttl=self.security_link_ttl,
+        )
+
+    @property
+    def limits(self) -> LimitSettings:
+        return LimitSettings(
+            per_principal=self.rate_limit,
+            login_failures=self.login_rate_limit,
+            login_per_client=self.login_client_rate_limit,
+            register_per_client=self.register_rate_limit,
+            forgot_per_client=self.forgot_rate_limit,
+            forgot_per_email=self.forgot_email_rate_limit,
+            account_failures=self.account_failure_limit,
+            reset_failures=self.reset_failure_limit,
+            api_key_failures=self.api_key_failure_limit,
+            refresh_per_session=self.refresh_session_limit,
+            refresh_failures=self.refresh_failure_limit,
+            security_mails=self.security_mail_rate_limit,
+            not_me_failures=self.not_me_failure_limit,
+        )
+
+    @property
+    def activity(self) -> ActivitySettings:
+        return ActivitySettings(retention=self.activity_retention, purge_interval=self.activity_purge_interval)
+
+    @property
+    def fence(self) -> FenceSettings:
+        return FenceSettings(
+            lease_ms=self.fence_lease_ms,
+            ping_ms=self.fence_ping_ms,
+            session_cache_size=self.session_cache_size,
+            api_key_cache_size=self.api_key_cache_size,
+        )
+
+    def validate(self, *, database_only: bool = False, found: Sequence[str] = ()) -> None:
+        """`found`: the problems of decoding (`from_env`), reported first."""
+        problems = list(found)
+        if "*" in self.cors_origins:
             problems.append(f"{PREFIX}CORS_ORIGINS: list origins explicitly; '*' is not allowed")
-        for entry in self.trusted_proxy_list:
+        for entry in self.trusted_proxies:
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 problems.append(f"{PREFIX}TRUSTED_PROXIES: {entry[:64]!r} is not an IP address or network")
-        problems.extend(self._browser_mode_problems())
+        problems.extend(browser_mode_problems(self))
         if self.is_production:
-            problems.extend(self._production_problems(database_only=database_only))
+            problems.extend(production_problems(self, database_only=database_only))
         if problems:
             raise SettingsError("\n".join(problems))
-
-    def _production_problems(self, *, database_only: bool = False) -> list[str]:
-        found = []
-        if not self.database_url or self.database_url.startswith("sqlite"):
-            found.append(f"{PREFIX}DATABASE_URL must name a PostgreSQL database (postgresql+asyncpg://…)")
-        if not self.secret_key:
-            found.append(f"{PREFIX}SECRET_KEY must be set (32+ random bytes, e.g. `openssl rand -base64 48`)")
-        if database_only:
-            if found:
-                found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
-            return found
-        if not self.redis_url:
-            found.append(f"{PREFIX}REDIS_URL must be set: the in-process session store serves one process only")
-        if not (self.jwt_signing_key or self.jwt_signing_key_file):
-            found.append(
-                f"{PREFIX}JWT_SIGNING_KEY or {PREFIX}JWT_SIGNING_KEY_FILE must be set (`musicez keys generate`)"
-            )
-        if not (self.mail_outbox or self.smtp_url):
-            found.append(f"{PREFIX}SMTP_URL (or {PREFIX}MAIL_OUTBOX) must be set: production mail is never only logged")
-        defaults = type(self)()
-        if self.password_reset_url == defaults.password_reset_url:
-            found.append(
-                f"{PREFIX}PASSWORD_RESET_URL must be set: the page of your front end that takes the reset token "
-                "(the default points at localhost)"
-            )
-        if self.mail_from == defaults.mail_from:
-            found.append(
-                f"{PREFIX}MAIL_FROM must be set: the sender address of your domain (e.g. 'MusicEZ <no-reply@…>')"
-            )
-        found.extend(self._production_hardening_problems())
-        if found:
-            found.insert(0, "MUSICEZ_ENV=production refuses to start on development defaults:")
-        return found
-
-    def _browser_mode_problems(self) -> list[str]:
-        """The refresh cookie's name and path go into a `Set-Cookie` header verbatim (browser mode)."""
-        found = []
-        if not _COOKIE_NAME.fullmatch(self.refresh_cookie_name):
-            found.append(f"{PREFIX}REFRESH_COOKIE_NAME: letters, digits and !#$%&'*+-.^_`|~ only")
-        elif self.refresh_cookie_name.lower().startswith("__host-") and self.refresh_cookie_path != "/":
-            found.append(f"{PREFIX}REFRESH_COOKIE_NAME: a __Host- cookie needs {PREFIX}REFRESH_COOKIE_PATH=/")
-        if not _COOKIE_PATH.fullmatch(self.refresh_cookie_path):
-            found.append(f"{PREFIX}REFRESH_COOKIE_PATH: an absolute path such as /auth, without ';' or spaces")
-        return found
-
-    # -- hardening (issue 11): weak production values -------------------------------------------
-
-    def _production_hardening_problems(self) -> list[str]:
-        found = []
-        if self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
-            found.append(
-                f"{PREFIX}BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production "
-                f"(it is {self.bcrypt_rounds})"
-            )
-        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
-            found.append(
-                f"{PREFIX}METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
-                f"(e.g. `openssl rand -hex 32`)"
-            )
-        if self.jwt_algorithm == "HS256" and self.secret_key and self._hs256_secret() == self.secret_key.strip():
-            found.append(
-                f"{PREFIX}JWT_SIGNING_KEY (the HS256 secret) must differ from {PREFIX}SECRET_KEY: "
-                "one leaked secret must not give away the other"
-            )
-        return found
-
-    def _hs256_secret(self) -> str | None:
-        if self.jwt_signing_key:
-            return self.jwt_signing_key.strip()
-        if self.jwt_signing_key_file:
-            try:
-                return Path(self.jwt_signing_key_file).expanduser().read_text().strip()
-            except OSError:
-                return None  # reported when the key ring is built
-        return None

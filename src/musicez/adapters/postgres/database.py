@@ -1,4 +1,6 @@
-"""The engine and sessions, with bounded timeouts and driver errors turned into 503s."""
+"""The engine and sessions (one advanced-alchemy config makes both), with bounded timeouts and
+driver errors turned into 503s in one place: `outage` (used by `translate_outages` and the unit
+of work)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ import functools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from advanced_alchemy.config import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
-from advanced_alchemy.exceptions import AdvancedAlchemyError
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -58,10 +60,6 @@ def is_outage(error: BaseException) -> bool:
         return True
     if isinstance(error, exc.DBAPIError) and _is_outage_sqlstate(getattr(error.orig, "sqlstate", None)):
         return True
-    if isinstance(error, AdvancedAlchemyError):
-        # advanced-alchemy wraps every StatementError (a dropped connection too) as IntegrityError:
-        # what it wraps decides.
-        return error.__cause__ is not None and is_outage(error.__cause__)
     return isinstance(error, (OSError, asyncio.TimeoutError, ConnectionError))
 
 
@@ -70,8 +68,10 @@ def _is_outage_sqlstate(sqlstate: object) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0", "53"))
 
 
-def build_engine(url: str, pool_size: int = 10, pgbouncer: bool = False) -> AsyncEngine:
-    """`pgbouncer`: behind PgBouncer in transaction mode, where consecutive transactions may run
+def database_config(url: str, pool_size: int = 10, pgbouncer: bool = False) -> SQLAlchemyAsyncConfig:
+    """The engine (`get_engine()`) and the sessions (`sessions(config)`) of one database.
+
+    `pgbouncer`: behind PgBouncer in transaction mode, where consecutive transactions may run
     on different server connections, so no prepared statement may outlive its transaction and
     no setting may be sent at connection start-up (set `statement_timeout` on the role instead;
     the client-side `command_timeout` still bounds every statement)."""
@@ -95,10 +95,20 @@ def build_engine(url: str, pool_size: int = 10, pgbouncer: bool = False) -> Asyn
         session_config=AsyncSessionConfig(expire_on_commit=False),
         engine_config=EngineConfig(connect_args=connect_args, **engine_args),  # type: ignore[arg-type]
     )
-    engine = config.get_engine()
+    engine = config.get_engine()  # created once, kept by the config
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+    return config
+
+
+def build_engine(url: str, pool_size: int = 10, pgbouncer: bool = False) -> AsyncEngine:
+    """An engine alone (migrations, tests)."""
+    return database_config(url, pool_size, pgbouncer).get_engine()
+
+
+def sessions(config: SQLAlchemyAsyncConfig) -> async_sessionmaker[AsyncSession]:
+    """The config's session maker (sessions that keep their values after commit)."""
+    return cast("async_sessionmaker[AsyncSession]", config.create_session_maker())
 
 
 def _unique_statement_name() -> str:
@@ -119,10 +129,6 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
 class SqlDatabase:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -140,15 +146,23 @@ def expected_revision() -> str:
     return head_revision()
 
 
+def outage(error: BaseException) -> ServiceUnavailable | None:
+    """The 503 a failure means, once recorded as the database lost; None if it is no outage."""
+    if isinstance(error, ServiceUnavailable) or not is_outage(error):
+        return None
+    detail = outage_detail(error)
+    DATABASE.lost(error, detail)
+    return ServiceUnavailable(detail)
+
+
 @asynccontextmanager
 async def translate_outages() -> AsyncIterator[None]:
+    """Around one short use of the database: an outage leaves as `ServiceUnavailable`."""
     try:
         yield
-    except ServiceUnavailable:
-        raise
     except Exception as error:
-        if is_outage(error):
-            DATABASE.lost(error, outage_detail(error))
-            raise ServiceUnavailable(outage_detail(error)) from error
+        unavailable = outage(error)
+        if unavailable is not None:
+            raise unavailable from error
         raise
     DATABASE.ok()

@@ -1,4 +1,5 @@
-"""Repositories over advanced-alchemy, translating rows to domain entities and back."""
+"""Repositories as plain SQLAlchemy 2.0 statements, translating rows to domain entities and back.
+Outages are translated by the unit of work (or `translate_outages`), never here."""
 
 from __future__ import annotations
 
@@ -6,26 +7,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
-from advanced_alchemy.exceptions import IntegrityError
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import is_outage, translate_outages
+from musicez.adapters.postgres.database import translate_outages
 from musicez.adapters.postgres.models import ApiKeyModel, PasswordResetTokenModel, UserModel
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
-
-
-class _Users(SQLAlchemyAsyncRepository[UserModel]):
-    model_type = UserModel
-
-
-class _ApiKeys(SQLAlchemyAsyncRepository[ApiKeyModel]):
-    model_type = ApiKeyModel
 
 
 def _user(row: UserModel) -> User:
@@ -60,7 +52,6 @@ def api_key_from_row(row: ApiKeyModel) -> ApiKey:
 class SqlUserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._repo = _Users(session=session)
 
     async def add(self, user: User) -> None:
         row = UserModel(
@@ -72,19 +63,18 @@ class SqlUserRepository:
             created_at=user.created_at,
             updated_at=user.updated_at,
         )
+        self._session.add(row)
         try:
-            await self._repo.add(row)
-        except IntegrityError as error:
-            if is_outage(error):  # advanced-alchemy reports a dropped connection as IntegrityError too
-                raise
+            await self._session.flush()
+        except IntegrityError:  # the unique email key: a dropped connection is an OperationalError
             raise EmailTaken() from None
 
     async def get(self, user_id: UUID) -> User | None:
-        row = await self._repo.get_one_or_none(UserModel.id == user_id)
+        row = await self._session.scalar(select(UserModel).where(UserModel.id == user_id))
         return _user(row) if row else None
 
     async def get_by_email(self, email: Email) -> User | None:
-        row = await self._repo.get_one_or_none(UserModel.email_key == email.key)
+        row = await self._session.scalar(select(UserModel).where(UserModel.email_key == email.key))
         return _user(row) if row else None
 
     async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
@@ -131,10 +121,9 @@ class SqlUserRepository:
 class SqlApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._repo = _ApiKeys(session=session)
 
     async def add(self, key: ApiKey) -> None:
-        await self._repo.add(
+        self._session.add(
             ApiKeyModel(
                 id=key.id,
                 name=key.name,
@@ -147,20 +136,21 @@ class SqlApiKeyRepository:
                 updated_at=key.created_at,
             )
         )
+        await self._session.flush()
 
     async def get(self, key_id: UUID) -> ApiKey | None:
-        row = await self._repo.get_one_or_none(ApiKeyModel.id == key_id)
+        row = await self._session.scalar(select(ApiKeyModel).where(ApiKeyModel.id == key_id))
         return api_key_from_row(row) if row else None
 
     async def list(self) -> list[ApiKey]:
-        rows = await self._repo.list(order_by=[ApiKeyModel.created_at.asc()])
+        rows = await self._session.scalars(select(ApiKeyModel).order_by(ApiKeyModel.created_at.asc()))
         return [api_key_from_row(r) for r in rows]
 
     async def revoke(self, key_id: UUID, now: datetime) -> bool:
-        row = await self._repo.get_one_or_none(ApiKeyModel.id == key_id)
-        if row is None:
+        found = (await self._session.execute(select(ApiKeyModel.revoked_at).where(ApiKeyModel.id == key_id))).first()
+        if found is None:
             return False
-        if row.revoked_at is None:
+        if found.revoked_at is None:
             await self._session.execute(
                 update(ApiKeyModel).where(ApiKeyModel.id == key_id).values(revoked_at=now, updated_at=now)
             )
@@ -249,5 +239,5 @@ class SqlApiKeyLookup:
 
     async def find(self, key_id: UUID) -> ApiKey | None:
         async with translate_outages(), self._sessions() as session:
-            row = (await session.execute(select(ApiKeyModel).where(ApiKeyModel.id == key_id))).scalar_one_or_none()
+            row = await session.scalar(select(ApiKeyModel).where(ApiKeyModel.id == key_id))
             return api_key_from_row(row) if row else None

@@ -8,9 +8,8 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.outages import DATABASE
-from musicez.adapters.postgres.database import is_outage, outage_detail
+from musicez.adapters.postgres.database import is_outage, outage
 from musicez.adapters.postgres.repositories import SqlApiKeyRepository, SqlResetTokenRepository, SqlUserRepository
-from musicez.domain.errors import ServiceUnavailable
 
 
 class SqlUnitOfWork:
@@ -44,8 +43,9 @@ class SqlUnitOfWork:
             except Exception as error:  # closing a broken connection must not hide the first error
                 if exc is None and not is_outage(error):
                     raise
-        if exc is not None and is_outage(exc):
-            DATABASE.lost(exc, outage_detail(exc))
-            raise ServiceUnavailable(outage_detail(exc)) from exc
         if exc is None:
             DATABASE.ok()
+            return
+        unavailable = outage(exc)
+        if unavailable is not None:
+            raise unavailable from exc

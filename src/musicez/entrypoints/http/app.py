@@ -24,7 +24,7 @@ from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.activity import PurgeActivity
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import UnitOfWork
-from musicez.entrypoints.container import build_container, server_secret
+from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.access_log import access_log
 from musicez.entrypoints.http.body import JsonBodyRequest
@@ -37,6 +37,7 @@ from musicez.entrypoints.http.hooks import before_every_request
 from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
+from musicez.entrypoints.key_loading import server_secret
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
 
@@ -155,10 +156,10 @@ async def _purge_loop(container: AsyncContainer, every: int) -> None:
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
-    if not settings.cors_origin_list:
+    if not settings.cors_origins:
         return None
     return CORSConfig(
-        allow_origins=settings.cors_origin_list,
+        allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
         expose_headers=[
@@ -188,7 +189,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         else:
             await _say_if_schema_outdated(engine)
         app.state.authenticate = await container.get(AuthenticateRequest)
-        app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
+        app.state.trusted_networks = parse_networks(settings.trusted_proxies)
         app.state.background_tasks = set()
         app.state.usage_loop = asyncio.create_task(_usage_loop(container))
         app.state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
@@ -238,8 +239,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
     if settings.access_log:  # inside the edge, so each line carries the request id
-        client_ids = ClientIds(HmacHasher(server_secret(settings)))
-        app.asgi_handler = access_log(app.asgi_handler, client_ids, parse_networks(settings.trusted_proxy_list))
+        client_ids = ClientIds(HmacHasher(server_secret(settings.keys)))
+        app.asgi_handler = access_log(app.asgi_handler, client_ids, parse_networks(settings.trusted_proxies))
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
     app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

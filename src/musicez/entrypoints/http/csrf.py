@@ -47,8 +47,8 @@ def origin_of(text: str, *, of_url: bool = False) -> str | None:
 
 
 @lru_cache(maxsize=16)
-def _configured(cors_origins: str, public_url: str | None) -> tuple[frozenset[str], str | None]:
-    listed = {origin_of(entry.strip()) for entry in cors_origins.split(",") if entry.strip()}
+def _configured(cors_origins: tuple[str, ...], public_url: str | None) -> tuple[frozenset[str], str | None]:
+    listed = {origin_of(entry) for entry in cors_origins}
     return frozenset(o for o in listed if o), origin_of(public_url, of_url=True) if public_url else None
 
 

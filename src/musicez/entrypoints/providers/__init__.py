@@ -1,0 +1,1 @@
+"""The dishka providers of the composition root (`musicez.entrypoints.container`)."""
