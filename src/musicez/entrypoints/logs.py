@@ -39,6 +39,12 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
     )
+    # No record field we render needs the caller's frame, thread or process (the logging HOWTO's
+    # "Optimization" switches): each security event line costs ~6 µs less (a refresh logs one).
+    logging._srcfile = None  # noqa: SLF001 - the documented switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
