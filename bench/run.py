@@ -615,7 +615,11 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
     put("me_api_key", rows["me_api_key"].rps / ceiling.rps, rows["me_api_key"].rps >= 0.85 * ceiling.rps, "ceiling")
     put("refresh", rows["refresh"].rps / ceiling.rps, rows["refresh"].rps >= 0.25 * ceiling.rps, "ceiling")
     for name in ("login", "register"):
-        put(name, rows[name].rps / bound, rows[name].rps >= 0.9 * bound, "bcrypt bound")
+        # Judged by what succeeded: the bounded hasher answers a burst past its queue with fast 503s
+        # (and over-limit clients get 429s), which would otherwise count as throughput.
+        run = rows[name]
+        served = max(0, run.requests - run.non_2xx - run.errors) / run.seconds if run.seconds else 0.0
+        put(name, served / bound, served >= 0.9 * bound, "bcrypt bound (2xx/s)")
     live = rows["live_during_login"]
     put("live_during_login", live.p99_ms / 25.0, live.p99_ms < 25.0, "25 ms")
     for name, run in rows.items():
@@ -626,8 +630,9 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
     if "verify_only" in rows:
         put("verify_only", rows["verify_only"].rps / ceiling.rps, True, "ceiling")
     for name, run in rows.items():
-        if name in verdicts and (run.non_2xx or run.errors) and name not in ("register",):
-            verdicts[name]["met"] = False
+        if name in verdicts and (run.non_2xx or run.errors):
+            if name not in ("login", "register"):  # those are judged by their 2xx/s above
+                verdicts[name]["met"] = False
             verdicts[name]["note"] = f"{run.non_2xx} non-2xx, {run.errors} socket errors"
     return verdicts
 
