@@ -206,6 +206,7 @@ class Run:
     non_2xx: int
     cpu_us_per_request: float | None = None
     peak_rss_mb: list[float] = field(default_factory=list)
+    redis_per_1000: float | None = None  # Redis commands the server ran per 1,000 requests
 
 
 def wrk(
@@ -253,6 +254,20 @@ def to_run(raw: dict[str, Any]) -> Run:
     )
 
 
+def redis_commands() -> int | None:
+    """Commands the Redis server has processed so far (`INFO stats`), or None if it cannot say."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(server_url("redis"))
+        try:
+            return int(client.info("stats")["total_commands_processed"])
+        finally:
+            client.close()
+    except Exception:
+        return None
+
+
 def measure(
     server: Server,
     url: str,
@@ -265,14 +280,17 @@ def measure(
     timeout: str = "10s",
 ) -> Run:
     pids = server.pids()
-    before = cpu_ticks(pids)
+    before, commands_before = cpu_ticks(pids), redis_commands()
     raw = wrk(
         url, script, args, seconds=seconds or cfg.seconds, connections=connections, threads=cfg.threads, timeout=timeout
     )
-    after = cpu_ticks(pids)
+    after, commands_after = cpu_ticks(pids), redis_commands()
     run = to_run(raw)
     if run.requests:
         run.cpu_us_per_request = round((after - before) / CLK_TCK * 1e6 / run.requests, 1)
+        if commands_before is not None and commands_after is not None:
+            # The whole Redis server's count (less the two INFO calls): run the bench on a quiet Redis.
+            run.redis_per_1000 = round(max(0, commands_after - commands_before - 1) * 1000 / run.requests, 1)
     run.peak_rss_mb = server.worker_rss_mb()
     return run
 
@@ -704,8 +722,9 @@ def render(report: dict[str, Any]) -> str:
         "`ratio` is requests/s against the basis (the targets of issue 6); `CPU ratio` is the basis's server CPU per",
         "request over the scenario's: the same comparison, less sensitive to other load on a shared machine.",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS/worker MB | ratio | CPU ratio | target | met |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| scenario | req/s | p50 ms | p99 ms | CPU µs/req | Redis cmds/1k req | peak RSS/worker MB | ratio "
+        "| CPU ratio | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for name, run in rows.items():
         v = verdicts.get(name, {})
@@ -723,7 +742,8 @@ def render(report: dict[str, Any]) -> str:
         rss = max(run["peak_rss_mb"]) if run["peak_rss_mb"] else None
         lines.append(
             f"| {name} | {fmt(run['rps'])} | {fmt(run['p50_ms'], 2)} | {fmt(run['p99_ms'], 2)} | "
-            f"{fmt(run['cpu_us_per_request'])} | {fmt(rss)} | {ratio_text} | {fmt(v.get('cpu_ratio'), 2)} | "
+            f"{fmt(run['cpu_us_per_request'])} | {fmt(run.get('redis_per_1000'))} | {fmt(rss)} | {ratio_text} | "
+            f"{fmt(v.get('cpu_ratio'), 2)} | "
             f"{v.get('target', '')} | {met}{note} |"
         )
     rss_all = [max(r["peak_rss_mb"]) for r in rows.values() if r["peak_rss_mb"]]
