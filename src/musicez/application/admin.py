@@ -12,6 +12,7 @@ from musicez.application.ports import Clock, EventSink, SessionStore, UnitOfWork
 from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
+from musicez.domain.events import AccountDisabled, AccountEnabled, AdminLogout, AdminUsersListed, AdminUserViewed
 from musicez.domain.session import EndReason, Session
 from musicez.domain.user import User
 
@@ -119,7 +120,7 @@ class ListUsers:
             )
         items = found[:limit]
         more = len(found) > limit
-        self.events.record("admin_users_listed", by=actor.by, key_prefix=actor.key_prefix, count=len(items))
+        self.events.record(AdminUsersListed(by=actor.by, key_prefix=actor.key_prefix, count=len(items)))
         return UserPage(items, encode_cursor(items[-1].id) if more and items else None)
 
 
@@ -133,7 +134,7 @@ class ShowUser:
     async def execute(self, ref: UserRef, actor: Actor = CLI_ACTOR) -> UserDetails:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
-        self.events.record("admin_user_viewed", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix)
+        self.events.record(AdminUserViewed(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix))
         live = await self.sessions.list_for_user(user.id, self.clock.now())
         return UserDetails(user, sorted(live, key=lambda s: s.created_at, reverse=True))
 
@@ -159,7 +160,7 @@ class DisableUser:
             await self.uow.commit()
         await self.sessions.revoke_all(user.id, reason=EndReason.ACCOUNT_DISABLED)
         self.events.record(
-            "account_disabled", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason
+            AccountDisabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason)
         )
         return user
 
@@ -177,7 +178,7 @@ class EnableUser:
             user = await find_user(self.uow.users, ref)
             await self.uow.users.set_disabled(user.id, False, None, self.clock.now())
             await self.uow.commit()
-        self.events.record("account_enabled", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix)
+        self.events.record(AccountEnabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix))
         return user
 
 
@@ -191,5 +192,5 @@ class ForceLogout:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
         count = await self.sessions.revoke_all(user.id, reason=EndReason.ADMIN_LOGOUT)
-        self.events.record("admin_logout", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count)
+        self.events.record(AdminLogout(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count))
         return count
