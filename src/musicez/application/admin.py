@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from musicez.application.ports import Clock, EventSink, SessionStore, UnitOfWork, UserRepository
+from musicez.application.session_ending import ending_sessions
 from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
@@ -150,15 +151,11 @@ class DisableUser:
 
     async def execute(self, ref: UserRef, actor: Actor, reason: str | None = None) -> User:
         reason = clean_reason(reason)
-        async with self.uow:
+        async with ending_sessions(self.uow, self.sessions, reason=EndReason.ACCOUNT_DISABLED) as end:
             user = await find_user(self.uow.users, ref)
             await self.uow.users.set_disabled(user.id, True, reason, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # outstanding links die with the block
-            # Before the commit, so a store outage aborts the disable; after it again, for a login
-            # or refresh that opened or kept a session in between.
-            await self.sessions.revoke_all(user.id, reason=EndReason.ACCOUNT_DISABLED)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, reason=EndReason.ACCOUNT_DISABLED)
+            end.sessions_of(user.id)
         self.events.record(
             AccountDisabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason)
         )

@@ -21,6 +21,7 @@ from musicez.application.ports import (
     SessionStore,
     UnitOfWork,
 )
+from musicez.application.session_ending import ending_sessions
 from musicez.application.sessions import live_session_ids
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
@@ -145,17 +146,13 @@ class ResetPassword:
         # Hashed outside any transaction: no row lock or pooled connection is held meanwhile.
         new_hash = await self.passwords.hash(new_password)
         now = self.clock.now()
-        async with self.uow:
+        async with ending_sessions(self.uow, self.sessions, reason=EndReason.PASSWORD_RESET) as end:
             # The conditional consume decides between two resets racing with one token.
             if await self.uow.reset_tokens.consume(token_hash, now) != user.id:
                 raise InvalidResetToken()
             ending = await live_session_ids(self.sessions, user.id, now)
             await self.uow.users.set_password(user.id, new_hash, now)
-            # Before the commit, so a store outage aborts the reset and leaves the token usable;
-            # after it again, for a login that opened a session in between.
-            await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
+            end.sessions_of(user.id)
         self.events.record(PasswordResetCompleted(user_id=str(user.id), session_ids=ending))
 
     async def _failed(self, budget_key: str) -> NoReturn:
@@ -200,12 +197,13 @@ class ChangePassword:
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
         ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
-        async with self.uow:
+        changing = ending_sessions(
+            self.uow, self.sessions, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED
+        )
+        async with changing as end:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # a pending link must not undo it
-            await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
+            end.sessions_of(user.id)
         self.events.record(
             PasswordChanged(user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending)
         )
