@@ -39,8 +39,6 @@ from musicez.domain.session import EndReason
 log = logging.getLogger("musicez.mail")
 
 LINK_TOKEN_BYTES = 32
-_LINK_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
-_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +145,7 @@ class ReportNotMe:
         budget_key = f"not-me-failures:{client}"
         self.budget.check(budget_key)
         link = None
-        if len(token) == _LINK_TOKEN_LENGTH and set(token) <= _URLSAFE:
+        if base64url.has_shape(token, LINK_TOKEN_BYTES):  # 43 characters
             link = await self.links.consume(security_link_hash(self.hasher, token), self.clock.now())
         if link is None:
             await self.budget.fail(budget_key, self.failures)
