@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from musicez.application.activity import PurgeActivity
 from musicez.application.ports import ActivityLog, EventSink
 from musicez.domain.activity import ActivityItem
+from musicez.domain.events import AccountDisabled, AccountEnabled, AdminLogout, LoginSucceeded
 from musicez.entrypoints.http.app import create_app
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.api import (
@@ -323,9 +324,9 @@ async def test_admin_events_show_by_admin_never_the_key(client: Client) -> None:
 
     async def emit(container: Any) -> None:
         events = await container.get(EventSink)
-        events.record("account_disabled", user_id=user_id, by="key:0193-secret-id", reason="chargeback")
-        events.record("account_enabled", user_id=user_id, by="cli")
-        events.record("admin_logout", user_id=user_id, by="key:x", session_ids=[grant["session_id"]])
+        events.record(AccountDisabled(user_id=user_id, by="key:0193-secret-id", reason="chargeback"))
+        events.record(AccountEnabled(user_id=user_id, by="cli"))
+        events.record(AdminLogout(user_id=user_id, by="key:x", session_ids=[grant["session_id"]]))
         await asyncio.sleep(0.3)  # off the request path: written in the background
 
     await on_app_loop(client, emit)
@@ -406,10 +407,11 @@ async def test_odd_device_names_are_kept_printable(client: Client) -> None:
     async def emit(container: Any) -> None:
         events = await container.get(EventSink)
         events.record(
-            "login_succeeded",
-            user_id=grant["user"]["id"],
-            session_id=grant["session_id"],
-            device_name="Phone\x00\x07 of Ada " + "x" * 200,
+            LoginSucceeded(
+                user_id=grant["user"]["id"],
+                session_id=grant["session_id"],
+                device_name="Phone\x00\x07 of Ada " + "x" * 200,
+            )
         )
         await asyncio.sleep(0.3)  # off the request path: written in the background
 

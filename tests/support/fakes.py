@@ -19,6 +19,7 @@ from musicez.application.ports import OutgoingMail, RateDecision
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
+from musicez.domain.events import SecurityEvent
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
 
@@ -344,10 +345,12 @@ class FakeMailer:
 
 class FakeEvents:
     def __init__(self) -> None:
-        self.recorded: list[tuple[str, dict[str, object]]] = []
+        self.recorded: list[tuple[str, dict[str, object]]] = []  # (name, fields), as logged
+        self.events: list[SecurityEvent] = []
 
-    def record(self, event: str, **fields: object) -> None:
-        self.recorded.append((event, fields))
+    def record(self, event: SecurityEvent) -> None:
+        self.events.append(event)
+        self.recorded.append((event.name, event.fields()))
 
     @property
     def names(self) -> list[str]:

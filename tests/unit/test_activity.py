@@ -22,6 +22,7 @@ from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, S
 from musicez.application.throttle import FailureBudget
 from musicez.domain.activity import ActivityCursor
 from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
+from musicez.domain.events import AccountEnabled
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
@@ -93,12 +94,11 @@ async def test_items_of_a_request_wait_for_its_flush(wired: Wired) -> None:
 
     grant = await asyncio.create_task(handle())
     (item,) = wired.log.items.values()
-    later = str(uuid.uuid4())
 
     async def after_the_response() -> None:  # a task of the request, recording after its flush
         buffer = start_request()
         await flush_request(buffer)
-        wired.recorder.record("account_enabled", user_id=str(grant.user_id), by="cli", note=later)
+        wired.recorder.record(AccountEnabled(user_id=str(grant.user_id), by="cli"))
 
     await asyncio.create_task(after_the_response())
     await wired.settle()

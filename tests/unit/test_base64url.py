@@ -29,3 +29,11 @@ def test_reset_token_value_object() -> None:
     for bad in ("", "a" * 42, "a" * 44, "a" * 42 + "="):
         with pytest.raises(InvalidResetToken):
             ResetToken.parse(bad)
+
+
+def test_shape_is_length_and_alphabet() -> None:
+    assert base64url.has_shape(base64url.encode(bytes(32)), 32)
+    assert len(base64url.encode(bytes(32))) == 43
+    assert not base64url.has_shape("a" * 42, 32)
+    assert not base64url.has_shape("a" * 42 + "=", 32)
+    assert not base64url.has_shape("a" * 42 + "+", 32)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from musicez.application.macs import client_id as mac_client_id
 from musicez.application.ports import KeyedHasher
+from musicez.domain.events import SecurityEvent
 
 # The address of the client whose request is being served (or how to work it out), set by
 # the HTTP layer; each security event carries a keyed hash of it, never the address.
@@ -67,11 +68,11 @@ class LogEventSink:
         self._log = structlog.get_logger("musicez.security")
         self._counter = Counter("musicez_security_events", "Security events by name", ["event"], registry=registry)
 
-    def record(self, event: str, **fields: object) -> None:
-        clean = {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in fields.items() if v is not None}
+    def record(self, event: SecurityEvent) -> None:
+        clean = {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in event.fields().items()}
         if self._client_ids is not None and "client_id" not in clean:
             client_id = self._client_ids.current()
             if client_id is not None:
                 clean["client_id"] = client_id
-        self._counter.labels(event=event).inc()
-        self._log.info(event, **clean)
+        self._counter.labels(event=event.name).inc()
+        self._log.info(event.name, **clean)

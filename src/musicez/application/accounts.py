@@ -19,6 +19,15 @@ from musicez.domain.errors import (
     RateLimited,
     ValidationFailed,
 )
+from musicez.domain.events import (
+    LoginFailed,
+    LoginRefused,
+    LoginSucceeded,
+    LoginThrottled,
+    PasswordRehashed,
+    SessionOpened,
+    UserRegistered,
+)
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.session import EndReason
@@ -60,14 +69,11 @@ class RegisterUser:
         async with self.uow:
             await self.uow.users.add(user)
             await self.uow.commit()
-        self.events.record("user_registered", user_id=str(user.id))
+        self.events.record(UserRegistered(user_id=str(user.id)))
         grant = await self.opener.open(user, command.device_name)
         # Registration's session is a login in the user's activity (without a "new sign-in" mail).
         self.events.record(
-            "session_opened",
-            user_id=str(user.id),
-            session_id=str(grant.session.id),
-            device_name=grant.session.device_name,
+            SessionOpened(user_id=str(user.id), session_id=str(grant.session.id), device_name=grant.session.device_name)
         )
         return replace(grant, device_token=self.devices.issue(user.id))
 
@@ -105,7 +111,7 @@ class LoginUser:
         # a successful login clears the count.
         attempt = await self.throttle.count(pair_key, self.limits.login_failures)
         if not attempt.allowed:
-            self.events.record("login_throttled")
+            self.events.record(LoginThrottled())
             raise RateLimited(attempt.reset_after, "Too many failed logins; try again later")
 
         user = None
@@ -117,7 +123,7 @@ class LoginUser:
         over_budget = await self.budget.spend(account)
         if over_budget is not None and not (user is not None and self.devices.is_valid(command.device_token, user.id)):
             # Whether or not the account exists, whatever the password.
-            self.events.record("login_throttled", scope="account")
+            self.events.record(LoginThrottled(scope="account"))
             raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
         if user is None or not fits_bcrypt(command.password):
             await self.hasher.spend_equal_work(command.password, account)
@@ -129,13 +135,14 @@ class LoginUser:
             if over_budget is None:
                 await self.budget.refund(account)
             await self.throttle.reset(pair_key, self.limits.login_failures)
-            self.events.record("login_refused", user_id=str(user.id), reason="account_disabled")
+            self.events.record(LoginRefused(user_id=str(user.id), reason="account_disabled"))
             raise AccountDisabled()
         if user is None or not verified:
             self.events.record(
-                "login_failed",
-                user_id=str(user.id) if user else None,
-                device_name=clean_device_name(command.device_name) if user else None,
+                LoginFailed(
+                    user_id=str(user.id) if user else None,
+                    device_name=clean_device_name(command.device_name) if user else None,
+                )
             )
             raise InvalidCredentials()
         await self.throttle.reset(pair_key, self.limits.login_failures)
@@ -157,7 +164,7 @@ class LoginUser:
             user = replace(user, password_hash=current.password_hash)
         if current is None or current.password_hash != user.password_hash or current.disabled:
             await self.opener.sessions.revoke(user.id, grant.session.id, reason=EndReason.PASSWORD_CHANGED)
-            self.events.record("login_failed", user_id=str(user.id), reason="password_changed")
+            self.events.record(LoginFailed(user_id=str(user.id), reason="password_changed"))
             if current is not None and current.disabled:  # disabled while bcrypt ran
                 raise AccountDisabled()
             raise InvalidCredentials()
@@ -166,10 +173,9 @@ class LoginUser:
             await self.uow.commit()
         await self._rehash_if_weaker(user, command.password)
         self.events.record(
-            "login_succeeded",
-            user_id=str(user.id),
-            session_id=str(grant.session.id),
-            device_name=grant.session.device_name,
+            LoginSucceeded(
+                user_id=str(user.id), session_id=str(grant.session.id), device_name=grant.session.device_name
+            )
         )
         return replace(grant, device_token=self.devices.issue(user.id))
 
@@ -191,4 +197,4 @@ class LoginUser:
         async with self.uow:
             if await self.uow.users.replace_hash(user.id, user.password_hash, new_hash):
                 await self.uow.commit()
-                self.events.record("password_rehashed", user_id=str(user.id))
+                self.events.record(PasswordRehashed(user_id=str(user.id)))

@@ -20,6 +20,7 @@ from uuid import UUID
 from musicez.application.grants import DEVICE_NAME_MAX
 from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGenerator, SecurityLinkRepository
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
+from musicez.domain.events import SecurityEvent
 from musicez.domain.session import EndReason
 
 log = logging.getLogger("musicez.activity")
@@ -225,11 +226,12 @@ class ActivityRecorder:
         self._background = background
         self._notifier = notifier
 
-    def record(self, event: str, **fields: object) -> None:
-        self._inner.record(event, **fields)
+    def record(self, event: SecurityEvent) -> None:
+        self._inner.record(event)
+        fields = event.fields()
         if "user_id" not in fields:
             return
-        pending = activity_for(event, fields, self._clock.now(), self._secrets.new_id)
+        pending = activity_for(event.name, fields, self._clock.now(), self._secrets.new_id)
         if not pending:
             return
         buffer = _request.get()
@@ -239,7 +241,7 @@ class ActivityRecorder:
         try:
             self._background.spawn(self.write(pending))
         except RuntimeError:  # no running loop: nothing can write it
-            log.warning("activity not recorded outside an event loop: %s", event)
+            log.warning("activity not recorded outside an event loop: %s", event.name)
 
     async def write(self, pending: list[_Pending]) -> None:
         try:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from musicez.application.ports import Clock, EventSink, SessionStore, UnitOfWork, UserRepository
+from musicez.application.session_ending import ending_sessions
 from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
+from musicez.domain.events import AccountDisabled, AccountEnabled, AdminLogout, AdminUsersListed, AdminUserViewed
 from musicez.domain.session import EndReason, Session
 from musicez.domain.user import User
 
@@ -119,7 +121,7 @@ class ListUsers:
             )
         items = found[:limit]
         more = len(found) > limit
-        self.events.record("admin_users_listed", by=actor.by, key_prefix=actor.key_prefix, count=len(items))
+        self.events.record(AdminUsersListed(by=actor.by, key_prefix=actor.key_prefix, count=len(items)))
         return UserPage(items, encode_cursor(items[-1].id) if more and items else None)
 
 
@@ -133,7 +135,7 @@ class ShowUser:
     async def execute(self, ref: UserRef, actor: Actor = CLI_ACTOR) -> UserDetails:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
-        self.events.record("admin_user_viewed", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix)
+        self.events.record(AdminUserViewed(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix))
         live = await self.sessions.list_for_user(user.id, self.clock.now())
         return UserDetails(user, sorted(live, key=lambda s: s.created_at, reverse=True))
 
@@ -149,17 +151,13 @@ class DisableUser:
 
     async def execute(self, ref: UserRef, actor: Actor, reason: str | None = None) -> User:
         reason = clean_reason(reason)
-        async with self.uow:
+        async with ending_sessions(self.uow, self.sessions, reason=EndReason.ACCOUNT_DISABLED) as end:
             user = await find_user(self.uow.users, ref)
             await self.uow.users.set_disabled(user.id, True, reason, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # outstanding links die with the block
-            # Before the commit, so a store outage aborts the disable; after it again, for a login
-            # or refresh that opened or kept a session in between.
-            await self.sessions.revoke_all(user.id, reason=EndReason.ACCOUNT_DISABLED)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, reason=EndReason.ACCOUNT_DISABLED)
+            end.sessions_of(user.id)
         self.events.record(
-            "account_disabled", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason
+            AccountDisabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason)
         )
         return user
 
@@ -177,7 +175,7 @@ class EnableUser:
             user = await find_user(self.uow.users, ref)
             await self.uow.users.set_disabled(user.id, False, None, self.clock.now())
             await self.uow.commit()
-        self.events.record("account_enabled", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix)
+        self.events.record(AccountEnabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix))
         return user
 
 
@@ -191,5 +189,5 @@ class ForceLogout:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
         count = await self.sessions.revoke_all(user.id, reason=EndReason.ADMIN_LOGOUT)
-        self.events.record("admin_logout", user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count)
+        self.events.record(AdminLogout(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count))
         return count

@@ -11,6 +11,7 @@ from musicez.application.macs import api_key_hash
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
+from musicez.domain.events import ApiKeyCreated, ApiKeyRevoked
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.redaction import hide_secrets
 
@@ -62,7 +63,7 @@ class CreateApiKey:
         async with self.uow:
             await self.uow.api_keys.add(key)
             await self.uow.commit()
-        self.events.record("api_key_created", key_id=str(key.id), prefix=key.prefix, scope=scope)
+        self.events.record(ApiKeyCreated(key_id=str(key.id), prefix=key.prefix, scope=scope))
         return CreatedApiKey(key, PresentedKey(key_id, secret).encode())
 
 
@@ -97,5 +98,5 @@ class RevokeApiKey:
         if self.notifier is not None:
             await self.notifier.api_key_revoked(key_id)
         if newly:
-            self.events.record("api_key_revoked", key_id=str(key_id))
+            self.events.record(ApiKeyRevoked(key_id=str(key_id)))
         return newly

@@ -20,6 +20,7 @@ from musicez.application.ports import (
 from musicez.application.throttle import FailureBudget, PrincipalThrottle
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
+from musicez.domain.events import ApiKeyInvalid
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
 
 
@@ -61,16 +62,16 @@ class AuthenticateApiKey:
     async def _authenticate(self, presented: str) -> ApiKeyPrincipal:
         parsed = PresentedKey.parse(presented)
         if parsed is None:
-            self.events.record("api_key_invalid", reason="malformed")
+            self.events.record(ApiKeyInvalid(reason="malformed"))
             raise InvalidApiKey()
         key = await self.keys.find(parsed.key_id)
         now = self.clock.now()
         presented_hash = api_key_hash(self.hasher, parsed.secret)  # computed for unknown ids too
         if key is None or not hmac.compare_digest(key.secret_hash, presented_hash):
-            self.events.record("api_key_invalid", reason="unknown", prefix=parsed.display_prefix)
+            self.events.record(ApiKeyInvalid(reason="unknown", prefix=parsed.display_prefix))
             raise InvalidApiKey()
         if not key.is_usable(now):
-            self.events.record("api_key_invalid", reason="revoked_or_expired", key_id=str(key.id))
+            self.events.record(ApiKeyInvalid(reason="revoked_or_expired", key_id=str(key.id)))
             raise InvalidApiKey("The API key has been revoked or has expired")
         self.usage.mark(key.id, now)
         return ApiKeyPrincipal(key.id, key.name, key.rate_limit, key.scope)

@@ -21,10 +21,19 @@ from musicez.application.ports import (
     SessionStore,
     UnitOfWork,
 )
+from musicez.application.session_ending import ending_sessions
 from musicez.application.sessions import live_session_ids
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidCurrentPassword, InvalidResetToken, RateLimited
+from musicez.domain.events import (
+    PasswordChanged,
+    PasswordChangeFailed,
+    PasswordResetCompleted,
+    PasswordResetFailed,
+    PasswordResetRequested,
+    PasswordResetSuppressed,
+)
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.reset_token import RESET_TOKEN_BYTES, ResetToken
@@ -87,13 +96,13 @@ class RequestPasswordReset:
         # Per (email, client address): someone else's requests never use up the owner's quota.
         decision = await self.throttle.limiter.hit(f"forgot-email:{email}|{client}", self.limits.forgot_per_email)
         if not decision.allowed:
-            self.events.record("password_reset_suppressed", reason="per_email_limit")
+            self.events.record(PasswordResetSuppressed(reason="per_email_limit"))
             return
         now = self.clock.now()
         async with self.uow:
             user = await self.uow.users.get_by_email(email)
             if user is None or user.disabled:
-                self.events.record("password_reset_requested", known=False)
+                self.events.record(PasswordResetRequested(known=False))
                 return
             text = ResetToken.new(self.secrets.token_bytes(RESET_TOKEN_BYTES)).token
             expires_at = now + timedelta(seconds=self.policy.token_ttl)
@@ -101,7 +110,7 @@ class RequestPasswordReset:
                 user.id, reset_token_hash(self.hasher, text), expires_at, now, LIVE_RESET_LINKS_PER_USER
             )
             await self.uow.commit()
-        self.events.record("password_reset_requested", known=True, user_id=str(user.id))
+        self.events.record(PasswordResetRequested(known=True, user_id=str(user.id)))
         await self.mailer.send(
             reset_mail(user.email.value, reset_link(self.policy.reset_url, text), expires_at, self.policy)
         )
@@ -137,21 +146,17 @@ class ResetPassword:
         # Hashed outside any transaction: no row lock or pooled connection is held meanwhile.
         new_hash = await self.passwords.hash(new_password)
         now = self.clock.now()
-        async with self.uow:
+        async with ending_sessions(self.uow, self.sessions, reason=EndReason.PASSWORD_RESET) as end:
             # The conditional consume decides between two resets racing with one token.
             if await self.uow.reset_tokens.consume(token_hash, now) != user.id:
                 raise InvalidResetToken()
             ending = await live_session_ids(self.sessions, user.id, now)
             await self.uow.users.set_password(user.id, new_hash, now)
-            # Before the commit, so a store outage aborts the reset and leaves the token usable;
-            # after it again, for a login that opened a session in between.
-            await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, reason=EndReason.PASSWORD_RESET)
-        self.events.record("password_reset_completed", user_id=str(user.id), session_ids=ending)
+            end.sessions_of(user.id)
+        self.events.record(PasswordResetCompleted(user_id=str(user.id), session_ids=ending))
 
     async def _failed(self, budget_key: str) -> NoReturn:
-        self.events.record("password_reset_failed")
+        self.events.record(PasswordResetFailed())
         await self.failures.fail(budget_key, self.limits.reset_failures)
         raise InvalidResetToken()
 
@@ -185,19 +190,20 @@ class ChangePassword:
         if over_budget is not None:
             raise RateLimited(over_budget.reset_after, "Too many failed password checks for this account; try later")
         if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
-            self.events.record("password_change_failed", user_id=str(user.id))
+            self.events.record(PasswordChangeFailed(user_id=str(user.id)))
             raise InvalidCurrentPassword()
         await self.throttle.reset(guesses, self.limits.login_failures)
         await self.budget.refund(account_key(user.email))
         self.policy.check(new_password, user.email, field="new_password")
         new_hash = await self.passwords.hash(new_password)
         ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
-        async with self.uow:
+        changing = ending_sessions(
+            self.uow, self.sessions, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED
+        )
+        async with changing as end:
             await self.uow.users.set_password(user.id, new_hash, self.clock.now())
             await self.uow.reset_tokens.revoke_for_user(user.id)  # a pending link must not undo it
-            await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
-            await self.uow.commit()
-        await self.sessions.revoke_all(user.id, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED)
+            end.sessions_of(user.id)
         self.events.record(
-            "password_changed", user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending
+            PasswordChanged(user_id=str(user.id), session_id=str(principal.session_id), session_ids=ending)
         )

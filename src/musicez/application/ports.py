@@ -12,6 +12,7 @@ from uuid import UUID
 from musicez.domain.activity import ActivityCursor, ActivityItem, SecurityLink
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email
+from musicez.domain.events import SecurityEvent
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.session import Rotation, Session
@@ -285,9 +286,9 @@ class Mailer(Protocol):
 
 
 class EventSink(Protocol):
-    """Security events: named, with ids and prefixes only, never a secret."""
+    """Security events (`musicez.domain.events`): ids and prefixes only, never a secret."""
 
-    def record(self, event: str, **fields: object) -> None: ...
+    def record(self, event: SecurityEvent) -> None: ...
 
 
 class Database(Protocol):

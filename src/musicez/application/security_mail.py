@@ -26,14 +26,19 @@ from musicez.application.throttle import FailureBudget
 from musicez.domain import base64url
 from musicez.domain.activity import ActivityItem, SecurityLink
 from musicez.domain.errors import InvalidSecurityToken
+from musicez.domain.events import (
+    NotMeRejected,
+    NotMeSessionAlreadyEnded,
+    SecurityMailSent,
+    SecurityMailSuppressed,
+    SessionRevoked,
+)
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import EndReason
 
 log = logging.getLogger("musicez.mail")
 
 LINK_TOKEN_BYTES = 32
-_LINK_TOKEN_LENGTH = 43  # base64url of 32 bytes, no padding
-_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,7 @@ class SendSecurityMail:
         address = user.email.value
         decision = await self.limiter.hit(f"security-mail:{address.lower()}", self.policy.per_address)
         if not decision.allowed:
-            self.events.record("security_mail_suppressed", kind=notice.kind, user_id=str(user.id))
+            self.events.record(SecurityMailSuppressed(kind=notice.kind, user_id=str(user.id)))
             return
         if notice.kind == "new_sign_in" and item.session_id is not None:
             token = base64url.encode(self.secrets.token_bytes(LINK_TOKEN_BYTES))
@@ -121,7 +126,7 @@ class SendSecurityMail:
         else:
             return
         await self.mailer.send(mail)
-        self.events.record("security_mail_sent", kind=notice.kind, user_id=str(user.id))
+        self.events.record(SecurityMailSent(kind=notice.kind, user_id=str(user.id)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +145,16 @@ class ReportNotMe:
         budget_key = f"not-me-failures:{client}"
         self.budget.check(budget_key)
         link = None
-        if len(token) == _LINK_TOKEN_LENGTH and set(token) <= _URLSAFE:
+        if base64url.has_shape(token, LINK_TOKEN_BYTES):  # 43 characters
             link = await self.links.consume(security_link_hash(self.hasher, token), self.clock.now())
         if link is None:
             await self.budget.fail(budget_key, self.failures)
-            self.events.record("not_me_rejected")
+            self.events.record(NotMeRejected())
             raise InvalidSecurityToken()
         # The link worked either way (204); only a session it really ended is an activity item.
         if await self.sessions.revoke(link.user_id, link.session_id, reason=EndReason.NOT_ME):
             self.events.record(
-                "session_revoked", user_id=str(link.user_id), session_id=str(link.session_id), reason=EndReason.NOT_ME
+                SessionRevoked(user_id=str(link.user_id), session_id=str(link.session_id), reason=EndReason.NOT_ME)
             )
         else:
-            self.events.record("not_me_session_already_ended", session_id=str(link.session_id))
+            self.events.record(NotMeSessionAlreadyEnded(session_id=str(link.session_id)))

@@ -17,6 +17,15 @@ from musicez.domain.errors import (
     RefreshTokenReused,
     SessionNotFound,
 )
+from musicez.domain.events import (
+    RefreshRejected,
+    RefreshRetried,
+    RefreshReused,
+    RefreshRotated,
+    SessionRevoked,
+    SessionsRevoked,
+    Throttled,
+)
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
 from musicez.domain.session import EndReason, RotationOutcome, Session
@@ -55,7 +64,7 @@ class RotateRefresh:
     async def _rotate(self, presented: str) -> TokenGrant:
         token = RefreshToken.parse(presented)
         if not token.legacy and not is_authentic(self.hasher, token):  # not minted here: no lookup at all
-            self.events.record("refresh_rejected", reason="bad_tag")
+            self.events.record(RefreshRejected(reason="bad_tag"))
             raise InvalidRefreshToken()
         successor = successor_of(self.hasher, token, presented).encode()
         now = self.clock.now()
@@ -70,23 +79,24 @@ class RotateRefresh:
             generation=None if token.legacy else token.generation,
             limit=self.limits.per_session,
         )
-        fields = {"user_id": str(token.user_id), "session_id": str(token.session_id)}
+        user_id, session_id = str(token.user_id), str(token.session_id)
         if rotation.remaining is not None:
             allowed = rotation.outcome is not RotationOutcome.LIMITED
             limit = self.limits.per_session.amount
             self.observer.observe(RateDecision(allowed, limit, rotation.remaining, rotation.reset_after))
         if rotation.outcome is RotationOutcome.LIMITED:
-            self.events.record("throttled", scope="refresh_session", **fields)
+            self.events.record(Throttled(scope="refresh_session", user_id=user_id, session_id=session_id))
             raise RateLimited(rotation.retry_after)
         if rotation.outcome is RotationOutcome.REUSED:
-            self.events.record("refresh_reused", **fields)
+            self.events.record(RefreshReused(user_id=user_id, session_id=session_id))
             raise RefreshTokenReused()
         if rotation.session is None or rotation.outcome is RotationOutcome.INVALID:
-            self.events.record("refresh_rejected", **fields, reason=rotation.reason)
+            self.events.record(RefreshRejected(user_id=user_id, session_id=session_id, reason=rotation.reason))
             if rotation.reason is not None:
                 raise InvalidRefreshToken("The session of this refresh token has ended", reason=rotation.reason)
             raise InvalidRefreshToken()
-        self.events.record(f"refresh_{rotation.outcome.value}", **fields)
+        succeeded = RefreshRetried if rotation.outcome is RotationOutcome.RETRIED else RefreshRotated
+        self.events.record(succeeded(user_id=user_id, session_id=session_id))
         return self.opener.grant(rotation.session, successor, now)
 
 
@@ -98,10 +108,9 @@ class Logout:
     async def execute(self, principal: UserPrincipal) -> None:
         await self.sessions.revoke(principal.user_id, principal.session_id, reason=EndReason.LOGOUT)
         self.events.record(
-            "session_revoked",
-            user_id=str(principal.user_id),
-            session_id=str(principal.session_id),
-            reason=EndReason.LOGOUT,
+            SessionRevoked(
+                user_id=str(principal.user_id), session_id=str(principal.session_id), reason=EndReason.LOGOUT
+            )
         )
 
 
@@ -119,12 +128,9 @@ class RevokeAllSessions:
         ending = await live_session_ids(self.sessions, user_id, self.clock.now(), keep)
         count = await self.sessions.revoke_all(user_id, keep=keep, reason=reason)
         self.events.record(
-            "sessions_revoked",
-            user_id=str(user_id),
-            count=count,
-            kept=str(keep) if keep else None,
-            reason=reason,
-            session_ids=ending,
+            SessionsRevoked(
+                user_id=str(user_id), count=count, kept=str(keep) if keep else None, reason=reason, session_ids=ending
+            )
         )
         return count
 
@@ -149,7 +155,7 @@ class RevokeSession:
         reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
         if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):
             raise SessionNotFound()
-        self.events.record("session_revoked", user_id=str(principal.user_id), session_id=str(session_id), reason=reason)
+        self.events.record(SessionRevoked(user_id=str(principal.user_id), session_id=str(session_id), reason=reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from musicez.application.ports import Clock, EventSink, RateDecision, RateLimiter, RateObserver
 from musicez.domain.errors import RateLimited
+from musicez.domain.events import Throttled
 from musicez.domain.rate_limit import RateLimit
 
 
@@ -22,7 +23,7 @@ class Throttle:
         decision = await self.limiter.hit(key, limit)  # `count`, inlined: this is the guard's hot path
         self.observer.observe(decision)
         if not decision.allowed:
-            self.events.record("throttled", scope=key.split(":", 1)[0])
+            self.events.record(Throttled(scope=key.split(":", 1)[0]))
             raise RateLimited(decision.reset_after)
         return decision
 
@@ -73,7 +74,7 @@ class FailureBudget:
             return
         now = self._clock.now().timestamp()
         if now < until:
-            self._throttle.events.record("throttled", scope=key.split(":", 1)[0])
+            self._throttle.events.record(Throttled(scope=key.split(":", 1)[0]))
             raise RateLimited(math.ceil(until - now))
         del self._spent[key]
 

@@ -13,8 +13,6 @@ from musicez.domain.errors import InvalidResetToken
 from musicez.domain.redaction import hide_secrets
 
 RESET_TOKEN_BYTES = 32
-ENCODED_LENGTH = 43  # base64url of 32 bytes, no padding
-_URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 @hide_secrets
@@ -31,6 +29,6 @@ class ResetToken:
     @classmethod
     def parse(cls, text: str) -> ResetToken:
         """A token of the right shape (whether it was issued is the store's to say)."""
-        if len(text) != ENCODED_LENGTH or not set(text) <= _URLSAFE:
+        if not base64url.has_shape(text, RESET_TOKEN_BYTES):  # 43 characters
             raise InvalidResetToken()
         return cls(text)
