@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import cast
 
-from dishka import AsyncContainer, Provider, Scope, decorate, make_async_container, provide
+from dishka import AsyncContainer, Provider, Scope, alias, decorate, make_async_container, provide
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -52,6 +52,7 @@ from musicez.application.activity import (
     PurgeActivity,
 )
 from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
+from musicez.application.api_key_usage import FlushApiKeyUsage, UsageBuffer
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.devices import DeviceTokens
@@ -85,6 +86,7 @@ from musicez.application.ports import (
     UnitOfWork,
     UsageRecorder,
 )
+from musicez.application.public_keys import PublicKeys
 from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
 from musicez.application.sessions import (
     ListSessions,
@@ -180,6 +182,8 @@ class InfrastructureProvider(Provider):
     def key_ring(self) -> KeyRing:
         return build_key_ring(self._settings)
 
+    public_keys = alias(source=KeyRing, provides=PublicKeys)
+
     @provide
     def access_tokens(self, keys: KeyRing) -> AccessTokenCodec:
         s = self._settings
@@ -210,6 +214,7 @@ class InfrastructureProvider(Provider):
     secrets = provide(OsSecrets, provides=SecretGenerator)
     rate_observer = provide(ContextRateObserver, provides=RateObserver)
     usage_buffer = provide(BufferedUsageRecorder)
+    usage_drain = alias(source=BufferedUsageRecorder, provides=UsageBuffer)
 
     @provide
     def usage(self, buffer: BufferedUsageRecorder) -> UsageRecorder:
@@ -286,6 +291,7 @@ class UseCaseProvider(Provider):
     create_key = provide(CreateApiKey, scope=Scope.REQUEST)
     list_keys = provide(ListApiKeys, scope=Scope.REQUEST)
     revoke_key = provide(RevokeApiKey, scope=Scope.REQUEST)
+    flush_usage = provide(FlushApiKeyUsage, scope=Scope.REQUEST)
     request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)
     reset = provide(ResetPassword, scope=Scope.REQUEST)
     change_password = provide(ChangePassword, scope=Scope.REQUEST)

@@ -13,18 +13,13 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez import __version__
-from musicez.adapters.events import ClientIds
-from musicez.adapters.postgres.database import expected_revision
-from musicez.adapters.postgres.migrate import current_revision, upgrade
-from musicez.adapters.security.keyed_hash import HmacHasher
-from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.activity import PurgeActivity
+from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.authenticate import AuthenticateRequest
-from musicez.application.ports import UnitOfWork
-from musicez.entrypoints.container import build_container, server_secret
+from musicez.entrypoints.composition import client_ids, describe_outage, prepare_schema
+from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.access_log import access_log
 from musicez.entrypoints.http.body import JsonBodyRequest
@@ -34,7 +29,7 @@ from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugin
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC
 from musicez.entrypoints.http.hooks import before_every_request
-from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
+from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.logs import configure_logging
@@ -104,16 +99,10 @@ def openapi_config() -> OpenAPIConfig:
 
 
 async def _flush_usage(container: AsyncContainer) -> None:
-    buffer = await container.get(BufferedUsageRecorder)
-    pending = buffer.drain()
-    if not pending:
-        return
     try:
         async with container() as request_container:
-            uow = await request_container.get(UnitOfWork)
-            async with uow:
-                await uow.api_keys.record_usage(pending)
-                await uow.commit()
+            flush = await request_container.get(FlushApiKeyUsage)
+            await flush.execute()
     except Exception as error:
         log.warning("could not record API key usage: %s", type(error).__name__)
 
@@ -122,23 +111,6 @@ async def _usage_loop(container: AsyncContainer) -> None:
     while True:
         await asyncio.sleep(USAGE_FLUSH_SECONDS)
         await _flush_usage(container)
-
-
-async def _say_if_schema_outdated(engine: AsyncEngine) -> None:
-    """Once, at start-up: requests would answer 503 until an operator migrates."""
-    try:
-        current = await current_revision(engine)
-    except Exception as error:  # unreachable now: readiness and requests report it
-        log.warning("could not read the database schema revision: %s", type(error).__name__)
-        return
-    expected = expected_revision()
-    if current != expected:
-        log.error(
-            "The database schema is at revision %s but this version needs %s: run `musicez db upgrade`. "
-            "Until then /health/ready and every request that needs the database answer 503.",
-            current or "none (empty database)",
-            expected,
-        )
 
 
 async def _purge_loop(container: AsyncContainer, every: int) -> None:
@@ -182,11 +154,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     stop_watching_dependencies = watch_dependencies(registry)
 
     async def startup(app: Litestar) -> None:
-        engine = await container.get(AsyncEngine)
-        if settings.migrate_at_startup:
-            await upgrade(engine)
-        else:
-            await _say_if_schema_outdated(engine)
+        await prepare_schema(container, settings.migrate_at_startup)
         app.state.authenticate = await container.get(AuthenticateRequest)
         app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
         app.state.background_tasks = set()
@@ -222,7 +190,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
         before_request=before_every_request,  # the guard, then the content-type check (hooks.py)
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers(describe_outage),  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
         openapi_config=openapi_config(),
@@ -238,8 +206,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
     if settings.access_log:  # inside the edge, so each line carries the request id
-        client_ids = ClientIds(HmacHasher(server_secret(settings)))
-        app.asgi_handler = access_log(app.asgi_handler, client_ids, parse_networks(settings.trusted_proxy_list))
+        client_id = client_ids(settings)
+        app.asgi_handler = access_log(app.asgi_handler, client_id, parse_networks(settings.trusted_proxy_list))
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
     app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

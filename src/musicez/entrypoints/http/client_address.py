@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from musicez.adapters.events import bind_client
+from musicez.application.client_context import bind_client
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -13,9 +13,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from musicez.adapters.security.keys import KeyRing
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
+from musicez.application.public_keys import PublicKeys
 from musicez.domain.errors import ApiKeyRequired, InvalidToken, ServiceUnavailable
 from musicez.domain.principal import ApiKeyPrincipal
 from musicez.entrypoints.http.guard import PUBLIC, _credential_headers, _parse_bearer
@@ -93,7 +93,7 @@ async def health(request: Request[Any, Any, Any], check: FromDishka[CheckHealth]
 
 @get("/.well-known/jwks.json", opt={**PUBLIC, "raises": (NotFoundException,)}, security=[], tags=TAGS)
 @inject
-async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
+async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
     """The public keys that verify access tokens."""
     if not keys.asymmetric:
         raise NotFoundException()
