@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -120,7 +119,7 @@ async def metrics(request: Request[Any, Any, Any], registry: FromDishka[Collecto
             ) from None
         if not isinstance(result.principal, ApiKeyPrincipal):
             raise ApiKeyRequired()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if request.app.state.settings.prometheus_multiproc_dir:
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
