@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -15,9 +14,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
 from musicez.application.public_keys import PublicKeys
-from musicez.domain.errors import ApiKeyRequired, InvalidToken, ServiceUnavailable
-from musicez.domain.principal import ApiKeyPrincipal
-from musicez.entrypoints.http.guard import PUBLIC, _credential_headers, _parse_bearer
+from musicez.domain.errors import ServiceUnavailable
+from musicez.entrypoints.http.guard import PUBLIC, SCRAPE, _credential_headers, _parse_bearer
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
 
@@ -99,26 +97,11 @@ async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
     return keys.jwks()
 
 
-@get("/metrics", opt=PUBLIC, tags=TAGS, include_in_schema=False)
+@get("/metrics", opt=SCRAPE, tags=TAGS, include_in_schema=False)
 @inject
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
     """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
-    API key (a user token gets 403)."""
-    token, api_key, client = _credentials(request)
-    expected: str | None = request.app.state.settings.metrics_token
-    if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
-        # Not the scrape token: an API key (a service, like Prometheus) checked as the guard would.
-        try:
-            result = await request.app.state.authenticate.execute(token, api_key, client)
-        except InvalidToken as error:
-            if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
-                raise
-            raise InvalidToken(
-                "The bearer token is not the metrics token (MUSICEZ_METRICS_TOKEN); "
-                "/metrics takes that token or an API key"
-            ) from None
-        if not isinstance(result.principal, ApiKeyPrincipal):
-            raise ApiKeyRequired()
+    API key (a user token gets 403); the guard checks which (`SCRAPE`)."""
     if request.app.state.settings.prometheus_multiproc_dir:
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
