@@ -21,7 +21,10 @@ log = logging.getLogger("musicez")
 
 
 def describe_outage(error: BaseException) -> str | None:
-    """What a dependency outage that reached the HTTP layer untranslated says (None: not one)."""
+    """What a dependency outage that no adapter translated into `ServiceUnavailable` says (None:
+    not one), for the HTTP layer's last-resort handler and the CLI's one-line errors. The one
+    place outside the adapters that knows the drivers' errors. (No outage in the outage and
+    process tests reaches the HTTP handler; the CLI's migrations run on the engine directly.)"""
     return outage_detail(error) if is_outage(error) else None
 
 

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez import __version__
-from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.adapters.postgres.migrate import current_revision, head_revision, history, upgrade
 from musicez.adapters.security.keys import generate_private_pem
 from musicez.application.admin import (
@@ -38,6 +37,7 @@ from musicez.domain.errors import AuthError
 from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
 from musicez.domain.session import Session
 from musicez.domain.user import User
+from musicez.entrypoints.composition import describe_outage
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -98,8 +98,9 @@ def _run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) 
     except (AuthError, SettingsError) as exc:
         _fail(str(exc))
     except Exception as exc:  # an operator gets one line, never a traceback
-        if is_outage(exc):
-            _fail(f"{outage_detail(exc)}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+        outage = describe_outage(exc)
+        if outage is not None:
+            _fail(f"{outage}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
         _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     raise AssertionError("unreachable")
 
