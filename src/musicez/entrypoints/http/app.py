@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from dishka import AsyncContainer, Provider
 from litestar import Litestar, Router
@@ -32,6 +31,7 @@ from musicez.entrypoints.http.hooks import before_every_request
 from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
+from musicez.entrypoints.http.state import AppState
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
 
@@ -152,31 +152,31 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     registry = CollectorRegistry()
     container = build_container(settings, registry, *override_providers)
     stop_watching_dependencies = watch_dependencies(registry)
+    state = AppState(settings, container)
 
     async def startup(app: Litestar) -> None:
         await prepare_schema(container, settings.migrate_at_startup)
-        app.state.authenticate = await container.get(AuthenticateRequest)
-        app.state.trusted_networks = parse_networks(settings.trusted_proxy_list)
-        app.state.background_tasks = set()
-        app.state.usage_loop = asyncio.create_task(_usage_loop(container))
-        app.state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
+        state.authenticate = await container.get(AuthenticateRequest)
+        state.trusted_networks = parse_networks(settings.trusted_proxy_list)
+        state.usage_loop = asyncio.create_task(_usage_loop(container))
+        state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:
             log.warning("No MUSICEZ_REDIS_URL: sessions and rate limits live in this process only (one worker).")
 
     async def shutdown(app: Litestar) -> None:
-        usage_loop: asyncio.Task[None] | None = getattr(app.state, "usage_loop", None)
+        usage_loop = state.usage_loop
         if usage_loop is None:  # start-up failed before it began: nothing of ours to wind down
             await container.close()
             return
         usage_loop.cancel()
-        activity_purge: asyncio.Task[None] | None = getattr(app.state, "activity_purge", None)
+        activity_purge = state.activity_purge
         if activity_purge is not None:
             activity_purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await activity_purge
         with contextlib.suppress(asyncio.CancelledError):
             await usage_loop
-        pending: set[asyncio.Task[Any]] = app.state.background_tasks
+        pending = state.background_tasks
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
         await _flush_usage(container)
@@ -189,7 +189,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     describe_operations(ROUTES)  # summaries, descriptions, examples: read when the document is built
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
-        before_request=before_every_request,  # the guard, then the content-type check (hooks.py)
+        before_request=before_every_request(state),  # the guard, then the content-type check (hooks.py)
         exception_handlers=exception_handlers(describe_outage),  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -200,8 +200,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         logging_config=None,
         debug=False,
     )
-    app.state.settings = settings
-    app.state.dishka_container = container
+    app.state.musicez = state
     if cors is not None:  # without a CORS config no preflight is ever refused, so nothing to rewrite
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
 
@@ -27,6 +27,9 @@ from musicez.domain.errors import (
 )
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal, holds_scope
 from musicez.entrypoints.http.client_address import client_address
+
+if TYPE_CHECKING:
+    from musicez.entrypoints.http.state import AppState
 
 PUBLIC = {"public": True}
 USER_ONLY = {"user_only": True}
@@ -74,13 +77,12 @@ def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
     return authorization, api_key
 
 
-async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule) -> None:
+async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule, state: AppState) -> None:
     """Authenticate the request unless its route is public, and enforce the route's rule."""
     scope = connection.scope
     # Litestar's automatic OPTIONS handlers only state `Allow`: as public as a 405 is.
     if rule.public or scope.get("method") == "OPTIONS":
         return
-    state = scope["litestar_app"].state
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)
     # API-key failures are budgeted per client address (hardening, issue 11)

@@ -11,13 +11,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
 from musicez.application.public_keys import PublicKeys
 from musicez.domain.errors import ServiceUnavailable
 from musicez.entrypoints.http.guard import PUBLIC, SCRAPE, _credential_headers, _parse_bearer
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
+from musicez.entrypoints.http.state import of
 
 TAGS = ["health"]
 _LIVE = Status("ok")
@@ -58,7 +58,7 @@ CHECKS_OWN_CREDENTIALS = {"public": True, "checks_own_credentials": True}
 
 
 async def _authenticate_for_health(request: Request[Any, Any, Any]) -> None:
-    authenticate: AuthenticateRequest = request.app.state.authenticate
+    authenticate = of(request).authenticate
     token, api_key, client = _credentials(request)
     try:
         await authenticate.execute(token, api_key, client)
@@ -102,7 +102,7 @@ async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
     """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
     API key (a user token gets 403); the guard checks which (`SCRAPE`)."""
-    if request.app.state.settings.prometheus_multiproc_dir:
+    if of(request).settings.prometheus_multiproc_dir:
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
