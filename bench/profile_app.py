@@ -77,7 +77,7 @@ async def api_key(app: Litestar) -> str:
     """A key made by the use case `musicez api-keys create` runs, through the app's own container."""
     from musicez.application.api_keys import CreateApiKey
 
-    async with app.state.dishka_container() as scope:
+    async with app.state.musicez.container() as scope:
         created = await (await scope.get(CreateApiKey)).execute("profile", None, None)
     return str(created.secret)
 

@@ -98,7 +98,7 @@ def types(items: list[dict[str, Any]]) -> list[str]:
 
 
 def outbox_of(client: Client) -> Path:
-    return Path(client.app.state.settings.mail_outbox)
+    return Path(client.app.state.musicez.settings.mail_outbox)
 
 
 def mails_to(client: Client, to: str) -> list[email.message.EmailMessage]:

@@ -299,8 +299,8 @@ async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSett
 async def test_api_key_failures_on_routes_that_check_their_own_credentials_are_budgeted_too(
     make_settings: MakeSettings, path: str
 ) -> None:
-    """/health and /metrics check credentials without the guard: a scanner trying keys there
-    spends the same per-address budget, and is then refused with 429 before any lookup."""
+    """/health checks credentials without the guard, /metrics through its scrape rule: a scanner
+    trying keys there spends the same per-address budget, and is then refused with 429 before any lookup."""
     app = create_app(settings=make_settings(api_key_failure_limit="3/hour", trusted_proxies="10.0.0.0/8"))
     behind_proxy(app, "10.1.2.3")
     async with AsyncTestClient(app) as client:

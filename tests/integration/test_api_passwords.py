@@ -30,7 +30,7 @@ async def mail_client(make_settings: MakeSettings) -> Any:
 
 
 def outbox_of(client: Client) -> Path:
-    return Path(client.app.state.settings.mail_outbox)
+    return Path(client.app.state.musicez.settings.mail_outbox)
 
 
 def messages(folder: Path) -> list[email.message.EmailMessage]:

@@ -69,8 +69,8 @@ async def test_public_routes_ignore_repeated_credentials(client: Client) -> None
 
 @pytest.mark.parametrize("path", ["/health", "/metrics"])
 async def test_routes_that_check_their_own_credentials_refuse_repeated_ones_too(client: Client, path: str) -> None:
-    """/health and /metrics take credentials without the guard (so they can answer while Redis is
-    down, or to the scrape token): a repeated header is refused there as everywhere else."""
+    """/health takes credentials without the guard (so it can answer while Redis is down), and
+    /metrics takes the scrape token too: a repeated header is refused there as everywhere else."""
     key = await _key(client)
     tokens = await register(client)
     good = f"Bearer {tokens['access_token']}"

@@ -209,7 +209,7 @@ async def run_the_flows(run: Run) -> None:
     assert changed.status_code == 204
 
     # API keys: create and revoke as the CLI does (a container of its own), use, and a made-up key.
-    container = build_container(run.app.state.settings, CollectorRegistry())
+    container = build_container(run.app.state.musicez.settings, CollectorRegistry())
     try:
         async with container() as scope:
             created = await (await scope.get(CreateApiKey)).execute("ops-logs-test")

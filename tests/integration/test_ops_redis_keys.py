@@ -11,7 +11,7 @@ from tests.support.accounts import STRONG_PASSWORD, unique_email
 
 
 async def test_rate_limit_keys_hold_no_email_or_address(client: AsyncTestClient[Litestar], redis_url: str) -> None:
-    prefix = client.app.state.settings.redis_prefix
+    prefix = client.app.state.musicez.settings.redis_prefix
     email = unique_email("keys")
     await client.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD})
     for _ in range(2):

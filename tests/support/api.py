@@ -87,7 +87,7 @@ async def on_app_loop(client: AsyncTestClient[Litestar], use: Callable[[AsyncCon
     """Await `use(request_container)` on the started app's own event loop."""
 
     async def run() -> T:
-        async with client.app.state.dishka_container() as container:
+        async with client.app.state.musicez.container() as container:
             return await use(container)
 
     return await asyncio.to_thread(client.blocking_portal.call, run)

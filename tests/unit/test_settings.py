@@ -122,3 +122,11 @@ def test_client_ids_are_keyed_stable_for_a_day_and_never_the_address() -> None:
     assert ids.of("203.0.113.7", morning) != ids.of("203.0.113.7", morning + timedelta(days=1))
     assert ids.of("203.0.113.7", morning) != ids.of("203.0.113.8", morning)
     assert ids.of("203.0.113.7", morning) != ClientIds(HmacHasher(b"j" * 32)).of("203.0.113.7", morning)
+
+
+def test_the_metrics_directory_comes_from_prometheus_own_variable() -> None:
+    assert Settings.from_env({}).prometheus_multiproc_dir is None
+    assert Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": "/run/metrics"}).prometheus_multiproc_dir == "/run/metrics"
+    assert Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": ""}).prometheus_multiproc_dir is None
+    # Not a MUSICEZ_ variable: prometheus_client reads the same name, so only that one counts.
+    assert Settings.from_env({"MUSICEZ_PROMETHEUS_MULTIPROC_DIR": "/elsewhere"}).prometheus_multiproc_dir is None

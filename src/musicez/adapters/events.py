@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from musicez.application.client_context import bound_client
 from musicez.application.macs import client_id as mac_client_id
 from musicez.application.ports import KeyedHasher
 from musicez.domain.events import SecurityEvent
 
-# The address of the client whose request is being served (or how to work it out), set by
-# the HTTP layer; each security event carries a keyed hash of it, never the address.
+# The address of the client whose request is being served is bound by the HTTP layer
+# (application/client_context.py); each security event carries a keyed hash of it.
 _EPOCH = date(1970, 1, 1)
-_CLIENT: ContextVar[str | Callable[[], str] | None] = ContextVar("musicez_client", default=None)
-
-
-def bind_client(address: str | Callable[[], str]) -> None:
-    _CLIENT.set(address)
 
 
 class ClientIds:
@@ -50,10 +44,8 @@ class ClientIds:
         return client_id
 
     def current(self) -> str | None:
-        bound = _CLIENT.get()
-        if bound is None:
-            return None
-        return self.of(bound if isinstance(bound, str) else bound())
+        address = bound_client()
+        return None if address is None else self.of(address)
 
 
 # Field names that must never carry a value into a log line, whatever a caller passes.

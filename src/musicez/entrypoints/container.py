@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterUser
 from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
+from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.devices import DeviceTokens
@@ -69,6 +70,7 @@ class UseCaseProvider(Provider):
     register = provide(RegisterUser, scope=Scope.REQUEST)
     login = provide(LoginUser, scope=Scope.REQUEST)
     create_key = provide(CreateApiKey, scope=Scope.REQUEST)
+    flush_usage = provide(FlushApiKeyUsage, scope=Scope.REQUEST)
     list_keys = provide(ListApiKeys, scope=Scope.REQUEST)
     revoke_key = provide(RevokeApiKey, scope=Scope.REQUEST)
     request_reset = provide(RequestPasswordReset, scope=Scope.REQUEST)

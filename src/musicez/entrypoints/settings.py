@@ -46,6 +46,8 @@ _ASYNC_DRIVERS = {
 # the path; the file's content (without the final newline) is the value. The JWT keys have
 # their own *_FILE fields, which also take PEM files with several keys.
 FILE_SECRETS = ("secret_key", "database_url", "redis_url", "smtp_url", "metrics_token")
+# Settings named by the library that reads them, not MUSICEZ_*: field -> variable.
+FOREIGN = {"prometheus_multiproc_dir": "PROMETHEUS_MULTIPROC_DIR"}
 
 
 def _read_secret_file(name: str, path: str) -> str:
@@ -100,6 +102,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_token: str | None = None
+    # Several workers share their metrics through files here (prometheus_client reads the same
+    # variable; `musicez serve` sets it for its workers when it is not given).
+    prometheus_multiproc_dir: str | None = None
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
 
     # -- v1.1 ---------------------------------------------------------------------------
@@ -154,8 +159,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         for name, value in source.items():
             if name.startswith(PREFIX) and not name.startswith("MUSICEZ_TEST_"):
                 field = name.removeprefix(PREFIX).lower()
-                if field in fields and value != "":
+                if field in fields and field not in FOREIGN and value != "":
                     raw[field] = value
+        for field, variable in FOREIGN.items():
+            if source.get(variable, ""):
+                raw[field] = source[variable]
         for field in FILE_SECRETS:
             path = source.get(f"{PREFIX}{field.upper()}_FILE", "")
             if path and field not in raw:

@@ -13,9 +13,9 @@ import click
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.adapters.postgres.migrate import upgrade
 from musicez.domain.errors import AuthError
+from musicez.entrypoints.composition import describe_outage
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings, SettingsError
@@ -76,8 +76,9 @@ def run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -
     except (AuthError, SettingsError) as exc:
         fail(str(exc))
     except Exception as exc:  # an operator gets one line, never a traceback
-        if is_outage(exc):
-            fail(f"{outage_detail(exc)}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+        outage = describe_outage(exc)
+        if outage is not None:
+            fail(f"{outage}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     raise AssertionError("unreachable")
 

@@ -58,7 +58,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from musicez.entrypoints.metrics_dir import prepare_metrics_dir
     from musicez.entrypoints.server import run_server
 
-    prepare_metrics_dir(settings.workers)
+    directory = prepare_metrics_dir(settings.workers)
+    if directory is not None:  # the workers get these settings, not the environment: tell them
+        settings = msgspec.structs.replace(settings, prometheus_multiproc_dir=str(directory))
     run_server(settings)
 
 

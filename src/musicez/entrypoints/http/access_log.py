@@ -8,19 +8,19 @@ route template names what was asked, the request id ties it to the other lines.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from litestar.connection import ASGIConnection
 
-from musicez.adapters.events import ClientIds
 from musicez.entrypoints.http.client_address import Network, client_address_of
 
 ASGIApp = Any
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def access_log(app: ASGIApp, client_ids: ClientIds, trusted: list[Network]) -> ASGIApp:
+def access_log(app: ASGIApp, client_id: Callable[[str], str], trusted: list[Network]) -> ASGIApp:
     log = structlog.get_logger("musicez.access")
 
     async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -46,7 +46,7 @@ def access_log(app: ASGIApp, client_ids: ClientIds, trusted: list[Network]) -> A
                 route=scope.get("path_template") or "unmatched",
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                client_id=client_ids.of(client_address_of(ASGIConnection(scope), trusted)),  # type: ignore[arg-type]
+                client_id=client_id(client_address_of(ASGIConnection(scope), trusted)),  # type: ignore[arg-type]
             )
 
     return middleware

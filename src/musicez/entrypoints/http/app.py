@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from dishka import AsyncContainer, Provider
 from litestar import Litestar, Router
@@ -13,17 +12,12 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez import __version__
-from musicez.adapters.events import ClientIds
-from musicez.adapters.postgres.database import expected_revision
-from musicez.adapters.postgres.migrate import current_revision, upgrade
-from musicez.adapters.security.keyed_hash import HmacHasher
-from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.activity import PurgeActivity
+from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.authenticate import AuthenticateRequest
-from musicez.application.ports import UnitOfWork
+from musicez.entrypoints.composition import client_ids, describe_outage, prepare_schema
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.access_log import access_log
@@ -34,10 +28,10 @@ from musicez.entrypoints.http.docs import declare_problem_responses, docs_plugin
 from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC
 from musicez.entrypoints.http.hooks import before_every_request
-from musicez.entrypoints.http.problems import EXCEPTION_HANDLERS, schema_not_found_as_problem
+from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
-from musicez.entrypoints.key_loading import server_secret
+from musicez.entrypoints.http.state import AppState
 from musicez.entrypoints.logs import configure_logging
 from musicez.entrypoints.settings import Settings
 
@@ -105,16 +99,10 @@ def openapi_config() -> OpenAPIConfig:
 
 
 async def _flush_usage(container: AsyncContainer) -> None:
-    buffer = await container.get(BufferedUsageRecorder)
-    pending = buffer.drain()
-    if not pending:
-        return
     try:
         async with container() as request_container:
-            uow = await request_container.get(UnitOfWork)
-            async with uow:
-                await uow.api_keys.record_usage(pending)
-                await uow.commit()
+            flush = await request_container.get(FlushApiKeyUsage)
+            await flush.execute()
     except Exception as error:
         log.warning("could not record API key usage: %s", type(error).__name__)
 
@@ -123,23 +111,6 @@ async def _usage_loop(container: AsyncContainer) -> None:
     while True:
         await asyncio.sleep(USAGE_FLUSH_SECONDS)
         await _flush_usage(container)
-
-
-async def _say_if_schema_outdated(engine: AsyncEngine) -> None:
-    """Once, at start-up: requests would answer 503 until an operator migrates."""
-    try:
-        current = await current_revision(engine)
-    except Exception as error:  # unreachable now: readiness and requests report it
-        log.warning("could not read the database schema revision: %s", type(error).__name__)
-        return
-    expected = expected_revision()
-    if current != expected:
-        log.error(
-            "The database schema is at revision %s but this version needs %s: run `musicez db upgrade`. "
-            "Until then /health/ready and every request that needs the database answer 503.",
-            current or "none (empty database)",
-            expected,
-        )
 
 
 async def _purge_loop(container: AsyncContainer, every: int) -> None:
@@ -181,35 +152,31 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     registry = CollectorRegistry()
     container = build_container(settings, registry, *override_providers)
     stop_watching_dependencies = watch_dependencies(registry)
+    state = AppState(settings, container)
 
     async def startup(app: Litestar) -> None:
-        engine = await container.get(AsyncEngine)
-        if settings.migrate_at_startup:
-            await upgrade(engine)
-        else:
-            await _say_if_schema_outdated(engine)
-        app.state.authenticate = await container.get(AuthenticateRequest)
-        app.state.trusted_networks = parse_networks(settings.trusted_proxies)
-        app.state.background_tasks = set()
-        app.state.usage_loop = asyncio.create_task(_usage_loop(container))
-        app.state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
+        await prepare_schema(container, settings.migrate_at_startup)
+        state.authenticate = await container.get(AuthenticateRequest)
+        state.trusted_networks = parse_networks(settings.trusted_proxies)
+        state.usage_loop = asyncio.create_task(_usage_loop(container))
+        state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:
             log.warning("No MUSICEZ_REDIS_URL: sessions and rate limits live in this process only (one worker).")
 
     async def shutdown(app: Litestar) -> None:
-        usage_loop: asyncio.Task[None] | None = getattr(app.state, "usage_loop", None)
+        usage_loop = state.usage_loop
         if usage_loop is None:  # start-up failed before it began: nothing of ours to wind down
             await container.close()
             return
         usage_loop.cancel()
-        activity_purge: asyncio.Task[None] | None = getattr(app.state, "activity_purge", None)
+        activity_purge = state.activity_purge
         if activity_purge is not None:
             activity_purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await activity_purge
         with contextlib.suppress(asyncio.CancelledError):
             await usage_loop
-        pending: set[asyncio.Task[Any]] = app.state.background_tasks
+        pending = state.background_tasks
         if pending:
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
         await _flush_usage(container)
@@ -222,8 +189,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     describe_operations(ROUTES)  # summaries, descriptions, examples: read when the document is built
     app = Litestar(
         route_handlers=[*ROUTES, docs_static_router()],
-        before_request=before_every_request,  # the guard, then the content-type check (hooks.py)
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=before_every_request(state),  # the guard, then the content-type check (hooks.py)
+        exception_handlers=exception_handlers(describe_outage),  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
         openapi_config=openapi_config(),
@@ -233,14 +200,13 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         logging_config=None,
         debug=False,
     )
-    app.state.settings = settings
-    app.state.dishka_container = container
+    app.state.musicez = state
     if cors is not None:  # without a CORS config no preflight is ever refused, so nothing to rewrite
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
     if settings.access_log:  # inside the edge, so each line carries the request id
-        client_ids = ClientIds(HmacHasher(server_secret(settings.keys)))
-        app.asgi_handler = access_log(app.asgi_handler, client_ids, parse_networks(settings.trusted_proxies))
+        client_id = client_ids(settings)
+        app.asgi_handler = access_log(app.asgi_handler, client_id, parse_networks(settings.trusted_proxies))
     # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
     app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
 
-from musicez.adapters.events import bind_client
+from musicez.application.client_context import bind_client
+
+if TYPE_CHECKING:
+    from musicez.entrypoints.http.state import AppState
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,9 +34,9 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequ
     return address
 
 
-def note_client(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+def note_client(connection: ASGIConnection[Any, Any, Any, Any], state: AppState) -> None:
     """Security events of this request carry its client id, worked out only if one is recorded."""
-    bind_client(lambda: _client_address(connection, connection.scope["litestar_app"].state.trusted_networks))
+    bind_client(lambda: _client_address(connection, state.trusted_networks))
 
 
 def client_address_of(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:

@@ -27,7 +27,7 @@ ENDED_RESPONSES = {
 
 
 def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.musicez.settings
     return settings
 
 

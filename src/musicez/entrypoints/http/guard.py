@@ -8,27 +8,33 @@ request alone. The order is the guard's: before the body is read and before the 
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
 
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.domain.errors import (
+    ApiKeyRequired,
     InsufficientScope,
     InvalidApiKey,
     InvalidToken,
     MissingCredentials,
     UserTokenRequired,
 )
-from musicez.domain.principal import Principal, UserPrincipal, holds_scope
+from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal, holds_scope
 from musicez.entrypoints.http.client_address import client_address
+
+if TYPE_CHECKING:
+    from musicez.entrypoints.http.state import AppState
 
 PUBLIC = {"public": True}
 USER_ONLY = {"user_only": True}
 ADMIN_SCOPE = {"scope": "admin"}  # v1.1: a route that names a scope refuses credentials without it
+SCRAPE = {"scrape": True}  # /metrics: the scrape token (MUSICEZ_METRICS_TOKEN) or an API key
 
 
 def _parse_bearer(header: str) -> str:
@@ -71,18 +77,20 @@ def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
     return authorization, api_key
 
 
-async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule) -> None:
+async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule, state: AppState) -> None:
     """Authenticate the request unless its route is public, and enforce the route's rule."""
     scope = connection.scope
     # Litestar's automatic OPTIONS handlers only state `Allow`: as public as a 405 is.
     if rule.public or scope.get("method") == "OPTIONS":
         return
-    state = scope["litestar_app"].state
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)
     # API-key failures are budgeted per client address (hardening, issue 11)
     client = None if api_key is None else client_address(connection, state.trusted_networks)
     authenticate: AuthenticateRequest = state.authenticate
+    if rule.scrape:
+        await _authorise_scrape(authenticate, state.settings.metrics_token, token, api_key, client)
+        return
     principal = (await authenticate.execute(token, api_key, client)).principal
     if rule.user_only and not isinstance(principal, UserPrincipal):
         raise UserTokenRequired()
@@ -92,6 +100,26 @@ async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], ru
     _principal.set(principal)
 
 
+async def _authorise_scrape(
+    authenticate: AuthenticateRequest, expected: str | None, token: str | None, api_key: str | None, client: str | None
+) -> None:
+    """A scrape: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an API key (a
+    service, like Prometheus) checked as on any route; a user token gets 403. No principal is kept
+    for the handler, so the answer is not marked `no-store` (as before the rule moved here)."""
+    if expected and token is not None and hmac.compare_digest(token.encode(), expected.encode()):
+        return
+    try:
+        result = await authenticate.execute(token, api_key, client)
+    except InvalidToken as error:
+        if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
+            raise
+        raise InvalidToken(
+            "The bearer token is not the metrics token (MUSICEZ_METRICS_TOKEN); /metrics takes that token or an API key"
+        ) from None
+    if not isinstance(result.principal, ApiKeyPrincipal):
+        raise ApiKeyRequired()
+
+
 @dataclass(frozen=True, slots=True)
 class RouteRule:
     """What the guard asks of one route, read once from its `opt` (not on every request)."""
@@ -99,11 +127,17 @@ class RouteRule:
     public: bool
     user_only: bool
     scope: str | None
+    scrape: bool = False
 
     @classmethod
     def of(cls, opt: Mapping[str, Any]) -> RouteRule:
         required = opt.get("scope")
-        return cls(bool(opt.get("public")), bool(opt.get("user_only")), None if required is None else str(required))
+        return cls(
+            bool(opt.get("public")),
+            bool(opt.get("user_only")),
+            None if required is None else str(required),
+            bool(opt.get("scrape")),
+        )
 
 
 # The principal the guard authenticated, for the handler of the same request. A context variable

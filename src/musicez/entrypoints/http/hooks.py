@@ -12,6 +12,7 @@ kept in its `opt` (one entry per route handler, Litestar's automatic OPTIONS one
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from litestar.handlers import BaseRouteHandler
 from musicez.entrypoints.http.client_address import note_client
 from musicez.entrypoints.http.guard import RouteRule, require_credentials
 from musicez.entrypoints.http.routes.common import require_json
+from musicez.entrypoints.http.state import AppState
 
 _PLAN = "musicez.plan"
 
@@ -38,12 +40,17 @@ class RoutePlan:
         return cls(RouteRule.of(opt), takes_body and not opt.get("form_body"), bool(opt.get("optional_body")))
 
 
-async def before_every_request(request: Request[Any, Any, Any]) -> None:
-    handler = request.route_handler
-    plan: RoutePlan | None = handler.opt.get(_PLAN)
-    if plan is None:
-        plan = handler.opt[_PLAN] = RoutePlan.of(handler)
-    note_client(request)  # security events of every route carry the client id (issue 11)
-    await require_credentials(request, plan.guard)
-    if plan.json_body:
-        require_json(request, plan.optional_body)
+def before_every_request(state: AppState) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """The app's hook, holding the app's state (no `app.state` lookup per request)."""
+
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        handler = request.route_handler
+        plan: RoutePlan | None = handler.opt.get(_PLAN)
+        if plan is None:
+            plan = handler.opt[_PLAN] = RoutePlan.of(handler)
+        note_client(request, state)  # security events of every route carry the client id (issue 11)
+        await require_credentials(request, plan.guard, state)
+        if plan.json_body:
+            require_json(request, plan.optional_body)
+
+    return before_request

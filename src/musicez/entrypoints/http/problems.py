@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -14,7 +15,6 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from musicez.adapters.postgres.database import is_outage, outage_detail
 from musicez.domain.errors import (
     AuthError,
     HashingBusy,
@@ -139,18 +139,27 @@ async def schema_not_found_as_problem(response: Response[Any]) -> Response[Any]:
     return response
 
 
-def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    if is_outage(error):
-        log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
-        detail = outage_detail(error)
-        return problem(503, "service_unavailable", STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
+def unexpected_error_handler(
+    describe_outage: Callable[[BaseException], str | None],
+) -> Callable[[Request[Any, Any, Any], Exception], Response[Problem]]:
+    """`describe_outage`, from the composition root, names a dependency outage that reached this
+    layer untranslated (None: it is not one): a 503, not a 500."""
+
+    def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+        detail = describe_outage(error)
+        if detail is not None:
+            log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
+            return problem(503, "service_unavailable", STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
+
+    return unexpected_error
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
-    AuthError: auth_error,
-    ValidationException: validation_error,
-    HTTPException: http_error,
-    Exception: unexpected_error,
-}
+def exception_handlers(describe_outage: Callable[[BaseException], str | None]) -> dict[type[Exception], Any]:
+    return {
+        AuthError: auth_error,
+        ValidationException: validation_error,
+        HTTPException: http_error,
+        Exception: unexpected_error_handler(describe_outage),
+    }

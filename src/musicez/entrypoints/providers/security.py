@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dishka import Provider, Scope, provide
+from dishka import Provider, Scope, alias, provide
 from prometheus_client import CollectorRegistry
 
 from musicez.adapters.events import ClientIds, LogEventSink
@@ -20,6 +20,7 @@ from musicez.adapters.security.keys import KeyRing
 from musicez.adapters.security.passwords import BcryptHasher
 from musicez.adapters.system import OsSecrets, SystemClock
 from musicez.adapters.usage import BufferedUsageRecorder
+from musicez.application.api_key_usage import UsageBuffer
 from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
@@ -32,6 +33,7 @@ from musicez.application.ports import (
     SecretGenerator,
     UsageRecorder,
 )
+from musicez.application.public_keys import PublicKeys
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.entrypoints.key_loading import build_key_ring, server_secret
 from musicez.entrypoints.rate_report import ContextRateObserver
@@ -56,6 +58,8 @@ class SecurityProvider(Provider):
     @provide
     def key_ring(self, keys: KeySettings) -> KeyRing:
         return build_key_ring(keys)
+
+    public_keys = alias(source=KeyRing, provides=PublicKeys)
 
     @provide
     def access_tokens(self, keys: KeyRing, sessions: SessionSettings) -> AccessTokenCodec:
@@ -104,6 +108,7 @@ class ServicesProvider(Provider):
     secrets = provide(OsSecrets, provides=SecretGenerator)
     rate_observer = provide(ContextRateObserver, provides=RateObserver)
     usage_buffer = provide(BufferedUsageRecorder)
+    usage_drain = alias(source=BufferedUsageRecorder, provides=UsageBuffer)
 
     @provide
     def usage(self, buffer: BufferedUsageRecorder) -> UsageRecorder:

@@ -34,7 +34,7 @@ def has_no_body(request: Request[Any, Any, Any]) -> bool:
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:
-    return client_address(request, request.app.state.trusted_networks)
+    return client_address(request, request.app.state.musicez.trusted_networks)
 
 
 def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:

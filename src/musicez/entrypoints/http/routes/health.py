@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import os
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -13,14 +11,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from musicez.adapters.security.keys import KeyRing
-from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.health import CheckHealth
-from musicez.domain.errors import ApiKeyRequired, InvalidToken, ServiceUnavailable
-from musicez.domain.principal import ApiKeyPrincipal
-from musicez.entrypoints.http.guard import PUBLIC, _credential_headers, _parse_bearer
+from musicez.application.public_keys import PublicKeys
+from musicez.domain.errors import ServiceUnavailable
+from musicez.entrypoints.http.guard import PUBLIC, SCRAPE, _credential_headers, _parse_bearer
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import DependencyOut, HealthOut, Status
+from musicez.entrypoints.http.state import of
 
 TAGS = ["health"]
 _LIVE = Status("ok")
@@ -61,7 +58,7 @@ CHECKS_OWN_CREDENTIALS = {"public": True, "checks_own_credentials": True}
 
 
 async def _authenticate_for_health(request: Request[Any, Any, Any]) -> None:
-    authenticate: AuthenticateRequest = request.app.state.authenticate
+    authenticate = of(request).authenticate
     token, api_key, client = _credentials(request)
     try:
         await authenticate.execute(token, api_key, client)
@@ -93,34 +90,19 @@ async def health(request: Request[Any, Any, Any], check: FromDishka[CheckHealth]
 
 @get("/.well-known/jwks.json", opt={**PUBLIC, "raises": (NotFoundException,)}, security=[], tags=TAGS)
 @inject
-async def jwks(keys: FromDishka[KeyRing]) -> dict[str, Any]:
+async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
     """The public keys that verify access tokens."""
     if not keys.asymmetric:
         raise NotFoundException()
     return keys.jwks()
 
 
-@get("/metrics", opt=PUBLIC, tags=TAGS, include_in_schema=False)
+@get("/metrics", opt=SCRAPE, tags=TAGS, include_in_schema=False)
 @inject
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
     """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
-    API key (a user token gets 403)."""
-    token, api_key, client = _credentials(request)
-    expected: str | None = request.app.state.settings.metrics_token
-    if not (expected and token is not None and hmac.compare_digest(token.encode(), expected.encode())):
-        # Not the scrape token: an API key (a service, like Prometheus) checked as the guard would.
-        try:
-            result = await request.app.state.authenticate.execute(token, api_key, client)
-        except InvalidToken as error:
-            if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
-                raise
-            raise InvalidToken(
-                "The bearer token is not the metrics token (MUSICEZ_METRICS_TOKEN); "
-                "/metrics takes that token or an API key"
-            ) from None
-        if not isinstance(result.principal, ApiKeyPrincipal):
-            raise ApiKeyRequired()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    API key (a user token gets 403); the guard checks which (`SCRAPE`)."""
+    if of(request).settings.prometheus_multiproc_dir:
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

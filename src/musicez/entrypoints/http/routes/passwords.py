@@ -30,6 +30,7 @@ from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.routes.common import client_of
 from musicez.entrypoints.http.schemas import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody, doc
+from musicez.entrypoints.http.state import of
 
 log = logging.getLogger("musicez.mail")
 TAGS = ["passwords"]
@@ -61,8 +62,9 @@ async def forgot_password(
     """Mail a reset link to the account, if there is one. The answer is the same either way."""
     client = client_of(request)
     email = await accept.execute(data.email, client)
-    tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
-    task = asyncio.create_task(send_reset_link(request.app.state.dishka_container, email, client))
+    state = of(request)
+    task = asyncio.create_task(send_reset_link(state.container, email, client))
+    tasks = state.background_tasks
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return Response(Accepted(), status_code=202)

@@ -52,7 +52,7 @@ def _from_trusted_proxy(request: Request[Any, Any, Any]) -> bool:
         peer = ipaddress.ip_address(request.client.host if request.client else "")
     except ValueError:
         return False
-    return any(peer in network for network in request.app.state.trusted_networks)
+    return any(peer in network for network in request.app.state.musicez.trusted_networks)
 
 
 def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:

@@ -1,0 +1,42 @@
+"""What the app keeps for its requests: one typed object, `app.state.musicez`.
+
+The guard gets it through its hook's closure (no `State` lookup on the guarded hot path:
+each `app.state.<name>` is a Python-level `__getattr__`, ~0.3 µs); a handler reads it with
+`of(request)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from dishka import AsyncContainer
+from litestar import Litestar, Request
+
+from musicez.application.authenticate import AuthenticateRequest
+from musicez.entrypoints.http.client_address import Network
+from musicez.entrypoints.settings import Settings
+
+
+@dataclass(slots=True, eq=False)
+class AppState:
+    settings: Settings
+    container: AsyncContainer  # the app-scope container (dishka); requests get their own scope
+    # Set at start-up (reading either before then is an AttributeError, as it always was):
+    authenticate: AuthenticateRequest = field(init=False)
+    trusted_networks: list[Network] = field(init=False)
+    # Work that outlives its request (reset mails), awaited a while at shutdown.
+    background_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    usage_loop: asyncio.Task[None] | None = None  # None until start-up began
+    activity_purge: asyncio.Task[None] | None = None
+
+
+def of(request: Request[Any, Any, Any]) -> AppState:
+    state: AppState = request.app.state.musicez
+    return state
+
+
+def of_app(app: Litestar) -> AppState:
+    state: AppState = app.state.musicez
+    return state
