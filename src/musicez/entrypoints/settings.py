@@ -29,32 +29,11 @@ from musicez.entrypoints.settings_groups import (
     RedisSettings,
     SessionSettings,
 )
+from musicez.entrypoints.settings_sources import ASYNC_DRIVERS, FILE_SECRETS, FOREIGN, read_secret_file
 
 __all__ = ["FILE_SECRETS", "PREFIX", "Seconds", "Settings", "SettingsError"]
 
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=10 * 365 * 86400)]
-
-
-_ASYNC_DRIVERS = {
-    "postgresql://": "postgresql+asyncpg://",
-    "postgres://": "postgresql+asyncpg://",
-    "sqlite://": "sqlite+aiosqlite://",
-}
-
-
-# Secrets that may also come from a file (Docker/Kubernetes secrets): MUSICEZ_<NAME>_FILE holds
-# the path; the file's content (without the final newline) is the value. The JWT keys have
-# their own *_FILE fields, which also take PEM files with several keys.
-FILE_SECRETS = ("secret_key", "database_url", "redis_url", "smtp_url", "metrics_token")
-# Settings named by the library that reads them, not MUSICEZ_*: field -> variable.
-FOREIGN = {"prometheus_multiproc_dir": "PROMETHEUS_MULTIPROC_DIR"}
-
-
-def _read_secret_file(name: str, path: str) -> str:
-    try:
-        return Path(path).expanduser().read_text().rstrip("\r\n")
-    except OSError as exc:
-        raise SettingsError(f"{PREFIX}{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -167,7 +146,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         for field in FILE_SECRETS:
             path = source.get(f"{PREFIX}{field.upper()}_FILE", "")
             if path and field not in raw:
-                raw[field] = _read_secret_file(field, path)
+                raw[field] = read_secret_file(field, path)
         raw.update(overrides)
         problems = decode_lists(raw)
         try:
@@ -194,7 +173,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if not self.database_url:
             return f"sqlite+aiosqlite:///{(self.data_path / 'musicez.db').resolve()}"
         # The async drivers are the only ones installed: `postgresql://` and `sqlite://` mean them.
-        for plain, driver in _ASYNC_DRIVERS.items():
+        for plain, driver in ASYNC_DRIVERS.items():
             if self.database_url.startswith(plain):
                 return driver + self.database_url.removeprefix(plain)
         return self.database_url

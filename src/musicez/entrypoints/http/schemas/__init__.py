@@ -1,0 +1,121 @@
+"""Request and response bodies as msgspec structs: the wire shapes of API.md.
+
+Each field carries its description and a realistic example for the OpenAPI reference
+(`msgspec.Meta(description=..., examples=[...])`, or the `ParameterKwarg` of a documented-only
+constraint). They are read when the document is built, never while a request is served: a
+`Meta` without constraints changes neither decoding nor encoding.
+
+One module per route area (`fields` holds what they share); every name is importable from here."""
+
+from musicez.entrypoints.http.schemas.activity import ActivityItemOut, ActivityPage, NotMeBody
+from musicez.entrypoints.http.schemas.admin import (
+    AdminSessionOut,
+    AdminUserDetails,
+    AdminUserOut,
+    AdminUserPage,
+    DisabledField,
+    DisabledReasonField,
+    DisableUserBody,
+    LastLoginField,
+)
+from musicez.entrypoints.http.schemas.auth import (
+    ApiKeyOut,
+    LoginBody,
+    MeApiKey,
+    MeSession,
+    MeUser,
+    RefreshBody,
+    RegisterBody,
+    SessionOut,
+    TokenResponse,
+    UserOut,
+)
+from musicez.entrypoints.http.schemas.fields import (
+    EMAIL_MAX_LENGTH,
+    ID_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PASSWORD_POLICY,
+    CreatedAtField,
+    CurrentPasswordField,
+    DeviceNameField,
+    EmailField,
+    HealthState,
+    IdPath,
+    LastUsedField,
+    NewPasswordField,
+    PasswordField,
+    RefreshTokenField,
+    RefreshTokenTransport,
+    ResetTokenField,
+    SessionCreatedField,
+    SessionExpiresField,
+    SessionIdField,
+    StoredEmailField,
+    TransportField,
+    UserIdField,
+    doc,
+    rfc3339,
+)
+from musicez.entrypoints.http.schemas.health import DependencyOut, HealthOut, Status
+from musicez.entrypoints.http.schemas.introspection import IntrospectionOut
+from musicez.entrypoints.http.schemas.passwords import ChangePasswordBody, ForgotPasswordBody, ResetPasswordBody
+from musicez.entrypoints.http.schemas.problems import FieldErrorOut, Problem
+
+__all__ = [
+    "EMAIL_MAX_LENGTH",
+    "ID_MAX_LENGTH",
+    "PASSWORD_MAX_LENGTH",
+    "PASSWORD_MIN_LENGTH",
+    "PASSWORD_POLICY",
+    "ActivityItemOut",
+    "ActivityPage",
+    "AdminSessionOut",
+    "AdminUserDetails",
+    "AdminUserOut",
+    "AdminUserPage",
+    "ApiKeyOut",
+    "ChangePasswordBody",
+    "CreatedAtField",
+    "CurrentPasswordField",
+    "DependencyOut",
+    "DeviceNameField",
+    "DisableUserBody",
+    "DisabledField",
+    "DisabledReasonField",
+    "EmailField",
+    "FieldErrorOut",
+    "ForgotPasswordBody",
+    "HealthOut",
+    "HealthState",
+    "IdPath",
+    "IntrospectionOut",
+    "LastLoginField",
+    "LastUsedField",
+    "LoginBody",
+    "MeApiKey",
+    "MeSession",
+    "MeUser",
+    "NewPasswordField",
+    "NotMeBody",
+    "PasswordField",
+    "Problem",
+    "RefreshBody",
+    "RefreshTokenField",
+    "RefreshTokenTransport",
+    "RegisterBody",
+    "ResetPasswordBody",
+    "ResetTokenField",
+    "SessionCreatedField",
+    "SessionExpiresField",
+    "SessionIdField",
+    "SessionOut",
+    "Status",
+    "StoredEmailField",
+    "TokenResponse",
+    "TransportField",
+    "UserIdField",
+    "UserOut",
+    "doc",
+    "rfc3339",
+]

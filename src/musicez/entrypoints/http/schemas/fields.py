@@ -1,0 +1,197 @@
+"""What the bodies share: `doc`, `rfc3339`, the documented constraints and the annotated field types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar.openapi.spec import Example
+from litestar.params import ParameterKwarg, PathParameter
+
+from musicez.domain import password_policy as policy
+from musicez.entrypoints.http import samples
+
+# Where the refresh token travels: in the token response, or in an HttpOnly cookie (browser mode).
+RefreshTokenTransport = Literal["body", "cookie"]
+
+
+_RFC3339: dict[datetime, str] = {}  # the few instants a guarded route shows, formatted once
+
+
+_RFC3339_MAX = 4096
+
+
+def rfc3339(value: datetime) -> str:
+    """`2026-01-02T03:04:05Z`. `/auth/me` shows the same three instants of a session on every
+    call, so they are remembered (a bounded table, emptied when full: clients cannot grow it)."""
+    text = _RFC3339.get(value)
+    if text is None:
+        if len(_RFC3339) >= _RFC3339_MAX:
+            _RFC3339.clear()
+        text = _RFC3339[value] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+def doc(description: str, *examples: Any, **constraints: Any) -> msgspec.Meta:
+    """A field's description and examples in the OpenAPI document, with its constraints if any. Fields
+    that hold other structs get no example of their own: those structs' fields have theirs."""
+    return msgspec.Meta(description=description, examples=list(examples) or None, **constraints)
+
+
+# -- the real constraints of each field, stated in the OpenAPI document (API.md, Hardening v1.1) --
+# `ParameterKwarg(...)` only documents: the route decides, with its own code (an address that is not
+# one is 400 on register and forgot but 401 on login; a short password is 422 weak_password,
+# listing every failed rule). `msgspec.Meta(...)` also enforces, as 400 validation_error. So a
+# request the document calls valid is never a 400 validation_error, and every request it calls
+# invalid is refused with a 4xx.
+EMAIL_MAX_LENGTH = 254
+
+
+PASSWORD_MIN_LENGTH = policy.MIN_LENGTH  # characters; the 72-byte rule stays a 422
+
+
+PASSWORD_MAX_LENGTH = policy.MAX_BYTES
+
+
+PASSWORD_POLICY = (
+    f"Password policy: at least {policy.MIN_LENGTH} characters and at most {policy.MAX_BYTES} bytes in UTF-8 "
+    "(bcrypt's limit: longer is refused, never truncated), counted after NFC normalisation; not one of the "
+    "10,000 most common passwords; not containing the local part of the account's email address when that "
+    f"is {policy.MIN_LOCAL_PART_TO_CHECK} characters or longer (case-insensitively); at least "
+    f"{policy.MIN_CLASSES} of the 4 character classes (lower case, upper case, digits, symbols) unless it "
+    f"is {policy.LONG_ENOUGH_FOR_ANY_CLASSES} characters or longer; at least {policy.MIN_DISTINCT} different "
+    "characters; not only whitespace, control or format characters. A password that breaks any rule is "
+    "answered 422 `weak_password`, with one entry in `errors` for every rule it breaks."
+)
+
+
+def _password(description: str, example: str) -> ParameterKwarg:
+    return ParameterKwarg(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        description=description,
+        examples=[Example(value=example)],
+    )
+
+
+EmailField = Annotated[
+    str,
+    ParameterKwarg(
+        format="email",
+        min_length=3,
+        max_length=EMAIL_MAX_LENGTH,
+        description="An email address. Trimmed, and compared case-insensitively after Unicode (NFKC) folding, "
+        "so `ADA@example.com` and `ada@example.com` are one account",
+        examples=[Example(value=samples.EMAIL)],
+    ),
+]
+
+
+PasswordField = Annotated[str, _password(f"The password to set. {PASSWORD_POLICY}", samples.PASSWORD)]
+
+
+NewPasswordField = Annotated[str, _password(f"The new password. {PASSWORD_POLICY}", samples.NEW_PASSWORD)]
+
+
+CurrentPasswordField = Annotated[
+    str,
+    _password(
+        f"The account's password, as it is now. Every password the policy admits is {PASSWORD_MIN_LENGTH} to "
+        f"{PASSWORD_MAX_LENGTH} characters long (and at most {PASSWORD_MAX_LENGTH} bytes in UTF-8), so nothing "
+        "outside that range can be right; it is checked against the account, not against the policy",
+        samples.PASSWORD,
+    ),
+]
+
+
+RefreshTokenField = Annotated[
+    str,
+    ParameterKwarg(
+        min_length=1,
+        max_length=512,
+        description="The refresh token of the latest token response for this session (opaque). Leave the field "
+        "out, with a body of `{}`, to use the browser-mode refresh cookie instead; when both are sent the body "
+        "wins and the answer is in body mode",
+        examples=[Example(value=samples.REFRESH_TOKEN)],
+    ),
+]
+
+
+ResetTokenField = Annotated[
+    str,
+    ParameterKwarg(
+        min_length=1,
+        max_length=128,
+        description="The token of the reset link (the `token` query parameter of the link in the email): "
+        "single-use, valid for 30 minutes by default",
+        examples=[Example(value=samples.RESET_TOKEN)],
+    ),
+]
+
+
+DeviceNameField = Annotated[
+    str,
+    doc(
+        "A name for this device, shown in the session list and the security activity. Default: one made "
+        "from the User-Agent (`Safari on Mac OS X`)",
+        samples.DEVICE_NAME,
+        max_length=200,
+    ),
+]
+
+
+TransportField = Annotated[
+    RefreshTokenTransport,
+    msgspec.Meta(
+        description="Where the refresh token goes: `body` (in the token response) or `cookie` (browser mode: an "
+        "HttpOnly, Secure, SameSite=Strict cookie that JavaScript cannot read; the response then has no "
+        "`refresh_token`)"
+    ),
+]
+
+
+# Shared by several response bodies
+UserIdField = Annotated[str, doc("The user's id (a UUID)", samples.USER_ID)]
+
+
+SessionIdField = Annotated[str, doc("The session's id (a UUID)", samples.SESSION_ID)]
+
+
+CreatedAtField = Annotated[str, doc("When the account was created (RFC 3339, UTC)", samples.CREATED_AT)]
+
+
+StoredEmailField = Annotated[
+    str, doc("The address as given at registration (trimmed, NFC); mail goes there", samples.EMAIL)
+]
+
+
+SessionCreatedField = Annotated[str, doc("When the session was opened: its login or registration", samples.NOW)]
+
+
+LastUsedField = Annotated[str, doc("When the session last got new tokens: its login or latest refresh", samples.NOW)]
+
+
+SessionExpiresField = Annotated[
+    str,
+    doc(
+        "When the session's refresh token expires; each refresh pushes it back, up to the session's absolute "
+        "lifetime (30 days by default)",
+        samples.REFRESH_EXPIRES_AT,
+    ),
+]
+
+
+HealthState = Annotated[
+    Literal["ok", "unavailable"], msgspec.Meta(description="`ok`, or `unavailable` when a check failed")
+]
+
+
+# An id in a path: documented as at most a UUID's 36 characters, never enforced as a 400, so that a
+# malformed or longer id is the route's own 404 (`session_not_found`, `user_not_found`).
+ID_MAX_LENGTH = 36
+
+
+IdPath = Annotated[
+    str, PathParameter(schema_extra={"maxLength": ID_MAX_LENGTH}, description="A UUID; anything else is a 404")
+]
