@@ -117,17 +117,22 @@ def show_user(email_or_id: str, as_json: bool) -> None:
     _table(sessions, ["id", "device_name", "created_at", "last_used_at", "expires_at"])
 
 
+def _act(use_case: type[Any], *args: Any) -> Any:
+    """Run one account use case (`execute(*args)`) in a request scope; errors as one line."""
+
+    async def work(scope: Any) -> Any:
+        return await (await scope.get(use_case)).execute(*args)
+
+    return run(work)
+
+
 @users.command("disable")
 @click.argument("email_or_id")
 @click.option("--reason", default=None, help="Why (shown to operators, never to the user).")
 def disable_user(email_or_id: str, reason: str | None) -> None:
     """Disable an account: every session ends at once; login and reset links stop working."""
 
-    async def work(scope: Any) -> User:
-        user: User = await (await scope.get(DisableUser)).execute(email_or_id, CLI_ACTOR, reason)
-        return user
-
-    user = run(work)
+    user: User = _act(DisableUser, email_or_id, CLI_ACTOR, reason)
     click.echo(f"disabled {user.id} ({user.email.value}); every session ended")
 
 
@@ -136,11 +141,7 @@ def disable_user(email_or_id: str, reason: str | None) -> None:
 def enable_user(email_or_id: str) -> None:
     """Lift the block; sessions that ended stay ended."""
 
-    async def work(scope: Any) -> User:
-        user: User = await (await scope.get(EnableUser)).execute(email_or_id, CLI_ACTOR)
-        return user
-
-    user = run(work)
+    user: User = _act(EnableUser, email_or_id, CLI_ACTOR)
     click.echo(f"enabled {user.id} ({user.email.value})")
 
 
@@ -149,9 +150,5 @@ def enable_user(email_or_id: str) -> None:
 def logout_user(email_or_id: str) -> None:
     """End every session of the user at once."""
 
-    async def work(scope: Any) -> int:
-        count: int = await (await scope.get(ForceLogout)).execute(email_or_id, CLI_ACTOR)
-        return count
-
-    count = run(work)
+    count: int = _act(ForceLogout, email_or_id, CLI_ACTOR)
     click.echo(f"ended {count} session{'' if count == 1 else 's'} of {email_or_id.strip()[:254]}")
