@@ -148,7 +148,7 @@ async def test_metrics_need_the_scrape_token_or_a_credential(ops_client: AsyncTe
     tokens = await register(ops_client)
     as_user = await ops_client.get("/metrics", headers=bearer(tokens))
     assert as_user.status_code == 403
-    assert as_user.json()["code"] == "api_key_required"
+    assert as_user.json()["code"] == "insufficient_scope"
     created = await create_api_key(ops_client, name="prometheus")
     as_service = await ops_client.get("/metrics", headers={"X-API-Key": created.secret})
     assert as_service.status_code == 200

@@ -107,9 +107,6 @@ class UserTokenRequired(AuthError):
     hint = "Call this route with a user's access token, not an API key"
 
 
-class ApiKeyRequired(AuthError):
-    code = "api_key_required"
-    title = "This route is for services: use an API key or the metrics token"
 
 
 class SessionNotFound(AuthError):
@@ -163,6 +160,14 @@ class InsufficientScope(AuthError):
     code = "insufficient_scope"
     title = "The credential lacks the scope this route needs"
     hint = "This route needs an API key of scope admin"
+
+
+class ApiKeyRequired(InsufficientScope):
+    """`/metrics` with a user token. API.md's code table has no code of its own for it: a user
+    token lacks what a scrape needs, so it is `insufficient_scope`, with its own title."""
+
+    title = "This route is for services: use an API key or the metrics token"
+    hint = "Scrape /metrics with MUSICEZ_METRICS_TOKEN or an API key"
 
 
 class AccountDisabled(AuthError):
