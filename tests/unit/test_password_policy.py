@@ -100,6 +100,12 @@ def test_the_local_part_counts_only_from_four_characters() -> None:
     assert HAS_LOCAL not in rules("X-JDoe-Listens-2-Jazz")  # no email, no rule
 
 
+def test_the_local_part_is_matched_by_unicode_case_folding_not_only_lower_case() -> None:
+    # "ß".lower() is "ß", its case folding is "ss": lower() alone let these through.
+    assert HAS_LOCAL in rules("My-STRASSE-Listens-2", "straße@example.com")
+    assert HAS_LOCAL in rules("My-Straße-Listens-2", "STRASSE@example.com")
+
+
 @pytest.mark.parametrize(
     ("password", "weak"),
     [

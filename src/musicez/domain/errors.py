@@ -107,8 +107,6 @@ class UserTokenRequired(AuthError):
     hint = "Call this route with a user's access token, not an API key"
 
 
-
-
 class SessionNotFound(AuthError):
     code = "session_not_found"
     title = "No such active session"

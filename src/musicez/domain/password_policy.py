@@ -43,8 +43,9 @@ class PasswordPolicy:
         if password.lower() in self.common_passwords or password in self.common_passwords:
             failed.append("is one of the most common passwords")
         if email is not None:
-            local = email.local_part.lower()
-            if len(local) >= MIN_LOCAL_PART_TO_CHECK and local in password.lower():
+            # Case-insensitive as Unicode defines it (casefold: "Straße" contains "STRASSE").
+            local = email.local_part.casefold()
+            if len(email.local_part) >= MIN_LOCAL_PART_TO_CHECK and local in password.casefold():
                 failed.append("must not contain the local part of the email address")
         if len(password) < LONG_ENOUGH_FOR_ANY_CLASSES and character_classes(password) < MIN_CLASSES:
             failed.append(
