@@ -129,6 +129,44 @@ async def test_a_warm_read_makes_no_round_trip(pair: Pair) -> None:
     assert pair.inner.reads - before <= 2  # a late ping on a loaded box may send one to the store
 
 
+async def _own_pings(listener: Redis, fence: RedisFence, seconds: float, *, asking: bool) -> int:
+    """How many pings `fence` publishes in `seconds`, read on a subscriber of the channel;
+    with `asking`, its cache is asked for all along (as a guarded route's reads do)."""
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(fence.channel)
+    own = b"p|%s|" % fence.fence.process_id.encode()
+    count = 0
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if asking:
+                fence.trusted()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 0.005))
+            if message is not None and message["data"].startswith(own):
+                count += 1
+    finally:
+        await pubsub.aclose()
+    return count
+
+
+async def test_pings_run_at_full_rate_only_while_the_caches_are_asked_for(redis_url: str, redis_prefix: str) -> None:
+    """An idle process (or one serving only public routes) does not keep 100 pings a second
+    going on the channel that every process reads; a guarded read brings the full rate back."""
+    async for pair in _pair(redis_url, f"{redis_prefix}:fence:{uuid.uuid4().hex[:8]}"):
+        listener = Redis.from_url(redis_url)
+        try:
+            fence = pair.fence_b
+            await _trusted(fence)
+            await asyncio.sleep(0.1)  # the demand of `_trusted` is spent
+            idle = await _own_pings(listener, fence, 1.0, asking=False)
+            busy = await _own_pings(listener, fence, 1.0, asking=True)
+            assert 1 <= idle <= 1.0 / fence.idle_ping + 2  # the channel's health check keeps going
+            assert busy >= 0.5 / PING  # every ping interval (half of them, on a loaded box)
+            assert fence.trusted()
+        finally:
+            await listener.aclose()
+
+
 async def test_a_revocation_on_one_process_is_obeyed_by_the_other_on_return(pair: Pair) -> None:
     await _trusted(pair.fence_a, pair.fence_b)
     latencies = []
