@@ -145,7 +145,7 @@ async def _own_pings(listener: Redis, fence: RedisFence, seconds: float, *, aski
             if message is not None and message["data"].startswith(own):
                 count += 1
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
     return count
 
 
