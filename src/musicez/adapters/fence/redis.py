@@ -33,6 +33,15 @@ CLOCK_MARGIN = 0.002
 READ_SLICE = 0.25  # how long one read of the channel may block before the loop checks its health
 RETRY_DELAY = 0.2
 
+# KEYS[1] the flush marker; ARGV: the marker this process adopted, the channel, the ping.
+# -1: the marker changed (nothing published). The marker and the channel share a hash tag, so on a
+# Cluster they live on one shard, where the script runs.
+_PING = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+"""
+_CLUSTER_PING = _PING.replace("'PUBLISH'", "'SPUBLISH'")
+
 
 class RedisFence:
     """One per process: the fence, its channel and its pings; starts on first use."""
@@ -62,6 +71,7 @@ class RedisFence:
         self.wanted = False
         self._cluster = isinstance(client, RedisCluster)
         self._marker: bytes | None = None
+        self._checked_ping = client.register_script(_CLUSTER_PING if self._cluster else _PING)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -207,16 +217,23 @@ class RedisFence:
             await asyncio.sleep(self.ping_interval)
 
     async def _ping(self) -> None:
+        """One round trip: Redis publishes the ping only if the flush marker is still the one
+        this process adopted (checked and published atomically, in one script)."""
         epoch = self.fence.epoch
         sent = time.monotonic()  # before the marker check and the publish
-        marker = await self._client.get(self.marker_key)
-        if marker is None or marker != self._marker:
-            log.warning("the revocation marker changed (Redis flushed or restarted): caches cleared")
-            try:
-                await self._adopt_marker()
-            finally:
-                self.fence.on_flushed()  # after the adoption: what is read from now on is checked against it
-            return
         message = self.fence.prepare_ping(sent, epoch)
-        if message is not None:
-            await self._publish(message)
+        if message is None:  # not subscribed yet, or reset meanwhile: only the marker check
+            marker = await self._client.get(self.marker_key)
+            if marker is None or marker != self._marker:
+                await self._marker_changed()
+            return
+        published = await self._checked_ping(keys=[self.marker_key], args=[self._marker or b"", self.channel, message])
+        if published == -1:
+            await self._marker_changed()
+
+    async def _marker_changed(self) -> None:
+        log.warning("the revocation marker changed (Redis flushed or restarted): caches cleared")
+        try:
+            await self._adopt_marker()
+        finally:
+            self.fence.on_flushed()  # after the adoption: what is read from now on is checked against it
