@@ -1,9 +1,10 @@
-"""The fakes as a dishka provider, laid over the production container (`build_container`'s
-overrides): it replaces what reaches outside the process or costs real time (the database, mail,
-clock, randomness, bcrypt, the rate limits, the event log) and leaves every other factory (the
-settings' groups, the policies, the keys, the session store, the use cases) as production wires
-them. In dishka a later provider's factory for a type replaces an earlier one; `override=True`
-says that it is meant to."""
+"""The fakes as a dishka provider, laid over the production providers (`production_providers`,
+what `build_container` builds from): it replaces what reaches outside the process or costs real
+time (the database, mail, clock, randomness, bcrypt, the rate limits, the event log) and leaves
+every other factory (the settings' groups, the policies, the keys, the session store, the use
+cases) as production wires them. In dishka a later provider's factory for a type replaces an
+earlier one; `override=True` says that it is meant to, and the World's container refuses one
+that replaces nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from advanced_alchemy.config import SQLAlchemyAsyncConfig
-from dishka import Provider, Scope, provide
+from dishka import Provider, Scope, from_context, provide
+from prometheus_client import CollectorRegistry
 
 from musicez.application.ports import (
     ActivityLog,
@@ -30,6 +32,7 @@ from musicez.application.ports import (
     UsageRecorder,
 )
 from musicez.entrypoints.providers.storage import UnitsOfWork
+from musicez.entrypoints.settings import Settings
 from tests.support.activity_fakes import FakeActivityLog, FakeSecurityLinks
 from tests.support.fakes import (
     FakeApiKeyLookup,
@@ -68,11 +71,17 @@ class FakeNotExpected(AssertionError):
 
 
 class FakeInfrastructure(Provider):
+    """Each app scope (one `World`) brings its own fakes and settings in its context, so that one
+    container, its graph built and compiled once, serves every World of a run."""
+
     scope = Scope.APP
 
-    def __init__(self, fakes: Fakes) -> None:
-        super().__init__()
-        self.fakes = fakes
+    fakes = from_context(provides=Fakes)
+    settings = from_context(provides=Settings, override=True)
+
+    @provide(override=True)
+    def metrics_registry(self) -> CollectorRegistry:
+        return CollectorRegistry()
 
     # --- the database: no engine, no file, no connection --------------------------------------
 
@@ -86,64 +95,64 @@ class FakeInfrastructure(Provider):
         return FakeDatabasePing()
 
     @provide(override=True, scope=Scope.REQUEST)
-    def unit_of_work(self) -> UnitOfWork:
-        return FakeUnitOfWork(self.fakes.database)
+    def unit_of_work(self, fakes: Fakes) -> UnitOfWork:
+        return FakeUnitOfWork(fakes.database)
 
     @provide(override=True)
-    def units_of_work(self) -> UnitsOfWork:
-        return lambda: FakeUnitOfWork(self.fakes.database)
+    def units_of_work(self, fakes: Fakes) -> UnitsOfWork:
+        return lambda: FakeUnitOfWork(fakes.database)
 
     @provide(override=True)
-    def api_key_lookup(self) -> ApiKeyLookup:
-        return FakeApiKeyLookup(self.fakes.database)
+    def api_key_lookup(self, fakes: Fakes) -> ApiKeyLookup:
+        return FakeApiKeyLookup(fakes.database)
 
     @provide(override=True)
-    def activity_log(self) -> ActivityLog:
-        return self.fakes.activity
+    def activity_log(self, fakes: Fakes) -> ActivityLog:
+        return fakes.activity
 
     @provide(override=True)
-    def security_links(self) -> SecurityLinkRepository:
-        return self.fakes.links
+    def security_links(self, fakes: Fakes) -> SecurityLinkRepository:
+        return fakes.links
 
     # --- time, randomness, hashing, limits, mail, events, usage -------------------------------
 
     @provide(override=True)
-    def clock(self) -> Clock:
-        return self.fakes.clock
+    def clock(self, fakes: Fakes) -> Clock:
+        return fakes.clock
 
     @provide(override=True)
-    def secrets(self) -> SecretGenerator:
-        return self.fakes.secrets
+    def secrets(self, fakes: Fakes) -> SecretGenerator:
+        return fakes.secrets
 
     @provide(override=True)
-    def password_hasher(self) -> PasswordHasher:
-        return self.fakes.passwords
+    def password_hasher(self, fakes: Fakes) -> PasswordHasher:
+        return fakes.passwords
 
     @provide(override=True)
-    def rate_limiter(self) -> RateLimiter:
-        return self.fakes.limiter
+    def rate_limiter(self, fakes: Fakes) -> RateLimiter:
+        return fakes.limiter
 
     @provide(override=True)
-    def principal_rate_limiter(self) -> PrincipalRateLimiter:
-        return self.fakes.limiter
+    def principal_rate_limiter(self, fakes: Fakes) -> PrincipalRateLimiter:
+        return fakes.limiter
 
     @provide(override=True)
-    def rate_observer(self) -> RateObserver:
-        return self.fakes.observer
+    def rate_observer(self, fakes: Fakes) -> RateObserver:
+        return fakes.observer
 
     @provide(override=True)
-    def mailer(self) -> Mailer:
-        return self.fakes.mailer
+    def mailer(self, fakes: Fakes) -> Mailer:
+        return fakes.mailer
 
     @provide(override=True)
-    def events(self) -> EventSink:
+    def events(self, fakes: Fakes) -> EventSink:
         """The plain sink: this replaces the activity recorder too, unless `ActivityProvider` is
         laid over this provider again (`World.open(activity=True)`)."""
-        return self.fakes.events
+        return fakes.events
 
     @provide(override=True)
-    def usage(self) -> UsageRecorder:
-        return self.fakes.usage
+    def usage(self, fakes: Fakes) -> UsageRecorder:
+        return fakes.usage
 
 
 class FakeDatabasePing:

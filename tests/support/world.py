@@ -5,9 +5,10 @@ the unit tests too."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from functools import cache
 from typing import Any, Protocol
 
-from dishka import AsyncContainer, Provider
+from dishka import AsyncContainer, Provider, Scope, ValidationSettings, make_async_container
 from prometheus_client import CollectorRegistry
 
 from musicez.application.account_budget import AccountBudget
@@ -34,7 +35,7 @@ from musicez.application.sessions import (
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.domain.rate_limit import RateLimit
-from musicez.entrypoints.container import build_container
+from musicez.entrypoints.container import production_providers
 from musicez.entrypoints.providers.activity import ActivityProvider
 from musicez.entrypoints.settings import Settings
 from tests.support.accounts import STRONG_PASSWORD
@@ -53,6 +54,20 @@ UNIT_SETTINGS: dict[str, Any] = {
     "password_reset_url": "https://app.example/reset",
     "security_url": "https://app.example/not-me",
 }
+
+
+@cache
+def _graph(activity: bool) -> AsyncContainer:
+    """The production providers and the fakes' provider, built and compiled once a run: each World
+    enters its own app scope (its own singletons) with its fakes and settings as that scope's
+    context. Nothing lives above the app scope, so there is nothing to close here."""
+    overrides: list[Provider] = [FakeInfrastructure()]
+    if activity:
+        overrides.append(ActivityProvider())
+    providers = production_providers(Settings(), CollectorRegistry())  # both replaced per World
+    # nothing_overridden: a fake for a type production does not provide would hide a missing factory
+    strict = ValidationSettings(nothing_overridden=True)
+    return make_async_container(*providers, *overrides, start_scope=Scope.RUNTIME, validation_settings=strict)
 
 
 class MakeWorld(Protocol):
@@ -84,14 +99,12 @@ class World:
         go through the activity recorder (feed, security mails) into `events`. `settings`:
         `Settings` fields over `UNIT_SETTINGS`."""
         fakes = Fakes()
-        overrides: list[Provider] = [FakeInfrastructure(fakes)]
-        if activity:
-            overrides.append(ActivityProvider())
         values = {**UNIT_SETTINGS, "jwt_signing_key": signing_key, **settings}
-        app = build_container(Settings(**values), CollectorRegistry(), *overrides)
         stack = AsyncExitStack()
-        stack.push_async_callback(app.close)  # last: the app scope closes after the request's
         try:
+            app = await stack.enter_async_context(
+                _graph(activity)(context={Fakes: fakes, Settings: Settings(**values)})
+            )
             request = await stack.enter_async_context(app())
             world = cls(fakes, stack)
             await world._resolve(app, request)
