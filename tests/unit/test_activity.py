@@ -23,9 +23,9 @@ from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
 from tests.support.accounts import STRONG_PASSWORD
-from tests.support.world import MakeWorld, World
+from tests.support.world import UNIT_SETTINGS, MakeWorld, World
 
-SECURITY_URL = "https://app.example/not-me"
+SECURITY_URL = UNIT_SETTINGS["security_url"]
 
 
 class Wired:
