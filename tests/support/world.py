@@ -1,21 +1,29 @@
-"""`World`: every use case wired to one set of in-memory fakes (no I/O, no framework)."""
+"""`World`: every use case from the production container, over one set of in-memory fakes (no
+I/O, no framework). A wiring mistake in `musicez.entrypoints.container` or its providers fails
+the unit tests too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from contextlib import AsyncExitStack
+from functools import cache
+from typing import Any, Protocol
 
-from musicez.adapters.memory.session_store import MemorySessionStore
-from musicez.adapters.security.jwt_codec import JwtCodec
-from musicez.adapters.security.keyed_hash import HmacHasher
+from dishka import AsyncContainer, Provider, Scope, ValidationSettings, make_async_container
+from prometheus_client import CollectorRegistry
+
 from musicez.application.account_budget import AccountBudget
 from musicez.application.accounts import LoginUser, RegisterCommand, RegisterUser
+from musicez.application.activity import BackgroundWork, ListActivity
+from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
-from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
+from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.devices import DeviceTokens
 from musicez.application.grants import SessionOpener, TokenGrant
+from musicez.application.introspect import IntrospectToken
 from musicez.application.passwords import ChangePassword, RequestPasswordReset, ResetPassword
 from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
+from musicez.application.ports import AccessTokenCodec, EventSink, KeyedHasher, SessionStore
+from musicez.application.security_mail import ReportNotMe
 from musicez.application.sessions import (
     ListSessions,
     Logout,
@@ -24,201 +32,142 @@ from musicez.application.sessions import (
     RevokeSession,
     RotateRefresh,
 )
-from musicez.application.throttle import FailureBudget, PrincipalThrottle, Throttle
+from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.domain.rate_limit import RateLimit
+from musicez.entrypoints.container import production_providers
+from musicez.entrypoints.providers.activity import ActivityProvider
+from musicez.entrypoints.settings import Settings
 from tests.support.accounts import STRONG_PASSWORD
-from tests.support.fakes import (
-    FakeApiKeyLookup,
-    FakeClock,
-    FakeDatabase,
-    FakeEvents,
-    FakeMailer,
-    FakePasswordHasher,
-    FakeRateLimiter,
-    FakeRateObserver,
-    FakeSecrets,
-    FakeUnitOfWork,
-    FakeUsageRecorder,
-)
+from tests.support.fake_infrastructure import FakeInfrastructure, Fakes
+from tests.support.fakes import FakeUnitOfWork
 
-COMMON_PASSWORDS = frozenset({"password1234", "qwertyuiop12"})
-SERVER_KEY = b"k" * 32
+SERVER_KEY = "k" * 32
+
+# What the unit tests assume beyond the production defaults.
+UNIT_SETTINGS: dict[str, Any] = {
+    "secret_key": SERVER_KEY,
+    "jwt_issuer": "https://auth.test",
+    "jwt_audience": "musicez-api",
+    "login_rate_limit": RateLimit(3, "minute"),
+    "rate_limit": RateLimit(5, "minute"),
+    "password_reset_url": "https://app.example/reset",
+    "security_url": "https://app.example/not-me",
+}
 
 
-@dataclass
+@cache
+def _graph(activity: bool) -> AsyncContainer:
+    """The production providers and the fakes' provider, built and compiled once a run: each World
+    enters its own app scope (its own singletons) with its fakes and settings as that scope's
+    context. Nothing lives above the app scope, so there is nothing to close here."""
+    overrides: list[Provider] = [FakeInfrastructure()]
+    if activity:
+        overrides.append(ActivityProvider())
+    providers = production_providers(Settings(), CollectorRegistry())  # both replaced per World
+    # nothing_overridden: a fake for a type production does not provide would hide a missing factory
+    strict = ValidationSettings(nothing_overridden=True)
+    return make_async_container(*providers, *overrides, start_scope=Scope.RUNTIME, validation_settings=strict)
+
+
+class MakeWorld(Protocol):
+    async def __call__(self, *, activity: bool = False, **settings: Any) -> World: ...
+
+
 class World:
-    """Every use case on one set of fakes; tests read the fakes to see what happened."""
+    """Every use case as production wires it, on one set of fakes; tests read the fakes to see
+    what happened. One World is one app container and one request scope: the request-scoped use
+    cases share one `FakeUnitOfWork`, which opens a fresh transaction on every `async with` (so
+    calls in turn are independent, as requests are; do not run two of them concurrently)."""
 
-    codec: JwtCodec
-    clock: FakeClock = field(default_factory=lambda: FakeClock(datetime.now(UTC).replace(microsecond=0)))
-    database: FakeDatabase = field(default_factory=FakeDatabase)
-    secrets: FakeSecrets = field(default_factory=FakeSecrets)
-    passwords: FakePasswordHasher = field(default_factory=FakePasswordHasher)
-    limiter: FakeRateLimiter = field(default_factory=FakeRateLimiter)
-    observer: FakeRateObserver = field(default_factory=FakeRateObserver)
-    mailer: FakeMailer = field(default_factory=FakeMailer)
-    events: FakeEvents = field(default_factory=FakeEvents)
-    usage: FakeUsageRecorder = field(default_factory=FakeUsageRecorder)
-    session_policy: SessionPolicy = field(default_factory=lambda: SessionPolicy(refresh_reuse_grace=10))
-    limits: ThrottlePolicy = field(
-        default_factory=lambda: ThrottlePolicy(
-            login_failures=RateLimit(3, "minute"), per_principal=RateLimit(5, "minute")
-        )
-    )
-    refresh_policy: RefreshPolicy = field(default_factory=RefreshPolicy)
-    reset_policy: ResetPolicy = field(default_factory=lambda: ResetPolicy(reset_url="https://app.example/reset"))
+    def __init__(self, fakes: Fakes, stack: AsyncExitStack) -> None:
+        self.fakes = fakes
+        self._stack = stack
+        self.clock = fakes.clock
+        self.database = fakes.database
+        self.secrets = fakes.secrets
+        self.passwords = fakes.passwords
+        self.limiter = fakes.limiter
+        self.observer = fakes.observer
+        self.mailer = fakes.mailer
+        self.events = fakes.events  # what reached the plain sink (under the activity recorder, if any)
+        self.usage = fakes.usage
 
-    def __post_init__(self) -> None:
-        self.hasher = HmacHasher(SERVER_KEY)
-        self.policy = PasswordPolicy(COMMON_PASSWORDS)
-        self.sessions = MemorySessionStore(self.clock)
-        self.throttle = Throttle(self.limiter, self.observer, self.events)
-        self.failure_budget = FailureBudget(self.throttle, self.clock)
-        self.failures = FailureBudget(self.throttle, self.clock)
+    @classmethod
+    async def open(cls, signing_key: str, *, activity: bool = False, **settings: Any) -> World:
+        """`activity`: the production `ActivityProvider` again over the fakes, so that the events
+        go through the activity recorder (feed, security mails) into `events`. `settings`:
+        `Settings` fields over `UNIT_SETTINGS`."""
+        fakes = Fakes()
+        values = {**UNIT_SETTINGS, "jwt_signing_key": signing_key, **settings}
+        stack = AsyncExitStack()
+        try:
+            app = await stack.enter_async_context(
+                _graph(activity)(context={Fakes: fakes, Settings: Settings(**values)})
+            )
+            request = await stack.enter_async_context(app())
+            world = cls(fakes, stack)
+            await world._resolve(app, request)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return world
 
-    @property
-    def opener(self) -> SessionOpener:
-        return SessionOpener(self.sessions, self.codec, self.hasher, self.secrets, self.clock, self.session_policy)
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def _resolve(self, app: AsyncContainer, request: AsyncContainer) -> None:
+        self.app, self.request = app, request
+        get = request.get
+        self.codec = await get(AccessTokenCodec)
+        self.hasher = await get(KeyedHasher)
+        self.policy = await get(PasswordPolicy)
+        self.sessions = await get(SessionStore)
+        self.session_policy = await get(SessionPolicy)
+        self.limits = await get(ThrottlePolicy)
+        self.refresh_policy = await get(RefreshPolicy)
+        self.reset_policy = await get(ResetPolicy)
+        self.event_sink = await get(EventSink)  # the activity recorder, with `activity=True`
+        self.background = await get(BackgroundWork)
+        self.throttle = await get(Throttle)
+        self.failure_budget = self.failures = await get(FailureBudget)
+        self.opener = await get(SessionOpener)
+        self.budget = await get(AccountBudget)
+        self.devices = await get(DeviceTokens)
+        # --- use cases ---
+        self.register = await get(RegisterUser)
+        self.login = await get(LoginUser)
+        self.rotate = await get(RotateRefresh)
+        self.logout = await get(Logout)
+        self.revoke_all = await get(RevokeAllSessions)
+        self.revoke_others = await get(RevokeOtherSessions)
+        self.revoke_session = await get(RevokeSession)
+        self.list_sessions = await get(ListSessions)
+        self.authenticate = await get(AuthenticateRequest)
+        self.create_api_key = await get(CreateApiKey)
+        self.list_api_keys = await get(ListApiKeys)
+        self.revoke_api_key = await get(RevokeApiKey)
+        self.request_reset = await get(RequestPasswordReset)
+        self.reset_password = await get(ResetPassword)
+        self.change_password = await get(ChangePassword)
+        self.list_users = await get(ListUsers)
+        self.show_user = await get(ShowUser)
+        self.disable_user = await get(DisableUser)
+        self.enable_user = await get(EnableUser)
+        self.force_logout = await get(ForceLogout)
+        self.introspect = await get(IntrospectToken)
+        self.list_activity = await get(ListActivity)
+        self.report_not_me = await get(ReportNotMe)
+        self._sealed = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if getattr(self, "_sealed", False):  # the use cases were built: a new policy would not reach them
+            raise AttributeError(f"World.{name} is wired when the World opens: pass settings to make_world(...)")
+        super().__setattr__(name, value)
 
     def uow(self) -> FakeUnitOfWork:
+        """A unit of work of its own on the same database, to look at what was committed."""
         return FakeUnitOfWork(self.database)
-
-    # --- use cases ---
-
-    @property
-    def register(self) -> RegisterUser:
-        return RegisterUser(
-            self.uow(),
-            self.passwords,
-            self.policy,
-            self.opener,
-            self.throttle,
-            self.limits,
-            self.secrets,
-            self.clock,
-            self.events,
-            self.devices,
-        )
-
-    @property
-    def login(self) -> LoginUser:
-        return LoginUser(
-            self.uow(), self.passwords, self.opener, self.throttle, self.limits, self.events, self.budget, self.devices
-        )
-
-    @property
-    def budget(self) -> AccountBudget:
-        return AccountBudget(self.throttle, self.limits)
-
-    @property
-    def devices(self) -> DeviceTokens:
-        return DeviceTokens(self.hasher, self.secrets, self.clock)
-
-    @property
-    def rotate(self) -> RotateRefresh:
-        return RotateRefresh(
-            self.sessions,
-            self.hasher,
-            self.opener,
-            self.clock,
-            self.session_policy,
-            self.events,
-            self.failure_budget,
-            self.refresh_policy,
-            self.observer,
-        )
-
-    @property
-    def logout(self) -> Logout:
-        return Logout(self.sessions, self.events)
-
-    @property
-    def revoke_all(self) -> RevokeAllSessions:
-        return RevokeAllSessions(self.sessions, self.events, self.clock)
-
-    @property
-    def revoke_others(self) -> RevokeOtherSessions:
-        return RevokeOtherSessions(self.revoke_all)
-
-    @property
-    def revoke_session(self) -> RevokeSession:
-        return RevokeSession(self.sessions, self.events)
-
-    @property
-    def list_sessions(self) -> ListSessions:
-        return ListSessions(self.sessions, self.clock)
-
-    @property
-    def authenticate(self) -> AuthenticateRequest:
-        return AuthenticateRequest(
-            AuthenticateBearer(self.codec, self.sessions),
-            AuthenticateApiKey(
-                FakeApiKeyLookup(self.database),
-                self.hasher,
-                self.usage,
-                self.clock,
-                self.events,
-                self.failures,
-                self.limits,
-            ),
-            PrincipalThrottle(self.limiter, self.observer, self.events),
-            self.limits,
-        )
-
-    @property
-    def create_api_key(self) -> CreateApiKey:
-        return CreateApiKey(self.uow(), self.hasher, self.secrets, self.clock, self.events)
-
-    @property
-    def list_api_keys(self) -> ListApiKeys:
-        return ListApiKeys(self.uow())
-
-    @property
-    def revoke_api_key(self) -> RevokeApiKey:
-        return RevokeApiKey(self.uow(), self.clock, self.events)
-
-    @property
-    def request_reset(self) -> RequestPasswordReset:
-        return RequestPasswordReset(
-            self.uow(),
-            self.mailer,
-            self.hasher,
-            self.secrets,
-            self.throttle,
-            self.limits,
-            self.clock,
-            self.reset_policy,
-            self.events,
-        )
-
-    @property
-    def reset_password(self) -> ResetPassword:
-        return ResetPassword(
-            self.uow(),
-            self.hasher,
-            self.passwords,
-            self.policy,
-            self.sessions,
-            self.clock,
-            self.events,
-            self.failures,
-            self.limits,
-        )
-
-    @property
-    def change_password(self) -> ChangePassword:
-        return ChangePassword(
-            self.uow(),
-            self.passwords,
-            self.policy,
-            self.sessions,
-            self.throttle,
-            self.limits,
-            self.clock,
-            self.events,
-            self.budget,
-        )
 
     # --- helpers ---
 

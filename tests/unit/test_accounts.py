@@ -14,8 +14,9 @@ from musicez.domain.errors import (
     ValidationFailed,
     WeakPassword,
 )
+from musicez.domain.rate_limit import RateLimit
 from tests.support.accounts import STRONG_PASSWORD
-from tests.support.world import World
+from tests.support.world import MakeWorld, World
 
 
 async def login(world: World, email: str, password: str, client: str = "10.0.0.1"):  # type: ignore[no-untyped-def]
@@ -62,8 +63,8 @@ async def test_register_refuses_an_invalid_email(world: World) -> None:
         await world.sign_up("not-an-email")
 
 
-async def test_register_is_throttled_per_client(world: World) -> None:
-    world.limits = type(world.limits)(register_per_client=world.limits.login_failures)  # 3 a minute
+async def test_register_is_throttled_per_client(make_world: MakeWorld) -> None:
+    world = await make_world(register_rate_limit=RateLimit(3, "minute"))
     for i in range(3):
         await world.sign_up(f"user{i}@example.com")
     with pytest.raises(RateLimited):

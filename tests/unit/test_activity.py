@@ -11,15 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from musicez.application.activity import (
-    ActivityJournal,
     ActivityRecorder,
-    BackgroundWork,
     activity_for,
     flush_request,
     start_request,
 )
-from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
-from musicez.application.throttle import FailureBudget
 from musicez.domain.activity import ActivityCursor
 from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
 from musicez.domain.events import AccountEnabled
@@ -27,43 +23,23 @@ from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
 from tests.support.accounts import STRONG_PASSWORD
-from tests.support.activity_fakes import FakeActivityLog, FakeSecurityLinks
-from tests.support.fakes import FakeEvents
-from tests.support.world import World
+from tests.support.world import UNIT_SETTINGS, MakeWorld, World
 
-SECURITY_URL = "https://app.example/not-me"
+SECURITY_URL = UNIT_SETTINGS["security_url"]
 
 
 class Wired:
-    """The world's use cases with the activity recorder as their event sink."""
+    """A world whose events go through the production activity recorder: the feed, the security
+    mails and not-me, as `ActivityProvider` wires them over the fakes."""
 
-    def __init__(self, world: World, per_address: RateLimit | None = None) -> None:
+    def __init__(self, world: World) -> None:
+        assert isinstance(world.event_sink, ActivityRecorder)
         self.world = world
-        self.log = FakeActivityLog()
-        self.links = FakeSecurityLinks()
-        self.inner = FakeEvents()
-        self.background = BackgroundWork()
-        policy = SecurityMailPolicy(SECURITY_URL, per_address=per_address or RateLimit(5, "hour"))
-        self.mail = SendSecurityMail(
-            world.uow,
-            self.links,
-            world.mailer,
-            world.limiter,
-            world.hasher,
-            world.secrets,
-            world.clock,
-            policy,
-            self.inner,
-        )
-        self.recorder = ActivityRecorder(
-            self.inner,
-            ActivityJournal(self.log),
-            clock=world.clock,
-            secrets=world.secrets,
-            background=self.background,
-            notifier=self.mail,
-        )
-        world.events = self.recorder  # type: ignore[assignment]
+        self.log = world.fakes.activity
+        self.links = world.fakes.links
+        self.inner = world.events  # the plain sink under the recorder
+        self.background = world.background
+        self.recorder = world.event_sink
 
     async def settle(self) -> None:
         for _ in range(3):
@@ -74,9 +50,13 @@ class Wired:
         return [i.type for i in sorted(self.log.items.values(), key=lambda i: (i.at, i.id.bytes))]
 
 
+async def open_wired(make_world: MakeWorld, **settings: Any) -> Wired:
+    return Wired(await make_world(activity=True, not_me_failure_limit=RateLimit(3, "minute"), **settings))
+
+
 @pytest.fixture
-def wired(world: World) -> Wired:
-    return Wired(world)
+async def wired(make_world: MakeWorld) -> Wired:
+    return await open_wired(make_world)
 
 
 def principal(grant: Any) -> UserPrincipal:
@@ -121,15 +101,7 @@ async def test_a_login_from_a_new_device_mails_a_single_use_not_me_link(wired: W
     assert mail.subject == "New sign-in to your MusicEZ account"
     assert "Laptop" in mail.body
     token = mail.body.split(f"{SECURITY_URL}?token=", 1)[1].split()[0]
-    not_me = ReportNotMe(
-        wired.links,
-        wired.world.sessions,
-        wired.world.hasher,
-        FailureBudget(wired.world.throttle, wired.world.clock),
-        RateLimit(3, "minute"),
-        wired.world.clock,
-        wired.recorder,
-    )
+    not_me = wired.world.report_not_me
     await not_me.execute(token, "10.0.0.9")
     assert await wired.world.sessions.get(login.user_id, login.session.id) is None
     with pytest.raises(InvalidSecurityToken):
@@ -146,10 +118,11 @@ async def test_a_login_from_a_new_device_mails_a_single_use_not_me_link(wired: W
         await not_me.execute(token, "10.0.0.9")
 
 
-async def test_security_mails_stop_at_the_per_address_limit(world: World) -> None:
+async def test_security_mails_stop_at_the_per_address_limit(make_world: MakeWorld) -> None:
     from musicez.application.accounts import LoginCommand
 
-    wired = Wired(world, per_address=RateLimit(2, "hour"))
+    wired = await open_wired(make_world, security_mail_rate_limit=RateLimit(2, "hour"))
+    world = wired.world
     grant = await world.sign_up()
     for device in ("A", "B", "C", "D"):
         await world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", device))

@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 from musicez.application.admin import (
     CLI_ACTOR,
     Actor,
-    DisableUser,
-    EnableUser,
-    ForceLogout,
-    ListUsers,
-    ShowUser,
     decode_cursor,
     encode_cursor,
 )
-from musicez.application.introspect import IntrospectToken
 from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidResetToken, UserNotFound, ValidationFailed
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal, holds_scope
@@ -29,16 +23,12 @@ from musicez.domain.session import EndReason
 from tests.support.world import World
 
 
-def _disable(world: World) -> DisableUser:
-    return DisableUser(world.uow(), world.sessions, world.clock, world.events)
-
-
 async def test_disable_ends_sessions_with_the_reason_and_blocks_reset_and_change(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
     await world.request_reset.execute(Email.parse("listener@example.com"))
     link = world.mailer.sent[-1].body.split("token=")[1].split()[0]
 
-    user = await _disable(world).execute("LISTENER@example.com", Actor("key-1", "mez_0123"), "  chargeback  ")
+    user = await world.disable_user.execute("LISTENER@example.com", Actor("key-1", "mez_0123"), "  chargeback  ")
     assert user.id == grant.user_id
     assert await world.sessions.get(grant.user_id, grant.session.id) is None
     assert await world.sessions.ended_reason(grant.user_id, grant.session.id) in (None, EndReason.ACCOUNT_DISABLED)
@@ -54,7 +44,7 @@ async def test_disable_ends_sessions_with_the_reason_and_blocks_reset_and_change
     event = next(e for e in world.events.recorded if e[0] == "account_disabled")
     assert event[1] == {"user_id": str(grant.user_id), "by": "key-1", "key_prefix": "mez_0123", "reason": "chargeback"}
 
-    await EnableUser(world.uow(), world.clock, world.events).execute(grant.user_id, CLI_ACTOR)
+    await world.enable_user.execute(grant.user_id, CLI_ACTOR)
     async with world.uow() as uow:
         stored = await uow.users.get(grant.user_id)
     assert stored is not None
@@ -65,20 +55,20 @@ async def test_disable_ends_sessions_with_the_reason_and_blocks_reset_and_change
 async def test_force_logout_and_unknown_users(world: World) -> None:
     one = await world.sign_up("listener@example.com")
     two = await world.sign_up("other@example.com")
-    assert await ForceLogout(world.uow(), world.sessions, world.events).execute(str(one.user_id), CLI_ACTOR) == 1
+    assert await world.force_logout.execute(str(one.user_id), CLI_ACTOR) == 1
     assert await world.sessions.get(one.user_id, one.session.id) is None
     assert await world.sessions.get(two.user_id, two.session.id) is not None
     for ref in ("nobody@example.com", "not an email", "", str(uuid.uuid4()), uuid.uuid4()):
         with pytest.raises(UserNotFound):
-            await ShowUser(world.uow(), world.sessions, world.clock, world.events).execute(ref)
+            await world.show_user.execute(ref)
         with pytest.raises(UserNotFound):
-            await _disable(world).execute(ref, CLI_ACTOR)
+            await world.disable_user.execute(ref, CLI_ACTOR)
 
 
 async def test_list_pages_by_cursor_and_filters(world: World) -> None:
     made = [await world.sign_up(f"fan{i}@example.com") for i in range(5)]
-    await _disable(world).execute(made[3].user_id, CLI_ACTOR)
-    listing = ListUsers(world.uow(), world.events)
+    await world.disable_user.execute(made[3].user_id, CLI_ACTOR)
+    listing = world.list_users
     ids = sorted(m.user_id for m in made)  # id order (UUIDv7 in production: creation order)
     first = await listing.execute(limit=2)
     assert [u.id for u in first.items] == ids[:2]
@@ -115,7 +105,7 @@ def test_scopes_deny_by_default() -> None:
 
 async def test_introspection_is_active_only_while_the_session_lives(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
-    introspect = IntrospectToken(world.codec, world.sessions)
+    introspect = world.introspect
     claims = await introspect.execute(grant.access.token)
     assert claims is not None
     assert (claims.user_id, claims.session_id, claims.issuer, claims.audience) == (
@@ -133,4 +123,4 @@ async def test_introspection_is_active_only_while_the_session_lives(world: World
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
 def test_introspection_never_raises_for_any_text(world: World, text: str) -> None:
-    assert asyncio.run(IntrospectToken(world.codec, world.sessions).execute(text)) is None
+    assert asyncio.run(world.introspect.execute(text)) is None

@@ -60,7 +60,7 @@ async def test_a_malformed_bearer_token_is_invalid(world: World, token: str) -> 
     assert type(caught.value) is InvalidToken
 
 
-async def test_a_token_of_another_issuer_key_is_invalid(world: World, codec_keys) -> None:  # type: ignore[no-untyped-def]
+async def test_a_token_of_another_issuer_key_is_invalid(world: World) -> None:
     from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
     from musicez.adapters.security.keys import asymmetric_ring, generate_private_pem
 

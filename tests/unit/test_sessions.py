@@ -13,7 +13,7 @@ from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, Sessi
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
 from tests.support.accounts import STRONG_PASSWORD
-from tests.support.world import World
+from tests.support.world import MakeWorld, World
 
 
 def principal_of(grant) -> UserPrincipal:  # type: ignore[no-untyped-def]
@@ -79,8 +79,8 @@ async def test_an_older_token_revokes_the_session_even_within_grace(world: World
     assert not await world.sessions.is_active(grant.user_id, grant.session.id)
 
 
-async def test_with_no_grace_window_a_second_use_is_reuse(world: World) -> None:
-    world.session_policy = type(world.session_policy)(refresh_reuse_grace=0)
+async def test_with_no_grace_window_a_second_use_is_reuse(make_world: MakeWorld) -> None:
+    world = await make_world(refresh_reuse_grace=0)
     grant = await world.sign_up()
     await world.rotate.execute(grant.refresh_token)
 
@@ -125,8 +125,8 @@ async def test_refresh_after_the_refresh_lifetime_is_invalid(world: World) -> No
         await world.rotate.execute(grant.refresh_token)
 
 
-async def test_refresh_never_extends_the_absolute_lifetime(world: World) -> None:
-    world.session_policy = type(world.session_policy)(refresh_token_ttl=100, session_max_age=250)
+async def test_refresh_never_extends_the_absolute_lifetime(make_world: MakeWorld) -> None:
+    world = await make_world(refresh_token_ttl=100, session_max_age=250)
     grant = await world.sign_up()
     token = grant.refresh_token
     for _ in range(2):

@@ -85,9 +85,10 @@ class UseCaseProvider(Provider):
     introspect = provide(IntrospectToken)
 
 
-def build_container(settings: Settings, registry: CollectorRegistry, *overrides: Provider) -> AsyncContainer:
-    """Later providers win: tests pass overrides for any port."""
-    return make_async_container(
+def production_providers(settings: Settings, registry: CollectorRegistry) -> list[Provider]:
+    """Every provider of the service, in order: a later one's factory for a type replaces an
+    earlier one's, and a decorator wraps what the providers before it give."""
+    return [
         SettingsProvider(settings, registry),
         DatabaseProvider(),
         RedisProvider(),
@@ -96,5 +97,9 @@ def build_container(settings: Settings, registry: CollectorRegistry, *overrides:
         UseCaseProvider(),
         ActivityProvider(),
         FenceProvider(),
-        *overrides,
-    )
+    ]
+
+
+def build_container(settings: Settings, registry: CollectorRegistry, *overrides: Provider) -> AsyncContainer:
+    """Later providers win: tests pass overrides for any port."""
+    return make_async_container(*production_providers(settings, registry), *overrides)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import cast
 
 from dishka import Provider, Scope, decorate, provide
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
 from musicez.adapters.fence.none import NoRevocationNotifier
 from musicez.adapters.fence.redis import RedisFence
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.adapters.redis.client import AnyRedis
 from musicez.application.activity import (
     ActivityJournal,
@@ -32,10 +29,10 @@ from musicez.application.ports import (
     SecretGenerator,
     SecurityLinkRepository,
     SessionStore,
-    UnitOfWork,
 )
 from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
 from musicez.application.throttle import FailureBudget
+from musicez.entrypoints.providers.storage import UnitsOfWork
 from musicez.entrypoints.settings import SettingsError
 from musicez.entrypoints.settings_groups import (
     ActivitySettings,
@@ -71,7 +68,7 @@ class ActivityProvider(Provider):
         events: EventSink,
         journal: ActivityJournal,
         background: BackgroundWork,
-        sessions: async_sessionmaker[AsyncSession],
+        users: UnitsOfWork,
         links: SecurityLinkRepository,
         mailer: Mailer,
         limiter: RateLimiter,
@@ -80,9 +77,6 @@ class ActivityProvider(Provider):
         clock: Clock,
         policy: SecurityMailPolicy,
     ) -> EventSink:
-        def users() -> UnitOfWork:
-            return cast("UnitOfWork", SqlUnitOfWork(sessions))
-
         notifier = SendSecurityMail(users, links, mailer, limiter, hasher, secrets, clock, policy, events)
         return ActivityRecorder(events, journal, clock=clock, secrets=secrets, background=background, notifier=notifier)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from dishka import Provider, Scope, provide
@@ -31,6 +32,8 @@ from musicez.application.ports import (
 )
 from musicez.entrypoints.dev_files import private_sqlite_file
 from musicez.entrypoints.settings_groups import DatabaseSettings, RedisSettings
+
+UnitsOfWork = Callable[[], UnitOfWork]  # a unit of work outside a request's scope, one per call
 
 
 class DatabaseProvider(Provider):
@@ -69,6 +72,15 @@ class DatabaseProvider(Provider):
         return SqlSecurityLinks(sessions)
 
     unit_of_work = provide(SqlUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
+
+    @provide
+    def units_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> UnitsOfWork:
+        """For work after the response (the security mails), which has no request scope."""
+
+        def unit() -> UnitOfWork:
+            return cast("UnitOfWork", SqlUnitOfWork(sessions))
+
+        return unit
 
 
 class RedisProvider(Provider):
