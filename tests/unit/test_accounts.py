@@ -33,7 +33,7 @@ async def test_register_stores_the_user_and_opens_a_session(world: World) -> Non
     assert user.password_hash != STRONG_PASSWORD
     assert await world.passwords.verify(STRONG_PASSWORD, user.password_hash)
     assert grant.session.device_name == "My Laptop"
-    assert await world.sessions.is_active(user.id, grant.session.id)
+    assert await world.sessions.get(user.id, grant.session.id) is not None
     claims = world.codec.verify(grant.access.token)
     assert (claims.user_id, claims.session_id) == (user.id, grant.session.id)
     assert grant.refresh_token
@@ -225,7 +225,7 @@ async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(wo
 
     world.passwords.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
     grant = await login(world, "listener@example.com", STRONG_PASSWORD)
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
 
 
 async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:

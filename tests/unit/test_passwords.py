@@ -75,7 +75,7 @@ async def test_reset_sets_the_password_once_and_ends_every_session(world: World)
 
     await world.reset_password.execute(token, OTHER_STRONG_PASSWORD)
 
-    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is None
     assert await can_log_in(world, OTHER_STRONG_PASSWORD)
     assert not await can_log_in(world, STRONG_PASSWORD)
     with pytest.raises(InvalidResetToken):
@@ -119,7 +119,7 @@ async def test_a_weak_new_password_leaves_the_token_usable(world: World) -> None
     with pytest.raises(WeakPassword) as caught:
         await world.reset_password.execute(token, "short")
     assert {e.field for e in caught.value.errors} == {"new_password"}
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
 
     await world.reset_password.execute(token, OTHER_STRONG_PASSWORD)
 
@@ -133,8 +133,8 @@ async def test_change_password_keeps_the_current_session_and_ends_the_others(wor
 
     await world.change_password.execute(principal_of(grant), STRONG_PASSWORD, OTHER_STRONG_PASSWORD)
 
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
-    assert not await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
+    assert await world.sessions.get(other.user_id, other.session.id) is None
     assert await can_log_in(world, OTHER_STRONG_PASSWORD)
     assert not await can_log_in(world, STRONG_PASSWORD)
 
@@ -147,7 +147,7 @@ async def test_change_password_needs_the_current_password(world: World) -> None:
         with pytest.raises(InvalidCurrentPassword):
             await world.change_password.execute(principal_of(grant), wrong, OTHER_STRONG_PASSWORD)
 
-    assert await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(other.user_id, other.session.id) is not None
     assert await can_log_in(world, STRONG_PASSWORD)
 
 

@@ -90,7 +90,6 @@ async def list_activity(
     "/auth/not-me",
     opt={**PUBLIC, "raises": (InvalidSecurityToken, RateLimited)},
     status_code=204,
-    security=[],
     tags=TAGS,
 )
 @inject

@@ -52,7 +52,6 @@ def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
     opt={**PUBLIC, "raises": (EmailTaken, WeakPassword, RateLimited, HashingBusy)},
     status_code=201,
     cache_control=NO_STORE,
-    security=[],
     tags=["auth"],
 )
 @inject
@@ -71,7 +70,6 @@ async def register(
     opt={**PUBLIC, "raises": (InvalidCredentials, AccountDisabled, RateLimited, HashingBusy)},
     status_code=200,
     cache_control=NO_STORE,
-    security=[],
     tags=["auth"],
 )
 @inject
@@ -91,7 +89,6 @@ async def login(
     opt={**PUBLIC, "raises": (InvalidRefreshToken, RefreshTokenReused, CsrfRejected, RateLimited)},
     status_code=200,
     cache_control=NO_STORE,
-    security=[],
     tags=["auth"],
 )
 @inject

@@ -23,7 +23,7 @@ TAGS = ["health"]
 _LIVE = Status("ok")
 
 
-@get("/health/live", opt={**PUBLIC, "raises": None}, security=[], tags=TAGS)  # never a problem document
+@get("/health/live", opt={**PUBLIC, "raises": None}, tags=TAGS)  # never a problem document
 async def live() -> Status:
     """The process is up. No details."""
     return _LIVE
@@ -32,7 +32,6 @@ async def live() -> Status:
 @get(
     "/health/ready",
     opt=PUBLIC,
-    security=[],
     tags=TAGS,
     responses={503: ResponseSpec(Status, description="The database or the session store does not answer")},
 )
@@ -88,7 +87,7 @@ async def health(request: Request[Any, Any, Any], check: FromDishka[CheckHealth]
     return Response(body, status_code=200 if report.ok else 503)
 
 
-@get("/.well-known/jwks.json", opt={**PUBLIC, "raises": (NotFoundException,)}, security=[], tags=TAGS)
+@get("/.well-known/jwks.json", opt={**PUBLIC, "raises": (NotFoundException,)}, tags=TAGS)
 @inject
 async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
     """The public keys that verify access tokens."""

@@ -54,7 +54,7 @@ async def send_reset_link(container: AsyncContainer, email: Email, client: str =
         log.error("password reset mail failed: %s", type(error).__name__)
 
 
-@post("/auth/password/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202, security=[], tags=TAGS)
+@post("/auth/password/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202, tags=TAGS)
 @inject
 async def forgot_password(
     data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
@@ -74,7 +74,6 @@ async def forgot_password(
     "/auth/password/reset",
     opt={**PUBLIC, "raises": (InvalidResetToken, WeakPassword, RateLimited, HashingBusy)},
     status_code=204,
-    security=[],
     tags=TAGS,
     responses=cookies.ENDED_RESPONSES,
 )
