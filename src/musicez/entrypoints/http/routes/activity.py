@@ -20,7 +20,7 @@ from musicez.domain.errors import FieldError, InvalidSecurityToken, RateLimited,
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.problems import PROBLEM_JSON
 from musicez.entrypoints.http.routes.common import client_of
-from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, rfc3339
+from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, wire_time
 
 TAGS = ["activity"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,10 +51,10 @@ def decode_cursor(text: str) -> ActivityCursor:
 
 def item_out(item: ActivityItem) -> ActivityItemOut:
     return ActivityItemOut(
-        id=str(item.id),
+        id=item.id,
         type=item.type,
-        at=rfc3339(item.at),
-        session_id=str(item.session_id) if item.session_id else None,
+        at=wire_time(item.at),
+        session_id=item.session_id,
         device_name=item.device_name,
         new_device=item.new_device,
         detail=dict(item.detail),

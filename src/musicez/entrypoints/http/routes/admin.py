@@ -32,7 +32,7 @@ from musicez.entrypoints.http.schemas import (
     AdminUserPage,
     DisableUserBody,
     IdPath,
-    rfc3339,
+    wire_time,
 )
 
 TAGS = ["admin"]
@@ -57,12 +57,12 @@ def _user_id(text: str) -> UUID:
 
 def user_out(user: User) -> AdminUserOut:
     return AdminUserOut(
-        id=str(user.id),
+        id=user.id,
         email=user.email.value,
-        created_at=rfc3339(user.created_at),
+        created_at=wire_time(user.created_at),
         disabled=user.disabled,
         disabled_reason=user.disabled_reason,
-        last_login_at=rfc3339(user.last_login_at) if user.last_login_at else None,
+        last_login_at=wire_time(user.last_login_at) if user.last_login_at else None,
     )
 
 
@@ -101,11 +101,11 @@ async def show_user(
         last_login_at=out.last_login_at,
         sessions=[
             AdminSessionOut(
-                id=str(s.id),
+                id=s.id,
                 device_name=s.device_name,
-                created_at=rfc3339(s.created_at),
-                last_used_at=rfc3339(s.last_used_at),
-                expires_at=rfc3339(s.refresh_expires_at),
+                created_at=wire_time(s.created_at),
+                last_used_at=wire_time(s.last_used_at),
+                expires_at=wire_time(s.refresh_expires_at),
             )
             for s in details.sessions
         ],

@@ -39,7 +39,7 @@ from musicez.entrypoints.http.schemas import (
     RegisterBody,
     TokenResponse,
     UserOut,
-    rfc3339,
+    wire_time,
 )
 
 
@@ -108,7 +108,7 @@ async def me() -> MeUser | MeApiKey:
     # No `request` parameter: Litestar resolves one per request (~4 µs on the hot path, issue 12).
     principal = current_principal()
     if not isinstance(principal, UserPrincipal):
-        return MeApiKey(api_key=ApiKeyOut(id=str(principal.key_id), name=principal.name))
+        return MeApiKey(api_key=ApiKeyOut(id=principal.key_id, name=principal.name))
     # The guard's revocation check read the session on this very request: no second read, and no
     # use case to resolve (this route is the guarded hot path's yardstick, issue 12).
     session = principal.session
@@ -116,10 +116,10 @@ async def me() -> MeUser | MeApiKey:
         raise TokenRevoked()
     user_created = session.user_created_at or session.created_at
     return MeUser(
-        user=UserOut(id=str(principal.user_id), email=session.email, created_at=rfc3339(user_created)),
+        user=UserOut(id=principal.user_id, email=session.email, created_at=wire_time(user_created)),
         session=MeSession(
-            id=str(session.id),
-            access_token_expires_at=rfc3339(principal.access_token_expires_at),
-            refresh_expires_at=rfc3339(session.refresh_expires_at),
+            id=session.id,
+            access_token_expires_at=wire_time(principal.access_token_expires_at),
+            refresh_expires_at=wire_time(session.refresh_expires_at),
         ),
     )

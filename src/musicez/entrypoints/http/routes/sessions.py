@@ -12,7 +12,7 @@ from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions
 from musicez.domain.errors import SessionNotFound
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
-from musicez.entrypoints.http.schemas import IdPath, SessionOut, rfc3339
+from musicez.entrypoints.http.schemas import IdPath, SessionOut, wire_time
 
 TAGS = ["sessions"]
 
@@ -47,11 +47,11 @@ async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[Li
     principal = current_user()
     return [
         SessionOut(
-            id=str(s.id),
+            id=s.id,
             device_name=s.device_name,
-            created_at=rfc3339(s.created_at),
-            last_used_at=rfc3339(s.last_used_at),
-            expires_at=rfc3339(s.refresh_expires_at),
+            created_at=wire_time(s.created_at),
+            last_used_at=wire_time(s.last_used_at),
+            expires_at=wire_time(s.refresh_expires_at),
             current=s.id == principal.session_id,
         )
         for s in await use_case.execute(principal)
