@@ -9,7 +9,7 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.security.jwt_codec import JwtCodec
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.application.account_budget import AccountBudget
-from musicez.application.accounts import LoginUser, RegisterCommand, RegisterUser
+from musicez.application.accounts import Credentials, LoginUser, RegisterUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.devices import DeviceTokens
@@ -225,4 +225,4 @@ class World:
     async def sign_up(
         self, email: str = "listener@example.com", password: str = STRONG_PASSWORD, device: str | None = None
     ) -> TokenGrant:
-        return await self.register.execute(RegisterCommand(email, password, client="10.0.0.1", device_name=device))
+        return await self.register.execute(Credentials(email, password, client="10.0.0.1", device_name=device))

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from musicez.application.accounts import LoginCommand
+from musicez.application.accounts import Credentials
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidCredentials, InvalidCurrentPassword, InvalidResetToken, WeakPassword
 from musicez.domain.principal import UserPrincipal
@@ -28,7 +28,7 @@ async def reset_token(world: World, email: str = "listener@example.com") -> str:
 
 async def can_log_in(world: World, password: str, email: str = "listener@example.com") -> bool:
     try:
-        await world.login.execute(LoginCommand(email, password, client="10.1.1.1"))
+        await world.login.execute(Credentials(email, password, client="10.1.1.1"))
     except InvalidCredentials:
         return False
     return True
@@ -129,7 +129,7 @@ async def test_a_weak_new_password_leaves_the_token_usable(world: World) -> None
 
 async def test_change_password_keeps_the_current_session_and_ends_the_others(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
-    other = await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+    other = await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
 
     await world.change_password.execute(principal_of(grant), STRONG_PASSWORD, OTHER_STRONG_PASSWORD)
 
@@ -141,7 +141,7 @@ async def test_change_password_keeps_the_current_session_and_ends_the_others(wor
 
 async def test_change_password_needs_the_current_password(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
-    other = await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+    other = await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
 
     for wrong in ("Wrong-Password-123", STRONG_PASSWORD + "é" * 40):
         with pytest.raises(InvalidCurrentPassword):

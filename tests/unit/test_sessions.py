@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from musicez.application.accounts import LoginCommand
+from musicez.application.accounts import Credentials
 from musicez.application.macs import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
@@ -21,7 +21,7 @@ def principal_of(grant) -> UserPrincipal:  # type: ignore[no-untyped-def]
 
 
 async def second_device(world: World, email: str = "listener@example.com"):  # type: ignore[no-untyped-def]
-    return await world.login.execute(LoginCommand(email, STRONG_PASSWORD, client="10.0.0.2", device_name="Tablet"))
+    return await world.login.execute(Credentials(email, STRONG_PASSWORD, client="10.0.0.2", device_name="Tablet"))
 
 
 # --- refresh ------------------------------------------------------------------------------

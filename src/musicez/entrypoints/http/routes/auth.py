@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
-from musicez.application.accounts import LoginCommand, LoginUser, RegisterCommand, RegisterUser
+from musicez.application.accounts import Credentials, LoginUser, RegisterUser
 from musicez.application.sessions import RotateRefresh
 from musicez.domain.errors import (
     AccountDisabled,
@@ -43,8 +42,10 @@ from musicez.entrypoints.http.schemas import (
 )
 
 
-def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
-    return given or device_label(request.headers.get("user-agent"))
+def _credentials(request: Request[Any, Any, Any], data: RegisterBody, device_token: str | None = None) -> Credentials:
+    """Register's body or login's (a LoginBody is a RegisterBody with a device token)."""
+    device = data.device_name or device_label(request.headers.get("user-agent"))
+    return Credentials(data.email, data.password, client_of(request), device, device_token)
 
 
 @post(
@@ -59,8 +60,7 @@ async def register(
     data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
 ) -> Response[TokenResponse]:
     """Create an account and open its first session."""
-    command = RegisterCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
-    grant = await use_case.execute(command)
+    grant = await use_case.execute(_credentials(request, data))
     body = token_response(grant, datetime.now(UTC))
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=201)
 
@@ -77,9 +77,7 @@ async def login(
     data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
 ) -> Response[TokenResponse]:
     """Open a new session with email and password."""
-    command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
-    command = replace(command, device_token=data.device_token)
-    grant = await use_case.execute(command)
+    grant = await use_case.execute(_credentials(request, data, data.device_token))
     body = token_response(grant, datetime.now(UTC))
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=200)
 

@@ -31,6 +31,8 @@ from musicez.entrypoints.http.schemas.fields import (
 
 @hide_secrets
 class RegisterBody(msgspec.Struct, frozen=True):
+    """Email and password, and where the session they open goes: registration's body, and login's."""
+
     email: EmailField
     password: PasswordField
     device_name: DeviceNameField | None = None
@@ -38,11 +40,10 @@ class RegisterBody(msgspec.Struct, frozen=True):
 
 
 @hide_secrets
-class LoginBody(msgspec.Struct, frozen=True):
-    email: EmailField
-    password: CurrentPasswordField
-    device_name: DeviceNameField | None = None
-    refresh_token_transport: TransportField = "body"  # browser mode: "cookie"
+class LoginBody(RegisterBody, frozen=True):
+    """Registration's fields, the password documented as the account's own, and a device token."""
+
+    password: CurrentPasswordField  # checked against the account, not against the policy
     # hardening (issue 11): from an earlier login's response, so other clients' failures do not lock it out
     device_token: (
         Annotated[
