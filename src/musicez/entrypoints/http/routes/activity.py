@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 
@@ -68,9 +68,8 @@ def _problem(description: str) -> ResponseSpec:
 
 
 @get(
-    "/auth/activity",
+    "/activity",
     opt=USER_ONLY,
-    tags=TAGS,
     responses={400: _problem("validation_error: limit is not 1-100, or the cursor is not a next_cursor")},
 )
 @inject
@@ -87,12 +86,14 @@ async def list_activity(
 
 
 @post(
-    "/auth/not-me",
+    "/not-me",
     opt={**PUBLIC, "raises": (InvalidSecurityToken, RateLimited)},
     status_code=204,
-    tags=TAGS,
 )
 @inject
 async def not_me(data: JSONBody[NotMeBody], request: Request[Any, Any, Any], use_case: FromDishka[ReportNotMe]) -> None:
     """End the session a "new sign-in" mail was about, with the token of its link."""
     await use_case.execute(data.token, client_of(request))
+
+
+router = Router("/auth", route_handlers=[list_activity, not_me], tags=TAGS)
