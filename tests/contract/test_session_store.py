@@ -180,7 +180,6 @@ async def test_created_session_can_be_read_back(subject: StoreUnderTest) -> None
     await subject.store.create(session, "h0")
 
     same_session(await subject.store.get(session.user_id, session.id), session)
-    assert await subject.store.is_active(session.user_id, session.id)
 
 
 async def test_unknown_session_is_not_found(subject: StoreUnderTest) -> None:
@@ -188,9 +187,8 @@ async def test_unknown_session_is_not_found(subject: StoreUnderTest) -> None:
     await subject.store.create(session, "h0")
 
     assert await subject.store.get(session.user_id, uuid.uuid4()) is None
-    assert not await subject.store.is_active(session.user_id, uuid.uuid4())
     # The session id alone is not enough: it belongs to one user.
-    assert not await subject.store.is_active(uuid.uuid4(), session.id)
+    assert await subject.store.get(uuid.uuid4(), session.id) is None
 
 
 async def test_list_for_user_shows_only_that_users_live_sessions(subject: StoreUnderTest) -> None:
@@ -220,11 +218,11 @@ async def test_session_whose_refresh_time_passed_is_gone(subject: StoreUnderTest
     if subject.clock is not None:
         subject.clock.set(session.created_at)
     await subject.store.create(session, "h0")
-    assert await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is not None
 
     await subject.elapse(2.5)
 
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
     assert await subject.store.get(session.user_id, session.id) is None
     assert await subject.store.list_for_user(session.user_id, at(subject, 2.5)) == []
     outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 2.5))
@@ -296,7 +294,7 @@ async def test_previous_token_within_grace_gets_the_same_successor(subject: Stor
     assert retried is not None
     assert retried.id == session.id
     assert close(retried.last_used_at, at(subject, 1 + GRACE))
-    assert await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is not None
     # The retry did not rotate: the successor is still the current token.
     outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 12))
     assert outcome is RotationOutcome.ROTATED
@@ -311,7 +309,7 @@ async def test_previous_token_after_the_grace_window_is_reuse(subject: StoreUnde
 
     assert outcome is RotationOutcome.REUSED
     assert found is None
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
     # The whole family is dead: the successor does not work either.
     outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 13))
     assert outcome is RotationOutcome.INVALID
@@ -328,7 +326,7 @@ async def test_any_older_token_is_reuse(subject: StoreUnderTest) -> None:
     outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 3))
 
     assert outcome is RotationOutcome.REUSED
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
     assert await subject.store.get(session.user_id, session.id) is None
     assert await subject.store.list_for_user(session.user_id, at(subject, 3)) == []
 
@@ -342,7 +340,7 @@ async def test_with_no_grace_a_second_use_is_reuse(subject: StoreUnderTest) -> N
     outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 1), grace=0)
 
     assert outcome is RotationOutcome.REUSED
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
 
 
 async def test_previous_token_with_another_successor_is_reuse(subject: StoreUnderTest) -> None:
@@ -353,7 +351,7 @@ async def test_previous_token_with_another_successor_is_reuse(subject: StoreUnde
     outcome, _ = await rotate(subject, session, "h0", "h-other", at(subject, 2))
 
     assert outcome is RotationOutcome.REUSED
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
 
 
 async def test_unknown_token_is_invalid_and_the_session_survives(subject: StoreUnderTest) -> None:
@@ -365,7 +363,7 @@ async def test_unknown_token_is_invalid_and_the_session_survives(subject: StoreU
 
     assert outcome is RotationOutcome.INVALID
     assert found is None
-    assert await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is not None
     outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 3))
     assert outcome is RotationOutcome.ROTATED
 
@@ -377,7 +375,7 @@ async def test_unknown_session_rotation_is_invalid(subject: StoreUnderTest) -> N
 
     assert outcome is RotationOutcome.INVALID
     assert found is None
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
 
 
 async def test_rotation_past_the_absolute_lifetime_is_invalid(subject: StoreUnderTest) -> None:
@@ -412,8 +410,8 @@ async def test_revoke_ends_a_session_once(subject: StoreUnderTest) -> None:
     assert await subject.store.revoke(session.user_id, session.id) is True
     assert await subject.store.revoke(session.user_id, session.id) is False
 
-    assert not await subject.store.is_active(session.user_id, session.id)
-    assert await subject.store.is_active(other.user_id, other.id)
+    assert await subject.store.get(session.user_id, session.id) is None
+    assert await subject.store.get(other.user_id, other.id) is not None
     outcome, _ = await rotate(subject, session, "h0", "h1", at(subject, 1))
     assert outcome is RotationOutcome.INVALID
 
@@ -435,9 +433,9 @@ async def test_revoke_all_ends_every_session_of_the_user(subject: StoreUnderTest
     assert await subject.store.revoke_all(user) == 0
 
     for session in mine:
-        assert not await subject.store.is_active(user, session.id)
+        assert await subject.store.get(user, session.id) is None
     assert await subject.store.list_for_user(user, subject.now) == []
-    assert await subject.store.is_active(theirs.user_id, theirs.id)
+    assert await subject.store.get(theirs.user_id, theirs.id) is not None
 
 
 async def test_revoke_all_can_keep_one_session(subject: StoreUnderTest) -> None:
@@ -449,10 +447,10 @@ async def test_revoke_all_can_keep_one_session(subject: StoreUnderTest) -> None:
     assert await subject.store.revoke_all(user, keep=keep.id) == 2
     assert await subject.store.revoke_all(user, keep=keep.id) == 0
 
-    assert await subject.store.is_active(user, keep.id)
+    assert await subject.store.get(user, keep.id) is not None
     assert [s.id for s in await subject.store.list_for_user(user, subject.now)] == [keep.id]
     for session in others:
-        assert not await subject.store.is_active(user, session.id)
+        assert await subject.store.get(user, session.id) is None
     outcome, _ = await rotate(subject, keep, f"h-{keep.id}", "h-next", at(subject, 1))
     assert outcome is RotationOutcome.ROTATED
 
@@ -475,7 +473,7 @@ async def test_an_older_generation_is_reuse_whatever_its_mac(subject: StoreUnder
     rotation = await rotation_of(subject, session, "never-stored", "x", at(subject, 4), generation=1)
 
     assert rotation.outcome is RotationOutcome.REUSED
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
 
 
 async def test_an_unknown_mac_at_the_current_or_a_later_generation_is_invalid(subject: StoreUnderTest) -> None:
@@ -486,7 +484,7 @@ async def test_an_unknown_mac_at_the_current_or_a_later_generation_is_invalid(su
     for generation in (0, 1, 2, 10**6):  # previous, current, next, far ahead: MAC unknown
         outcome, _ = await rotate(subject, session, "h-unknown", "h-x", at(subject, 2), generation=generation)
         assert outcome is RotationOutcome.INVALID, generation
-    assert await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is not None
     outcome, _ = await rotate(subject, session, "h1", "h2", at(subject, 3))
     assert outcome is RotationOutcome.ROTATED
 
@@ -621,7 +619,7 @@ async def test_the_refresh_limit_never_hides_reuse(subject: StoreUnderTest) -> N
     stolen = await rotation_of(subject, session, "h0", "h1", at(subject, 4), limit=limit)
 
     assert stolen.outcome is RotationOutcome.REUSED
-    assert not await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is None
 
 
 # --- tombstones: why a session ended -------------------------------------------------------
@@ -761,7 +759,7 @@ async def test_a_legacy_token_rotates_retries_and_is_never_theft_by_number(subje
     await rotate(subject, session, "h2", "h3", at(subject, 5))
     rotation = await rotation_of(subject, session, "legacy-older", "x", at(subject, 6), generation=None)
     assert rotation.outcome is RotationOutcome.INVALID
-    assert await subject.store.is_active(session.user_id, session.id)
+    assert await subject.store.get(session.user_id, session.id) is not None
     outcome, _ = await rotate(subject, session, "h3", "h4", at(subject, 7))
     assert outcome is RotationOutcome.ROTATED
 

@@ -12,7 +12,7 @@ from dishka import Provider, Scope, provide
 from litestar.testing import AsyncTestClient
 
 from musicez.adapters.security.passwords import BcryptHasher
-from musicez.application.accounts import LoginCommand, RegisterCommand
+from musicez.application.accounts import Credentials
 from musicez.application.ports import PasswordHasher
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.schemas import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, ResetPasswordBody
@@ -95,8 +95,8 @@ def test_commands_and_bodies_hide_passwords_in_their_repr() -> None:
         RefreshBody(secret),
         ResetPasswordBody(secret, secret),
         ChangePasswordBody(secret, secret),
-        RegisterCommand("a@example.com", secret, "127.0.0.1"),
-        LoginCommand("a@example.com", secret, "127.0.0.1"),
+        Credentials("a@example.com", secret, "127.0.0.1"),
+        Credentials("a@example.com", "Other-Password-2", "127.0.0.1", device_token=secret),
     ]
     for value in shown:
         assert secret not in repr(value), repr(value)

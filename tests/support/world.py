@@ -12,7 +12,7 @@ from dishka import AsyncContainer, Provider, Scope, ValidationSettings, make_asy
 from prometheus_client import CollectorRegistry
 
 from musicez.application.account_budget import AccountBudget
-from musicez.application.accounts import LoginUser, RegisterCommand, RegisterUser
+from musicez.application.accounts import Credentials, LoginUser, RegisterUser
 from musicez.application.activity import BackgroundWork, ListActivity
 from musicez.application.admin import DisableUser, EnableUser, ForceLogout, ListUsers, ShowUser
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
@@ -174,4 +174,4 @@ class World:
     async def sign_up(
         self, email: str = "listener@example.com", password: str = STRONG_PASSWORD, device: str | None = None
     ) -> TokenGrant:
-        return await self.register.execute(RegisterCommand(email, password, client="10.0.0.1", device_name=device))
+        return await self.register.execute(Credentials(email, password, client="10.0.0.1", device_name=device))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from musicez.application.accounts import LoginCommand, RegisterCommand
+from musicez.application.accounts import Credentials
 from musicez.domain.email import Email
 from musicez.domain.errors import (
     AccountDisabled,
@@ -20,7 +20,7 @@ from tests.support.world import MakeWorld, World
 
 
 async def login(world: World, email: str, password: str, client: str = "10.0.0.1"):  # type: ignore[no-untyped-def]
-    return await world.login.execute(LoginCommand(email, password, client=client, device_name="Phone"))
+    return await world.login.execute(Credentials(email, password, client=client, device_name="Phone"))
 
 
 async def test_register_stores_the_user_and_opens_a_session(world: World) -> None:
@@ -34,7 +34,7 @@ async def test_register_stores_the_user_and_opens_a_session(world: World) -> Non
     assert user.password_hash != STRONG_PASSWORD
     assert await world.passwords.verify(STRONG_PASSWORD, user.password_hash)
     assert grant.session.device_name == "My Laptop"
-    assert await world.sessions.is_active(user.id, grant.session.id)
+    assert await world.sessions.get(user.id, grant.session.id) is not None
     claims = world.codec.verify(grant.access.token)
     assert (claims.user_id, claims.session_id) == (user.id, grant.session.id)
     assert grant.refresh_token
@@ -70,7 +70,7 @@ async def test_register_is_throttled_per_client(make_world: MakeWorld) -> None:
     with pytest.raises(RateLimited):
         await world.sign_up("user9@example.com")
     # Another client is not affected.
-    await world.register.execute(RegisterCommand("user10@example.com", STRONG_PASSWORD, client="10.9.9.9"))
+    await world.register.execute(Credentials("user10@example.com", STRONG_PASSWORD, client="10.9.9.9"))
 
 
 async def test_login_with_the_right_password_opens_a_new_session(world: World) -> None:
@@ -198,14 +198,14 @@ async def test_the_right_password_of_a_disabled_account_is_no_failure(world: Wor
     budget = world.limits.account_failures[0].amount
     for _ in range(budget + 5):
         with pytest.raises(AccountDisabled):
-            await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+            await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
     for attempt in range(budget):  # each from its own address: only the account budget counts
         with pytest.raises(InvalidCredentials):
             await world.login.execute(
-                LoginCommand("listener@example.com", "Wrong-Password-1", client=f"10.1.0.{attempt}")
+                Credentials("listener@example.com", "Wrong-Password-1", client=f"10.1.0.{attempt}")
             )
     with pytest.raises(RateLimited):
-        await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.2.0.1"))
+        await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.2.0.1"))
 
 
 async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(world: World) -> None:
@@ -226,7 +226,7 @@ async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(wo
 
     world.passwords.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
     grant = await login(world, "listener@example.com", STRONG_PASSWORD)
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
 
 
 async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(world: World) -> None:

@@ -90,11 +90,11 @@ async def test_items_of_a_request_wait_for_its_flush(wired: Wired) -> None:
 
 
 async def test_a_login_from_a_new_device_mails_a_single_use_not_me_link(wired: Wired) -> None:
-    from musicez.application.accounts import LoginCommand
+    from musicez.application.accounts import Credentials
 
     grant = await wired.world.sign_up(device="Phone")
-    login = await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
-    await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Phone"))
+    login = await wired.world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
+    await wired.world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", "Phone"))
     await wired.settle()
     (mail,) = wired.world.mailer.sent
     assert mail.to == grant.email
@@ -119,13 +119,13 @@ async def test_a_login_from_a_new_device_mails_a_single_use_not_me_link(wired: W
 
 
 async def test_security_mails_stop_at_the_per_address_limit(make_world: MakeWorld) -> None:
-    from musicez.application.accounts import LoginCommand
+    from musicez.application.accounts import Credentials
 
     wired = await open_wired(make_world, security_mail_rate_limit=RateLimit(2, "hour"))
     world = wired.world
     grant = await world.sign_up()
     for device in ("A", "B", "C", "D"):
-        await world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", device))
+        await world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", device))
     await wired.settle()
     assert len(world.mailer.sent) == 2
     assert "security_mail_suppressed" in wired.inner.names
@@ -133,10 +133,10 @@ async def test_security_mails_stop_at_the_per_address_limit(make_world: MakeWorl
 
 
 async def test_password_change_writes_its_items_and_mails(wired: Wired) -> None:
-    from musicez.application.accounts import LoginCommand
+    from musicez.application.accounts import Credentials
 
     grant = await wired.world.sign_up(device="Phone")
-    other = await wired.world.login.execute(LoginCommand(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
+    other = await wired.world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
     await wired.settle()
     wired.world.mailer.sent.clear()
     await wired.world.change_password.execute(principal(grant), STRONG_PASSWORD, "Another-Long-Secret-77")

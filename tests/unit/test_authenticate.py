@@ -21,23 +21,24 @@ async def an_api_key(world: World, **options: object) -> str:
 async def test_a_valid_bearer_token_authenticates_the_user(world: World) -> None:
     grant = await world.sign_up()
 
-    result = await world.authenticate.execute(grant.access.token, None)
+    principal = await world.authenticate.execute(grant.access.token, None)
 
-    assert isinstance(result.principal, UserPrincipal)
-    assert (result.principal.user_id, result.principal.session_id) == (grant.user_id, grant.session.id)
-    assert result.rate.allowed
-    assert result.rate.limit == 5
-    assert result.rate.remaining == 4
+    assert isinstance(principal, UserPrincipal)
+    assert (principal.user_id, principal.session_id) == (grant.user_id, grant.session.id)
+    rate = world.observer.decisions[-1]  # what the RateLimit-* headers say
+    assert rate.allowed
+    assert rate.limit == 5
+    assert rate.remaining == 4
 
 
 async def test_a_valid_api_key_authenticates_the_service(world: World) -> None:
     key = await an_api_key(world)
 
-    result = await world.authenticate.execute(None, key)
+    principal = await world.authenticate.execute(None, key)
 
-    assert isinstance(result.principal, ApiKeyPrincipal)
-    assert result.principal.name == "recommender"
-    assert world.usage.marked == {result.principal.key_id: world.clock.now()}
+    assert isinstance(principal, ApiKeyPrincipal)
+    assert principal.name == "recommender"
+    assert world.usage.marked == {principal.key_id: world.clock.now()}
 
 
 async def test_no_credentials_is_missing_credentials(world: World) -> None:
@@ -115,9 +116,9 @@ async def test_both_valid_authenticates_as_the_user(world: World) -> None:
     grant = await world.sign_up()
     key = await an_api_key(world)
 
-    result = await world.authenticate.execute(grant.access.token, key)
+    principal = await world.authenticate.execute(grant.access.token, key)
 
-    assert isinstance(result.principal, UserPrincipal)
+    assert isinstance(principal, UserPrincipal)
 
 
 async def test_unknown_revoked_and_expired_keys_are_invalid(world: World) -> None:
@@ -139,7 +140,8 @@ async def test_unknown_revoked_and_expired_keys_are_invalid(world: World) -> Non
 async def test_the_principal_rate_limit_refuses_over_the_limit(world: World) -> None:
     grant = await world.sign_up()
     for remaining in (4, 3, 2, 1, 0):
-        assert (await world.authenticate.execute(grant.access.token, None)).rate.remaining == remaining
+        await world.authenticate.execute(grant.access.token, None)
+        assert world.observer.decisions[-1].remaining == remaining
 
     with pytest.raises(RateLimited):
         await world.authenticate.execute(grant.access.token, None)
@@ -148,9 +150,9 @@ async def test_the_principal_rate_limit_refuses_over_the_limit(world: World) -> 
 async def test_an_api_key_uses_its_own_rate_limit(world: World) -> None:
     key = await an_api_key(world, rate_limit=RateLimit(2, "second"))
 
-    first = await world.authenticate.execute(None, key)
-    assert first.rate.limit == 2
-    assert first.rate.remaining == 1
+    await world.authenticate.execute(None, key)
+    assert world.observer.decisions[-1].limit == 2
+    assert world.observer.decisions[-1].remaining == 1
     await world.authenticate.execute(None, key)
     with pytest.raises(RateLimited):
         await world.authenticate.execute(None, key)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from musicez.application.accounts import LoginCommand
+from musicez.application.accounts import Credentials
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidCredentials, InvalidCurrentPassword, InvalidResetToken, WeakPassword
 from musicez.domain.principal import UserPrincipal
@@ -28,7 +28,7 @@ async def reset_token(world: World, email: str = "listener@example.com") -> str:
 
 async def can_log_in(world: World, password: str, email: str = "listener@example.com") -> bool:
     try:
-        await world.login.execute(LoginCommand(email, password, client="10.1.1.1"))
+        await world.login.execute(Credentials(email, password, client="10.1.1.1"))
     except InvalidCredentials:
         return False
     return True
@@ -75,7 +75,7 @@ async def test_reset_sets_the_password_once_and_ends_every_session(world: World)
 
     await world.reset_password.execute(token, OTHER_STRONG_PASSWORD)
 
-    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is None
     assert await can_log_in(world, OTHER_STRONG_PASSWORD)
     assert not await can_log_in(world, STRONG_PASSWORD)
     with pytest.raises(InvalidResetToken):
@@ -119,7 +119,7 @@ async def test_a_weak_new_password_leaves_the_token_usable(world: World) -> None
     with pytest.raises(WeakPassword) as caught:
         await world.reset_password.execute(token, "short")
     assert {e.field for e in caught.value.errors} == {"new_password"}
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
 
     await world.reset_password.execute(token, OTHER_STRONG_PASSWORD)
 
@@ -129,25 +129,25 @@ async def test_a_weak_new_password_leaves_the_token_usable(world: World) -> None
 
 async def test_change_password_keeps_the_current_session_and_ends_the_others(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
-    other = await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+    other = await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
 
     await world.change_password.execute(principal_of(grant), STRONG_PASSWORD, OTHER_STRONG_PASSWORD)
 
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
-    assert not await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
+    assert await world.sessions.get(other.user_id, other.session.id) is None
     assert await can_log_in(world, OTHER_STRONG_PASSWORD)
     assert not await can_log_in(world, STRONG_PASSWORD)
 
 
 async def test_change_password_needs_the_current_password(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
-    other = await world.login.execute(LoginCommand("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
+    other = await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
 
     for wrong in ("Wrong-Password-123", STRONG_PASSWORD + "é" * 40):
         with pytest.raises(InvalidCurrentPassword):
             await world.change_password.execute(principal_of(grant), wrong, OTHER_STRONG_PASSWORD)
 
-    assert await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(other.user_id, other.session.id) is not None
     assert await can_log_in(world, STRONG_PASSWORD)
 
 

@@ -3,13 +3,17 @@ its documented problem responses are derived from that, when the app is built (i
 
 from __future__ import annotations
 
-from litestar.handlers import HTTPRouteHandler
+from litestar import Litestar
 
 from musicez.entrypoints.http.app import ROUTES
-from musicez.entrypoints.http.docs import RAISES, problem_statuses
+from musicez.entrypoints.http.docs import RAISES, documented_operations, problem_statuses
 from musicez.entrypoints.http.statuses import status_of
 
-HANDLERS = {f"{next(iter(h.http_methods))} {next(iter(h.paths))}": h for h in ROUTES if isinstance(h, HTTPRouteHandler)}
+# As the app sees them: each handler's `opt` merged with its router's (guard rule, prefix).
+HANDLERS = {
+    f"{next(iter(h.http_methods))} {path}": h
+    for path, h in documented_operations(Litestar(route_handlers=ROUTES, openapi_config=None))
+}
 
 
 def test_every_declared_error_has_an_error_status() -> None:
@@ -37,3 +41,11 @@ def test_the_guard_keys_add_their_refusals() -> None:
 
 def test_a_route_that_never_fails_documents_no_problem() -> None:
     assert problem_statuses(HANDLERS["GET /health/live"]) == {}
+
+
+def test_a_router_states_the_guard_rule_of_its_routes() -> None:
+    assert HANDLERS["GET /auth/sessions"].opt.get("user_only") is True
+    assert HANDLERS["DELETE /auth/sessions/{session_id:str}"].opt.get("user_only") is True
+    assert HANDLERS["POST /admin/users/{user_id:str}/disable"].opt.get("scope") == "admin"
+    assert HANDLERS["POST /admin/users/{user_id:str}/disable"].opt.get("optional_body") is True
+    assert "user_not_found" in problem_statuses(HANDLERS["POST /admin/users/{user_id:str}/disable"])[404]

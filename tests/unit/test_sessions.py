@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from musicez.application.accounts import LoginCommand
+from musicez.application.accounts import Credentials
 from musicez.application.macs import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from musicez.domain.principal import UserPrincipal
@@ -21,7 +21,7 @@ def principal_of(grant) -> UserPrincipal:  # type: ignore[no-untyped-def]
 
 
 async def second_device(world: World, email: str = "listener@example.com"):  # type: ignore[no-untyped-def]
-    return await world.login.execute(LoginCommand(email, STRONG_PASSWORD, client="10.0.0.2", device_name="Tablet"))
+    return await world.login.execute(Credentials(email, STRONG_PASSWORD, client="10.0.0.2", device_name="Tablet"))
 
 
 # --- refresh ------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ async def test_a_retry_within_the_grace_window_gets_the_same_successor(world: Wo
     retry = await world.rotate.execute(grant.refresh_token)
 
     assert retry.refresh_token == first.refresh_token
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
     assert "refresh_retried" in world.events.names
     await world.rotate.execute(retry.refresh_token)
 
@@ -63,7 +63,7 @@ async def test_the_previous_token_after_the_grace_window_revokes_the_session(wor
     with pytest.raises(RefreshTokenReused):
         await world.rotate.execute(grant.refresh_token)
 
-    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is None
     with pytest.raises(InvalidRefreshToken):
         await world.rotate.execute(first.refresh_token)
     assert "refresh_reused" in world.events.names
@@ -76,7 +76,7 @@ async def test_an_older_token_revokes_the_session_even_within_grace(world: World
 
     with pytest.raises(RefreshTokenReused):
         await world.rotate.execute(grant.refresh_token)
-    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is None
 
 
 async def test_with_no_grace_window_a_second_use_is_reuse(make_world: MakeWorld) -> None:
@@ -97,7 +97,7 @@ async def test_reuse_ends_only_that_session(world: World) -> None:
 
     with pytest.raises(RefreshTokenReused):
         await world.rotate.execute(grant.refresh_token)
-    assert await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(other.user_id, other.session.id) is not None
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "A" * 86, "A" * 10_000])
@@ -113,7 +113,7 @@ async def test_a_forged_token_for_a_real_session_is_invalid_and_the_session_surv
 
     with pytest.raises(InvalidRefreshToken):
         await world.rotate.execute(forged)
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
     await world.rotate.execute(grant.refresh_token)
 
 
@@ -150,8 +150,8 @@ async def test_logout_ends_the_current_session_only(world: World) -> None:
 
     await world.logout.execute(principal_of(grant))
 
-    assert not await world.sessions.is_active(grant.user_id, grant.session.id)
-    assert await world.sessions.is_active(other.user_id, other.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is None
+    assert await world.sessions.get(other.user_id, other.session.id) is not None
     with pytest.raises(InvalidRefreshToken):
         await world.rotate.execute(grant.refresh_token)
     await world.logout.execute(principal_of(grant))  # twice is harmless
@@ -164,7 +164,7 @@ async def test_revoke_all_ends_every_session(world: World) -> None:
     assert await world.revoke_all.execute(grant.user_id) == 2
 
     for g in (grant, other):
-        assert not await world.sessions.is_active(g.user_id, g.session.id)
+        assert await world.sessions.get(g.user_id, g.session.id) is None
 
 
 async def test_revoke_others_keeps_the_current_session(world: World) -> None:
@@ -173,9 +173,9 @@ async def test_revoke_others_keeps_the_current_session(world: World) -> None:
 
     assert await world.revoke_others.execute(principal_of(grant)) == 2
 
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
     for g in others:
-        assert not await world.sessions.is_active(g.user_id, g.session.id)
+        assert await world.sessions.get(g.user_id, g.session.id) is None
     listed = await world.list_sessions.execute(principal_of(grant))
     assert [s.id for s in listed] == [grant.session.id]
 
@@ -186,8 +186,8 @@ async def test_revoke_session_by_id(world: World) -> None:
 
     await world.revoke_session.execute(principal_of(grant), other.session.id)
 
-    assert not await world.sessions.is_active(other.user_id, other.session.id)
-    assert await world.sessions.is_active(grant.user_id, grant.session.id)
+    assert await world.sessions.get(other.user_id, other.session.id) is None
+    assert await world.sessions.get(grant.user_id, grant.session.id) is not None
     with pytest.raises(SessionNotFound):
         await world.revoke_session.execute(principal_of(grant), other.session.id)
 
@@ -200,7 +200,7 @@ async def test_revoke_session_cannot_touch_another_users_session(world: World) -
         await world.revoke_session.execute(principal_of(mine), theirs.session.id)
     with pytest.raises(SessionNotFound):
         await world.revoke_session.execute(principal_of(mine), uuid.uuid4())
-    assert await world.sessions.is_active(theirs.user_id, theirs.session.id)
+    assert await world.sessions.get(theirs.user_id, theirs.session.id) is not None
 
 
 async def test_sessions_are_listed_newest_first(world: World) -> None:

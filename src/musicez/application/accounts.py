@@ -36,11 +36,14 @@ from musicez.domain.user import User
 
 @hide_secrets
 @dataclass(frozen=True, slots=True)
-class RegisterCommand:
+class Credentials:
+    """What a client sends to register or log in, and where it sends it from."""
+
     email: str
     password: str
     client: str
     device_name: str | None = None
+    device_token: str | None = None  # login: from an earlier login, the account budget does not refuse it
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ class RegisterUser:
     events: EventSink
     devices: DeviceTokens
 
-    async def execute(self, command: RegisterCommand) -> TokenGrant:
+    async def execute(self, command: Credentials) -> TokenGrant:
         await self.throttle.hit(f"register:{command.client}", self.limits.register_per_client)
         email = Email.parse(command.email)
         self.policy.check(command.password, email)
@@ -78,16 +81,6 @@ class RegisterUser:
         return replace(grant, device_token=self.devices.issue(user.id))
 
 
-@hide_secrets
-@dataclass(frozen=True, slots=True)
-class LoginCommand:
-    email: str
-    password: str
-    client: str
-    device_name: str | None = None
-    device_token: str | None = None  # from an earlier login: the account budget does not refuse it
-
-
 @dataclass(frozen=True, slots=True)
 class LoginUser:
     uow: UnitOfWork
@@ -99,7 +92,7 @@ class LoginUser:
     budget: AccountBudget
     devices: DeviceTokens
 
-    async def execute(self, command: LoginCommand) -> TokenGrant:
+    async def execute(self, command: Credentials) -> TokenGrant:
         await self.throttle.hit(f"login-client:{command.client}", self.limits.login_per_client)
         try:
             email: Email | None = Email.parse(command.email)
@@ -151,7 +144,7 @@ class LoginUser:
             await self.budget.refund(account)
         return await self._open_session(user, command)
 
-    async def _open_session(self, user: User, command: LoginCommand) -> TokenGrant:
+    async def _open_session(self, user: User, command: Credentials) -> TokenGrant:
         """Open the session, then make sure no reset, change or disable committed while bcrypt ran."""
         grant = await self.opener.open(user, command.device_name)
         # A reset or change may have committed while bcrypt ran. It revokes sessions after its

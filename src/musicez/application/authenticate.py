@@ -13,7 +13,6 @@ from musicez.application.ports import (
     Clock,
     EventSink,
     KeyedHasher,
-    RateDecision,
     SessionStore,
     UsageRecorder,
 )
@@ -78,12 +77,6 @@ class AuthenticateApiKey:
 
 
 @dataclass(frozen=True, slots=True)
-class Authenticated:
-    principal: Principal
-    rate: RateDecision
-
-
-@dataclass(frozen=True, slots=True)
 class AuthenticateRequest:
     """Both credentials are checked when both are sent; none is ever ignored."""
 
@@ -92,7 +85,7 @@ class AuthenticateRequest:
     throttle: PrincipalThrottle  # the leased per-principal limit
     limits: ThrottlePolicy
 
-    async def execute(self, bearer_token: str | None, api_key: str | None, client: str | None = None) -> Authenticated:
+    async def execute(self, bearer_token: str | None, api_key: str | None, client: str | None = None) -> Principal:
         if bearer_token is None and api_key is None:
             raise MissingCredentials()
         principal: Principal
@@ -106,5 +99,5 @@ class AuthenticateRequest:
         limit = self.limits.per_principal
         if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
             limit = principal.rate_limit
-        decision = await self.throttle.hit(f"principal:{principal.rate_key}", limit)
-        return Authenticated(principal, decision)
+        await self.throttle.hit(f"principal:{principal.rate_key}", limit)  # its decision fills RateLimit-*
+        return principal

@@ -37,7 +37,6 @@ class ThrottlePolicy:
 class ResetPolicy:
     token_ttl: int = 1800
     reset_url: str = "http://localhost:8000/reset-password"
-    sender: str = "MusicEZ <no-reply@musicez.local>"
     product_name: str = "MusicEZ"
 
 

@@ -32,11 +32,6 @@ class Throttle:
         self.observer.observe(decision)
         return decision
 
-    async def peek(self, key: str, limit: RateLimit) -> RateDecision:
-        decision = await self.limiter.peek(key, limit)
-        self.observer.observe(decision)
-        return decision
-
     async def reset(self, key: str, limit: RateLimit) -> None:
         await self.limiter.reset(key, limit)
 

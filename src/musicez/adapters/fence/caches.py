@@ -83,9 +83,6 @@ class FencedSessionStore:
             self._fence.apply(message)
         return rotation
 
-    async def is_active(self, user_id: UUID, session_id: UUID) -> bool:
-        return await self._inner.is_active(user_id, session_id)
-
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
         return await self._inner.list_for_user(user_id, now)
 

@@ -157,9 +157,6 @@ class MemorySessionStore:
         record = self._live(user_id, session_id)
         return record.session if record else None
 
-    async def is_active(self, user_id: UUID, session_id: UUID) -> bool:
-        return self._live(user_id, session_id) is not None
-
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
         keys = [key for key in self._records if key[0] == user_id]
         return [record.session for key in keys if (record := self._live(*key, now=now))]

@@ -161,10 +161,6 @@ class RedisSessionStore:
             return None
         return self._session(session_id, {_text(k): v for k, v in raw.items()})
 
-    async def is_active(self, user_id: UUID, session_id: UUID) -> bool:
-        async with redis_outages():
-            return bool(await self._redis.exists(self._keys(user_id, session_id)[0]))
-
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
         index = f"{self._user(user_id)}:sessions"
         async with redis_outages():

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from litestar import Router
+from litestar import Litestar, Router
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
 from musicez.domain.errors import (
@@ -133,7 +134,20 @@ def _described(code: str, notes: Iterable[str]) -> str:
     return f"{code}, {said}" if said.startswith("with ") else f"{code}: {said}"
 
 
-def declare_problem_responses(handlers: list[HTTPRouteHandler]) -> None:
+def documented_operations(app: Litestar) -> list[tuple[str, HTTPRouteHandler]]:
+    """The app's documented route handlers, each with its route's full path. Read once the app is
+    built: by then Litestar has merged each router's `opt`, tags and security into its handlers,
+    and it builds the document from these same handlers at the first request for it."""
+    return [
+        (route.path, handler)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if handler.resolve_include_in_schema()
+    ]
+
+
+def declare_problem_responses(handlers: Iterable[HTTPRouteHandler]) -> None:
     """Add the problem responses to each handler's documented responses (its own win), and mark
     public routes as such: Litestar drops a route's empty `security=[]`, so the document-wide
     requirement would apply; `[{}]` says "no credential needed"."""

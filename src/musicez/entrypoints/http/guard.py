@@ -91,7 +91,7 @@ async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], ru
     if rule.scrape:
         await _authorise_scrape(authenticate, state.settings.metrics_token, token, api_key, client)
         return
-    principal = (await authenticate.execute(token, api_key, client)).principal
+    principal = await authenticate.execute(token, api_key, client)
     if rule.user_only and not isinstance(principal, UserPrincipal):
         raise UserTokenRequired()
     required = rule.scope
@@ -109,14 +109,14 @@ async def _authorise_scrape(
     if expected and token is not None and hmac.compare_digest(token.encode(), expected.encode()):
         return
     try:
-        result = await authenticate.execute(token, api_key, client)
+        principal = await authenticate.execute(token, api_key, client)
     except InvalidToken as error:
         if type(error) is not InvalidToken:  # expired or revoked: a real access token, say so
             raise
         raise InvalidToken(
             "The bearer token is not the metrics token (MUSICEZ_METRICS_TOKEN); /metrics takes that token or an API key"
         ) from None
-    if not isinstance(result.principal, ApiKeyPrincipal):
+    if not isinstance(principal, ApiKeyPrincipal):
         raise ApiKeyRequired()
 
 

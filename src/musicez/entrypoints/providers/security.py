@@ -98,7 +98,7 @@ class SecurityProvider(Provider):
 
     @provide
     def reset_policy(self, mail: MailSettings) -> ResetPolicy:
-        return ResetPolicy(token_ttl=mail.reset_ttl, reset_url=mail.reset_url, sender=mail.sender)
+        return ResetPolicy(token_ttl=mail.reset_ttl, reset_url=mail.reset_url)
 
 
 class ServicesProvider(Provider):

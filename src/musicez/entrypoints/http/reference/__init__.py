@@ -93,21 +93,18 @@ def _operation_class(doc: OperationDoc) -> type[Operation]:
 _OPERATION_CLASSES = {key: _operation_class(doc) for key, doc in OPERATIONS.items()}
 
 
-def operation_key(handler: HTTPRouteHandler) -> str:
+def operation_key(path: str, handler: HTTPRouteHandler) -> str:
     """`POST /auth/register`, `DELETE /auth/sessions/{session_id}`: as the document names it."""
-    path = next(iter(handler.paths), "")
     path = "/".join(part.split(":", 1)[0] + ("}" if ":" in part else "") for part in path.split("/"))
     return f"{next(iter(sorted(handler.http_methods)))} {path}"
 
 
-def describe_operations(handlers: Iterable[HTTPRouteHandler]) -> None:
-    """Put each operation's reference on its handler. Every documented route needs one, and every
-    entry a route, so neither can be forgotten."""
+def describe_operations(operations: Iterable[tuple[str, HTTPRouteHandler]]) -> None:
+    """Put each operation's reference on its handler (given with its route's full path). Every
+    documented route needs one, and every entry a route, so neither can be forgotten."""
     described = set()
-    for handler in handlers:
-        if handler.include_in_schema is False:
-            continue
-        key = operation_key(handler)
+    for path, handler in operations:
+        key = operation_key(path, handler)
         if key not in OPERATIONS:
             raise LookupError(f"{key} has no entry in the OpenAPI reference (reference.OPERATIONS)")
         doc = OPERATIONS[key]

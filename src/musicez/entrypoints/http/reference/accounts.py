@@ -17,8 +17,10 @@ from musicez.entrypoints.http.reference.common import (
     USER_ONLY,
     OperationDoc,
     example,
+    instant,
     invalid,
     lines,
+    uid,
 )
 from musicez.entrypoints.http.schemas import (
     ActivityPage,
@@ -158,13 +160,15 @@ OPERATIONS: dict[str, OperationDoc] = {
                     MeUser(
                         user=USER,
                         session=MeSession(
-                            id=s.SESSION_ID,
-                            access_token_expires_at=s.ACCESS_TOKEN_EXPIRES_AT,
-                            refresh_expires_at=s.REFRESH_EXPIRES_AT,
+                            id=uid(s.SESSION_ID),
+                            access_token_expires_at=instant(s.ACCESS_TOKEN_EXPIRES_AT),
+                            refresh_expires_at=instant(s.REFRESH_EXPIRES_AT),
                         ),
                     ),
                 ),
-                "api key": example("An API key", MeApiKey(api_key=ApiKeyOut(id=s.API_KEY_ID, name=s.API_KEY_NAME))),
+                "api key": example(
+                    "An API key", MeApiKey(api_key=ApiKeyOut(id=uid(s.API_KEY_ID), name=s.API_KEY_NAME))
+                ),
             }
         },
     ),

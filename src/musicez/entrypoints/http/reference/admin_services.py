@@ -12,9 +12,11 @@ from musicez.entrypoints.http.reference.common import (
     USER_ID_PARAMETER,
     OperationDoc,
     example,
+    instant,
     invalid,
     lines,
     problem,
+    uid,
 )
 from musicez.entrypoints.http.schemas import (
     AdminSessionOut,
@@ -76,11 +78,11 @@ OPERATIONS: dict[str, OperationDoc] = {
                         last_login_at=ADA.last_login_at,
                         sessions=[
                             AdminSessionOut(
-                                id=s.SESSION_ID,
+                                id=uid(s.SESSION_ID),
                                 device_name=s.DEVICE_NAME,
-                                created_at=s.CREATED_AT,
-                                last_used_at=s.NOW,
-                                expires_at=s.REFRESH_EXPIRES_AT,
+                                created_at=instant(s.CREATED_AT),
+                                last_used_at=instant(s.NOW),
+                                expires_at=instant(s.REFRESH_EXPIRES_AT),
                             )
                         ],
                     ),
@@ -186,8 +188,8 @@ OPERATIONS: dict[str, OperationDoc] = {
                     IntrospectionOut(
                         active=True,
                         token_type="access_token",
-                        sub=s.USER_ID,
-                        sid=s.SESSION_ID,
+                        sub=uid(s.USER_ID),
+                        sid=uid(s.SESSION_ID),
                         iss=s.ISSUER,
                         aud=s.AUDIENCE,
                         iat=s.ACCESS_TOKEN_IAT,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar.openapi.spec import Example
@@ -39,6 +41,15 @@ class OperationDoc:
 
 def example(summary: str, value: Any) -> Example:
     return Example(summary=summary, value=value)
+
+
+def uid(text: str) -> UUID:
+    return UUID(text)
+
+
+def instant(text: str) -> datetime:
+    """`2026-12-01T10:00:00Z` as the datetime the response would hold (written back the same)."""
+    return datetime.fromisoformat(text)
 
 
 def problem(code: str, status: int, title: str, detail: str, **extra: Any) -> Problem:
@@ -101,12 +112,12 @@ CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 
 # -- the sample bodies -----------------------------------------------------------------------
 
-USER = UserOut(id=s.USER_ID, email=s.EMAIL, created_at=s.CREATED_AT)
+USER = UserOut(id=uid(s.USER_ID), email=s.EMAIL, created_at=instant(s.CREATED_AT))
 TOKENS = TokenResponse(
     access_token=s.ACCESS_TOKEN,
     expires_in=900,
     refresh_expires_in=604800,
-    session_id=s.SESSION_ID,
+    session_id=uid(s.SESSION_ID),
     user=USER,
     refresh_token=s.REFRESH_TOKEN,
     device_token=s.DEVICE_TOKEN,
@@ -116,56 +127,61 @@ REFRESHED = msgspec.structs.replace(TOKENS, refresh_token=s.NEXT_REFRESH_TOKEN, 
 REFRESHED_IN_COOKIE = msgspec.structs.replace(REFRESHED, refresh_token=msgspec.UNSET)
 SESSIONS = [
     SessionOut(
-        id=s.SESSION_ID,
+        id=uid(s.SESSION_ID),
         device_name=s.DEVICE_NAME,
-        created_at=s.CREATED_AT,
-        last_used_at=s.NOW,
-        expires_at=s.REFRESH_EXPIRES_AT,
+        created_at=instant(s.CREATED_AT),
+        last_used_at=instant(s.NOW),
+        expires_at=instant(s.REFRESH_EXPIRES_AT),
         current=True,
     ),
     SessionOut(
-        id=s.OTHER_SESSION_ID,
+        id=uid(s.OTHER_SESSION_ID),
         device_name=s.OTHER_DEVICE_NAME,
-        created_at="2026-11-28T19:20:05Z",
-        last_used_at=s.LAST_USED_AT,
-        expires_at="2026-12-08T09:45:12Z",
+        created_at=instant("2026-11-28T19:20:05Z"),
+        last_used_at=instant(s.LAST_USED_AT),
+        expires_at=instant("2026-12-08T09:45:12Z"),
         current=False,
     ),
 ]
 ADA = AdminUserOut(
-    id=s.USER_ID, email=s.EMAIL, created_at=s.CREATED_AT, disabled=False, disabled_reason=None, last_login_at=s.NOW
+    id=uid(s.USER_ID),
+    email=s.EMAIL,
+    created_at=instant(s.CREATED_AT),
+    disabled=False,
+    disabled_reason=None,
+    last_login_at=instant(s.NOW),
 )
 GRACE = AdminUserOut(
-    id=s.OTHER_USER_ID,
+    id=uid(s.OTHER_USER_ID),
     email=s.OTHER_EMAIL,
-    created_at="2026-11-26T08:30:00Z",
+    created_at=instant("2026-11-26T08:30:00Z"),
     disabled=True,
     disabled_reason=s.DISABLED_REASON,
-    last_login_at="2026-11-29T21:12:40Z",
+    last_login_at=instant("2026-11-29T21:12:40Z"),
 )
 ACTIVITY = [
     ActivityItemOut(
-        id=s.ACTIVITY_ID,
+        id=uid(s.ACTIVITY_ID),
         type="login",
-        at=s.NOW,
-        session_id=s.SESSION_ID,
+        at=instant(s.NOW),
+        session_id=uid(s.SESSION_ID),
         device_name=s.DEVICE_NAME,
         new_device=True,
         detail={},
     ),
     ActivityItemOut(
-        id="0193a4e9-1c07-7f10-8e21-9a3b4c5d6e7f",
+        id=uid("0193a4e9-1c07-7f10-8e21-9a3b4c5d6e7f"),
         type="session_ended",
-        at="2026-12-01T09:51:30Z",
-        session_id="0193a2d4-77c1-7a02-9b13-c4d5e6f70812",
+        at=instant("2026-12-01T09:51:30Z"),
+        session_id=uid("0193a2d4-77c1-7a02-9b13-c4d5e6f70812"),
         device_name="Chrome on Linux",
         new_device=None,
         detail={"reason": "ended_from_other_device"},
     ),
     ActivityItemOut(
-        id=s.OLDER_ACTIVITY_ID,
+        id=uid(s.OLDER_ACTIVITY_ID),
         type="login_failed",
-        at="2026-11-20T08:15:00Z",
+        at=instant("2026-11-20T08:15:00Z"),
         session_id=None,
         device_name=None,
         new_device=None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 
@@ -20,7 +20,7 @@ from musicez.domain.errors import FieldError, InvalidSecurityToken, RateLimited,
 from musicez.entrypoints.http.guard import PUBLIC, USER_ONLY, current_user
 from musicez.entrypoints.http.problems import PROBLEM_JSON
 from musicez.entrypoints.http.routes.common import client_of
-from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, rfc3339
+from musicez.entrypoints.http.schemas import ActivityItemOut, ActivityPage, NotMeBody, Problem, wire_time
 
 TAGS = ["activity"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,10 +51,10 @@ def decode_cursor(text: str) -> ActivityCursor:
 
 def item_out(item: ActivityItem) -> ActivityItemOut:
     return ActivityItemOut(
-        id=str(item.id),
+        id=item.id,
         type=item.type,
-        at=rfc3339(item.at),
-        session_id=str(item.session_id) if item.session_id else None,
+        at=wire_time(item.at),
+        session_id=item.session_id,
         device_name=item.device_name,
         new_device=item.new_device,
         detail=dict(item.detail),
@@ -68,9 +68,8 @@ def _problem(description: str) -> ResponseSpec:
 
 
 @get(
-    "/auth/activity",
+    "/activity",
     opt=USER_ONLY,
-    tags=TAGS,
     responses={400: _problem("validation_error: limit is not 1-100, or the cursor is not a next_cursor")},
 )
 @inject
@@ -87,13 +86,14 @@ async def list_activity(
 
 
 @post(
-    "/auth/not-me",
+    "/not-me",
     opt={**PUBLIC, "raises": (InvalidSecurityToken, RateLimited)},
     status_code=204,
-    security=[],
-    tags=TAGS,
 )
 @inject
 async def not_me(data: JSONBody[NotMeBody], request: Request[Any, Any, Any], use_case: FromDishka[ReportNotMe]) -> None:
     """End the session a "new sign-in" mail was about, with the token of its link."""
     await use_case.execute(data.token, client_of(request))
+
+
+router = Router("/auth", route_handlers=[list_activity, not_me], tags=TAGS)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, get, post
+from litestar import Request, Router, get, post
 from litestar.params import Body, QueryParameter
 
 from musicez.application.admin import (
@@ -32,12 +32,12 @@ from musicez.entrypoints.http.schemas import (
     AdminUserPage,
     DisableUserBody,
     IdPath,
-    rfc3339,
+    wire_time,
 )
 
 TAGS = ["admin"]
 SECURITY: list[dict[str, list[str]]] = [{"ApiKeyAuth": []}]
-USER_PATH = "/admin/users/{user_id:str}"
+USER_PATH = "/{user_id:str}"  # under /admin/users
 USER_LOOKUP = (UserNotFound,)  # an unknown or malformed id
 
 
@@ -57,16 +57,16 @@ def _user_id(text: str) -> UUID:
 
 def user_out(user: User) -> AdminUserOut:
     return AdminUserOut(
-        id=str(user.id),
+        id=user.id,
         email=user.email.value,
-        created_at=rfc3339(user.created_at),
+        created_at=wire_time(user.created_at),
         disabled=user.disabled,
         disabled_reason=user.disabled_reason,
-        last_login_at=rfc3339(user.last_login_at) if user.last_login_at else None,
+        last_login_at=wire_time(user.last_login_at) if user.last_login_at else None,
     )
 
 
-@get("/admin/users", opt=ADMIN_SCOPE, security=SECURITY, tags=TAGS)
+@get("/")
 @inject
 async def list_users(
     request: Request[Any, Any, Any],
@@ -84,7 +84,7 @@ async def list_users(
     return AdminUserPage(items=[user_out(u) for u in page.items], next_cursor=page.next_cursor)
 
 
-@get(USER_PATH, opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, tags=TAGS)
+@get(USER_PATH, opt={"raises": USER_LOOKUP})
 @inject
 async def show_user(
     user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ShowUser]
@@ -101,11 +101,11 @@ async def show_user(
         last_login_at=out.last_login_at,
         sessions=[
             AdminSessionOut(
-                id=str(s.id),
+                id=s.id,
                 device_name=s.device_name,
-                created_at=rfc3339(s.created_at),
-                last_used_at=rfc3339(s.last_used_at),
-                expires_at=rfc3339(s.refresh_expires_at),
+                created_at=wire_time(s.created_at),
+                last_used_at=wire_time(s.last_used_at),
+                expires_at=wire_time(s.refresh_expires_at),
             )
             for s in details.sessions
         ],
@@ -114,10 +114,8 @@ async def show_user(
 
 @post(
     f"{USER_PATH}/disable",
-    opt={**ADMIN_SCOPE, "optional_body": True, "raises": USER_LOOKUP},
-    security=SECURITY,
+    opt={"optional_body": True, "raises": USER_LOOKUP},
     status_code=204,
-    tags=TAGS,
 )
 @inject
 async def disable_user(
@@ -130,15 +128,25 @@ async def disable_user(
     await use_case.execute(_user_id(user_id), _actor(request), data.reason if data else None)
 
 
-@post(f"{USER_PATH}/enable", opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, status_code=204, tags=TAGS)
+@post(f"{USER_PATH}/enable", opt={"raises": USER_LOOKUP}, status_code=204)
 @inject
 async def enable_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[EnableUser]) -> None:
     """Lift the block; sessions that ended stay ended."""
     await use_case.execute(_user_id(user_id), _actor(request))
 
 
-@post(f"{USER_PATH}/logout", opt={**ADMIN_SCOPE, "raises": USER_LOOKUP}, security=SECURITY, status_code=204, tags=TAGS)
+@post(f"{USER_PATH}/logout", opt={"raises": USER_LOOKUP}, status_code=204)
 @inject
 async def logout_user(user_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[ForceLogout]) -> None:
     """End every session of the user at once."""
     await use_case.execute(_user_id(user_id), _actor(request))
+
+
+# Every route here needs an API key with the admin scope.
+router = Router(
+    "/admin/users",
+    route_handlers=[list_users, show_user, disable_user, enable_user, logout_user],
+    opt=ADMIN_SCOPE,
+    security=SECURITY,
+    tags=TAGS,
+)

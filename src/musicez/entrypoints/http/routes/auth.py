@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import JSONBody
 
-from musicez.application.accounts import LoginCommand, LoginUser, RegisterCommand, RegisterUser
+from musicez.application.accounts import Credentials, LoginUser, RegisterUser
 from musicez.application.sessions import RotateRefresh
 from musicez.domain.errors import (
     AccountDisabled,
@@ -39,60 +38,46 @@ from musicez.entrypoints.http.schemas import (
     RegisterBody,
     TokenResponse,
     UserOut,
-    rfc3339,
+    wire_time,
 )
 
-
-def _device(request: Request[Any, Any, Any], given: str | None) -> str | None:
-    return given or device_label(request.headers.get("user-agent"))
+TAGS = ["auth"]
 
 
-@post(
-    "/auth/register",
-    opt={**PUBLIC, "raises": (EmailTaken, WeakPassword, RateLimited, HashingBusy)},
-    status_code=201,
-    cache_control=NO_STORE,
-    security=[],
-    tags=["auth"],
-)
+def _credentials(request: Request[Any, Any, Any], data: RegisterBody, device_token: str | None = None) -> Credentials:
+    """Register's body or login's (a LoginBody is a RegisterBody with a device token)."""
+    device = data.device_name or device_label(request.headers.get("user-agent"))
+    return Credentials(data.email, data.password, client_of(request), device, device_token)
+
+
+@post("/register", opt={**PUBLIC, "raises": (EmailTaken, WeakPassword, RateLimited, HashingBusy)}, status_code=201)
 @inject
 async def register(
     data: JSONBody[RegisterBody], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
 ) -> Response[TokenResponse]:
     """Create an account and open its first session."""
-    command = RegisterCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
-    grant = await use_case.execute(command)
+    grant = await use_case.execute(_credentials(request, data))
     body = token_response(grant, datetime.now(UTC))
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=201)
 
 
 @post(
-    "/auth/login",
-    opt={**PUBLIC, "raises": (InvalidCredentials, AccountDisabled, RateLimited, HashingBusy)},
-    status_code=200,
-    cache_control=NO_STORE,
-    security=[],
-    tags=["auth"],
+    "/login", opt={**PUBLIC, "raises": (InvalidCredentials, AccountDisabled, RateLimited, HashingBusy)}, status_code=200
 )
 @inject
 async def login(
     data: JSONBody[LoginBody], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
 ) -> Response[TokenResponse]:
     """Open a new session with email and password."""
-    command = LoginCommand(data.email, data.password, client_of(request), _device(request, data.device_name))
-    command = replace(command, device_token=data.device_token)
-    grant = await use_case.execute(command)
+    grant = await use_case.execute(_credentials(request, data, data.device_token))
     body = token_response(grant, datetime.now(UTC))
     return cookies.token_response(request, body, data.refresh_token_transport, status_code=200)
 
 
 @post(
-    "/auth/refresh",
+    "/refresh",
     opt={**PUBLIC, "raises": (InvalidRefreshToken, RefreshTokenReused, CsrfRejected, RateLimited)},
     status_code=200,
-    cache_control=NO_STORE,
-    security=[],
-    tags=["auth"],
 )
 @inject
 async def refresh(
@@ -105,13 +90,14 @@ async def refresh(
     return cookies.token_response(request, token_response(grant, datetime.now(UTC)), transport, status_code=200)
 
 
-@get("/auth/me", tags=["auth"])
+# Registered on its own, not in `router`: see ROUTES in app.py.
+@get("/auth/me", tags=TAGS)
 async def me() -> MeUser | MeApiKey:
     """Who am I, and until when."""
     # No `request` parameter: Litestar resolves one per request (~4 µs on the hot path, issue 12).
     principal = current_principal()
     if not isinstance(principal, UserPrincipal):
-        return MeApiKey(api_key=ApiKeyOut(id=str(principal.key_id), name=principal.name))
+        return MeApiKey(api_key=ApiKeyOut(id=principal.key_id, name=principal.name))
     # The guard's revocation check read the session on this very request: no second read, and no
     # use case to resolve (this route is the guarded hot path's yardstick, issue 12).
     session = principal.session
@@ -119,10 +105,14 @@ async def me() -> MeUser | MeApiKey:
         raise TokenRevoked()
     user_created = session.user_created_at or session.created_at
     return MeUser(
-        user=UserOut(id=str(principal.user_id), email=session.email, created_at=rfc3339(user_created)),
+        user=UserOut(id=principal.user_id, email=session.email, created_at=wire_time(user_created)),
         session=MeSession(
-            id=str(session.id),
-            access_token_expires_at=rfc3339(principal.access_token_expires_at),
-            refresh_expires_at=rfc3339(session.refresh_expires_at),
+            id=session.id,
+            access_token_expires_at=wire_time(principal.access_token_expires_at),
+            refresh_expires_at=wire_time(session.refresh_expires_at),
         ),
     )
+
+
+# Each answer holds tokens: never stored by a cache.
+router = Router("/auth", route_handlers=[register, login, refresh], tags=TAGS, cache_control=NO_STORE)

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 
 from musicez.application.grants import TokenGrant
 from musicez.entrypoints.http.client_address import client_address
-from musicez.entrypoints.http.schemas import TokenResponse, UserOut, rfc3339
+from musicez.entrypoints.http.schemas import TokenResponse, UserOut, wire_time
 
 NO_STORE = CacheControlHeader(no_store=True)
 
@@ -44,7 +44,7 @@ def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:
         refresh_token=grant.refresh_token,
         # Rounded up: a refresh token issued a moment ago for 7 days still says 604800.
         refresh_expires_in=max(0, math.ceil((grant.refresh_expires_at - now).total_seconds())),
-        session_id=str(grant.session.id),
-        user=UserOut(id=str(grant.user_id), email=grant.email, created_at=rfc3339(grant.user_created_at)),
+        session_id=grant.session.id,
+        user=UserOut(id=grant.user_id, email=grant.email, created_at=wire_time(grant.user_created_at)),
         device_token=msgspec.UNSET if grant.device_token is None else grant.device_token,
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from dishka import AsyncContainer
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, Response, post
+from litestar import Request, Response, Router, post
 from litestar.params import JSONBody
 
 from musicez.application.passwords import (
@@ -54,7 +54,7 @@ async def send_reset_link(container: AsyncContainer, email: Email, client: str =
         log.error("password reset mail failed: %s", type(error).__name__)
 
 
-@post("/auth/password/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202, security=[], tags=TAGS)
+@post("/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202)
 @inject
 async def forgot_password(
     data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
@@ -71,11 +71,9 @@ async def forgot_password(
 
 
 @post(
-    "/auth/password/reset",
+    "/reset",
     opt={**PUBLIC, "raises": (InvalidResetToken, WeakPassword, RateLimited, HashingBusy)},
     status_code=204,
-    security=[],
-    tags=TAGS,
     responses=cookies.ENDED_RESPONSES,
 )
 @inject
@@ -87,15 +85,13 @@ async def reset_password(
     return cookies.ended(request)
 
 
-@post(
-    "/auth/password/change",
-    opt={**USER_ONLY, "raises": (InvalidCurrentPassword, WeakPassword, HashingBusy)},
-    status_code=204,
-    tags=TAGS,
-)
+@post("/change", opt={**USER_ONLY, "raises": (InvalidCurrentPassword, WeakPassword, HashingBusy)}, status_code=204)
 @inject
 async def change_password(
     data: JSONBody[ChangePasswordBody], request: Request[Any, Any, Any], use_case: FromDishka[ChangePassword]
 ) -> None:
     """Change the password; every other session of the user ends."""
     await use_case.execute(current_user(), data.current_password, data.new_password)
+
+
+router = Router("/auth/password", route_handlers=[forgot_password, reset_password, change_password], tags=TAGS)

@@ -127,8 +127,8 @@ async def introspect(
     return IntrospectionOut(
         active=True,
         token_type="access_token",
-        sub=str(claims.user_id),
-        sid=str(claims.session_id),
+        sub=claims.user_id,
+        sid=claims.session_id,
         iss=claims.issuer,
         aud=claims.audience,
         iat=int(claims.issued_at.timestamp()) if claims.issued_at else None,

@@ -6,18 +6,18 @@ from typing import Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, Router, delete, get, post
 
 from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
 from musicez.domain.errors import SessionNotFound
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
-from musicez.entrypoints.http.schemas import IdPath, SessionOut, rfc3339
+from musicez.entrypoints.http.schemas import IdPath, SessionOut, wire_time
 
 TAGS = ["sessions"]
 
 
-@post("/auth/logout", opt=USER_ONLY, status_code=204, tags=TAGS, responses=cookies.ENDED_RESPONSES)
+@post("/logout", status_code=204, responses=cookies.ENDED_RESPONSES)
 @inject
 async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) -> Response[None]:
     """End the current session."""
@@ -25,7 +25,7 @@ async def logout(request: Request[Any, Any, Any], use_case: FromDishka[Logout]) 
     return cookies.ended(request)
 
 
-@post("/auth/logout-all", opt=USER_ONLY, status_code=204, tags=TAGS, responses=cookies.ENDED_RESPONSES)
+@post("/logout-all", status_code=204, responses=cookies.ENDED_RESPONSES)
 @inject
 async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[RevokeAllSessions]) -> Response[None]:
     """End every session of the user, this one included."""
@@ -33,32 +33,32 @@ async def logout_all(request: Request[Any, Any, Any], use_case: FromDishka[Revok
     return cookies.ended(request)
 
 
-@post("/auth/logout-others", opt=USER_ONLY, status_code=204, tags=TAGS)
+@post("/logout-others", status_code=204)
 @inject
 async def logout_others(request: Request[Any, Any, Any], use_case: FromDishka[RevokeOtherSessions]) -> None:
     """End every other session of the user; this one lives on."""
     await use_case.execute(current_user())
 
 
-@get("/auth/sessions", opt=USER_ONLY, tags=TAGS)
+@get("/sessions")
 @inject
 async def list_sessions(request: Request[Any, Any, Any], use_case: FromDishka[ListSessions]) -> list[SessionOut]:
     """The caller's active sessions."""
     principal = current_user()
     return [
         SessionOut(
-            id=str(s.id),
+            id=s.id,
             device_name=s.device_name,
-            created_at=rfc3339(s.created_at),
-            last_used_at=rfc3339(s.last_used_at),
-            expires_at=rfc3339(s.refresh_expires_at),
+            created_at=wire_time(s.created_at),
+            last_used_at=wire_time(s.last_used_at),
+            expires_at=wire_time(s.refresh_expires_at),
             current=s.id == principal.session_id,
         )
         for s in await use_case.execute(principal)
     ]
 
 
-@delete("/auth/sessions/{session_id:str}", opt={**USER_ONLY, "raises": (SessionNotFound,)}, status_code=204, tags=TAGS)
+@delete("/sessions/{session_id:str}", opt={"raises": (SessionNotFound,)}, status_code=204)
 @inject
 async def revoke_session(
     session_id: IdPath, request: Request[Any, Any, Any], use_case: FromDishka[RevokeSession]
@@ -69,3 +69,12 @@ async def revoke_session(
     except ValueError:
         raise SessionNotFound() from None
     await use_case.execute(current_user(), target)
+
+
+# Every route here is a user's, about that user's own sessions.
+router = Router(
+    "/auth",
+    route_handlers=[logout, logout_all, logout_others, list_sessions, revoke_session],
+    opt=USER_ONLY,
+    tags=TAGS,
+)

@@ -55,7 +55,7 @@ from musicez.entrypoints.http.schemas.fields import (
     TransportField,
     UserIdField,
     doc,
-    rfc3339,
+    wire_time,
 )
 from musicez.entrypoints.http.schemas.health import DependencyOut, HealthOut, Status
 from musicez.entrypoints.http.schemas.introspection import IntrospectionOut
@@ -117,5 +117,5 @@ __all__ = [
     "UserIdField",
     "UserOut",
     "doc",
-    "rfc3339",
+    "wire_time",
 ]

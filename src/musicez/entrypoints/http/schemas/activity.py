@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 
@@ -13,7 +15,7 @@ from musicez.entrypoints.http.schemas.fields import doc
 
 
 class ActivityItemOut(msgspec.Struct, frozen=True):
-    id: Annotated[str, doc("The event's id (a UUID)", samples.ACTIVITY_ID)]
+    id: Annotated[UUID, doc("The event's id (a UUID)", samples.ACTIVITY_ID)]
     type: Annotated[
         str,
         doc(
@@ -22,8 +24,8 @@ class ActivityItemOut(msgspec.Struct, frozen=True):
             "login",
         ),
     ]
-    at: Annotated[str, doc("When it happened (RFC 3339, UTC)", samples.NOW)]
-    session_id: Annotated[str, doc("The session it concerns, if any", samples.SESSION_ID)] | None
+    at: Annotated[datetime, doc("When it happened (RFC 3339, UTC)", samples.NOW)]
+    session_id: Annotated[UUID, doc("The session it concerns, if any", samples.SESSION_ID)] | None
     device_name: Annotated[str, doc("That session's device name, if any", samples.DEVICE_NAME)] | None
     new_device: (
         Annotated[bool, doc("Logins only: whether the device name was new for this account in the last 90 days", True)]

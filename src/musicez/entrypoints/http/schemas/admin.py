@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -28,7 +29,9 @@ DisabledReasonField = (
 )
 
 
-LastLoginField = Annotated[str, doc("When the user last logged in (RFC 3339, UTC); null if never", samples.NOW)] | None
+LastLoginField = (
+    Annotated[datetime, doc("When the user last logged in (RFC 3339, UTC); null if never", samples.NOW)] | None
+)
 
 
 class AdminUserOut(msgspec.Struct, frozen=True):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
+from uuid import UUID
 
 import msgspec
 
@@ -29,6 +31,8 @@ from musicez.entrypoints.http.schemas.fields import (
 
 @hide_secrets
 class RegisterBody(msgspec.Struct, frozen=True):
+    """Email and password, and where the session they open goes: registration's body, and login's."""
+
     email: EmailField
     password: PasswordField
     device_name: DeviceNameField | None = None
@@ -36,11 +40,10 @@ class RegisterBody(msgspec.Struct, frozen=True):
 
 
 @hide_secrets
-class LoginBody(msgspec.Struct, frozen=True):
-    email: EmailField
-    password: CurrentPasswordField
-    device_name: DeviceNameField | None = None
-    refresh_token_transport: TransportField = "body"  # browser mode: "cookie"
+class LoginBody(RegisterBody, frozen=True):
+    """Registration's fields, the password documented as the account's own, and a device token."""
+
+    password: CurrentPasswordField  # checked against the account, not against the policy
     # hardening (issue 11): from an earlier login's response, so other clients' failures do not lock it out
     device_token: (
         Annotated[
@@ -87,7 +90,7 @@ class TokenResponse(msgspec.Struct, frozen=True):
         ),
     ]
     session_id: Annotated[
-        str, doc("The session these tokens belong to; it stays the same across refreshes", samples.SESSION_ID)
+        UUID, doc("The session these tokens belong to; it stays the same across refreshes", samples.SESSION_ID)
     ]
     user: UserOut
     token_type: Annotated[str, doc("Always `Bearer`", "Bearer")] = "Bearer"
@@ -130,10 +133,10 @@ class SessionOut(msgspec.Struct, frozen=True):
 class MeSession(msgspec.Struct, frozen=True):
     id: SessionIdField
     access_token_expires_at: Annotated[
-        str, doc("When the access token of this request expires (RFC 3339, UTC)", samples.ACCESS_TOKEN_EXPIRES_AT)
+        datetime, doc("When the access token of this request expires (RFC 3339, UTC)", samples.ACCESS_TOKEN_EXPIRES_AT)
     ]
     refresh_expires_at: Annotated[
-        str, doc("When the session's refresh token expires, unless refreshed before", samples.REFRESH_EXPIRES_AT)
+        datetime, doc("When the session's refresh token expires, unless refreshed before", samples.REFRESH_EXPIRES_AT)
     ]
 
 
@@ -144,7 +147,7 @@ class MeUser(msgspec.Struct, frozen=True):
 
 
 class ApiKeyOut(msgspec.Struct, frozen=True):
-    id: Annotated[str, doc("The API key's id (a UUID)", samples.API_KEY_ID)]
+    id: Annotated[UUID, doc("The API key's id (a UUID)", samples.API_KEY_ID)]
     name: Annotated[str, doc("The name the operator gave the key", samples.API_KEY_NAME)]
 
 

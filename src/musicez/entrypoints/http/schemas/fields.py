@@ -1,9 +1,10 @@
-"""What the bodies share: `doc`, `rfc3339`, the documented constraints and the annotated field types."""
+"""What the bodies share: `doc`, `wire_time`, the documented constraints and the annotated field types."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import msgspec
 from litestar.openapi.spec import Example
@@ -16,21 +17,23 @@ from musicez.entrypoints.http import samples
 RefreshTokenTransport = Literal["body", "cookie"]
 
 
-_RFC3339: dict[datetime, str] = {}  # the few instants a guarded route shows, formatted once
+_WIRE_TIMES: dict[datetime, datetime] = {}  # the few instants a guarded route shows, made once
 
 
-_RFC3339_MAX = 4096
+_WIRE_TIMES_MAX = 4096
 
 
-def rfc3339(value: datetime) -> str:
-    """`2026-01-02T03:04:05Z`. `/auth/me` shows the same three instants of a session on every
-    call, so they are remembered (a bounded table, emptied when full: clients cannot grow it)."""
-    text = _RFC3339.get(value)
-    if text is None:
-        if len(_RFC3339) >= _RFC3339_MAX:
-            _RFC3339.clear()
-        text = _RFC3339[value] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return text
+def wire_time(value: datetime) -> datetime:
+    """The instant as the wire shows it: UTC, whole seconds, which msgspec writes as
+    `2026-01-02T03:04:05Z` (RFC 3339; a fraction of a second would add `.123456`). `/auth/me`
+    shows the same three instants of a session on every call, so they are remembered (a bounded
+    table, emptied when full: clients cannot grow it)."""
+    found = _WIRE_TIMES.get(value)
+    if found is None:
+        if len(_WIRE_TIMES) >= _WIRE_TIMES_MAX:
+            _WIRE_TIMES.clear()
+        found = _WIRE_TIMES[value] = value.astimezone(UTC).replace(microsecond=0)
+    return found
 
 
 def doc(description: str, *examples: Any, **constraints: Any) -> msgspec.Meta:
@@ -152,13 +155,13 @@ TransportField = Annotated[
 
 
 # Shared by several response bodies
-UserIdField = Annotated[str, doc("The user's id (a UUID)", samples.USER_ID)]
+UserIdField = Annotated[UUID, doc("The user's id (a UUID)", samples.USER_ID)]
 
 
-SessionIdField = Annotated[str, doc("The session's id (a UUID)", samples.SESSION_ID)]
+SessionIdField = Annotated[UUID, doc("The session's id (a UUID)", samples.SESSION_ID)]
 
 
-CreatedAtField = Annotated[str, doc("When the account was created (RFC 3339, UTC)", samples.CREATED_AT)]
+CreatedAtField = Annotated[datetime, doc("When the account was created (RFC 3339, UTC)", samples.CREATED_AT)]
 
 
 StoredEmailField = Annotated[
@@ -166,14 +169,16 @@ StoredEmailField = Annotated[
 ]
 
 
-SessionCreatedField = Annotated[str, doc("When the session was opened: its login or registration", samples.NOW)]
+SessionCreatedField = Annotated[datetime, doc("When the session was opened: its login or registration", samples.NOW)]
 
 
-LastUsedField = Annotated[str, doc("When the session last got new tokens: its login or latest refresh", samples.NOW)]
+LastUsedField = Annotated[
+    datetime, doc("When the session last got new tokens: its login or latest refresh", samples.NOW)
+]
 
 
 SessionExpiresField = Annotated[
-    str,
+    datetime,
     doc(
         "When the session's refresh token expires; each refresh pushes it back, up to the session's absolute "
         "lifetime (30 days by default)",

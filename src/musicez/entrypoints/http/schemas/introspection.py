@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 import msgspec
 
@@ -19,8 +20,8 @@ class IntrospectionOut(msgspec.Struct, frozen=True, omit_defaults=True):
         bool, doc("Whether the token is a valid access token whose session is alive; alone when false", True)
     ]
     token_type: Annotated[str, doc("Always `access_token`", "access_token")] | None = None
-    sub: Annotated[str, doc("The user's id", samples.USER_ID)] | None = None
-    sid: Annotated[str, doc("The session's id", samples.SESSION_ID)] | None = None
+    sub: Annotated[UUID, doc("The user's id", samples.USER_ID)] | None = None
+    sid: Annotated[UUID, doc("The session's id", samples.SESSION_ID)] | None = None
     iss: Annotated[str, doc("The token's issuer", samples.ISSUER)] | None = None
     aud: Annotated[str, doc("The token's audience", samples.AUDIENCE)] | None = None
     iat: Annotated[int, doc("When the token was issued (seconds since the epoch)", samples.ACCESS_TOKEN_IAT)] | None = (
