@@ -174,3 +174,31 @@ def test_an_outage_is_logged_once_each_way_and_health_reports_it(
     log = server.log()
     assert log.count("redis unavailable") == lost_before + 1, log[-3000:]
     assert log.count("redis is back") == back_before + 1, log[-3000:]
+
+
+async def test_a_redis_that_accepts_and_never_answers_is_an_outage_within_the_deadline() -> None:
+    """The kernel completes connections to a listening socket nobody reads (as to a stopped Redis):
+    every operation of the store, reconnections and its retry included, ends within the deadline."""
+    import asyncio
+    import socket
+    import uuid
+
+    from musicez.adapters.redis.client import OPERATION_DEADLINE, connect
+    from musicez.adapters.redis.session_store import RedisSessionStore
+    from musicez.domain.errors import ServiceUnavailable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        client = connect(f"redis://127.0.0.1:{port}/0")
+        store = RedisSessionStore(client, "silent")
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                with pytest.raises(ServiceUnavailable):
+                    await store.get(uuid.uuid4(), uuid.uuid4())
+                assert time.monotonic() - started < OPERATION_DEADLINE + 0.3
+            assert OPERATION_DEADLINE + 0.3 < OUTAGE_BOUND
+        finally:
+            await asyncio.wait_for(client.aclose(), 2)

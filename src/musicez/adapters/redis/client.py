@@ -61,10 +61,17 @@ def connect(url: str) -> AnyRedis:
     return Redis.from_url(url, health_check_interval=30, **options)  # type: ignore[arg-type]
 
 
+# The whole of one Redis operation, retries and reconnections included: the socket timeouts bound
+# each read and write (two attempts: ~1.1 s), but a reconnection to a server that accepts and then
+# never answers (SIGSTOP, a full backlog) adds its own waits; past this the operation is an outage.
+OPERATION_DEADLINE = 1.2
+
+
 @asynccontextmanager
 async def redis_outages(what: str = "session store") -> AsyncIterator[None]:
     try:
-        yield
+        async with asyncio.timeout(OPERATION_DEADLINE):
+            yield
     except _OUTAGES as error:
         REDIS.lost(error)
         raise ServiceUnavailable(f"The {what} is unavailable") from error
