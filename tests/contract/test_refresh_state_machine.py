@@ -147,16 +147,16 @@ class RefreshMachine(RuleBasedStateMachine):
         self.clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
         self.store = self.harness.backend.make_store(self.clock)
         self.events = FakeEvents()
-        self.hasher = HmacHasher(SERVER_KEY)
+        self.macs = HmacHasher(SERVER_KEY)
         codec = JwtCodec(
             shared_secret_ring("state-machine-jwt-secret-" + "x" * 32),
             TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=POLICY.access_token_ttl),
         )
-        self.opener = SessionOpener(self.store, codec, self.hasher, FakeSecrets(), self.clock, POLICY)
+        self.opener = SessionOpener(self.store, codec, self.macs, FakeSecrets(), self.clock, POLICY)
         budget = FailureBudget(Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock)
         self.rotate = RotateRefresh(
             self.store,
-            self.hasher,
+            self.macs,
             self.opener,
             self.clock,
             POLICY,

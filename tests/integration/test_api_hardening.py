@@ -478,7 +478,7 @@ class Probing(Provider):
         self.probes = probes
 
     @provide
-    def hasher(self, engine: AsyncEngine) -> PasswordHasher:
+    def password_hasher(self, engine: AsyncEngine) -> PasswordHasher:
         self.probes.append(LockProbe(engine))
         return self.probes[-1]
 

@@ -45,19 +45,21 @@ class ExplodingHasher(BcryptHasher):
 class ExplodingHasherProvider(Provider):
     scope = Scope.APP
 
-    def __init__(self, hasher: ExplodingHasher) -> None:
+    def __init__(self, password_hasher: ExplodingHasher) -> None:
         super().__init__()
-        self._hasher = hasher
+        self._password_hasher = password_hasher
 
     @provide
-    def hasher(self) -> Iterator[PasswordHasher]:
-        yield self._hasher
+    def password_hasher(self) -> Iterator[PasswordHasher]:
+        yield self._password_hasher
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
 async def test_a_500_logs_no_password_and_no_token(make_settings: MakeSettings, log_format: str) -> None:
-    hasher = ExplodingHasher(rounds=4, threads=1)
-    app = create_app(ExplodingHasherProvider(hasher), settings=make_settings(log_format=log_format, log_level="DEBUG"))
+    password_hasher = ExplodingHasher(rounds=4, threads=1)
+    app = create_app(
+        ExplodingHasherProvider(password_hasher), settings=make_settings(log_format=log_format, log_level="DEBUG")
+    )
     stream = io.StringIO()
     capture = capture_root(stream)
     logging.getLogger().addHandler(capture)
@@ -68,7 +70,7 @@ async def test_a_500_logs_no_password_and_no_token(make_settings: MakeSettings, 
             created = await client.post("/auth/register", json={"email": unique_email(), "password": CURRENT_PASSWORD})
             assert created.status_code == 201, created.text
             token = created.json()["access_token"]
-            hasher.explode_on_verify = True
+            password_hasher.explode_on_verify = True
             failed = await client.post(
                 "/auth/password/change",
                 json={"current_password": CURRENT_PASSWORD, "new_password": NEW_PASSWORD},
@@ -77,7 +79,7 @@ async def test_a_500_logs_no_password_and_no_token(make_settings: MakeSettings, 
             assert failed.status_code == 500
     finally:
         logging.getLogger().removeHandler(capture)
-        hasher.close()
+        password_hasher.close()
     text = stream.getvalue()
     assert "hasher failed on purpose" in text  # the tracebacks were logged ...
     assert "Traceback" in text

@@ -92,11 +92,11 @@ async def test_the_72_byte_limit_counts_the_nfc_form(client: Client) -> None:
 
 
 async def test_the_hasher_normalises() -> None:
-    hasher = BcryptHasher(rounds=4, threads=1)
+    password_hasher = BcryptHasher(rounds=4, threads=1)
     try:
-        stored = await hasher.hash(DECOMPOSED)
-        assert await hasher.verify(COMPOSED, stored)
-        assert await hasher.verify(DECOMPOSED, stored)
-        assert not await hasher.verify(COMPOSED + "x", stored)
+        stored = await password_hasher.hash(DECOMPOSED)
+        assert await password_hasher.verify(COMPOSED, stored)
+        assert await password_hasher.verify(DECOMPOSED, stored)
+        assert not await password_hasher.verify(COMPOSED + "x", stored)
     finally:
-        hasher.close()
+        password_hasher.close()

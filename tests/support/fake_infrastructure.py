@@ -56,7 +56,7 @@ class Fakes:
     clock: FakeClock = field(default_factory=lambda: FakeClock(datetime.now(UTC).replace(microsecond=0)))
     database: FakeDatabase = field(default_factory=FakeDatabase)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
-    passwords: FakePasswordHasher = field(default_factory=FakePasswordHasher)
+    password_hasher: FakePasswordHasher = field(default_factory=FakePasswordHasher)
     limiter: FakeRateLimiter = field(default_factory=FakeRateLimiter)
     observer: FakeRateObserver = field(default_factory=FakeRateObserver)
     mailer: FakeMailer = field(default_factory=FakeMailer)
@@ -126,7 +126,7 @@ class FakeInfrastructure(Provider):
 
     @provide(override=True)
     def password_hasher(self, fakes: Fakes) -> PasswordHasher:
-        return fakes.passwords
+        return fakes.password_hasher
 
     @provide(override=True)
     def rate_limiter(self, fakes: Fakes) -> RateLimiter:

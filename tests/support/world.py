@@ -86,7 +86,7 @@ class World:
         self.clock = fakes.clock
         self.database = fakes.database
         self.secrets = fakes.secrets
-        self.passwords = fakes.passwords
+        self.password_hasher = fakes.password_hasher
         self.limiter = fakes.limiter
         self.observer = fakes.observer
         self.mailer = fakes.mailer
@@ -120,11 +120,11 @@ class World:
         self.app, self.request = app, request
         get = request.get
         self.codec = await get(AccessTokenCodec)
-        self.hasher = await get(KeyedHasher)
-        self.policy = await get(PasswordPolicy)
+        self.macs = await get(KeyedHasher)
+        self.password_policy = await get(PasswordPolicy)
         self.sessions = await get(SessionStore)
         self.session_policy = await get(SessionPolicy)
-        self.limits = await get(ThrottlePolicy)
+        self.throttle_policy = await get(ThrottlePolicy)
         self.refresh_policy = await get(RefreshPolicy)
         self.reset_policy = await get(ResetPolicy)
         self.event_sink = await get(EventSink)  # the activity recorder, with `activity=True`

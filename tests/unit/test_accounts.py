@@ -32,7 +32,7 @@ async def test_register_stores_the_user_and_opens_a_session(world: World) -> Non
     assert user.id == grant.user_id
     assert grant.email == "Listener@Example.com"  # v1.1: shown as given (trimmed), compared by key
     assert user.password_hash != STRONG_PASSWORD
-    assert await world.passwords.verify(STRONG_PASSWORD, user.password_hash)
+    assert await world.password_hasher.verify(STRONG_PASSWORD, user.password_hash)
     assert grant.session.device_name == "My Laptop"
     assert await world.sessions.get(user.id, grant.session.id) is not None
     claims = world.codec.verify(grant.access.token)
@@ -53,7 +53,7 @@ async def test_register_refuses_a_weak_password_before_hashing(world: World) -> 
     with pytest.raises(WeakPassword) as caught:
         await world.sign_up("jdoe@example.com", password="jdoe")
     assert len(caught.value.errors) >= 3
-    assert world.passwords.calls == []
+    assert world.password_hasher.calls == []
     async with world.uow() as uow:
         assert await uow.users.get_by_email(Email.parse("jdoe@example.com")) is None
 
@@ -86,16 +86,16 @@ async def test_login_with_the_right_password_opens_a_new_session(world: World) -
 
 async def test_wrong_password_and_unknown_email_cost_the_same_work(world: World) -> None:
     await world.sign_up("listener@example.com")
-    world.passwords.calls.clear()
+    world.password_hasher.calls.clear()
 
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", "Wrong-Password-123")
-    wrong_password_calls = list(world.passwords.calls)
-    world.passwords.calls.clear()
+    wrong_password_calls = list(world.password_hasher.calls)
+    world.password_hasher.calls.clear()
 
     with pytest.raises(InvalidCredentials):
         await login(world, "nobody@example.com", "Wrong-Password-123")
-    unknown_email_calls = list(world.passwords.calls)
+    unknown_email_calls = list(world.password_hasher.calls)
 
     assert wrong_password_calls == ["verify"]
     assert unknown_email_calls == ["spend_equal_work"]
@@ -105,17 +105,17 @@ async def test_wrong_password_and_unknown_email_cost_the_same_work(world: World)
 async def test_unknown_or_malformed_email_is_invalid_credentials_after_equal_work(world: World, email: str) -> None:
     with pytest.raises(InvalidCredentials):
         await login(world, email, STRONG_PASSWORD)
-    assert world.passwords.expensive_calls == 1
+    assert world.password_hasher.expensive_calls == 1
 
 
 async def test_a_password_over_72_bytes_never_reaches_verify(world: World) -> None:
     await world.sign_up("listener@example.com")
-    world.passwords.calls.clear()
+    world.password_hasher.calls.clear()
 
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", STRONG_PASSWORD + "é" * 40)
 
-    assert world.passwords.calls == ["spend_equal_work"]
+    assert world.password_hasher.calls == ["spend_equal_work"]
 
 
 async def test_repeated_failures_throttle_the_email_and_client_pair(world: World) -> None:
@@ -123,13 +123,13 @@ async def test_repeated_failures_throttle_the_email_and_client_pair(world: World
     for _ in range(3):  # the world's limit: 3 failures a minute
         with pytest.raises(InvalidCredentials):
             await login(world, "listener@example.com", "Wrong-Password-123")
-    world.passwords.calls.clear()
+    world.password_hasher.calls.clear()
 
     with pytest.raises(RateLimited) as caught:
         await login(world, "listener@example.com", STRONG_PASSWORD)  # even the right password
 
     assert caught.value.retry_after >= 1
-    assert world.passwords.calls == []  # refused before any bcrypt work
+    assert world.password_hasher.calls == []  # refused before any bcrypt work
     assert "login_throttled" in world.events.names
     # Another client, or another address from this client, is not throttled.
     await login(world, "listener@example.com", STRONG_PASSWORD, client="10.7.7.7")
@@ -168,14 +168,14 @@ async def test_a_disabled_account_cannot_log_in_and_the_flag_reveals_nothing(wor
     async with world.uow() as uow:
         await uow.users.set_disabled(grant.user_id, True, "abuse", world.clock.now())
         await uow.commit()
-    world.passwords.calls.clear()
+    world.password_hasher.calls.clear()
 
     # v1.1: the right password says so (403); a wrong one is still invalid_credentials.
     with pytest.raises(AccountDisabled):
         await login(world, "listener@example.com", STRONG_PASSWORD)
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", "Wrong-Password-0001")
-    assert world.passwords.calls == ["verify", "verify"]
+    assert world.password_hasher.calls == ["verify", "verify"]
 
     async with world.uow() as uow:
         await uow.users.set_disabled(grant.user_id, False, None, world.clock.now())
@@ -195,7 +195,7 @@ async def test_the_right_password_of_a_disabled_account_is_no_failure(world: Wor
         assert user is not None
         await uow.users.set_disabled(user.id, True, None, world.clock.now())
         await uow.commit()
-    budget = world.limits.account_failures[0].amount
+    budget = world.throttle_policy.account_failures[0].amount
     for _ in range(budget + 5):
         with pytest.raises(AccountDisabled):
             await world.login.execute(Credentials("listener@example.com", STRONG_PASSWORD, client="10.0.0.9"))
@@ -212,7 +212,7 @@ async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(wo
     """Two logins of an old-cost account at once: the first rehashes (same password, new hash)
     while the second checks; the second must not mistake that for a password change."""
     first = await world.sign_up("listener@example.com")
-    verify = world.passwords.verify
+    verify = world.password_hasher.verify
     rehashed = "rehashed$" + STRONG_PASSWORD[::-1]
 
     async def verify_while_another_login_rehashes(password: str, password_hash: str) -> bool:
@@ -224,7 +224,7 @@ async def test_a_concurrent_rehash_of_the_same_password_does_not_undo_a_login(wo
             await uow.commit()
         return ok
 
-    world.passwords.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
+    world.password_hasher.verify = verify_while_another_login_rehashes  # type: ignore[method-assign]
     grant = await login(world, "listener@example.com", STRONG_PASSWORD)
     assert await world.sessions.get(grant.user_id, grant.session.id) is not None
 
@@ -233,19 +233,19 @@ async def test_a_login_whose_password_is_reset_while_it_hashes_keeps_no_session(
     """A reset (or change) that commits and revokes while the old password is being checked:
     the login must not come out of it with a live session."""
     first = await world.sign_up("listener@example.com")
-    verify = world.passwords.verify
+    verify = world.password_hasher.verify
 
     async def verify_while_the_password_is_reset(password: str, password_hash: str) -> bool:
         ok = await verify(password, password_hash)
         async with world.uow() as uow:  # the reset commits its new hash ...
             await uow.users.set_password(
-                first.user_id, await world.passwords.hash("Another-Pass-77"), world.clock.now()
+                first.user_id, await world.password_hasher.hash("Another-Pass-77"), world.clock.now()
             )
             await uow.commit()
         await world.sessions.revoke_all(first.user_id)  # ... then revokes what exists so far
         return ok
 
-    world.passwords.verify = verify_while_the_password_is_reset  # type: ignore[method-assign]
+    world.password_hasher.verify = verify_while_the_password_is_reset  # type: ignore[method-assign]
     with pytest.raises(InvalidCredentials):
         await login(world, "listener@example.com", STRONG_PASSWORD)
     assert await world.sessions.list_for_user(first.user_id, world.clock.now()) == []

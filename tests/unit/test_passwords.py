@@ -61,9 +61,9 @@ async def test_a_reset_mail_goes_only_to_existing_accounts(world: World) -> None
 
 async def test_reset_mails_to_one_address_are_limited(world: World) -> None:
     await world.sign_up("listener@example.com")
-    for _ in range(world.limits.forgot_per_email.amount + 2):
+    for _ in range(world.throttle_policy.forgot_per_email.amount + 2):
         await world.request_reset.execute(Email.parse("listener@example.com"))
-    assert len(world.mailer.sent) == world.limits.forgot_per_email.amount
+    assert len(world.mailer.sent) == world.throttle_policy.forgot_per_email.amount
 
 
 # --- reset --------------------------------------------------------------------------------

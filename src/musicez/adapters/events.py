@@ -23,12 +23,12 @@ class ClientIds:
     so one address is one id for a day, ids of different days do not link, and the address
     cannot be recovered (or guessed from the 2^32 IPv4 space) without the key."""
 
-    __slots__ = ("_cache", "_hasher")
+    __slots__ = ("_cache", "_macs")
 
     CACHE_SIZE = 4096  # (day, address) pairs remembered; cleared when full
 
-    def __init__(self, hasher: KeyedHasher) -> None:
-        self._hasher = hasher
+    def __init__(self, macs: KeyedHasher) -> None:
+        self._macs = macs
         self._cache: dict[tuple[int, str], str] = {}
 
     def of(self, address: str, now: datetime | None = None) -> str:
@@ -37,7 +37,7 @@ class ClientIds:
         if cached is not None:
             return cached
         text = (_EPOCH + timedelta(days=day)).isoformat()
-        client_id = mac_client_id(self._hasher, text, address)
+        client_id = mac_client_id(self._macs, text, address)
         if len(self._cache) >= self.CACHE_SIZE:
             self._cache.clear()
         self._cache[(day, address)] = client_id

@@ -39,20 +39,20 @@ class LimitsRateLimiter:
 
     MAX_REMEMBERED_WINDOWS = 100_000
 
-    def __init__(self, storage: Storage, namespace: str, hasher: KeyedHasher | None = None) -> None:
+    def __init__(self, storage: Storage, namespace: str, macs: KeyedHasher | None = None) -> None:
         self._storage = storage
         self._namespace = namespace
-        self._hasher = hasher
+        self._macs = macs
         self._items: dict[RateLimit, RateLimitItem] = {}
         self._window_ends: dict[str, float] = {}
 
     def _key(self, key: str) -> str:
         """`scope:<keyed hash>`: a counter's name says which limit it is, never whose (a key such as
         `login-failures:<email>|<address>` would otherwise put emails and addresses in Redis)."""
-        if self._hasher is None:
+        if self._macs is None:
             return key
         scope, _, rest = key.partition(":")
-        return f"{scope}:{rate_limit_key(self._hasher, rest)}"
+        return f"{scope}:{rate_limit_key(self._macs, rest)}"
 
     def _item(self, limit: RateLimit) -> RateLimitItem:
         item = self._items.get(limit)
@@ -116,11 +116,11 @@ class LimitsRateLimiter:
 _ITEM_NAMESPACE = "w"
 
 
-def memory_rate_limiter(namespace: str = "mez", hasher: KeyedHasher | None = None) -> LimitsRateLimiter:
-    return LimitsRateLimiter(MemoryStorage(), _ITEM_NAMESPACE, hasher)
+def memory_rate_limiter(namespace: str = "mez", macs: KeyedHasher | None = None) -> LimitsRateLimiter:
+    return LimitsRateLimiter(MemoryStorage(), _ITEM_NAMESPACE, macs)
 
 
-def redis_rate_limiter(url: str, namespace: str, hasher: KeyedHasher | None = None) -> LimitsRateLimiter:
+def redis_rate_limiter(url: str, namespace: str, macs: KeyedHasher | None = None) -> LimitsRateLimiter:
     options = client_options()
     storage: Storage
     if is_cluster_url(url):
@@ -137,4 +137,4 @@ def redis_rate_limiter(url: str, namespace: str, hasher: KeyedHasher | None = No
             key_prefix=namespace,
             **options,  # type: ignore[arg-type]
         )
-    return LimitsRateLimiter(storage, _ITEM_NAMESPACE, hasher)
+    return LimitsRateLimiter(storage, _ITEM_NAMESPACE, macs)

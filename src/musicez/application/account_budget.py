@@ -20,7 +20,7 @@ def account_key(email: Email) -> str:
 @dataclass(frozen=True, slots=True)
 class AccountBudget:
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
 
     @staticmethod
     def key(account: str) -> str:
@@ -30,7 +30,7 @@ class AccountBudget:
         """Count one attempt against every limit, before the password is checked (so parallel
         guesses cannot slip through); the refusing decision when any limit is exceeded."""
         refused: RateDecision | None = None
-        for limit in self.limits.account_failures:
+        for limit in self.throttle_policy.account_failures:
             decision = await self.throttle.limiter.hit(self.key(account), limit)
             if not decision.allowed and (refused is None or decision.reset_after > refused.reset_after):
                 refused = decision
@@ -38,5 +38,5 @@ class AccountBudget:
 
     async def refund(self, account: str) -> None:
         """The attempt was not a failure (the right password): the account's count starts over."""
-        for limit in self.limits.account_failures:
+        for limit in self.throttle_policy.account_failures:
             await self.throttle.limiter.reset(self.key(account), limit)

@@ -49,24 +49,24 @@ class Credentials:
 @dataclass(frozen=True, slots=True)
 class RegisterUser:
     uow: UnitOfWork
-    hasher: PasswordHasher
-    policy: PasswordPolicy
+    password_hasher: PasswordHasher
+    password_policy: PasswordPolicy
     opener: SessionOpener
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
     secrets: SecretGenerator
     clock: Clock
     events: EventSink
     devices: DeviceTokens
 
     async def execute(self, command: Credentials) -> TokenGrant:
-        await self.throttle.hit(f"register:{command.client}", self.limits.register_per_client)
+        await self.throttle.hit(f"register:{command.client}", self.throttle_policy.register_per_client)
         email = Email.parse(command.email)
-        self.policy.check(command.password, email)
+        self.password_policy.check(command.password, email)
         async with self.uow:  # a cheap early answer; the unique index still decides races
             if await self.uow.users.get_by_email(email) is not None:
                 raise EmailTaken()
-        password_hash = await self.hasher.hash(command.password)
+        password_hash = await self.password_hasher.hash(command.password)
         now = self.clock.now()
         user = User(self.secrets.new_id(), email, password_hash, now, now)
         async with self.uow:
@@ -84,16 +84,16 @@ class RegisterUser:
 @dataclass(frozen=True, slots=True)
 class LoginUser:
     uow: UnitOfWork
-    hasher: PasswordHasher
+    password_hasher: PasswordHasher
     opener: SessionOpener
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
     events: EventSink
     budget: AccountBudget
     devices: DeviceTokens
 
     async def execute(self, command: Credentials) -> TokenGrant:
-        await self.throttle.hit(f"login-client:{command.client}", self.limits.login_per_client)
+        await self.throttle.hit(f"login-client:{command.client}", self.throttle_policy.login_per_client)
         try:
             email: Email | None = Email.parse(command.email)
         except ValidationFailed:
@@ -102,7 +102,7 @@ class LoginUser:
         pair_key = f"login-failures:{account}|{command.client}"
         # Counted before the password is checked, so parallel guesses cannot all slip through;
         # a successful login clears the count.
-        attempt = await self.throttle.count(pair_key, self.limits.login_failures)
+        attempt = await self.throttle.count(pair_key, self.throttle_policy.login_failures)
         if not attempt.allowed:
             self.events.record(LoginThrottled())
             raise RateLimited(attempt.reset_after, "Too many failed logins; try again later")
@@ -119,15 +119,15 @@ class LoginUser:
             self.events.record(LoginThrottled(scope="account"))
             raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
         if user is None or not fits_bcrypt(command.password):
-            await self.hasher.spend_equal_work(command.password, account)
+            await self.password_hasher.spend_equal_work(command.password, account)
             verified = False
         else:
-            verified = await self.hasher.verify(command.password, user.password_hash)
+            verified = await self.password_hasher.verify(command.password, user.password_hash)
         if user is not None and verified and user.disabled:
             # Only a right password learns of the block, and it is not a failure.
             if over_budget is None:
                 await self.budget.refund(account)
-            await self.throttle.reset(pair_key, self.limits.login_failures)
+            await self.throttle.reset(pair_key, self.throttle_policy.login_failures)
             self.events.record(LoginRefused(user_id=str(user.id), reason="account_disabled"))
             raise AccountDisabled()
         if user is None or not verified:
@@ -138,7 +138,7 @@ class LoginUser:
                 )
             )
             raise InvalidCredentials()
-        await self.throttle.reset(pair_key, self.limits.login_failures)
+        await self.throttle.reset(pair_key, self.throttle_policy.login_failures)
         self.throttle.observer.retract(attempt)  # RateLimit-* describe the counter as it is now: reset
         if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
             await self.budget.refund(account)
@@ -174,17 +174,17 @@ class LoginUser:
 
     async def _verifies(self, password: str, password_hash: str) -> bool:
         try:
-            return await self.hasher.verify(password, password_hash)
+            return await self.password_hasher.verify(password, password_hash)
         except HashingBusy:
             return False
 
     async def _rehash_if_weaker(self, user: User, password: str) -> None:
         """A hash made at a lower cost than configured is replaced, unless the password
         changed meanwhile (the update is conditional) or the hasher is saturated (next time)."""
-        if not self.hasher.needs_rehash(user.password_hash):
+        if not self.password_hasher.needs_rehash(user.password_hash):
             return
         try:
-            new_hash = await self.hasher.hash(password)
+            new_hash = await self.password_hasher.hash(password)
         except HashingBusy:
             return
         async with self.uow:

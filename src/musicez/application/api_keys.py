@@ -28,7 +28,7 @@ class CreatedApiKey:
 @dataclass(frozen=True, slots=True)
 class CreateApiKey:
     uow: UnitOfWork
-    hasher: KeyedHasher
+    macs: KeyedHasher
     secrets: SecretGenerator
     clock: Clock
     events: EventSink
@@ -54,7 +54,7 @@ class CreateApiKey:
             id=key_id,
             name=name,
             prefix=display_prefix(key_id),
-            secret_hash=api_key_hash(self.hasher, secret),
+            secret_hash=api_key_hash(self.macs, secret),
             created_at=now,
             rate_limit=rate_limit,
             expires_at=now + expires_in if expires_in else None,

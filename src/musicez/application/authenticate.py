@@ -40,12 +40,12 @@ class AuthenticateBearer:
 @dataclass(frozen=True, slots=True)
 class AuthenticateApiKey:
     keys: ApiKeyLookup
-    hasher: KeyedHasher
+    macs: KeyedHasher
     usage: UsageRecorder
     clock: Clock
     events: EventSink
     failures: FailureBudget
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
 
     async def execute(self, presented: str, client: str | None = None) -> ApiKeyPrincipal:
         budget_key = None if client is None else f"api-key-failures:{client}"
@@ -55,7 +55,7 @@ class AuthenticateApiKey:
             return await self._authenticate(presented)
         except InvalidApiKey:
             if budget_key is not None:
-                await self.failures.fail(budget_key, self.limits.api_key_failures)
+                await self.failures.fail(budget_key, self.throttle_policy.api_key_failures)
             raise
 
     async def _authenticate(self, presented: str) -> ApiKeyPrincipal:
@@ -65,7 +65,7 @@ class AuthenticateApiKey:
             raise InvalidApiKey()
         key = await self.keys.find(parsed.key_id)
         now = self.clock.now()
-        presented_hash = api_key_hash(self.hasher, parsed.secret)  # computed for unknown ids too
+        presented_hash = api_key_hash(self.macs, parsed.secret)  # computed for unknown ids too
         if key is None or not hmac.compare_digest(key.secret_hash, presented_hash):
             self.events.record(ApiKeyInvalid(reason="unknown", prefix=parsed.display_prefix))
             raise InvalidApiKey()
@@ -83,7 +83,7 @@ class AuthenticateRequest:
     bearer: AuthenticateBearer
     api_key: AuthenticateApiKey
     throttle: PrincipalThrottle  # the leased per-principal limit
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
 
     async def execute(self, bearer_token: str | None, api_key: str | None, client: str | None = None) -> Principal:
         if bearer_token is None and api_key is None:
@@ -96,7 +96,7 @@ class AuthenticateRequest:
         else:
             assert api_key is not None
             principal = await self.api_key.execute(api_key, client)
-        limit = self.limits.per_principal
+        limit = self.throttle_policy.per_principal
         if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
             limit = principal.rate_limit
         await self.throttle.hit(f"principal:{principal.rate_key}", limit)  # its decision fills RateLimit-*

@@ -33,12 +33,12 @@ _RAW_LENGTH = 8 + _NONCE_BYTES + _MAC_BYTES
 
 @dataclass(frozen=True, slots=True)
 class DeviceTokens:
-    hasher: KeyedHasher
+    macs: KeyedHasher
     secrets: SecretGenerator
     clock: Clock
 
     def _mac(self, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
-        return device_token_mac(self.hasher, user_id, expiry, nonce)
+        return device_token_mac(self.macs, user_id, expiry, nonce)
 
     def issue(self, user_id: UUID) -> str:
         expires = int((self.clock.now() + DEVICE_TOKEN_TTL).timestamp())

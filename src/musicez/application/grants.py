@@ -31,22 +31,22 @@ class TokenGrant:
     device_token: str | None = None  # register and login only (hardening, issue 11)
 
 
-def signed(hasher: KeyedHasher, token: RefreshToken) -> RefreshToken:
+def signed(macs: KeyedHasher, token: RefreshToken) -> RefreshToken:
     """The token with its tag: a MAC of its fields under the server key, own purpose label."""
-    return token.with_tag(refresh_tag(hasher, token.body(), TAG_BYTES))
+    return token.with_tag(refresh_tag(macs, token.body(), TAG_BYTES))
 
 
-def is_authentic(hasher: KeyedHasher, token: RefreshToken) -> bool:
+def is_authentic(macs: KeyedHasher, token: RefreshToken) -> bool:
     """Whether this service minted the token (constant-time tag comparison)."""
-    return hmac.compare_digest(signed(hasher, token).tag, token.tag)
+    return hmac.compare_digest(signed(macs, token).tag, token.tag)
 
 
-def successor_of(hasher: KeyedHasher, token: RefreshToken, text: str) -> RefreshToken:
+def successor_of(macs: KeyedHasher, token: RefreshToken, text: str) -> RefreshToken:
     """The next token is derived from the presented one under the server key, so a retry
     within the grace window gets the same successor without storing any token."""
-    secret = refresh_successor_secret(hasher, text, SECRET_BYTES)
+    secret = refresh_successor_secret(macs, text, SECRET_BYTES)
     # A legacy token (pre-v1.1, generation 0 by definition) is succeeded by generation 1.
-    return signed(hasher, RefreshToken(token.user_id, token.session_id, token.generation + 1, secret))
+    return signed(macs, RefreshToken(token.user_id, token.session_id, token.generation + 1, secret))
 
 
 def clean_device_name(name: str | None) -> str:
@@ -58,15 +58,15 @@ def clean_device_name(name: str | None) -> str:
 class SessionOpener:
     sessions: SessionStore
     codec: AccessTokenCodec
-    hasher: KeyedHasher
+    macs: KeyedHasher
     secrets: SecretGenerator
     clock: Clock
-    policy: SessionPolicy
+    session_policy: SessionPolicy
 
     async def open(self, user: User, device_name: str | None) -> TokenGrant:
         now = self.clock.now()
-        absolute = now + timedelta(seconds=self.policy.session_max_age)
-        refresh_expires = min(now + timedelta(seconds=self.policy.refresh_token_ttl), absolute)
+        absolute = now + timedelta(seconds=self.session_policy.session_max_age)
+        refresh_expires = min(now + timedelta(seconds=self.session_policy.refresh_token_ttl), absolute)
         session = Session(
             id=self.secrets.new_id(),
             user_id=user.id,
@@ -79,8 +79,8 @@ class SessionOpener:
             user_created_at=user.created_at,
         )
         first = RefreshToken(user.id, session.id, 0, self.secrets.token_bytes(SECRET_BYTES))
-        token = signed(self.hasher, first).encode()
-        await self.sessions.create(session, refresh_hash(self.hasher, token))
+        token = signed(self.macs, first).encode()
+        await self.sessions.create(session, refresh_hash(self.macs, token))
         return self.grant(session, token, now)
 
     def grant(self, session: Session, refresh_token: str, now: datetime) -> TokenGrant:

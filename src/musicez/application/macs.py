@@ -35,39 +35,39 @@ LABELS = (
 )
 
 
-def refresh_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest(REFRESH_TOKEN, token.encode("ascii")).hex()
+def refresh_hash(macs: KeyedHasher, token: str) -> str:
+    return macs.digest(REFRESH_TOKEN, token.encode("ascii")).hex()
 
 
-def refresh_tag(hasher: KeyedHasher, body: bytes, size: int) -> bytes:
-    return hasher.digest(REFRESH_TOKEN_TAG, body)[:size]
+def refresh_tag(macs: KeyedHasher, body: bytes, size: int) -> bytes:
+    return macs.digest(REFRESH_TOKEN_TAG, body)[:size]
 
 
-def refresh_successor_secret(hasher: KeyedHasher, presented: str, size: int) -> bytes:
-    return hasher.digest(REFRESH_SUCCESSOR, presented.encode("ascii"))[:size]
+def refresh_successor_secret(macs: KeyedHasher, presented: str, size: int) -> bytes:
+    return macs.digest(REFRESH_SUCCESSOR, presented.encode("ascii"))[:size]
 
 
-def api_key_hash(hasher: KeyedHasher, secret: str) -> str:
-    return hasher.digest(API_KEY, secret.encode("ascii")).hex()
+def api_key_hash(macs: KeyedHasher, secret: str) -> str:
+    return macs.digest(API_KEY, secret.encode("ascii")).hex()
 
 
-def reset_token_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest(RESET_TOKEN, token.encode("ascii")).hex()
+def reset_token_hash(macs: KeyedHasher, token: str) -> str:
+    return macs.digest(RESET_TOKEN, token.encode("ascii")).hex()
 
 
-def security_link_hash(hasher: KeyedHasher, token: str) -> str:
-    return hasher.digest(SECURITY_LINK, token.encode("ascii")).hex()
+def security_link_hash(macs: KeyedHasher, token: str) -> str:
+    return macs.digest(SECURITY_LINK, token.encode("ascii")).hex()
 
 
-def device_token_mac(hasher: KeyedHasher, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
-    return hasher.digest(DEVICE_TOKEN, user_id.bytes + expiry + nonce)
+def device_token_mac(macs: KeyedHasher, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
+    return macs.digest(DEVICE_TOKEN, user_id.bytes + expiry + nonce)
 
 
-def client_id(hasher: KeyedHasher, day: str, address: str) -> str:
+def client_id(macs: KeyedHasher, day: str, address: str) -> str:
     """12 bytes, hex, of the UTC date (ISO) and the address."""
-    return hasher.digest(CLIENT_ID, f"{day}\x00{address}".encode("utf-8", "replace"))[:12].hex()
+    return macs.digest(CLIENT_ID, f"{day}\x00{address}".encode("utf-8", "replace"))[:12].hex()
 
 
-def rate_limit_key(hasher: KeyedHasher, rest: str) -> str:
+def rate_limit_key(macs: KeyedHasher, rest: str) -> str:
     """16 bytes, hex, of what follows a counter's scope."""
-    return hasher.digest(RATE_LIMIT_KEY, rest.encode("utf-8", "replace"))[:16].hex()
+    return macs.digest(RATE_LIMIT_KEY, rest.encode("utf-8", "replace"))[:16].hex()

@@ -49,20 +49,20 @@ def reset_link(base: str, token: str) -> str:
     return urlunsplit(parts._replace(query=query + urlencode({"token": token})))
 
 
-def reset_mail(to: str, link: str, expires_at: datetime, policy: ResetPolicy) -> OutgoingMail:
-    minutes = policy.token_ttl // 60
+def reset_mail(to: str, link: str, expires_at: datetime, reset_policy: ResetPolicy) -> OutgoingMail:
+    minutes = reset_policy.token_ttl // 60
     body = (
         f"Hello,\n\n"
-        f"Someone asked to reset the password of the {policy.product_name} account for {to}.\n"
+        f"Someone asked to reset the password of the {reset_policy.product_name} account for {to}.\n"
         f"If it was you, choose a new password here:\n\n"
         f"    {link}\n\n"
         f"The link works once and expires in {minutes} minutes "
         f"(at {expires_at.strftime('%Y-%m-%d %H:%M')} UTC).\n\n"
         f"If you did not ask for this, you can ignore this email: your password stays as it is,\n"
         f"and nobody can change it without this link.\n\n"
-        f"-- The {policy.product_name} team\n"
+        f"-- The {reset_policy.product_name} team\n"
     )
-    return OutgoingMail(to=to, subject=f"Reset your {policy.product_name} password", body=body)
+    return OutgoingMail(to=to, subject=f"Reset your {reset_policy.product_name} password", body=body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,10 @@ class AcceptPasswordResetRequest:
     depends on whether the account exists."""
 
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
 
     async def execute(self, email: str, client: str) -> Email:
-        await self.throttle.hit(f"forgot-client:{client}", self.limits.forgot_per_client)
+        await self.throttle.hit(f"forgot-client:{client}", self.throttle_policy.forgot_per_client)
         return Email.parse(email)
 
 
@@ -84,17 +84,19 @@ class RequestPasswordReset:
 
     uow: UnitOfWork
     mailer: Mailer
-    hasher: KeyedHasher
+    macs: KeyedHasher
     secrets: SecretGenerator
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
     clock: Clock
-    policy: ResetPolicy
+    reset_policy: ResetPolicy
     events: EventSink
 
     async def execute(self, email: Email, client: str = "unknown") -> None:
         # Per (email, client address): someone else's requests never use up the owner's quota.
-        decision = await self.throttle.limiter.hit(f"forgot-email:{email}|{client}", self.limits.forgot_per_email)
+        decision = await self.throttle.limiter.hit(
+            f"forgot-email:{email}|{client}", self.throttle_policy.forgot_per_email
+        )
         if not decision.allowed:
             self.events.record(PasswordResetSuppressed(reason="per_email_limit"))
             return
@@ -105,28 +107,28 @@ class RequestPasswordReset:
                 self.events.record(PasswordResetRequested(known=False))
                 return
             text = ResetToken.new(self.secrets.token_bytes(RESET_TOKEN_BYTES)).token
-            expires_at = now + timedelta(seconds=self.policy.token_ttl)
+            expires_at = now + timedelta(seconds=self.reset_policy.token_ttl)
             await self.uow.reset_tokens.add_for_user(
-                user.id, reset_token_hash(self.hasher, text), expires_at, now, LIVE_RESET_LINKS_PER_USER
+                user.id, reset_token_hash(self.macs, text), expires_at, now, LIVE_RESET_LINKS_PER_USER
             )
             await self.uow.commit()
         self.events.record(PasswordResetRequested(known=True, user_id=str(user.id)))
         await self.mailer.send(
-            reset_mail(user.email.value, reset_link(self.policy.reset_url, text), expires_at, self.policy)
+            reset_mail(user.email.value, reset_link(self.reset_policy.reset_url, text), expires_at, self.reset_policy)
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ResetPassword:
     uow: UnitOfWork
-    hasher: KeyedHasher
-    passwords: PasswordHasher
-    policy: PasswordPolicy
+    macs: KeyedHasher
+    password_hasher: PasswordHasher
+    password_policy: PasswordPolicy
     sessions: SessionStore
     clock: Clock
     events: EventSink
     failures: FailureBudget
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
 
     async def execute(self, token: str, new_password: str, client: str = "unknown") -> None:
         budget_key = f"reset-failures:{client}"
@@ -135,16 +137,16 @@ class ResetPassword:
             ResetToken.parse(token)
         except InvalidResetToken:
             await self._failed(budget_key)
-        token_hash = reset_token_hash(self.hasher, token)
+        token_hash = reset_token_hash(self.macs, token)
         async with self.uow:
             user_id = await self.uow.reset_tokens.find(token_hash, self.clock.now())
             user = None if user_id is None else await self.uow.users.get(user_id)
         if user is None or user.disabled:
             await self._failed(budget_key)
         # Checked before anything is written: a weak password leaves the token usable.
-        self.policy.check(new_password, user.email, field="new_password")
+        self.password_policy.check(new_password, user.email, field="new_password")
         # Hashed outside any transaction: no row lock or pooled connection is held meanwhile.
-        new_hash = await self.passwords.hash(new_password)
+        new_hash = await self.password_hasher.hash(new_password)
         now = self.clock.now()
         async with ending_sessions(self.uow, self.sessions, reason=EndReason.PASSWORD_RESET) as end:
             # The conditional consume decides between two resets racing with one token.
@@ -157,18 +159,18 @@ class ResetPassword:
 
     async def _failed(self, budget_key: str) -> NoReturn:
         self.events.record(PasswordResetFailed())
-        await self.failures.fail(budget_key, self.limits.reset_failures)
+        await self.failures.fail(budget_key, self.throttle_policy.reset_failures)
         raise InvalidResetToken()
 
 
 @dataclass(frozen=True, slots=True)
 class ChangePassword:
     uow: UnitOfWork
-    passwords: PasswordHasher
-    policy: PasswordPolicy
+    password_hasher: PasswordHasher
+    password_policy: PasswordPolicy
     sessions: SessionStore
     throttle: Throttle
-    limits: ThrottlePolicy
+    throttle_policy: ThrottlePolicy
     clock: Clock
     events: EventSink
     budget: AccountBudget
@@ -176,7 +178,7 @@ class ChangePassword:
     async def execute(self, principal: UserPrincipal, current_password: str, new_password: str) -> None:
         # A stolen access token must not become a way to guess the password itself.
         guesses = f"password-change:{principal.user_id}"
-        attempt = await self.throttle.count(guesses, self.limits.login_failures)
+        attempt = await self.throttle.count(guesses, self.throttle_policy.login_failures)
         if not attempt.allowed:
             raise RateLimited(attempt.reset_after, "Too many wrong current passwords; try again later")
         async with self.uow:
@@ -189,13 +191,15 @@ class ChangePassword:
         over_budget = await self.budget.spend(account_key(user.email))
         if over_budget is not None:
             raise RateLimited(over_budget.reset_after, "Too many failed password checks for this account; try later")
-        if not fits_bcrypt(current_password) or not await self.passwords.verify(current_password, user.password_hash):
+        if not fits_bcrypt(current_password) or not await self.password_hasher.verify(
+            current_password, user.password_hash
+        ):
             self.events.record(PasswordChangeFailed(user_id=str(user.id)))
             raise InvalidCurrentPassword()
-        await self.throttle.reset(guesses, self.limits.login_failures)
+        await self.throttle.reset(guesses, self.throttle_policy.login_failures)
         await self.budget.refund(account_key(user.email))
-        self.policy.check(new_password, user.email, field="new_password")
-        new_hash = await self.passwords.hash(new_password)
+        self.password_policy.check(new_password, user.email, field="new_password")
+        new_hash = await self.password_hasher.hash(new_password)
         ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
         changing = ending_sessions(
             self.uow, self.sessions, keep=principal.session_id, reason=EndReason.PASSWORD_CHANGED

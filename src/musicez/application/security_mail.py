@@ -50,8 +50,8 @@ class SecurityMailPolicy:
     product_name: str = "MusicEZ"
 
 
-def new_sign_in_mail(to: str, item: ActivityItem, link: str, policy: SecurityMailPolicy) -> OutgoingMail:
-    product = policy.product_name
+def new_sign_in_mail(to: str, item: ActivityItem, link: str, security_mail_policy: SecurityMailPolicy) -> OutgoingMail:
+    product = security_mail_policy.product_name
     body = (
         f"Hello,\n\n"
         f"Your {product} account {to} was just signed in to from a device it has not used lately:\n\n"
@@ -60,14 +60,14 @@ def new_sign_in_mail(to: str, item: ActivityItem, link: str, policy: SecurityMai
         f"If this was you, there is nothing to do.\n"
         f"If it was not, end that session at once with this link, then reset your password:\n\n"
         f"    {link}\n\n"
-        f"The link works once and expires in {policy.link_ttl // 86400} days.\n\n"
+        f"The link works once and expires in {security_mail_policy.link_ttl // 86400} days.\n\n"
         f"-- The {product} team\n"
     )
     return OutgoingMail(to=to, subject=f"New sign-in to your {product} account", body=body)
 
 
-def password_changed_mail(to: str, item: ActivityItem, policy: SecurityMailPolicy) -> OutgoingMail:
-    product = policy.product_name
+def password_changed_mail(to: str, item: ActivityItem, security_mail_policy: SecurityMailPolicy) -> OutgoingMail:
+    product = security_mail_policy.product_name
     how = "reset with an emailed link" if item.type == "password_reset" else "changed"
     body = (
         f"Hello,\n\n"
@@ -88,10 +88,10 @@ class SendSecurityMail:
     links: SecurityLinkRepository
     mailer: Mailer
     limiter: RateLimiter
-    hasher: KeyedHasher
+    macs: KeyedHasher
     secrets: SecretGenerator
     clock: Clock
-    policy: SecurityMailPolicy
+    security_mail_policy: SecurityMailPolicy
     events: EventSink  # the plain log sink: these events are not activity
 
     async def notify(self, notice: Notice) -> None:
@@ -107,7 +107,7 @@ class SendSecurityMail:
         if user is None:
             return
         address = user.email.value
-        decision = await self.limiter.hit(f"security-mail:{address.lower()}", self.policy.per_address)
+        decision = await self.limiter.hit(f"security-mail:{address.lower()}", self.security_mail_policy.per_address)
         if not decision.allowed:
             self.events.record(SecurityMailSuppressed(kind=notice.kind, user_id=str(user.id)))
             return
@@ -115,14 +115,16 @@ class SendSecurityMail:
             token = base64url.encode(self.secrets.token_bytes(LINK_TOKEN_BYTES))
             now = self.clock.now()
             await self.links.add(
-                security_link_hash(self.hasher, token),
+                security_link_hash(self.macs, token),
                 SecurityLink(user.id, item.session_id),
-                now + timedelta(seconds=self.policy.link_ttl),
+                now + timedelta(seconds=self.security_mail_policy.link_ttl),
                 now,
             )
-            mail = new_sign_in_mail(address, item, reset_link(self.policy.security_url, token), self.policy)
+            mail = new_sign_in_mail(
+                address, item, reset_link(self.security_mail_policy.security_url, token), self.security_mail_policy
+            )
         elif notice.kind == "password_changed":
-            mail = password_changed_mail(address, item, self.policy)
+            mail = password_changed_mail(address, item, self.security_mail_policy)
         else:
             return
         await self.mailer.send(mail)
@@ -135,7 +137,7 @@ class ReportNotMe:
 
     links: SecurityLinkRepository
     sessions: SessionStore
-    hasher: KeyedHasher
+    macs: KeyedHasher
     budget: FailureBudget
     failures: RateLimit
     clock: Clock
@@ -146,7 +148,7 @@ class ReportNotMe:
         self.budget.check(budget_key)
         link = None
         if base64url.has_shape(token, LINK_TOKEN_BYTES):  # 43 characters
-            link = await self.links.consume(security_link_hash(self.hasher, token), self.clock.now())
+            link = await self.links.consume(security_link_hash(self.macs, token), self.clock.now())
         if link is None:
             await self.budget.fail(budget_key, self.failures)
             self.events.record(NotMeRejected())

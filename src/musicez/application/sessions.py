@@ -39,13 +39,13 @@ async def live_session_ids(sessions: SessionStore, user_id: UUID, now: datetime,
 @dataclass(frozen=True, slots=True)
 class RotateRefresh:
     sessions: SessionStore
-    hasher: KeyedHasher
+    macs: KeyedHasher
     opener: SessionOpener
     clock: Clock
-    policy: SessionPolicy
+    session_policy: SessionPolicy
     events: EventSink
     budget: FailureBudget
-    limits: RefreshPolicy
+    refresh_policy: RefreshPolicy
     observer: RateObserver  # the session's refresh limit, for the response's RateLimit-* headers
 
     async def execute(self, presented: str, *, client: str | None = None) -> TokenGrant:
@@ -58,31 +58,31 @@ class RotateRefresh:
             return await self._rotate(presented)
         except (InvalidRefreshToken, RefreshTokenReused):
             if budget_key is not None:
-                await self.budget.fail(budget_key, self.limits.failures_per_client)
+                await self.budget.fail(budget_key, self.refresh_policy.failures_per_client)
             raise
 
     async def _rotate(self, presented: str) -> TokenGrant:
         token = RefreshToken.parse(presented)
-        if not token.legacy and not is_authentic(self.hasher, token):  # not minted here: no lookup at all
+        if not token.legacy and not is_authentic(self.macs, token):  # not minted here: no lookup at all
             self.events.record(RefreshRejected(reason="bad_tag"))
             raise InvalidRefreshToken()
-        successor = successor_of(self.hasher, token, presented).encode()
+        successor = successor_of(self.macs, token, presented).encode()
         now = self.clock.now()
         rotation = await self.sessions.rotate(
             token.user_id,
             token.session_id,
-            presented_hash=refresh_hash(self.hasher, presented),
-            successor_hash=refresh_hash(self.hasher, successor),
+            presented_hash=refresh_hash(self.macs, presented),
+            successor_hash=refresh_hash(self.macs, successor),
             now=now,
-            grace_seconds=self.policy.refresh_reuse_grace,
-            refresh_ttl_seconds=self.policy.refresh_token_ttl,
+            grace_seconds=self.session_policy.refresh_reuse_grace,
+            refresh_ttl_seconds=self.session_policy.refresh_token_ttl,
             generation=None if token.legacy else token.generation,
-            limit=self.limits.per_session,
+            limit=self.refresh_policy.per_session,
         )
         user_id, session_id = str(token.user_id), str(token.session_id)
         if rotation.remaining is not None:
             allowed = rotation.outcome is not RotationOutcome.LIMITED
-            limit = self.limits.per_session.amount
+            limit = self.refresh_policy.per_session.amount
             self.observer.observe(RateDecision(allowed, limit, rotation.remaining, rotation.reset_after))
         if rotation.outcome is RotationOutcome.LIMITED:
             self.events.record(Throttled(scope="refresh_session", user_id=user_id, session_id=session_id))

@@ -72,12 +72,12 @@ class ActivityProvider(Provider):
         links: SecurityLinkRepository,
         mailer: Mailer,
         limiter: RateLimiter,
-        hasher: KeyedHasher,
+        macs: KeyedHasher,
         secrets: SecretGenerator,
         clock: Clock,
-        policy: SecurityMailPolicy,
+        security_mail_policy: SecurityMailPolicy,
     ) -> EventSink:
-        notifier = SendSecurityMail(users, links, mailer, limiter, hasher, secrets, clock, policy, events)
+        notifier = SendSecurityMail(users, links, mailer, limiter, macs, secrets, clock, security_mail_policy, events)
         return ActivityRecorder(events, journal, clock=clock, secrets=secrets, background=background, notifier=notifier)
 
     @provide
@@ -95,13 +95,13 @@ class ActivityProvider(Provider):
         self,
         links: SecurityLinkRepository,
         sessions: SessionStore,
-        hasher: KeyedHasher,
+        macs: KeyedHasher,
         budget: FailureBudget,
         clock: Clock,
         events: EventSink,
         limits: LimitSettings,
     ) -> ReportNotMe:
-        return ReportNotMe(links, sessions, hasher, budget, limits.not_me_failures, clock, events)
+        return ReportNotMe(links, sessions, macs, budget, limits.not_me_failures, clock, events)
 
 
 class FenceProvider(Provider):

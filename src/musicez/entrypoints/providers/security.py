@@ -51,9 +51,9 @@ class SecurityProvider(Provider):
 
     @provide
     def password_hasher(self, settings: PasswordSettings) -> Iterator[PasswordHasher]:
-        hasher = BcryptHasher(settings.bcrypt_rounds, settings.bcrypt_threads, settings.bcrypt_max_wait)
-        yield hasher
-        hasher.close()
+        password_hasher = BcryptHasher(settings.bcrypt_rounds, settings.bcrypt_threads, settings.bcrypt_max_wait)
+        yield password_hasher
+        password_hasher.close()
 
     @provide
     def key_ring(self, keys: KeySettings) -> KeyRing:
@@ -115,8 +115,8 @@ class ServicesProvider(Provider):
         return buffer
 
     @provide
-    def events(self, registry: CollectorRegistry, hasher: KeyedHasher) -> EventSink:
-        return LogEventSink(registry, ClientIds(hasher))
+    def events(self, registry: CollectorRegistry, macs: KeyedHasher) -> EventSink:
+        return LogEventSink(registry, ClientIds(macs))
 
     @provide
     def mailer(self, mail: MailSettings) -> Mailer:

@@ -104,11 +104,11 @@ class RedisProvider(Provider):
         return RedisSessionStore(redis, settings.prefix)
 
     @provide
-    def rate_limiter(self, settings: RedisSettings, hasher: KeyedHasher) -> RateLimiter:
+    def rate_limiter(self, settings: RedisSettings, macs: KeyedHasher) -> RateLimiter:
         prefix = f"{settings.prefix}:rl"
         if settings.url:
-            return redis_rate_limiter(settings.url, prefix, hasher)
-        return memory_rate_limiter(prefix, hasher)
+            return redis_rate_limiter(settings.url, prefix, macs)
+        return memory_rate_limiter(prefix, macs)
 
     @provide
     def principal_rate_limiter(self, redis: AnyRedis | None, settings: RedisSettings) -> PrincipalRateLimiter:
