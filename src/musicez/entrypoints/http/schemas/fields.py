@@ -10,7 +10,7 @@ import msgspec
 from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, PathParameter
 
-from musicez.domain import password_policy as policy
+from musicez.domain import password_policy
 from musicez.entrypoints.http import samples
 
 # Where the refresh token travels: in the token response, or in an HttpOnly cookie (browser mode).
@@ -51,19 +51,21 @@ def doc(description: str, *examples: Any, **constraints: Any) -> msgspec.Meta:
 EMAIL_MAX_LENGTH = 254
 
 
-PASSWORD_MIN_LENGTH = policy.MIN_LENGTH  # characters; the 72-byte rule stays a 422
+PASSWORD_MIN_LENGTH = password_policy.MIN_LENGTH  # characters; the 72-byte rule stays a 422
 
 
-PASSWORD_MAX_LENGTH = policy.MAX_BYTES
+PASSWORD_MAX_LENGTH = password_policy.MAX_BYTES
 
 
 PASSWORD_POLICY = (
-    f"Password policy: at least {policy.MIN_LENGTH} characters and at most {policy.MAX_BYTES} bytes in UTF-8 "
+    f"Password policy: at least {password_policy.MIN_LENGTH} characters and at most "
+    f"{password_policy.MAX_BYTES} bytes in UTF-8 "
     "(bcrypt's limit: longer is refused, never truncated), counted after NFC normalisation; not one of the "
     "10,000 most common passwords; not containing the local part of the account's email address when that "
-    f"is {policy.MIN_LOCAL_PART_TO_CHECK} characters or longer (case-insensitively); at least "
-    f"{policy.MIN_CLASSES} of the 4 character classes (lower case, upper case, digits, symbols) unless it "
-    f"is {policy.LONG_ENOUGH_FOR_ANY_CLASSES} characters or longer; at least {policy.MIN_DISTINCT} different "
+    f"is {password_policy.MIN_LOCAL_PART_TO_CHECK} characters or longer (case-insensitively); at least "
+    f"{password_policy.MIN_CLASSES} of the 4 character classes (lower case, upper case, digits, symbols) unless it "
+    f"is {password_policy.LONG_ENOUGH_FOR_ANY_CLASSES} characters or longer; at least "
+    f"{password_policy.MIN_DISTINCT} different "
     "characters; not only whitespace, control or format characters. A password that breaks any rule is "
     "answered 422 `weak_password`, with one entry in `errors` for every rule it breaks."
 )
