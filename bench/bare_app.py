@@ -15,7 +15,7 @@ from litestar import Litestar, Request, get
 from litestar.exceptions import NotAuthorizedException
 
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
-from musicez.domain.errors import AuthError
+from musicez.domain.errors import ClientError
 from musicez.entrypoints.key_loading import build_key_ring
 from musicez.entrypoints.settings import Settings
 
@@ -37,7 +37,7 @@ def create() -> Litestar:
         header = request.headers.get("authorization", "")
         try:
             claims = codec.verify(header.partition(" ")[2])
-        except AuthError:
+        except ClientError:
             raise NotAuthorizedException() from None
         return {"sub": str(claims.user_id), "sid": str(claims.session_id)}
 

@@ -28,7 +28,7 @@ COMMON = [
 
 
 @pytest.mark.parametrize("error", COMMON, ids=lambda e: e.code)
-def test_the_default_detail_is_not_the_title(error: type[errors.AuthError]) -> None:
+def test_the_default_detail_is_not_the_title(error: type[errors.ClientError]) -> None:
     raised = error()
     assert raised.detail
     assert raised.detail != raised.title

@@ -17,7 +17,7 @@ NOT_IN_THE_TABLE = {"error", "api_key_not_found"}  # the abstract base; a key id
 
 
 @pytest.mark.parametrize("error", every_error(), ids=lambda e: e.__name__)
-def test_every_domain_error_answers_the_status_api_md_gives_its_code(error: type[errors.AuthError]) -> None:
+def test_every_domain_error_answers_the_status_api_md_gives_its_code(error: type[errors.ClientError]) -> None:
     assert BY_CLASS[error] == status_of(error)
     if error.code not in NOT_IN_THE_TABLE:
         assert status_of(error) == int(TABLE[error.code]), error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from musicez.application.ports import AccessClaims, AccessTokenCodec, SessionStore
-from musicez.domain.errors import AuthError
+from musicez.domain.errors import ClientError
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,7 @@ class IntrospectToken:
         """The claims of a valid access token whose session is alive; None for anything else."""
         try:
             claims = self.codec.verify(token)
-        except AuthError:
+        except ClientError:
             return None
         if await self.sessions.get(claims.user_id, claims.session_id) is None:  # the guard's hot path
             return None

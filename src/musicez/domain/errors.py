@@ -13,7 +13,7 @@ class FieldError:
     message: str
 
 
-class AuthError(Exception):
+class ClientError(Exception):
     """Base of every error the service reports to a client; `code` is the contract."""
 
     code: str = "error"
@@ -26,7 +26,7 @@ class AuthError(Exception):
         super().__init__(self.detail)
 
 
-class ValidationFailed(AuthError):
+class ValidationFailed(ClientError):
     code = "validation_error"
     title = "The request is not valid"
 
@@ -40,25 +40,25 @@ class WeakPassword(ValidationFailed):
     title = "The password does not meet the password policy"
 
 
-class EmailTaken(AuthError):
+class EmailTaken(ClientError):
     code = "email_taken"
     title = "An account with this email already exists"
     hint = "Log in instead, or reset the password with POST /auth/password/forgot"
 
 
-class InvalidCredentials(AuthError):
+class InvalidCredentials(ClientError):
     code = "invalid_credentials"
     title = "Email or password is incorrect"
     hint = "Check the email address and the password and try again"
 
 
-class MissingCredentials(AuthError):
+class MissingCredentials(ClientError):
     code = "missing_credentials"
     title = "Authentication is required"
     hint = "Send Authorization: Bearer <access token>, or X-API-Key: <key> for a service"
 
 
-class InvalidToken(AuthError):
+class InvalidToken(ClientError):
     code = "invalid_token"
     title = "The access token is invalid"
 
@@ -80,12 +80,12 @@ class TokenRevoked(InvalidToken):
         self.reason = reason
 
 
-class InvalidApiKey(AuthError):
+class InvalidApiKey(ClientError):
     code = "invalid_api_key"
     title = "The API key is invalid"
 
 
-class InvalidRefreshToken(AuthError):
+class InvalidRefreshToken(ClientError):
     code = "invalid_refresh_token"
     title = "The refresh token is invalid"
     hint = "Log in again to get a new refresh token"
@@ -95,42 +95,42 @@ class InvalidRefreshToken(AuthError):
         self.reason = reason  # why the session ended, when it did (API.md v1.1)
 
 
-class RefreshTokenReused(AuthError):
+class RefreshTokenReused(ClientError):
     code = "refresh_token_reused"
     title = "The refresh token was already used; the session has been revoked"
     hint = "A rotated refresh token came back, so the session was ended to protect it; log in again"
 
 
-class UserTokenRequired(AuthError):
+class UserTokenRequired(ClientError):
     code = "user_token_required"
     title = "This route needs a user access token"
     hint = "Call this route with a user's access token, not an API key"
 
 
-class SessionNotFound(AuthError):
+class SessionNotFound(ClientError):
     code = "session_not_found"
     title = "No such active session"
     hint = "List your live sessions with GET /auth/sessions"
 
 
-class InvalidResetToken(AuthError):
+class InvalidResetToken(ClientError):
     code = "invalid_reset_token"
     title = "The password reset token is invalid or has expired"
     hint = "Ask for a new link with POST /auth/password/forgot"
 
 
-class InvalidCurrentPassword(AuthError):
+class InvalidCurrentPassword(ClientError):
     code = "invalid_current_password"
     title = "The current password is incorrect"
     hint = "Send the password you log in with now as current_password"
 
 
-class ApiKeyNotFound(AuthError):
+class ApiKeyNotFound(ClientError):
     code = "api_key_not_found"
     title = "No such API key"
 
 
-class RateLimited(AuthError):
+class RateLimited(ClientError):
     code = "rate_limited"
     title = "Too many requests"
 
@@ -139,7 +139,7 @@ class RateLimited(AuthError):
         self.retry_after = max(1, retry_after)
 
 
-class ServiceUnavailable(AuthError):
+class ServiceUnavailable(ClientError):
     code = "service_unavailable"
     title = "A dependency of the service is unavailable"
     hint = "Try again shortly"
@@ -148,13 +148,13 @@ class ServiceUnavailable(AuthError):
 # -- v1.1 ---------------------------------------------------------------------------------
 
 
-class CsrfRejected(AuthError):
+class CsrfRejected(ClientError):
     code = "csrf_rejected"
     title = "The request's origin is not allowed to use the refresh cookie"
     hint = "Refresh from the app's own origin, or send refresh_token in the body"
 
 
-class InsufficientScope(AuthError):
+class InsufficientScope(ClientError):
     code = "insufficient_scope"
     title = "The credential lacks the scope this route needs"
     hint = "This route needs an API key of scope admin"
@@ -168,19 +168,19 @@ class ApiKeyRequired(InsufficientScope):
     hint = "Scrape /metrics with MUSICEZ_METRICS_TOKEN or an API key"
 
 
-class AccountDisabled(AuthError):
+class AccountDisabled(ClientError):
     code = "account_disabled"
     title = "This account is disabled"
     hint = "Contact support to have the account enabled again"
 
 
-class UserNotFound(AuthError):
+class UserNotFound(ClientError):
     code = "user_not_found"
     title = "No such user"
     hint = "Check the user id"
 
 
-class InvalidSecurityToken(AuthError):
+class InvalidSecurityToken(ClientError):
     code = "invalid_security_token"
     title = "The security link is invalid, used or expired"
     hint = "The link works once and for 7 days; if your account looks wrong, reset your password"

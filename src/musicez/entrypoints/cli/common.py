@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez.adapters.postgres.migrate import upgrade
-from musicez.domain.errors import AuthError
+from musicez.domain.errors import ClientError
 from musicez.entrypoints.composition import describe_outage
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.logs import configure_logging
@@ -73,7 +73,7 @@ def run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -
 
     try:
         return asyncio.run(main())
-    except (AuthError, SettingsError) as exc:
+    except (ClientError, SettingsError) as exc:
         fail(str(exc))
     except Exception as exc:  # an operator gets one line, never a traceback
         outage = describe_outage(exc)

@@ -14,7 +14,7 @@ from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
 from musicez.domain.errors import (
-    AuthError,
+    ClientError,
     HashingBusy,
     InsufficientScope,
     InvalidApiKey,
@@ -78,7 +78,7 @@ _NOT_PARAMETERS = {"data", "request", "state", "scope", "headers", "cookies"}
 
 def _entry(error: type[Exception], note: str | None = None) -> _Entry:
     status = status_of(error)
-    code, title = (error.code, error.title) if issubclass(error, AuthError) else STATUS_CODES[status]
+    code, title = (error.code, error.title) if issubclass(error, ClientError) else STATUS_CODES[status]
     if note is None:
         note = _NOTES.get(error) or title[:1].lower() + title[1:]
     return status, code, note

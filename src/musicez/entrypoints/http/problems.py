@@ -16,7 +16,7 @@ from litestar.exceptions import (
 )
 
 from musicez.domain.errors import (
-    AuthError,
+    ClientError,
     HashingBusy,
     InvalidApiKey,
     InvalidToken,
@@ -72,7 +72,7 @@ def _quoted(text: str) -> str:
     return "".join(c for c in text if 0x20 <= ord(c) <= 0x7E and c not in '"\\')
 
 
-def challenge(error: AuthError) -> str:
+def challenge(error: ClientError) -> str:
     if isinstance(error, InvalidToken):
         return f'Bearer {REALM}, error="invalid_token", error_description="{_quoted(error.detail)}"'
     if isinstance(error, InvalidApiKey):
@@ -80,7 +80,7 @@ def challenge(error: AuthError) -> str:
     return f"Bearer {REALM}"
 
 
-def auth_error(_: Request[Any, Any, Any], error: AuthError) -> Response[Problem]:
+def client_error(_: Request[Any, Any, Any], error: ClientError) -> Response[Problem]:
     status = BY_CLASS.get(type(error)) or status_of(type(error))
     headers: dict[str, str] = {}
     if status == 401:
@@ -158,7 +158,7 @@ def unexpected_error_handler(
 
 def exception_handlers(describe_outage: Callable[[BaseException], str | None]) -> dict[type[Exception], Any]:
     return {
-        AuthError: auth_error,
+        ClientError: client_error,
         ValidationException: validation_error,
         HTTPException: http_error,
         Exception: unexpected_error_handler(describe_outage),

@@ -7,8 +7,8 @@ from litestar.exceptions import HTTPException
 
 from musicez.domain import errors as e
 
-STATUS: dict[type[e.AuthError], int] = {
-    e.AuthError: 400,
+STATUS: dict[type[e.ClientError], int] = {
+    e.ClientError: 400,
     e.ValidationFailed: 400,
     e.WeakPassword: 422,
     e.EmailTaken: 409,
@@ -44,9 +44,9 @@ def status_of(error: type[Exception]) -> int:
     return 500
 
 
-def every_error() -> list[type[e.AuthError]]:
+def every_error() -> list[type[e.ClientError]]:
     """Every error class of the domain, the most general first."""
-    found, pending = [], [e.AuthError]
+    found, pending = [], [e.ClientError]
     while pending:
         error = pending.pop(0)
         found.append(error)
