@@ -3,7 +3,7 @@ with the same workers as the service (granian, ASGI, uvloop).
 
 `/health/live` is the ceiling. `/bench/verify-only` is a bench-only route that verifies the
 same access tokens with the service's own codec (same key, same verification cache) and
-nothing else: no session-store (revocation) check, no rate limit, no container, no edge
+nothing else: no session-store (revocation) check, no rate limit, no container, no outer
 middleware. It exists to price what the service adds on top of verifying a token.
 """
 

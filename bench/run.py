@@ -408,8 +408,8 @@ async def open_sessions(env: dict[str, str], emails: list[str]) -> list[dict[str
     still come from real logins (`login_all`), so the HTTP path is exercised too."""
     from prometheus_client import CollectorRegistry
 
-    from musicez.application.grants import SessionOpener
     from musicez.application.ports import UnitOfWork
+    from musicez.application.session_opening import SessionOpener
     from musicez.domain.email import Email
     from musicez.entrypoints.container import build_container
     from musicez.entrypoints.settings import Settings

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import database_config, sessions
-from musicez.adapters.postgres.migrate import upgrade
+from musicez.adapters.sql.database import database_config, sessions
+from musicez.adapters.sql.migrate import upgrade
 from tests.support.databases import create_database, drop_database
 from tests.support.services import Services
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
 
-from musicez.adapters.postgres.activity import SqlActivityLog, SqlSecurityLinks
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
+from musicez.adapters.sql.activity import SqlActivityLog, SqlSecurityLinks
+from musicez.adapters.sql.unit_of_work import SqlUnitOfWork
 from musicez.application.activity import ActivityJournal, ListActivity
 from musicez.application.ports import ActivityLog, SecurityLinkRepository
 from musicez.domain.activity import ActivityCursor, ActivityItem, SecurityLink

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from musicez.adapters.postgres.database import database_config, sessions
-from musicez.adapters.postgres.migrate import upgrade
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
+from musicez.adapters.sql.database import database_config, sessions
+from musicez.adapters.sql.migrate import upgrade
+from musicez.adapters.sql.unit_of_work import SqlUnitOfWork
 from musicez.domain.email import Email
 from musicez.domain.errors import EmailTaken
 from musicez.domain.user import User

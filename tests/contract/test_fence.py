@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
 from musicez.adapters.fence.redis import RedisFence
-from musicez.adapters.postgres.repositories import SqlApiKeyLookup
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
+from musicez.adapters.sql.repositories import SqlApiKeyLookup
+from musicez.adapters.sql.unit_of_work import SqlUnitOfWork
 from musicez.adapters.system import SystemClock
 from musicez.application.api_keys import RevokeApiKey
 from musicez.application.ports import SessionStore

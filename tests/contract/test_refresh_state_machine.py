@@ -44,9 +44,9 @@ from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.security.jwt_codec import JwtCodec, TokenSettings
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.security.keys import shared_secret_ring
-from musicez.application.grants import SessionOpener, TokenGrant, signed
-from musicez.application.policy import RefreshPolicy, SessionPolicy
+from musicez.application.policies import RefreshPolicy, SessionPolicy
 from musicez.application.ports import SessionStore
+from musicez.application.session_opening import SessionOpener, TokenGrant, signed
 from musicez.application.sessions import RevokeAllSessions, RevokeOtherSessions, RevokeSession, RotateRefresh
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pytest
 
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
+from musicez.adapters.sql.unit_of_work import SqlUnitOfWork
 from musicez.application.ports import UnitOfWork
 from musicez.domain.api_key import ApiKey, display_prefix
 from musicez.domain.email import Email

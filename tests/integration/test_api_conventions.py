@@ -404,7 +404,7 @@ async def test_a_chunked_oversize_body_is_413(client: Client) -> None:
 
 async def test_every_authenticated_answer_says_no_store_and_public_ones_do_not(client: Client) -> None:
     """A response to an authenticated request is the principal's own: no cache may keep it. The
-    edge adds `Cache-Control: no-store` to every response of a request the guard authenticated."""
+    outer middleware adds `Cache-Control: no-store` to every response of a request the guard authenticated."""
     tokens = await register(client, unique_email(), STRONG_PASSWORD)
     user = bearer(tokens)
     key = {"X-API-Key": (await create_api_key(client)).secret}

@@ -15,9 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.adapters.postgres.database import build_engine
-from musicez.adapters.postgres.migrate import MIGRATIONS, current_revision, head_revision, history
-from musicez.adapters.postgres.models import metadata
+from musicez.adapters.sql.database import build_engine
+from musicez.adapters.sql.migrate import MIGRATIONS, current_revision, head_revision, history
+from musicez.adapters.sql.models import metadata
 from tests.support.databases import create_database, drop_database
 from tests.support.services import Services
 

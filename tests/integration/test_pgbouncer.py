@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from musicez.adapters.postgres.database import build_engine
+from musicez.adapters.sql.database import build_engine
 from musicez.entrypoints.settings import Settings
 from tests.integration.test_api_api_keys import (  # noqa: F401 - collected again here, through PgBouncer
     test_me_with_an_api_key,

@@ -18,12 +18,12 @@ from musicez.application.admin import DisableUser, EnableUser, ForceLogout, List
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.devices import DeviceTokens
-from musicez.application.grants import SessionOpener, TokenGrant
 from musicez.application.introspect import IntrospectToken
 from musicez.application.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
+from musicez.application.policies import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.ports import AccessTokenCodec, EventSink, KeyedHasher, SessionStore
 from musicez.application.security_mail import ReportNotMe
+from musicez.application.session_opening import SessionOpener, TokenGrant
 from musicez.application.sessions import (
     ListSessions,
     Logout,

@@ -1,4 +1,4 @@
-"""The edge's lazy dishka request scope (issue 12): app-scoped dependencies come from the app
+"""The outer middleware's lazy dishka request scope (issue 12): app-scoped dependencies come from the app
 container without entering a request scope; a request-scoped one enters it once, and closing
 the request closes what it made. If dishka changes what this relies on (`NoFactoryError` from an
 app container asked for a request-scoped type), these tests fail."""
@@ -10,7 +10,7 @@ from typing import Any
 
 from dishka import Provider, Scope, make_async_container, provide
 
-from musicez.entrypoints.http.edge import LazyRequestContainer
+from musicez.entrypoints.http.outer_middleware import LazyRequestContainer
 
 
 class AppThing:

@@ -9,7 +9,7 @@ from uuid import UUID
 from musicez.adapters.events import ClientIds
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.application import macs
-from musicez.application.grants import signed, successor_of
+from musicez.application.session_opening import signed, successor_of
 from musicez.domain.refresh_token import RefreshToken
 
 HASHER = HmacHasher(b"k" * 32)

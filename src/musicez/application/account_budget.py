@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from musicez.application.policy import ThrottlePolicy
+from musicez.application.policies import ThrottlePolicy
 from musicez.application.ports import RateDecision
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email

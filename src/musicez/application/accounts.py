@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 
 from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.devices import DeviceTokens
-from musicez.application.grants import SessionOpener, TokenGrant, clean_device_name
-from musicez.application.policy import ThrottlePolicy
+from musicez.application.policies import ThrottlePolicy
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
+from musicez.application.session_opening import SessionOpener, TokenGrant, clean_device_name
 from musicez.application.throttle import Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import (

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from musicez.application.grants import DEVICE_NAME_MAX
 from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGenerator, SecurityLinkRepository
+from musicez.application.session_opening import DEVICE_NAME_MAX
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
 from musicez.domain.events import SecurityEvent
 from musicez.domain.session import EndReason

@@ -6,7 +6,7 @@ import hmac
 from dataclasses import dataclass
 
 from musicez.application.macs import api_key_hash
-from musicez.application.policy import ThrottlePolicy
+from musicez.application.policies import ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
     ApiKeyLookup,

@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.macs import reset_token_hash
-from musicez.application.policy import ResetPolicy, ThrottlePolicy
+from musicez.application.policies import ResetPolicy, ThrottlePolicy
 from musicez.application.ports import (
     Clock,
     EventSink,

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from musicez.application.grants import SessionOpener, TokenGrant, is_authentic, successor_of
 from musicez.application.macs import refresh_hash
-from musicez.application.policy import RefreshPolicy, SessionPolicy
+from musicez.application.policies import RefreshPolicy, SessionPolicy
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RateDecision, RateObserver, SessionStore
+from musicez.application.session_opening import SessionOpener, TokenGrant, is_authentic, successor_of
 from musicez.application.throttle import FailureBudget
 from musicez.domain.errors import (
     InvalidRefreshToken,

@@ -11,9 +11,9 @@ from dishka import AsyncContainer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez.adapters.events import ClientIds
-from musicez.adapters.postgres.database import expected_revision, is_outage, outage_detail
-from musicez.adapters.postgres.migrate import current_revision, upgrade
 from musicez.adapters.security.keyed_hash import HmacHasher
+from musicez.adapters.sql.database import expected_revision, is_outage, outage_detail
+from musicez.adapters.sql.migrate import current_revision, upgrade
 from musicez.entrypoints.key_loading import server_secret
 from musicez.entrypoints.settings import Settings
 

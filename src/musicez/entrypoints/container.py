@@ -13,7 +13,6 @@ from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from musicez.application.authenticate import AuthenticateApiKey, AuthenticateBearer, AuthenticateRequest
 from musicez.application.devices import DeviceTokens
-from musicez.application.grants import SessionOpener
 from musicez.application.health import CheckHealth
 from musicez.application.introspect import IntrospectToken
 from musicez.application.passwords import (
@@ -23,6 +22,7 @@ from musicez.application.passwords import (
     ResetPassword,
 )
 from musicez.application.ports import EventSink, PrincipalRateLimiter, RateObserver
+from musicez.application.session_opening import SessionOpener
 from musicez.application.sessions import (
     ListSessions,
     Logout,

@@ -13,7 +13,7 @@ import click
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from musicez.adapters.postgres.migrate import upgrade
+from musicez.adapters.sql.migrate import upgrade
 from musicez.domain.errors import ClientError
 from musicez.entrypoints.composition import describe_outage
 from musicez.entrypoints.container import build_container

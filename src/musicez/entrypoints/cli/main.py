@@ -12,8 +12,8 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez import __version__
-from musicez.adapters.postgres.migrate import current_revision, head_revision, history, upgrade
 from musicez.adapters.security.keys import generate_private_pem
+from musicez.adapters.sql.migrate import current_revision, head_revision, history, upgrade
 from musicez.entrypoints.cli.api_keys import api_keys
 from musicez.entrypoints.cli.common import CONTEXT, USAGE, fail, load_settings, run
 from musicez.entrypoints.cli.users import users

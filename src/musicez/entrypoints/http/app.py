@@ -31,9 +31,9 @@ from musicez.entrypoints.http.docs import (
     docs_static_router,
     documented_operations,
 )
-from musicez.entrypoints.http.edge import RequestMetrics, edge_middleware
 from musicez.entrypoints.http.guard import PUBLIC
 from musicez.entrypoints.http.hooks import before_every_request
+from musicez.entrypoints.http.outer_middleware import RequestMetrics, outer_middleware
 from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
@@ -199,9 +199,9 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     if cors is not None:  # without a CORS config no preflight is ever refused, so nothing to rewrite
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)
-    if settings.access_log:  # inside the edge, so each line carries the request id
+    if settings.access_log:  # inside the outer middleware, so each line carries the request id
         client_id = client_ids(settings)
         app.asgi_handler = access_log(app.asgi_handler, client_id, parse_networks(settings.trusted_proxies))
-    # the edge enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
-    app.asgi_handler = edge_middleware(app.asgi_handler, RequestMetrics(registry), container)
+    # the outer middleware enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
+    app.asgi_handler = outer_middleware(app.asgi_handler, RequestMetrics(registry), container)
     return app

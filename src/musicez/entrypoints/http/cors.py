@@ -1,7 +1,7 @@
 """A disallowed CORS preflight answers a problem document, like every other error.
 
 Litestar's CORS middleware answers it `400 text/plain` ("Disallowed CORS Origin, method"); this
-layer, just inside the edge, turns exactly that answer into a 400 `validation_error` problem
+layer, just inside the outer middleware, turns exactly that answer into a 400 `validation_error` problem
 document naming what was refused. Every other response passes through untouched.
 """
 

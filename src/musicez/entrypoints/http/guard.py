@@ -145,7 +145,7 @@ class RouteRule:
 # Litestar resolves per request (~4 µs on the guarded hot path, issue 12). Every guarded route's
 # guard sets it before its handler runs, or refuses the request.
 _principal: ContextVar[Principal | None] = ContextVar("musicez_principal", default=None)
-REQUEST_PRINCIPAL = _principal  # the edge clears it per request and reads it for `Cache-Control`
+REQUEST_PRINCIPAL = _principal  # the outer middleware clears it per request and reads it for `Cache-Control`
 
 
 def current_principal() -> Principal:

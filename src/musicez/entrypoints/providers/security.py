@@ -21,7 +21,7 @@ from musicez.adapters.security.passwords import BcryptHasher
 from musicez.adapters.system import OsSecrets, SystemClock
 from musicez.adapters.usage import BufferedUsageRecorder
 from musicez.application.api_key_usage import UsageBuffer
-from musicez.application.policy import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
+from musicez.application.policies import RefreshPolicy, ResetPolicy, SessionPolicy, ThrottlePolicy
 from musicez.application.ports import (
     AccessTokenCodec,
     Clock,
@@ -36,7 +36,7 @@ from musicez.application.ports import (
 from musicez.application.public_keys import PublicKeys
 from musicez.domain.password_policy import PasswordPolicy
 from musicez.entrypoints.key_loading import build_key_ring, server_secret
-from musicez.entrypoints.rate_report import ContextRateObserver
+from musicez.entrypoints.rate_observer import ContextRateObserver
 from musicez.entrypoints.settings_groups import (
     KeySettings,
     LimitSettings,

@@ -10,14 +10,14 @@ from dishka import Provider, Scope, provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.memory.session_store import MemorySessionStore
-from musicez.adapters.postgres.activity import SqlActivityLog, SqlSecurityLinks
-from musicez.adapters.postgres.database import SqlDatabase, database_config, sessions
-from musicez.adapters.postgres.repositories import SqlApiKeyLookup
-from musicez.adapters.postgres.unit_of_work import SqlUnitOfWork
 from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
+from musicez.adapters.sql.activity import SqlActivityLog, SqlSecurityLinks
+from musicez.adapters.sql.database import SqlDatabase, database_config, sessions
+from musicez.adapters.sql.repositories import SqlApiKeyLookup
+from musicez.adapters.sql.unit_of_work import SqlUnitOfWork
 from musicez.application.ports import (
     ActivityLog,
     ApiKeyLookup,

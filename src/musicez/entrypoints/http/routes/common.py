@@ -11,7 +11,7 @@ from litestar import Request
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 
-from musicez.application.grants import TokenGrant
+from musicez.application.session_opening import TokenGrant
 from musicez.entrypoints.http.client_address import client_address
 from musicez.entrypoints.http.schemas import TokenResponse, UserOut, wire_time
 

@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection handed over by `musicez.adapters.postgres.migrate`."""
+"""Alembic environment: runs on the connection handed over by `musicez.adapters.sql.migrate`."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from musicez.adapters.postgres.models import metadata
+from musicez.adapters.sql.models import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

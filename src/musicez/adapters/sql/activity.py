@@ -8,8 +8,8 @@ from uuid import UUID
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import translate_outages
-from musicez.adapters.postgres.models import ActivityModel, SecurityLinkModel
+from musicez.adapters.sql.database import translate_outages
+from musicez.adapters.sql.models import ActivityModel, SecurityLinkModel
 from musicez.domain.activity import ActivityCursor, ActivityItem, ActivityType, SecurityLink
 
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from musicez.application.activity import flush_request as flush_activity
 from musicez.application.activity import start_request as start_activity
 from musicez.entrypoints.http.guard import REQUEST_PRINCIPAL
-from musicez.entrypoints.rate_report import closest_to_exhaustion, start_collecting
+from musicez.entrypoints.rate_observer import closest_to_exhaustion, start_collecting
 
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
@@ -157,7 +157,7 @@ def _bound_request_id_var() -> Any:
 _REQUEST_ID = _bound_request_id_var()
 
 
-def edge_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncContainer | None = None) -> ASGIApp:
+def outer_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncContainer | None = None) -> ASGIApp:
     """With `container`, each request gets a `LazyRequestContainer` where dishka's
     Litestar integration looks for its request container (`request.state.dishka_container`)."""
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from musicez.application.macs import refresh_hash, refresh_successor_secret, refresh_tag
-from musicez.application.policy import SessionPolicy
+from musicez.application.policies import SessionPolicy
 from musicez.application.ports import AccessToken, AccessTokenCodec, Clock, KeyedHasher, SecretGenerator, SessionStore
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.refresh_token import SECRET_BYTES, TAG_BYTES, RefreshToken

@@ -16,7 +16,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.outages import DATABASE
-from musicez.adapters.postgres.migrate import current_revision, head_revision
+from musicez.adapters.sql.migrate import current_revision, head_revision
 from musicez.domain.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT = 1.5

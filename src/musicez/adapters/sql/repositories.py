@@ -11,8 +11,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from musicez.adapters.postgres.database import translate_outages
-from musicez.adapters.postgres.models import ApiKeyModel, PasswordResetTokenModel, UserModel
+from musicez.adapters.sql.database import translate_outages
+from musicez.adapters.sql.models import ApiKeyModel, PasswordResetTokenModel, UserModel
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken

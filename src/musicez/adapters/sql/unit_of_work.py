@@ -8,8 +8,8 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.outages import DATABASE
-from musicez.adapters.postgres.database import is_outage, outage
-from musicez.adapters.postgres.repositories import SqlApiKeyRepository, SqlResetTokenRepository, SqlUserRepository
+from musicez.adapters.sql.database import is_outage, outage
+from musicez.adapters.sql.repositories import SqlApiKeyRepository, SqlResetTokenRepository, SqlUserRepository
 
 
 class SqlUnitOfWork:
