@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +15,7 @@ from musicez.application.activity import ActivityJournal, ListActivity
 from musicez.application.ports import ActivityLog, SecurityLinkRepository
 from musicez.domain.activity import ActivityCursor, ActivityItem, SecurityLink
 from musicez.domain.email import Email
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.user import User
 from tests.support.activity_fakes import FakeActivityLog, FakeSecurityLinks
 from tests.support.fakes import FakeClock
@@ -40,18 +40,18 @@ def security_links(sessions: Sessions | None) -> SecurityLinkRepository:
     return SqlSecurityLinks(sessions) if sessions is not None else FakeSecurityLinks()
 
 
-async def a_user(sessions: Sessions | None) -> UUID:
+async def a_user(sessions: Sessions | None) -> UserId:
     if sessions is None:
-        return uuid.uuid4()
+        return UserId(uuid.uuid4())
     now = datetime.now(UTC)
-    user = User(uuid.uuid4(), Email.parse(f"feed-{uuid.uuid4().hex[:12]}@example.com"), "hash", now, now)
+    user = User(UserId(uuid.uuid4()), Email.parse(f"feed-{uuid.uuid4().hex[:12]}@example.com"), "hash", now, now)
     async with SqlUnitOfWork(sessions) as uow:
         await uow.users.add(user)
         await uow.commit()
     return user.id
 
 
-def items_at(user_id: UUID, times: list[datetime], kind: str = "login_failed") -> list[ActivityItem]:
+def items_at(user_id: UserId, times: list[datetime], kind: str = "login_failed") -> list[ActivityItem]:
     return [ActivityItem(uuid7(), user_id, kind, at) for at in times]
 
 
@@ -100,12 +100,12 @@ async def test_new_device_and_device_names_come_from_earlier_logins(sessions: Se
     journal = ActivityJournal(log)
     user = await a_user(sessions)
     now = datetime.now(UTC).replace(microsecond=0)
-    old_session, session = uuid.uuid4(), uuid.uuid4()
+    old_session, session = SessionId(uuid.uuid4()), SessionId(uuid.uuid4())
     await journal.write([ActivityItem(uuid7(), user, "login", now - timedelta(days=91), old_session, "Old phone")])
     first, again, other = await journal.write(
         [
             ActivityItem(uuid7(), user, "login", now, session, "Old phone"),
-            ActivityItem(uuid7(), user, "login", now, uuid.uuid4(), "Old phone"),
+            ActivityItem(uuid7(), user, "login", now, SessionId(uuid.uuid4()), "Old phone"),
             ActivityItem(uuid7(), user, "logout", now, old_session),
         ]
     )
@@ -114,7 +114,7 @@ async def test_new_device_and_device_names_come_from_earlier_logins(sessions: Se
     assert other.new_device is None
     assert other.device_name == "Old phone"
     assert await log.known_devices(user, {"Old phone", "Laptop"}, now - timedelta(days=1)) == {"Old phone"}
-    assert await log.device_names(user, {session, uuid.uuid4()}) == {session: "Old phone"}
+    assert await log.device_names(user, {session, SessionId(uuid.uuid4())}) == {session: "Old phone"}
 
 
 async def test_purge_removes_only_items_past_the_retention(sessions: Sessions | None) -> None:
@@ -131,7 +131,7 @@ async def test_a_security_link_is_consumed_once_and_only_while_live(sessions: Se
     links = security_links(sessions)
     user = await a_user(sessions)
     now = datetime.now(UTC).replace(microsecond=0)
-    link = SecurityLink(user, uuid.uuid4())
+    link = SecurityLink(user, SessionId(uuid.uuid4()))
     live, stale = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
     await links.add(live, link, now + timedelta(days=7), now)
     await links.add(stale, link, now - timedelta(seconds=1), now - timedelta(days=7))

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
-from uuid import UUID
 
 import pytest
 from redis.asyncio import Redis
@@ -27,6 +26,7 @@ from musicez.adapters.system import SystemClock
 from musicez.application.api_keys import RevokeApiKey
 from musicez.application.ports import SessionStore
 from musicez.domain.api_key import ApiKey, display_prefix
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.domain.session import RotationOutcome, Session
 from tests.support.fakes import FakeEvents
 from tests.support.processes import private_redis
@@ -40,7 +40,7 @@ class CountingStore(RedisSessionStore):
 
     reads = 0
 
-    async def get(self, user_id: UUID, session_id: UUID) -> Session | None:
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
         self.reads += 1
         return await super().get(user_id, session_id)
 
@@ -87,8 +87,8 @@ async def _trusted(*fences: RedisFence, timeout: float = 5.0) -> None:
 def _session(hours: float = 1) -> Session:
     now = datetime.now(UTC)
     return Session(
-        id=uuid.uuid4(),
-        user_id=uuid.uuid4(),
+        id=SessionId(uuid.uuid4()),
+        user_id=UserId(uuid.uuid4()),
         device_name="test",
         created_at=now,
         last_used_at=now,
@@ -332,7 +332,7 @@ async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pa
 class CountingLookup(SqlApiKeyLookup):
     reads = 0
 
-    async def find(self, key_id: UUID) -> ApiKey | None:
+    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
         self.reads += 1
         return await super().find(key_id)
 
@@ -349,7 +349,7 @@ async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
     on_b = FencedApiKeyLookup(lookup, fences[1])
     try:
         await _trusted(*fences)
-        key_id = uuid.uuid4()
+        key_id = ApiKeyId(uuid.uuid4())
         key = ApiKey(key_id, "fenced", display_prefix(key_id), "mac", datetime.now(UTC))
         uow = SqlUnitOfWork(contract_postgres_sessions)
         async with uow:
@@ -364,7 +364,7 @@ async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
         found = await on_b.find(key_id)
         assert found is not None
         assert found.revoked_at is not None
-        assert await on_b.find(uuid.uuid4()) is None  # unknown ids: read every time, never cached
+        assert await on_b.find(ApiKeyId(uuid.uuid4())) is None  # unknown ids: read every time, never cached
     finally:
         for fence in fences:
             await fence.close()

@@ -24,7 +24,6 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -51,6 +50,7 @@ from musicez.application.sessions import RevokeAllSessions, RevokeOtherSessions,
 from musicez.application.throttle import FailureBudget, Throttle
 from musicez.domain.email import Email
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.refresh_token import SECRET_BYTES, RefreshToken
@@ -88,7 +88,7 @@ T = TypeVar("T")
 
 @dataclass
 class ModelSession:
-    id: UUID
+    id: SessionId
     chain: list[str]  # every refresh token the session handed out, oldest first
     refresh_expires_at: datetime
     absolute_expires_at: datetime
@@ -169,9 +169,9 @@ class RefreshMachine(RuleBasedStateMachine):
         self.revoke_all = RevokeAllSessions(self.store, self.events, self.clock)
         self.revoke_others = RevokeOtherSessions(self.revoke_all)
         now = self.clock.now()
-        self.user = User(uuid.uuid4(), Email.parse("listener@example.com"), "unused", now, now)
+        self.user = User(UserId(uuid.uuid4()), Email.parse("listener@example.com"), "unused", now, now)
         self.sessions: list[ModelSession] = []
-        self.seen_dead: set[UUID] = set()  # sessions the store once reported inactive
+        self.seen_dead: set[SessionId] = set()  # sessions the store once reported inactive
 
     # --- helpers ---
 
@@ -365,7 +365,9 @@ class RefreshMachine(RuleBasedStateMachine):
             elsewhere = signed(HmacHasher(b"another-server-key-0123456789abcdef"), real)
             self.refresh(None, elsewhere.encode())
         elif kind == "other user":
-            self.refresh(None, RefreshToken(uuid.uuid4(), session.id, real.generation, real.secret, real.tag).encode())
+            self.refresh(
+                None, RefreshToken(UserId(uuid.uuid4()), session.id, real.generation, real.secret, real.tag).encode()
+            )
         elif real.generation > 0:
             self.refresh(None, RefreshToken(self.user.id, session.id, 0, real.secret, real.tag).encode())
 

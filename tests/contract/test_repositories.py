@@ -16,6 +16,7 @@ from musicez.application.ports import UnitOfWork
 from musicez.domain.api_key import ApiKey, display_prefix
 from musicez.domain.email import Email
 from musicez.domain.errors import EmailTaken
+from musicez.domain.ids import ApiKeyId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
 from tests.support.fakes import FakeDatabase, FakeUnitOfWork
@@ -43,7 +44,7 @@ def unique_address(tag: str = "user") -> str:
 
 def new_user(address: str | None = None, when: datetime | None = None) -> User:
     when = when or now_utc()
-    return User(uuid.uuid4(), Email.parse(address or unique_address()), "hash-" + uuid.uuid4().hex, when, when)
+    return User(UserId(uuid.uuid4()), Email.parse(address or unique_address()), "hash-" + uuid.uuid4().hex, when, when)
 
 
 async def stored_user(make_uow: MakeUow, address: str | None = None) -> User:
@@ -71,13 +72,13 @@ async def test_unknown_users_are_not_found(make_uow: MakeUow) -> None:
     await stored_user(make_uow)
 
     async with make_uow() as uow:
-        assert await uow.users.get(uuid.uuid4()) is None
+        assert await uow.users.get(UserId(uuid.uuid4())) is None
         assert await uow.users.get_by_email(Email.parse(unique_address())) is None
 
 
 async def test_a_disabled_user_keeps_its_flag(make_uow: MakeUow) -> None:
     when = now_utc()
-    user = User(uuid.uuid4(), Email.parse(unique_address()), "h", when, when, disabled=True)
+    user = User(UserId(uuid.uuid4()), Email.parse(unique_address()), "h", when, when, disabled=True)
     async with make_uow() as uow:
         await uow.users.add(user)
         await uow.commit()
@@ -171,7 +172,7 @@ async def test_set_password_is_rolled_back_unless_committed(make_uow: MakeUow) -
 
 
 def new_key(created: datetime | None = None, **fields: object) -> ApiKey:
-    key_id = uuid.uuid4()
+    key_id = ApiKeyId(uuid.uuid4())
     return ApiKey(
         id=key_id,
         name=f"service {key_id.hex[:6]}",
@@ -199,7 +200,7 @@ async def test_api_key_round_trip(make_uow: MakeUow) -> None:
     async with make_uow() as uow:
         assert await uow.api_keys.get(full.id) == full
         assert await uow.api_keys.get(bare.id) == bare
-        assert await uow.api_keys.get(uuid.uuid4()) is None
+        assert await uow.api_keys.get(ApiKeyId(uuid.uuid4())) is None
 
 
 async def test_api_keys_are_listed_oldest_first(make_uow: MakeUow) -> None:
@@ -224,7 +225,7 @@ async def test_api_key_is_not_kept_unless_committed(make_uow: MakeUow) -> None:
 
 async def test_revoking_an_unknown_key_is_false(make_uow: MakeUow) -> None:
     async with make_uow() as uow:
-        assert await uow.api_keys.revoke(uuid.uuid4(), now_utc()) is False
+        assert await uow.api_keys.revoke(ApiKeyId(uuid.uuid4()), now_utc()) is False
 
 
 async def test_revoking_twice_keeps_the_first_time(make_uow: MakeUow) -> None:
@@ -252,7 +253,7 @@ async def test_record_usage_only_moves_forward(make_uow: MakeUow) -> None:
     t2, t3 = t1 + timedelta(minutes=1), t1 + timedelta(minutes=2)
 
     async with make_uow() as uow:
-        await uow.api_keys.record_usage({a.id: t2, b.id: t1, uuid.uuid4(): t3})
+        await uow.api_keys.record_usage({a.id: t2, b.id: t1, ApiKeyId(uuid.uuid4()): t3})
         await uow.commit()
     async with make_uow() as uow:
         await uow.api_keys.record_usage({a.id: t1, b.id: t3})
@@ -273,7 +274,7 @@ def token_hash() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex
 
 
-async def stored_token(make_uow: MakeUow, user_id: UUID, expires_in: float = 1800) -> str:
+async def stored_token(make_uow: MakeUow, user_id: UserId, expires_in: float = 1800) -> str:
     value, now = token_hash(), now_utc()
     async with make_uow() as uow:
         await uow.reset_tokens.replace_for_user(user_id, value, now + timedelta(seconds=expires_in), now)
@@ -418,7 +419,7 @@ async def test_concurrent_units_of_work_do_not_lose_each_others_rows(make_uow: M
 # --- hardening (issue 11): several live reset links, finding without consuming, rehash ----------
 
 
-async def add_token(make_uow: MakeUow, user_id: UUID, when: datetime, expires_in: float = 1800) -> str:
+async def add_token(make_uow: MakeUow, user_id: UserId, when: datetime, expires_in: float = 1800) -> str:
     value = token_hash()
     async with make_uow() as uow:
         await uow.reset_tokens.add_for_user(user_id, value, when + timedelta(seconds=expires_in), when, 5)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from uuid import UUID
 
 import pytest
 from redis.typing import EncodableT, FieldT
@@ -23,6 +22,7 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.application.ports import SessionStore
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
 from tests.support.fakes import FakeClock
@@ -86,15 +86,15 @@ async def subject(backend: tuple[str, str] | None) -> AsyncIterator[StoreUnderTe
 
 def make_session(
     now: datetime,
-    user_id: UUID | None = None,
+    user_id: UserId | None = None,
     refresh_in: float = 600,
     absolute_in: float = 86400,
     device: str = "Firefox on Linux",
 ) -> Session:
     absolute = now + timedelta(seconds=absolute_in)
     return Session(
-        id=uuid.uuid4(),
-        user_id=user_id or uuid.uuid4(),
+        id=SessionId(uuid.uuid4()),
+        user_id=user_id or UserId(uuid.uuid4()),
         device_name=device,
         created_at=now,
         last_used_at=now,
@@ -186,13 +186,13 @@ async def test_unknown_session_is_not_found(subject: StoreUnderTest) -> None:
     session = make_session(subject.now)
     await subject.store.create(session, "h0")
 
-    assert await subject.store.get(session.user_id, uuid.uuid4()) is None
+    assert await subject.store.get(session.user_id, SessionId(uuid.uuid4())) is None
     # The session id alone is not enough: it belongs to one user.
-    assert await subject.store.get(uuid.uuid4(), session.id) is None
+    assert await subject.store.get(UserId(uuid.uuid4()), session.id) is None
 
 
 async def test_list_for_user_shows_only_that_users_live_sessions(subject: StoreUnderTest) -> None:
-    user = uuid.uuid4()
+    user = UserId(uuid.uuid4())
     short = make_session(subject.now, user, refresh_in=60, device="short")
     long = make_session(subject.now, user, refresh_in=600, device="long")
     revoked = make_session(subject.now, user, device="revoked")
@@ -209,7 +209,7 @@ async def test_list_for_user_shows_only_that_users_live_sessions(subject: StoreU
     later = await subject.store.list_for_user(user, at(subject, 120))
     assert [s.id for s in later] == [long.id]
 
-    assert await subject.store.list_for_user(uuid.uuid4(), subject.now) == []
+    assert await subject.store.list_for_user(UserId(uuid.uuid4()), subject.now) == []
 
 
 async def test_session_whose_refresh_time_passed_is_gone(subject: StoreUnderTest) -> None:
@@ -417,11 +417,11 @@ async def test_revoke_ends_a_session_once(subject: StoreUnderTest) -> None:
 
 
 async def test_revoke_of_an_unknown_session_is_false(subject: StoreUnderTest) -> None:
-    assert await subject.store.revoke(uuid.uuid4(), uuid.uuid4()) is False
+    assert await subject.store.revoke(UserId(uuid.uuid4()), SessionId(uuid.uuid4())) is False
 
 
 async def test_revoke_all_ends_every_session_of_the_user(subject: StoreUnderTest) -> None:
-    user = uuid.uuid4()
+    user = UserId(uuid.uuid4())
     mine = [make_session(subject.now, user) for _ in range(3)]
     theirs = make_session(subject.now)
     for session in [*mine, theirs]:
@@ -439,7 +439,7 @@ async def test_revoke_all_ends_every_session_of_the_user(subject: StoreUnderTest
 
 
 async def test_revoke_all_can_keep_one_session(subject: StoreUnderTest) -> None:
-    user = uuid.uuid4()
+    user = UserId(uuid.uuid4())
     keep, *others = [make_session(subject.now, user) for _ in range(3)]
     for session in [keep, *others]:
         await subject.store.create(session, f"h-{session.id}")
@@ -630,8 +630,8 @@ async def test_a_live_or_unknown_session_has_no_end_reason(subject: StoreUnderTe
     await subject.store.create(session, "h0")
 
     assert await subject.store.ended_reason(session.user_id, session.id) is None
-    assert await subject.store.ended_reason(session.user_id, uuid.uuid4()) is None
-    assert await subject.store.ended_reason(uuid.uuid4(), session.id) is None
+    assert await subject.store.ended_reason(session.user_id, SessionId(uuid.uuid4())) is None
+    assert await subject.store.ended_reason(UserId(uuid.uuid4()), session.id) is None
 
 
 @pytest.mark.parametrize(
@@ -652,7 +652,7 @@ async def test_revoke_leaves_its_reason_and_the_first_ending_wins(subject: Store
 
 
 async def test_revoke_all_leaves_its_reason_on_each_ended_session_only(subject: StoreUnderTest) -> None:
-    user = uuid.uuid4()
+    user = UserId(uuid.uuid4())
     keep, *others = [make_session(subject.now, user) for _ in range(3)]
     for session in [keep, *others]:
         await subject.store.create(session, f"h-{session.id}")

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 from musicez.domain.api_key import ApiKey, display_prefix
+from musicez.domain.ids import ApiKeyId
 from tests.contract import test_repositories
 from tests.contract.test_repositories import MakeUow, new_user, now_utc
 
@@ -95,7 +96,7 @@ async def test_api_keys_keep_their_scope(make_uow: MakeUow) -> None:
     when = now_utc()
     keys = []
     for scope in ("api", "admin"):
-        key_id = uuid.uuid4()
+        key_id = ApiKeyId(uuid.uuid4())
         keys.append(ApiKey(key_id, f"{scope}-key", display_prefix(key_id), "h" * 64, when, scope=scope))
     async with make_uow() as uow:
         for key in keys:

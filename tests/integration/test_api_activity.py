@@ -22,6 +22,7 @@ from musicez.application.activity import PurgeActivity
 from musicez.application.ports import ActivityLog, EventSink
 from musicez.domain.activity import ActivityItem
 from musicez.domain.events import AccountDisabled, AccountEnabled, AdminLogout, LoginSucceeded
+from musicez.domain.ids import UserId
 from musicez.entrypoints.http.app import create_app
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.api import (
@@ -350,7 +351,7 @@ async def test_retention_purges_old_items(make_settings: MakeSettings) -> None:
             log = await container.get(ActivityLog)
             from uuid import UUID, uuid4
 
-            await log.add([ActivityItem(uuid4(), UUID(user_id), "login_failed", old)])
+            await log.add([ActivityItem(uuid4(), UserId(UUID(user_id)), "login_failed", old)])
             purge = await container.get(PurgeActivity)
             return int(await purge.execute())
 
@@ -369,7 +370,7 @@ async def test_the_app_purges_expired_items_at_start_up(make_settings: MakeSetti
 
             log = await container.get(ActivityLog)
             old = datetime.now(UTC) - timedelta(hours=2)
-            await log.add([ActivityItem(uuid4(), UUID(user_id), "login_failed", old)])
+            await log.add([ActivityItem(uuid4(), UserId(UUID(user_id)), "login_failed", old)])
 
         await on_app_loop(client, add_old)
 

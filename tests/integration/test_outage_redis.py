@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from musicez.domain.ids import SessionId, UserId
 from tests.support import processes
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.processes import RedisServer, ServerProcess, running_server
@@ -197,7 +198,7 @@ async def test_a_redis_that_accepts_and_never_answers_is_an_outage_within_the_de
             for _ in range(3):
                 started = time.monotonic()
                 with pytest.raises(ServiceUnavailable):
-                    await store.get(uuid.uuid4(), uuid.uuid4())
+                    await store.get(UserId(uuid.uuid4()), SessionId(uuid.uuid4()))
                 assert time.monotonic() - started < OPERATION_DEADLINE + 0.3
             assert OPERATION_DEADLINE + 0.3 < OUTAGE_BOUND
         finally:

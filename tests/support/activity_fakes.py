@@ -6,6 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from musicez.domain.activity import ActivityCursor, ActivityItem, ActivityType, SecurityLink
+from musicez.domain.ids import SessionId, UserId
 
 
 class FakeActivityLog:
@@ -17,21 +18,21 @@ class FakeActivityLog:
             self.items[item.id] = item
 
     async def page(
-        self, user_id: UUID, limit: int, after: ActivityCursor | None, since: datetime
+        self, user_id: UserId, limit: int, after: ActivityCursor | None, since: datetime
     ) -> list[ActivityItem]:
         own = [i for i in self.items.values() if i.user_id == user_id and i.at >= since]
         if after is not None:
             own = [i for i in own if (i.at, i.id.bytes) < (after.at, after.id.bytes)]
         return sorted(own, key=lambda i: (i.at, i.id.bytes), reverse=True)[:limit]
 
-    async def known_devices(self, user_id: UUID, names: set[str], since: datetime) -> set[str]:
+    async def known_devices(self, user_id: UserId, names: set[str], since: datetime) -> set[str]:
         return {
             i.device_name
             for i in self.items.values()
             if i.user_id == user_id and i.type == ActivityType.LOGIN and i.at >= since and i.device_name in names
         }
 
-    async def device_names(self, user_id: UUID, session_ids: set[UUID]) -> dict[UUID, str]:
+    async def device_names(self, user_id: UserId, session_ids: set[SessionId]) -> dict[SessionId, str]:
         return {
             i.session_id: i.device_name
             for i in self.items.values()

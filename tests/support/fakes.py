@@ -20,6 +20,7 @@ from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
 from musicez.domain.events import SecurityEvent
+from musicez.domain.ids import ApiKeyId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
 
@@ -31,7 +32,7 @@ V = TypeVar("V")
 
 @dataclass(frozen=True, slots=True)
 class _ResetToken:
-    user_id: UUID
+    user_id: UserId
     expires_at: datetime
     used_at: datetime | None = None
 
@@ -80,26 +81,26 @@ class FakeUserRepository:
             raise EmailTaken()
         self._tables.users[user.id] = user
 
-    async def get(self, user_id: UUID) -> User | None:
+    async def get(self, user_id: UserId) -> User | None:
         return self._tables.users.get(user_id)
 
     async def get_by_email(self, email: Email) -> User | None:
         wanted = email.key
         return next((u for u in self._tables.users.values() if u.email.key == wanted), None)
 
-    async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
+    async def set_password(self, user_id: UserId, password_hash: str, now: datetime) -> None:
         user = self._tables.users.get(user_id)
         if user is not None:
             self._tables.users[user_id] = replace(user, password_hash=password_hash, updated_at=now)
 
-    async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+    async def replace_hash(self, user_id: UserId, old_hash: str, new_hash: str) -> bool:
         user = self._tables.users.get(user_id)
         if user is None or user.password_hash != old_hash:
             return False
         self._tables.users[user_id] = replace(user, password_hash=new_hash)
         return True
 
-    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+    async def set_disabled(self, user_id: UserId, disabled: bool, reason: str | None, now: datetime) -> None:
         user = self._tables.users.get(user_id)
         if user is not None:
             self._tables.users[user_id] = replace(
@@ -110,13 +111,13 @@ class FakeUserRepository:
                 updated_at=now,
             )
 
-    async def record_login(self, user_id: UUID, now: datetime) -> None:
+    async def record_login(self, user_id: UserId, now: datetime) -> None:
         user = self._tables.users.get(user_id)
         if user is not None:
             self._tables.users[user_id] = replace(user, last_login_at=now)
 
     async def search(
-        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+        self, *, email_contains: str | None, disabled: bool | None, after: UserId | None, limit: int
     ) -> list[User]:
         found = [
             u
@@ -135,13 +136,13 @@ class FakeApiKeyRepository:
     async def add(self, key: ApiKey) -> None:
         self._tables.api_keys[key.id] = replace(key, last_used_at=None, revoked_at=None)
 
-    async def get(self, key_id: UUID) -> ApiKey | None:
+    async def get(self, key_id: ApiKeyId) -> ApiKey | None:
         return self._tables.api_keys.get(key_id)
 
     async def list(self) -> list[ApiKey]:
         return sorted(self._tables.api_keys.values(), key=lambda k: (k.created_at, k.id))
 
-    async def revoke(self, key_id: UUID, now: datetime) -> bool:
+    async def revoke(self, key_id: ApiKeyId, now: datetime) -> bool:
         key = self._tables.api_keys.get(key_id)
         if key is None:
             return False
@@ -149,7 +150,7 @@ class FakeApiKeyRepository:
             self._tables.api_keys[key_id] = replace(key, revoked_at=now)
         return True
 
-    async def record_usage(self, last_used: Mapping[UUID, datetime]) -> None:
+    async def record_usage(self, last_used: Mapping[ApiKeyId, datetime]) -> None:
         for key_id, when in last_used.items():
             key = self._tables.api_keys.get(key_id)
             if key is not None and (key.last_used_at is None or key.last_used_at < when):
@@ -160,20 +161,20 @@ class FakeResetTokenRepository:
     def __init__(self, tables: _Tables) -> None:
         self._tables = tables
 
-    def _drop_user(self, user_id: UUID, keep: str | None = None) -> None:
+    def _drop_user(self, user_id: UserId, keep: str | None = None) -> None:
         tokens = self._tables.reset_tokens
         for token_hash in [h for h, t in tokens.items() if t.user_id == user_id and h != keep]:
             del tokens[token_hash]
 
-    async def replace_for_user(self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime) -> None:
+    async def replace_for_user(self, user_id: UserId, token_hash: str, expires_at: datetime, now: datetime) -> None:
         self._drop_user(user_id)
         self._tables.reset_tokens[token_hash] = _ResetToken(user_id, expires_at)
 
-    async def revoke_for_user(self, user_id: UUID) -> None:
+    async def revoke_for_user(self, user_id: UserId) -> None:
         self._drop_user(user_id)
 
     async def add_for_user(
-        self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime, max_live: int
+        self, user_id: UserId, token_hash: str, expires_at: datetime, now: datetime, max_live: int
     ) -> None:
         tokens = self._tables.reset_tokens
         for stale in [h for h, t in tokens.items() if t.user_id == user_id and (t.used_at or t.expires_at <= now)]:
@@ -183,13 +184,13 @@ class FakeResetTokenRepository:
         for oldest in mine[: max(0, len(mine) - max_live)]:
             del tokens[oldest]
 
-    async def find(self, token_hash: str, now: datetime) -> UUID | None:
+    async def find(self, token_hash: str, now: datetime) -> UserId | None:
         token = self._tables.reset_tokens.get(token_hash)
         if token is None or token.used_at is not None or token.expires_at <= now:
             return None
         return token.user_id
 
-    async def consume(self, token_hash: str, now: datetime) -> UUID | None:
+    async def consume(self, token_hash: str, now: datetime) -> UserId | None:
         token = self._tables.reset_tokens.get(token_hash)
         if token is None or token.used_at is not None or token.expires_at <= now:
             return None
@@ -241,7 +242,7 @@ class FakeApiKeyLookup:
     def __init__(self, database: FakeDatabase) -> None:
         self._database = database
 
-    async def find(self, key_id: UUID) -> ApiKey | None:
+    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
         return self._database.committed.api_keys.get(key_id)
 
 
@@ -361,5 +362,5 @@ class FakeUsageRecorder:
     def __init__(self) -> None:
         self.marked: dict[UUID, datetime] = {}
 
-    def mark(self, key_id: UUID, now: datetime) -> None:
+    def mark(self, key_id: ApiKeyId, now: datetime) -> None:
         self.marked[key_id] = now

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from musicez.adapters.fence.core import Fence, key_cache, session_cache, session_message, user_message
+from musicez.domain.ids import SessionId, UserId
 
 LEASE = 0.050
 PING = 0.010
@@ -37,8 +38,8 @@ MARGIN = 0.002
 RETRY = 0.020
 CONFIRM = b"<subscribed>"
 
-USERS = [UUID(int=1), UUID(int=2)]
-SESSIONS = {UUID(int=100 + i): USERS[i // 2] for i in range(4)}  # two sessions per user
+USERS = [UserId(UUID(int=1)), UserId(UUID(int=2))]
+SESSIONS = {SessionId(UUID(int=100 + i)): USERS[i // 2] for i in range(4)}  # two sessions per user
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Faults:
 class Op:
     at: float
     process: int
-    session: UUID  # a single revocation; with `all_of_user`, the user's and this one is kept or not
+    session: SessionId  # a single revocation; with `all_of_user`, the user's and this one is kept or not
     all_of_user: bool = False
     keep: bool = False
 
@@ -81,7 +82,7 @@ class Subscription:
 class Request:
     arrived: float
     process: int
-    session: UUID
+    session: SessionId
     accepted: bool | None = None
     cached: bool = False
 
@@ -121,12 +122,12 @@ class Simulation:
     horizon: float = 0.4
     request_every: float = 0.002
     now: float = 0.0
-    data: set[UUID] = field(default_factory=lambda: set(SESSIONS))
+    data: set[SessionId] = field(default_factory=lambda: set(SESSIONS))
     marker: str | None = None
     subscriptions: list[Subscription] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     revocations: list[Revocation] = field(default_factory=list)
-    losses: list[tuple[float, frozenset[UUID]]] = field(default_factory=list)
+    losses: list[tuple[float, frozenset[SessionId]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -302,7 +303,7 @@ class Simulation:
 
     # -- a process: the guard's read (FencedSessionStore.get) --------------------------------------
 
-    def request(self, proc: Process, session: UUID) -> None:
+    def request(self, proc: Process, session: SessionId) -> None:
         record = Request(self.now, proc.index, session)
         self.requests.append(record)
 
@@ -383,7 +384,7 @@ class Simulation:
 
     def violations(self) -> list[str]:
         found: list[str] = []
-        ends: dict[UUID, float] = {}
+        ends: dict[SessionId, float] = {}
         for rev in self.revocations:
             if rev.answered is None:
                 continue

@@ -18,6 +18,7 @@ from musicez.application.admin import (
 )
 from musicez.domain.email import Email
 from musicez.domain.errors import AccountDisabled, InvalidResetToken, UserNotFound, ValidationFailed
+from musicez.domain.ids import ApiKeyId, UserId
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal, holds_scope
 from musicez.domain.session import EndReason
 from tests.support.world import World
@@ -58,7 +59,7 @@ async def test_force_logout_and_unknown_users(world: World) -> None:
     assert await world.force_logout.execute(str(one.user_id), CLI_ACTOR) == 1
     assert await world.sessions.get(one.user_id, one.session.id) is None
     assert await world.sessions.get(two.user_id, two.session.id) is not None
-    for ref in ("nobody@example.com", "not an email", "", str(uuid.uuid4()), uuid.uuid4()):
+    for ref in ("nobody@example.com", "not an email", "", str(uuid.uuid4()), UserId(uuid.uuid4())):
         with pytest.raises(UserNotFound):
             await world.show_user.execute(ref)
         with pytest.raises(UserNotFound):
@@ -83,7 +84,7 @@ async def test_list_pages_by_cursor_and_filters(world: World) -> None:
 
 
 @given(st.uuids())
-def test_cursor_round_trip(value: uuid.UUID) -> None:
+def test_cursor_round_trip(value: UserId) -> None:
     assert decode_cursor(encode_cursor(value)) == value
 
 
@@ -95,9 +96,9 @@ def test_any_cursor_text_is_a_cursor_or_a_validation_error(text: str) -> None:
 
 def test_scopes_deny_by_default() -> None:
     user = UserPrincipal(uuid.uuid4(), uuid.uuid4(), None)  # type: ignore[arg-type]
-    api = ApiKeyPrincipal(uuid.uuid4(), "recs", None)
-    admin = ApiKeyPrincipal(uuid.uuid4(), "console", None, scope="admin")
-    odd = ApiKeyPrincipal(uuid.uuid4(), "odd", None, scope="root")
+    api = ApiKeyPrincipal(ApiKeyId(uuid.uuid4()), "recs", None)
+    admin = ApiKeyPrincipal(ApiKeyId(uuid.uuid4()), "console", None, scope="admin")
+    odd = ApiKeyPrincipal(ApiKeyId(uuid.uuid4()), "odd", None, scope="root")
     assert [holds_scope(p, "api") for p in (user, api, admin, odd)] == [True, True, True, False]
     assert [holds_scope(p, "admin") for p in (user, api, admin, odd)] == [False, False, True, False]
     assert not holds_scope(admin, "superuser")

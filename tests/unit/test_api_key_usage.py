@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from uuid import UUID
 
 from musicez.application.api_key_usage import FlushApiKeyUsage
+from musicez.domain.ids import ApiKeyId
 from tests.support.world import World
 
 
 class Buffer:
     def __init__(self) -> None:
-        self.pending: dict[UUID, datetime] = {}
+        self.pending: dict[ApiKeyId, datetime] = {}
         self.drains = 0
 
-    def drain(self) -> Mapping[UUID, datetime]:
+    def drain(self) -> Mapping[ApiKeyId, datetime]:
         self.drains += 1
         pending, self.pending = self.pending, {}
         return pending

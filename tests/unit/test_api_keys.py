@@ -9,6 +9,7 @@ import pytest
 
 from musicez.domain.api_key import PresentedKey
 from musicez.domain.errors import ApiKeyNotFound, ValidationFailed
+from musicez.domain.ids import ApiKeyId
 from musicez.domain.rate_limit import RateLimit
 from tests.support.world import World
 
@@ -64,4 +65,4 @@ async def test_revoke_marks_the_key_and_keeps_the_first_time(world: World) -> No
 
 async def test_revoking_an_unknown_key_is_not_found(world: World) -> None:
     with pytest.raises(ApiKeyNotFound):
-        await world.revoke_api_key.execute(uuid.uuid4())
+        await world.revoke_api_key.execute(ApiKeyId(uuid.uuid4()))

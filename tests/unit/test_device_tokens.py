@@ -12,10 +12,11 @@ from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.adapters.system import OsSecrets
 from musicez.application.devices import DEVICE_TOKEN_MAX_LENGTH, DeviceTokens
 from musicez.domain.errors import InvalidRefreshToken
+from musicez.domain.ids import UserId
 from musicez.domain.refresh_token import RefreshToken
 from tests.support.fakes import FakeClock
 
-USER = uuid.uuid4()
+USER = UserId(uuid.uuid4())
 
 
 def devices(clock: FakeClock | None = None, key: bytes = b"k" * 32) -> DeviceTokens:
@@ -28,7 +29,7 @@ def test_a_device_token_is_valid_for_its_account_for_90_days() -> None:
     token = tokens.issue(USER)
     assert len(token) <= DEVICE_TOKEN_MAX_LENGTH
     assert tokens.is_valid(token, USER)
-    assert not tokens.is_valid(token, uuid.uuid4())  # another account
+    assert not tokens.is_valid(token, UserId(uuid.uuid4()))  # another account
     assert not devices(clock, key=b"j" * 32).is_valid(token, USER)  # another server key
     assert tokens.issue(USER) != token  # each login a new one
     clock.advance(timedelta(days=90).total_seconds() - 1)

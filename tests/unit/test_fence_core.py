@@ -12,6 +12,7 @@ from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
 from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, session_message, user_message
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.application.ports import ApiKeyLookup, SessionStore
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.settings import Settings
 
@@ -22,8 +23,8 @@ def _fence() -> Fence:
 
 def test_the_cache_is_capped_least_recently_used_first() -> None:
     cache = session_cache(3)
-    user = uuid4()
-    keys = [(user, uuid4()) for _ in range(5)]
+    user = UserId(uuid4())
+    keys = [(user, SessionId(uuid4())) for _ in range(5)]
     for key in keys[:3]:
         cache.finish(cache.begin(key, 0), "session", 0, accepting=True)
     assert cache.get(keys[0]) == "session"  # now the most recent
@@ -38,7 +39,7 @@ def test_the_cache_is_capped_least_recently_used_first() -> None:
 def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
     fence = _fence()
     fence.on_subscribed()
-    user, sid = uuid4(), uuid4()
+    user, sid = UserId(uuid4()), SessionId(uuid4())
     ticket = fence.sessions.begin((user, sid), fence.epoch)
     fence.receive(session_message(user, sid))
     assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
@@ -49,8 +50,8 @@ def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
     ticket = fence.sessions.begin((user, sid), epoch)
     fence.on_subscribed()  # a new connection: what was read before may have missed messages
     assert not fence.sessions.finish(ticket, "stale", fence.epoch, fence.subscribed)
-    key_ticket = fence.keys.begin(UUID(int=5), fence.epoch)
-    fence.receive(key_message(UUID(int=5)))
+    key_ticket = fence.keys.begin(ApiKeyId(UUID(int=5)), fence.epoch)
+    fence.receive(key_message(ApiKeyId(UUID(int=5))))
     assert not fence.keys.finish(key_ticket, "row", fence.epoch, fence.subscribed)
     ticket = fence.sessions.begin((user, sid), fence.epoch)
     assert fence.sessions.finish(ticket, "fresh", fence.epoch, fence.subscribed)
@@ -59,7 +60,7 @@ def test_a_read_that_raced_its_invalidation_or_a_reset_is_not_kept() -> None:
 def test_logout_others_spares_the_kept_session() -> None:
     fence = _fence()
     fence.on_subscribed()
-    user, kept, other = uuid4(), uuid4(), uuid4()
+    user, kept, other = UserId(uuid4()), SessionId(uuid4()), SessionId(uuid4())
     for sid in (kept, other):
         fence.sessions.finish(fence.sessions.begin((user, sid), fence.epoch), sid, fence.epoch, True)
     fence.receive(user_message(user, keep=kept))
@@ -91,7 +92,7 @@ def test_trust_follows_the_send_time_of_the_last_ping_read_back() -> None:
 def test_an_unknown_message_forgets_everything() -> None:
     fence = _fence()
     fence.on_subscribed()
-    key = (uuid4(), uuid4())
+    key = (UserId(uuid4()), SessionId(uuid4()))
     fence.sessions.finish(fence.sessions.begin(key, fence.epoch), "s", fence.epoch, True)
     fence.receive(b"x|what")
     assert fence.sessions.get(key) is None

@@ -11,10 +11,11 @@ import pytest
 from musicez.adapters.security.jwt_codec import MAX_TOKEN_LENGTH, TOKEN_TYPE, JwtCodec, TokenSettings
 from musicez.adapters.security.keys import KeyRing, asymmetric_ring, generate_private_pem, shared_secret_ring
 from musicez.domain.errors import InvalidToken, TokenExpired
+from musicez.domain.ids import SessionId, UserId
 
 SETTINGS = TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=900)
-USER = uuid.UUID("0190a7e2-0000-7000-8000-000000000001")
-SESSION = uuid.UUID("0190a7e2-0000-7000-8000-000000000002")
+USER = UserId(uuid.UUID("0190a7e2-0000-7000-8000-000000000001"))
+SESSION = SessionId(uuid.UUID("0190a7e2-0000-7000-8000-000000000002"))
 
 
 @pytest.fixture(scope="module")

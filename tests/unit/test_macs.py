@@ -10,11 +10,12 @@ from musicez.adapters.events import ClientIds
 from musicez.adapters.security.keyed_hash import HmacHasher
 from musicez.application import macs
 from musicez.application.session_opening import signed, successor_of
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.domain.refresh_token import RefreshToken
 
 HASHER = HmacHasher(b"k" * 32)
-USER = UUID("01890000-0000-7000-8000-000000000001")
-SESSION = UUID("01890000-0000-7000-8000-000000000002")
+USER = UserId(UUID("01890000-0000-7000-8000-000000000001"))
+SESSION = SessionId(UUID("01890000-0000-7000-8000-000000000002"))
 TOKEN = RefreshToken(USER, SESSION, 3, b"\x07" * 32)
 
 
@@ -65,7 +66,7 @@ def test_secret_bearing_values_hide_their_secrets() -> None:
 
     shown = [
         repr(AccessToken("sekrit-at", datetime(2026, 1, 1, tzinfo=UTC), 900)),
-        repr(PresentedKey(USER, "sekrit-key")),
+        repr(PresentedKey(ApiKeyId(USER), "sekrit-key")),
     ]
     assert all("sekrit" not in text for text in shown)
     assert "sekrit" not in repr(SmtpTarget.parse("smtp://user:sekrit-pw@mail.example:25"))

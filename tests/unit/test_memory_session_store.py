@@ -7,13 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from musicez.adapters.memory.session_store import MemorySessionStore
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason, Session
 from tests.support.fakes import FakeClock
 
 
-def a_session(now: datetime, user_id: uuid.UUID, lifetime: float) -> Session:
+def a_session(now: datetime, user_id: UserId, lifetime: float) -> Session:
     return Session(
-        id=uuid.uuid4(),
+        id=SessionId(uuid.uuid4()),
         user_id=user_id,
         device_name="d",
         created_at=now,
@@ -26,7 +27,7 @@ def a_session(now: datetime, user_id: uuid.UUID, lifetime: float) -> Session:
 async def test_expired_sessions_and_old_tombstones_are_swept_out() -> None:
     clock = FakeClock(datetime.now(UTC))
     store = MemorySessionStore(clock, linger_seconds=60)
-    user = uuid.uuid4()
+    user = UserId(uuid.uuid4())
     early = [a_session(clock.now(), user, 10) for _ in range(3000)]
     for n, session in enumerate(early):
         await store.create(session, f"h{n}")

@@ -10,9 +10,10 @@ import pytest
 
 from musicez.application.ports import SessionStore, UnitOfWork
 from musicez.application.session_ending import ending_sessions
+from musicez.domain.ids import SessionId, UserId
 
-USER = uuid.uuid4()
-KEEP = uuid.uuid4()
+USER = UserId(uuid.uuid4())
+KEEP = SessionId(uuid.uuid4())
 
 
 class Steps:
@@ -31,7 +32,7 @@ class Steps:
     async def commit(self) -> None:
         self.taken.append("commit")
 
-    async def revoke_all(self, user_id: uuid.UUID, keep: uuid.UUID | None = None, reason: str = "") -> int:
+    async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "") -> int:
         self.taken.append(f"revoke {user_id == USER} {keep == KEEP} {reason}")
         return 0
 

@@ -10,6 +10,7 @@ import pytest
 from musicez.application.accounts import Credentials
 from musicez.application.macs import refresh_hash
 from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from musicez.domain.ids import SessionId
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
 from tests.support.accounts import STRONG_PASSWORD
@@ -199,7 +200,7 @@ async def test_revoke_session_cannot_touch_another_users_session(world: World) -
     with pytest.raises(SessionNotFound):
         await world.revoke_session.execute(principal_of(mine), theirs.session.id)
     with pytest.raises(SessionNotFound):
-        await world.revoke_session.execute(principal_of(mine), uuid.uuid4())
+        await world.revoke_session.execute(principal_of(mine), SessionId(uuid.uuid4()))
     assert await world.sessions.get(theirs.user_id, theirs.session.id) is not None
 
 
@@ -217,7 +218,7 @@ async def test_a_pre_v1_1_refresh_token_rotates_into_the_new_format(world: World
     """Sessions opened before the upgrade keep working: their 86-character token (no
     generation, no tag) is judged by its MAC alone and rotates into a v1.1 token."""
     grant = await world.sign_up()
-    legacy = RefreshToken(grant.user_id, uuid.uuid4(), 0, bytes(range(32)), legacy=True).encode()
+    legacy = RefreshToken(grant.user_id, SessionId(uuid.uuid4()), 0, bytes(range(32)), legacy=True).encode()
     assert len(legacy) == 86
     session = replace(grant.session, id=RefreshToken.parse(legacy).session_id)
     await world.sessions.create(session, refresh_hash(world.macs, legacy))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from musicez.domain.api_key import API_KEY_PREFIX, PresentedKey, display_prefix
 from musicez.domain.duration import InvalidDuration, parse_duration
 from musicez.domain.errors import InvalidRefreshToken
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
 from musicez.domain.refresh_token import MAX_GENERATION, SECRET_BYTES, TAG_BYTES, RefreshToken
 
@@ -27,12 +28,14 @@ URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def a_token() -> RefreshToken:
-    return RefreshToken(uuid.uuid4(), uuid.uuid4(), 0, bytes(range(SECRET_BYTES)), bytes(range(TAG_BYTES)))
+    return RefreshToken(
+        UserId(uuid.uuid4()), SessionId(uuid.uuid4()), 0, bytes(range(SECRET_BYTES)), bytes(range(TAG_BYTES))
+    )
 
 
 @given(uuids, uuids, generations, secrets_, tags)
 def test_refresh_token_round_trip(
-    user_id: uuid.UUID, session_id: uuid.UUID, generation: int, secret: bytes, tag: bytes
+    user_id: UserId, session_id: SessionId, generation: int, secret: bytes, tag: bytes
 ) -> None:
     token = RefreshToken(user_id, session_id, generation, secret, tag)
     text = token.encode()
@@ -52,7 +55,7 @@ def test_refresh_token_parse_accepts_only_canonical_encodings(text: str) -> None
 
 @given(uuids, uuids, secrets_, st.integers(min_value=0, max_value=117), st.sampled_from(list(URLSAFE + "+/=. ")))
 def test_refresh_token_with_one_character_changed_is_refused_or_another_token(
-    user_id: uuid.UUID, session_id: uuid.UUID, secret: bytes, position: int, replacement: str
+    user_id: UserId, session_id: SessionId, secret: bytes, position: int, replacement: str
 ) -> None:
     token = RefreshToken(user_id, session_id, 7, secret, bytes(TAG_BYTES))
     text = token.encode()
@@ -84,7 +87,11 @@ def test_refresh_token_with_one_character_changed_is_refused_or_another_token(
 )
 def test_malformed_refresh_tokens_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
     token = RefreshToken(
-        uuid.uuid4(), uuid.uuid4(), 3, b"\xfb\xff" * (SECRET_BYTES // 2), b"\xfb\xff" * (TAG_BYTES // 2)
+        UserId(uuid.uuid4()),
+        SessionId(uuid.uuid4()),
+        3,
+        b"\xfb\xff" * (SECRET_BYTES // 2),
+        b"\xfb\xff" * (TAG_BYTES // 2),
     )
     with pytest.raises(InvalidRefreshToken):
         RefreshToken.parse(mangle(token.encode()))
@@ -103,7 +110,7 @@ def test_a_non_canonical_last_character_is_refused() -> None:
 
 
 @given(uuids, st.binary(min_size=24, max_size=24))
-def test_presented_key_round_trip(key_id: uuid.UUID, raw: bytes) -> None:
+def test_presented_key_round_trip(key_id: ApiKeyId, raw: bytes) -> None:
     secret = base64.urlsafe_b64encode(raw).decode()
     key = PresentedKey(key_id, secret)
     text = key.encode()
@@ -120,7 +127,7 @@ def test_presented_key_parse_accepts_only_well_formed_keys(text: str) -> None:
 
 
 def valid_key() -> str:
-    return PresentedKey(uuid.uuid4(), "A" * 31 + "-").encode()
+    return PresentedKey(ApiKeyId(uuid.uuid4()), "A" * 31 + "-").encode()
 
 
 @pytest.mark.parametrize(
@@ -149,7 +156,7 @@ def test_malformed_api_keys_are_refused(mangle) -> None:  # type: ignore[no-unty
 
 
 def test_a_valid_key_parses() -> None:
-    key_id = uuid.uuid4()
+    key_id = ApiKeyId(uuid.uuid4())
     parsed = PresentedKey.parse(f"{API_KEY_PREFIX}{key_id.hex}{'a' * 32}")
     assert parsed == PresentedKey(key_id, "a" * 32)
 

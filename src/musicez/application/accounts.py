@@ -28,6 +28,7 @@ from musicez.domain.events import (
     SessionOpened,
     UserRegistered,
 )
+from musicez.domain.ids import UserId
 from musicez.domain.password_policy import PasswordPolicy, fits_bcrypt
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.session import EndReason
@@ -68,7 +69,7 @@ class RegisterUser:
                 raise EmailTaken()
         password_hash = await self.password_hasher.hash(command.password)
         now = self.clock.now()
-        user = User(self.secrets.new_id(), email, password_hash, now, now)
+        user = User(UserId(self.secrets.new_id()), email, password_hash, now, now)
         async with self.uow:
             await self.uow.users.add(user)
             await self.uow.commit()

@@ -21,6 +21,7 @@ from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGener
 from musicez.application.session_opening import DEVICE_NAME_MAX
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
 from musicez.domain.events import SecurityEvent
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason
 
 log = logging.getLogger("musicez.activity")
@@ -53,25 +54,26 @@ def _uuid(value: object) -> UUID | None:
     return None
 
 
-def _ids(value: object) -> list[UUID]:
+def _ids(value: object) -> list[SessionId]:
     if not isinstance(value, list | tuple | set | frozenset):
         return []
-    return [u for u in (_uuid(v) for v in value) if u is not None]
+    return [SessionId(u) for u in (_uuid(v) for v in value) if u is not None]
 
 
 def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: Callable[[], UUID]) -> list[_Pending]:
     """The activity items (and mails) one security event means for its user; none for others."""
-    user_id = _uuid(fields.get("user_id"))
-    if user_id is None:
+    user = _uuid(fields.get("user_id"))
+    if user is None:
         return []
-    session_id = _uuid(fields.get("session_id"))
+    user_id, session = UserId(user), _uuid(fields.get("session_id"))
+    session_id = None if session is None else SessionId(session)
     device = fields.get("device_name")
     # Printable only (no NUL or control characters reach the table or a mail), as the session caps it.
     device_name = "".join(c for c in device if c.isprintable())[:DEVICE_NAME_MAX] if isinstance(device, str) else None
     reason = fields.get("reason")
     by_admin = {"by": "admin"} if fields.get("by") is not None else {}
 
-    def item(kind: str, sid: UUID | None = session_id, detail: dict[str, str] | None = None) -> ActivityItem:
+    def item(kind: str, sid: SessionId | None = session_id, detail: dict[str, str] | None = None) -> ActivityItem:
         own_device = device_name if sid == session_id else None
         return ActivityItem(new_id(), user_id, kind, now, sid, own_device, None, detail or {})
 
@@ -128,7 +130,7 @@ class ActivityJournal:
     async def write(self, items: list[ActivityItem]) -> list[ActivityItem]:
         if not items:
             return []
-        by_user: dict[UUID, list[ActivityItem]] = {}
+        by_user: dict[UserId, list[ActivityItem]] = {}
         for it in items:
             by_user.setdefault(it.user_id, []).append(it)
         written: list[ActivityItem] = []
@@ -137,7 +139,7 @@ class ActivityJournal:
         await self.activity.add(written)
         return written
 
-    async def _complete(self, user_id: UUID, items: list[ActivityItem]) -> list[ActivityItem]:
+    async def _complete(self, user_id: UserId, items: list[ActivityItem]) -> list[ActivityItem]:
         logins = [it for it in items if it.type == ActivityType.LOGIN]
         known: set[str] = set()
         if logins:
@@ -267,7 +269,7 @@ class ListActivity:
     retention_seconds: int
 
     async def execute(
-        self, user_id: UUID, limit: int, cursor: ActivityCursor | None
+        self, user_id: UserId, limit: int, cursor: ActivityCursor | None
     ) -> tuple[list[ActivityItem], ActivityCursor | None]:
         since = self.clock.now() - timedelta(seconds=self.retention_seconds)
         limit = max(1, min(limit, MAX_PAGE))

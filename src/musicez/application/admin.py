@@ -14,6 +14,7 @@ from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
 from musicez.domain.events import AccountDisabled, AccountEnabled, AdminLogout, AdminUsersListed, AdminUserViewed
+from musicez.domain.ids import UserId
 from musicez.domain.session import EndReason, Session
 from musicez.domain.user import User
 
@@ -22,7 +23,7 @@ PAGE_DEFAULT = 50
 PAGE_MAX = 100
 EMAIL_FILTER_MAX = 254
 
-UserRef = UUID | str  # an id, or what an operator typed: an email or an id
+UserRef = UserId | str  # an id, or what an operator typed: an email or an id
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ async def find_user(users: UserRepository, ref: UserRef) -> User:
     else:
         text = ref.strip()
         try:
-            user = await users.get(UUID(text))
+            user = await users.get(UserId(UUID(text)))
         except ValueError:
             try:
                 user = await users.get_by_email(Email.parse(text))
@@ -67,15 +68,15 @@ async def find_user(users: UserRepository, ref: UserRef) -> User:
     return user
 
 
-def encode_cursor(user_id: UUID) -> str:
+def encode_cursor(user_id: UserId) -> str:
     return base64url.encode(user_id.bytes)
 
 
-def decode_cursor(cursor: str) -> UUID:
+def decode_cursor(cursor: str) -> UserId:
     try:
         if len(cursor) != 22:
             raise ValueError(cursor)
-        return UUID(bytes=base64url.decode(cursor))
+        return UserId(UUID(bytes=base64url.decode(cursor)))
     except (ValueError, binascii.Error):
         raise ValidationFailed(
             "invalid cursor", [FieldError("cursor", "is not a cursor this service issued")]

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
 from musicez.application.ports import UnitOfWork
+from musicez.domain.ids import ApiKeyId
 
 
 class UsageBuffer(Protocol):
     """What `UsageRecorder.mark` noted since the last drain, handed over once."""
 
-    def drain(self) -> Mapping[UUID, datetime]: ...
+    def drain(self) -> Mapping[ApiKeyId, datetime]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
 
 from musicez.application.macs import api_key_hash
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
 from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
 from musicez.domain.events import ApiKeyCreated, ApiKeyRevoked
+from musicez.domain.ids import ApiKeyId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.redaction import hide_secrets
 
@@ -48,7 +48,7 @@ class CreateApiKey:
                 "invalid scope", [FieldError("scope", f"must be one of {', '.join(API_KEY_SCOPES)}")]
             )
         now = self.clock.now()
-        key_id = self.secrets.new_id()
+        key_id = ApiKeyId(self.secrets.new_id())
         secret = base64.urlsafe_b64encode(self.secrets.token_bytes(API_KEY_SECRET_BYTES)).decode("ascii")
         key = ApiKey(
             id=key_id,
@@ -83,7 +83,7 @@ class RevokeApiKey:
     events: EventSink
     notifier: RevocationNotifier | None = None  # every server process stops trusting the key before we return
 
-    async def execute(self, key_id: UUID) -> bool:
+    async def execute(self, key_id: ApiKeyId) -> bool:
         """True when this call revoked the key; False when it already was (nothing changes)."""
         async with self.uow:
             key = await self.uow.api_keys.get(key_id)

@@ -17,11 +17,11 @@ import binascii
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
 
 from musicez.application.macs import device_token_mac
 from musicez.application.ports import Clock, KeyedHasher, SecretGenerator
 from musicez.domain import base64url
+from musicez.domain.ids import UserId
 
 DEVICE_TOKEN_TTL = timedelta(days=90)
 DEVICE_TOKEN_PREFIX = "mezd_"
@@ -37,17 +37,17 @@ class DeviceTokens:
     secrets: SecretGenerator
     clock: Clock
 
-    def _mac(self, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
+    def _mac(self, user_id: UserId, expiry: bytes, nonce: bytes) -> bytes:
         return device_token_mac(self.macs, user_id, expiry, nonce)
 
-    def issue(self, user_id: UUID) -> str:
+    def issue(self, user_id: UserId) -> str:
         expires = int((self.clock.now() + DEVICE_TOKEN_TTL).timestamp())
         expiry = expires.to_bytes(8, "big")
         nonce = self.secrets.token_bytes(_NONCE_BYTES)
         raw = expiry + nonce + self._mac(user_id, expiry, nonce)
         return DEVICE_TOKEN_PREFIX + base64url.encode(raw)
 
-    def is_valid(self, token: str | None, user_id: UUID) -> bool:
+    def is_valid(self, token: str | None, user_id: UserId) -> bool:
         """A live device token of this account; anything else (absent, malformed, expired,
         another account's) is simply no device token."""
         if not token or len(token) > DEVICE_TOKEN_MAX_LENGTH or not token.startswith(DEVICE_TOKEN_PREFIX):

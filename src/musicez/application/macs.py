@@ -8,9 +8,8 @@ tokens): changing one logs users out or voids keys; `tests/unit/test_macs.py` pi
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from musicez.application.ports import KeyedHasher
+from musicez.domain.ids import UserId
 
 REFRESH_TOKEN = "refresh-token"  # the stored hash of a refresh token
 REFRESH_TOKEN_TAG = "refresh-token-tag"  # the tag inside a refresh token
@@ -59,7 +58,7 @@ def security_link_hash(macs: KeyedHasher, token: str) -> str:
     return macs.digest(SECURITY_LINK, token.encode("ascii")).hex()
 
 
-def device_token_mac(macs: KeyedHasher, user_id: UUID, expiry: bytes, nonce: bytes) -> bytes:
+def device_token_mac(macs: KeyedHasher, user_id: UserId, expiry: bytes, nonce: bytes) -> bytes:
     return macs.digest(DEVICE_TOKEN, user_id.bytes + expiry + nonce)
 
 

@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from uuid import UUID
 
 from musicez.application.ports import SessionStore, UnitOfWork
+from musicez.domain.ids import SessionId, UserId
 
 
 @dataclass(slots=True)
 class Ending:
     """Whose sessions end (named by the transaction's body once it knows the user)."""
 
-    user_id: UUID | None = None
+    user_id: UserId | None = None
 
-    def sessions_of(self, user_id: UUID) -> None:
+    def sessions_of(self, user_id: UserId) -> None:
         self.user_id = user_id
 
 
 @asynccontextmanager
 async def ending_sessions(
-    uow: UnitOfWork, sessions: SessionStore, *, reason: str, keep: UUID | None = None
+    uow: UnitOfWork, sessions: SessionStore, *, reason: str, keep: SessionId | None = None
 ) -> AsyncIterator[Ending]:
     """`async with ending_sessions(uow, …) as ending:` opens the transaction; its body writes
     and calls `ending.sessions_of(user_id)`; on leaving it the sessions end (but `keep`), the

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from musicez.application.macs import refresh_hash, refresh_successor_secret, refresh_tag
 from musicez.application.policies import SessionPolicy
 from musicez.application.ports import AccessToken, AccessTokenCodec, Clock, KeyedHasher, SecretGenerator, SessionStore
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.redaction import hide_secrets
 from musicez.domain.refresh_token import SECRET_BYTES, TAG_BYTES, RefreshToken
 from musicez.domain.session import Session
@@ -25,7 +25,7 @@ class TokenGrant:
     refresh_token: str
     refresh_expires_at: datetime
     session: Session
-    user_id: UUID
+    user_id: UserId
     email: str
     user_created_at: datetime
     device_token: str | None = None  # register and login only (hardening, issue 11)
@@ -68,7 +68,7 @@ class SessionOpener:
         absolute = now + timedelta(seconds=self.session_policy.session_max_age)
         refresh_expires = min(now + timedelta(seconds=self.session_policy.refresh_token_ttl), absolute)
         session = Session(
-            id=self.secrets.new_id(),
+            id=SessionId(self.secrets.new_id()),
             user_id=user.id,
             device_name=clean_device_name(device_name),
             created_at=now,

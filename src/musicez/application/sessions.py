@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from musicez.application.macs import refresh_hash
 from musicez.application.policies import RefreshPolicy, SessionPolicy
@@ -26,12 +25,15 @@ from musicez.domain.events import (
     SessionsRevoked,
     Throttled,
 )
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
 from musicez.domain.session import EndReason, RotationOutcome, Session
 
 
-async def live_session_ids(sessions: SessionStore, user_id: UUID, now: datetime, keep: UUID | None = None) -> list[str]:
+async def live_session_ids(
+    sessions: SessionStore, user_id: UserId, now: datetime, keep: SessionId | None = None
+) -> list[str]:
     """The sessions a revoke-all is about to end, for one activity item each."""
     return [str(s.id) for s in await sessions.list_for_user(user_id, now) if s.id != keep]
 
@@ -120,7 +122,7 @@ class RevokeAllSessions:
     events: EventSink
     clock: Clock
 
-    async def execute(self, user_id: UUID, keep: UUID | None = None, reason: str | None = None) -> int:
+    async def execute(self, user_id: UserId, keep: SessionId | None = None, reason: str | None = None) -> int:
         """`reason` (an EndReason) defaults to logout-all, or to "ended from another device"
         when one session is kept (logout-others)."""
         if reason is None:
@@ -150,7 +152,7 @@ class RevokeSession:
     sessions: SessionStore
     events: EventSink
 
-    async def execute(self, principal: UserPrincipal, session_id: UUID) -> None:
+    async def execute(self, principal: UserPrincipal, session_id: SessionId) -> None:
         own = session_id == principal.session_id
         reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
         if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from musicez.domain.ids import SessionId, UserId
+
 # A device label counts as known when the account logged in with it this recently.
 NEW_DEVICE_WINDOW = timedelta(days=90)
 
@@ -27,10 +29,10 @@ class ActivityType:
 @dataclass(frozen=True, slots=True)
 class ActivityItem:
     id: UUID  # UUIDv7: time-ordered, the tie-breaker of the feed's order
-    user_id: UUID
+    user_id: UserId
     type: str
     at: datetime
-    session_id: UUID | None = None
+    session_id: SessionId | None = None
     device_name: str | None = None
     new_device: bool | None = None  # logins only
     detail: dict[str, str] = field(default_factory=dict)
@@ -48,5 +50,5 @@ class ActivityCursor:
 class SecurityLink:
     """A single-use "this wasn't me" link, naming the session it ends."""
 
-    user_id: UUID
-    session_id: UUID
+    user_id: UserId
+    session_id: SessionId

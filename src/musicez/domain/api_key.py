@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from musicez.domain.ids import ApiKeyId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.redaction import hide_secrets
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    id: UUID
+    id: ApiKeyId
     name: str
     prefix: str
     secret_hash: str
@@ -49,7 +50,7 @@ _SHAPE = re.compile(re.escape(API_KEY_PREFIX) + f"([0-9a-f]{{{_ID_HEX}}})([A-Za-
 class PresentedKey:
     """A key as a client presents it: `mez_` + the key id in hex + the secret."""
 
-    key_id: UUID
+    key_id: ApiKeyId
     secret: str
 
     @classmethod
@@ -57,7 +58,7 @@ class PresentedKey:
         shape = _SHAPE.fullmatch(text) if len(text) == _KEY_LENGTH else None
         if shape is None:
             return None
-        return cls(UUID(hex=shape[1]), shape[2])
+        return cls(ApiKeyId(UUID(hex=shape[1])), shape[2])
 
     def encode(self) -> str:
         return f"{API_KEY_PREFIX}{self.key_id.hex}{self.secret}"
@@ -67,6 +68,6 @@ class PresentedKey:
         return display_prefix(self.key_id)
 
 
-def display_prefix(key_id: UUID) -> str:
+def display_prefix(key_id: ApiKeyId) -> str:
     """What lists and logs show of a key: enough to recognise it, nothing to use it."""
     return f"{API_KEY_PREFIX}{key_id.hex[:12]}"

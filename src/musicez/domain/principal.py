@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import UUID
 
 from musicez.domain.api_key import SCOPE_GRANTS, USER_SCOPES
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import Session
 
 
 @dataclass(frozen=True, slots=True)
 class UserPrincipal:
-    user_id: UUID
-    session_id: UUID
+    user_id: UserId
+    session_id: SessionId
     access_token_expires_at: datetime
     # The session as the guard read it on this request, so "who am I" needs no second read.
     session: Session | None = field(default=None, compare=False)
@@ -26,7 +26,7 @@ class UserPrincipal:
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyPrincipal:
-    key_id: UUID
+    key_id: ApiKeyId
     name: str
     rate_limit: RateLimit | None
     scope: str = "api"  # the key's scope (v1.1); see domain.api_key.SCOPE_GRANTS

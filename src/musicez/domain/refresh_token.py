@@ -16,6 +16,7 @@ from uuid import UUID
 
 from musicez.domain import base64url
 from musicez.domain.errors import InvalidRefreshToken
+from musicez.domain.ids import SessionId, UserId
 
 SECRET_BYTES = 32  # 256 bits of randomness
 TAG_BYTES = 16
@@ -33,8 +34,8 @@ LEGACY_ENCODED_LENGTH = 86
 
 @dataclass(frozen=True, slots=True)
 class RefreshToken:
-    user_id: UUID
-    session_id: UUID
+    user_id: UserId
+    session_id: SessionId
     generation: int
     secret: bytes
     tag: bytes = b""
@@ -68,11 +69,11 @@ class RefreshToken:
         if len(raw) not in (_RAW_LENGTH, _LEGACY_RAW_LENGTH):
             raise InvalidRefreshToken("The refresh token is malformed")
         if len(raw) == _LEGACY_RAW_LENGTH:
-            return cls(UUID(bytes=raw[:16]), UUID(bytes=raw[16:32]), 0, raw[32:], legacy=True)
+            return cls(UserId(UUID(bytes=raw[:16])), SessionId(UUID(bytes=raw[16:32])), 0, raw[32:], legacy=True)
         generation = int.from_bytes(raw[32 : 32 + GENERATION_BYTES], "big")
         return cls(
-            UUID(bytes=raw[:16]),
-            UUID(bytes=raw[16:32]),
+            UserId(UUID(bytes=raw[:16])),
+            SessionId(UUID(bytes=raw[16:32])),
             generation,
             raw[32 + GENERATION_BYTES : _BODY_LENGTH],
             raw[_BODY_LENGTH:],

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from uuid import UUID
+
+from musicez.domain.ids import SessionId, UserId
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    id: UUID
-    user_id: UUID
+    id: SessionId
+    user_id: UserId
     device_name: str
     created_at: datetime
     last_used_at: datetime

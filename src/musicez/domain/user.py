@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from musicez.domain.email import Email
+from musicez.domain.ids import UserId
 
 
 @dataclass(frozen=True, slots=True)
 class User:
-    id: UUID
+    id: UserId
     email: Email
     password_hash: str
     created_at: datetime

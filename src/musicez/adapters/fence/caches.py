@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import cast
-from uuid import UUID
 
 from musicez.adapters.fence.core import session_message, user_message
 from musicez.adapters.fence.redis import RedisFence
 from musicez.application.ports import ApiKeyLookup, Clock, SessionStore
 from musicez.domain.api_key import ApiKey
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import Rotation, RotationOutcome, Session
 
@@ -29,7 +29,7 @@ class FencedSessionStore:
         self._fence = fence.fence
         self._clock = clock
 
-    async def get(self, user_id: UUID, session_id: UUID) -> Session | None:
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
         self._channel.start()
         fence = self._fence
         key = (user_id, session_id)
@@ -54,8 +54,8 @@ class FencedSessionStore:
 
     async def rotate(
         self,
-        user_id: UUID,
-        session_id: UUID,
+        user_id: UserId,
+        session_id: SessionId,
         *,
         presented_hash: str,
         successor_hash: str,
@@ -83,21 +83,21 @@ class FencedSessionStore:
             self._fence.apply(message)
         return rotation
 
-    async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
+    async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]:
         return await self._inner.list_for_user(user_id, now)
 
-    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+    async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
         ended = await self._inner.revoke(user_id, session_id, reason=reason)
         # Even when it was gone already: a concurrent revoker may still be inside its fence.
         await self._channel.revoked(session_message(user_id, session_id))
         return ended
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
+    async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
         count = await self._inner.revoke_all(user_id, keep=keep, reason=reason)
         await self._channel.revoked(user_message(user_id, keep))
         return count
 
-    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+    async def ended_reason(self, user_id: UserId, session_id: SessionId) -> str | None:
         return await self._inner.ended_reason(user_id, session_id)
 
     async def ping(self) -> None:
@@ -110,7 +110,7 @@ class FencedApiKeyLookup:
         self._channel = fence
         self._fence = fence.fence
 
-    async def find(self, key_id: UUID) -> ApiKey | None:
+    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
         self._channel.start()
         fence = self._fence
         if fence.trusted(time.monotonic()):

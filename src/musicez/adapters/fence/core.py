@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from musicez.domain.ids import ApiKeyId, SessionId, UserId
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -36,15 +38,15 @@ _USER = b"u"
 _KEY = b"k"
 
 
-def session_message(user_id: UUID, session_id: UUID) -> bytes:
+def session_message(user_id: UserId, session_id: SessionId) -> bytes:
     return b"s|%s|%s" % (user_id.hex.encode(), session_id.hex.encode())
 
 
-def user_message(user_id: UUID, keep: UUID | None = None) -> bytes:
+def user_message(user_id: UserId, keep: SessionId | None = None) -> bytes:
     return b"u|%s|%s" % (user_id.hex.encode(), keep.hex.encode() if keep else b"")
 
 
-def key_message(key_id: UUID) -> bytes:
+def key_message(key_id: ApiKeyId) -> bytes:
     return b"k|%s" % key_id.hex.encode()
 
 
@@ -137,14 +139,14 @@ class VersionedCache(Generic[K, V]):
             ticket.poisoned = True
 
 
-SessionKey = tuple[UUID, UUID]  # (user id, session id)
+SessionKey = tuple[UserId, SessionId]
 
 
 def _user_of(key: SessionKey) -> Hashable:
     return key[0]
 
 
-def _itself(key: UUID) -> Hashable:
+def _itself(key: ApiKeyId) -> Hashable:
     return key
 
 
@@ -152,7 +154,7 @@ def session_cache(capacity: int) -> VersionedCache[SessionKey, object]:
     return VersionedCache(capacity, _user_of)
 
 
-def key_cache(capacity: int) -> VersionedCache[UUID, object]:
+def key_cache(capacity: int) -> VersionedCache[ApiKeyId, object]:
     return VersionedCache(capacity, _itself)
 
 
@@ -164,7 +166,7 @@ class Fence:
         process_id: str,
         lease: float,
         sessions: VersionedCache[SessionKey, object],
-        keys: VersionedCache[UUID, object],
+        keys: VersionedCache[ApiKeyId, object],
     ) -> None:
         self.process_id = process_id
         self.lease = lease
@@ -250,13 +252,13 @@ class Fence:
         parts = data.split(b"|")
         try:
             if parts[0] == _SESSION and len(parts) == 3:
-                self.sessions.discard((UUID(hex=parts[1].decode()), UUID(hex=parts[2].decode())))
+                self.sessions.discard((UserId(UUID(hex=parts[1].decode())), SessionId(UUID(hex=parts[2].decode()))))
             elif parts[0] == _USER and len(parts) == 3:
-                user = UUID(hex=parts[1].decode())
-                keep = (user, UUID(hex=parts[2].decode())) if parts[2] else None
+                user = UserId(UUID(hex=parts[1].decode()))
+                keep = (user, SessionId(UUID(hex=parts[2].decode()))) if parts[2] else None
                 self.sessions.discard_group(user, keep)
             elif parts[0] == _KEY and len(parts) == 2:
-                self.keys.discard(UUID(hex=parts[1].decode()))
+                self.keys.discard(ApiKeyId(UUID(hex=parts[1].decode())))
             else:
                 self._unknown()
         except ValueError:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from musicez.domain.ids import ApiKeyId
 
 
 class NoRevocationNotifier:
-    async def api_key_revoked(self, key_id: UUID) -> None:
+    async def api_key_revoked(self, key_id: ApiKeyId) -> None:
         return None

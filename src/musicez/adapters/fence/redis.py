@@ -25,6 +25,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache
 from musicez.adapters.redis.client import AnyRedis, redis_outages
+from musicez.domain.ids import ApiKeyId
 
 log = logging.getLogger("musicez.fence")
 
@@ -98,7 +99,7 @@ class RedisFence:
         acknowledged = time.monotonic()
         await asyncio.sleep(max(0.0, acknowledged + self.fence.lease + CLOCK_MARGIN - time.monotonic()))
 
-    async def api_key_revoked(self, key_id: uuid.UUID) -> None:
+    async def api_key_revoked(self, key_id: ApiKeyId) -> None:
         await self.revoked(key_message(key_id))
 
     async def _publish(self, message: bytes) -> None:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from musicez.application.ports import Clock
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
 
 DEFAULT_LINGER_SECONDS = 86_400  # as in the Redis store
 _FIRST_SWEEP = 1024
 
-Key = tuple[UUID, UUID]
+Key = tuple[UserId, SessionId]
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ class MemorySessionStore:
         record = self._records.pop(key)
         self._ended[key] = (reason, record.session.refresh_expires_at + self._linger)
 
-    def _live(self, user_id: UUID, session_id: UUID, now: datetime | None = None) -> _Record | None:
+    def _live(self, user_id: UserId, session_id: SessionId, now: datetime | None = None) -> _Record | None:
         key = (user_id, session_id)
         record = self._records.get(key)
         if record is None:
@@ -101,8 +101,8 @@ class MemorySessionStore:
 
     async def rotate(
         self,
-        user_id: UUID,
-        session_id: UUID,
+        user_id: UserId,
+        session_id: SessionId,
         *,
         presented_hash: str,
         successor_hash: str,
@@ -153,21 +153,21 @@ class MemorySessionStore:
             return Rotation(RotationOutcome.REUSED)
         return Rotation(RotationOutcome.INVALID)
 
-    async def get(self, user_id: UUID, session_id: UUID) -> Session | None:
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
         record = self._live(user_id, session_id)
         return record.session if record else None
 
-    async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
+    async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]:
         keys = [key for key in self._records if key[0] == user_id]
         return [record.session for key in keys if (record := self._live(*key, now=now))]
 
-    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+    async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
         if self._live(user_id, session_id) is None:  # an expired session is already gone, as in Redis
             return False
         self._end((user_id, session_id), reason)
         return True
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
+    async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
         doomed = [key for key in self._records if key[0] == user_id and key[1] != keep]
         live = [key for key in doomed if self._live(*key) is not None]  # expired ones are dropped, not counted
         for key in live:
@@ -184,7 +184,7 @@ class MemorySessionStore:
             return None
         return reason
 
-    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+    async def ended_reason(self, user_id: UserId, session_id: SessionId) -> str | None:
         if self._live(user_id, session_id) is not None:
             return None
         return self._tombstone((user_id, session_id), self._clock.now())

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from musicez.adapters.redis.client import AnyRedis, redis_outages
 from musicez.adapters.redis.session_scripts import CREATE, ENDED_REASON, REVOKE, REVOKE_ALL, ROTATE
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
 
@@ -60,10 +61,10 @@ class RedisSessionStore:
         self._revoke_all = client.register_script(REVOKE_ALL)
         self._ended_reason = client.register_script(ENDED_REASON)
 
-    def _user(self, user_id: UUID) -> str:
+    def _user(self, user_id: UserId) -> str:
         return f"{self._prefix}:{{u:{user_id}}}"
 
-    def _keys(self, user_id: UUID, session_id: UUID) -> list[str]:
+    def _keys(self, user_id: UserId, session_id: SessionId) -> list[str]:
         user = self._user(user_id)
         return [f"{user}:s:{session_id}", f"{user}:s:{session_id}:end", f"{user}:sessions"]
 
@@ -94,8 +95,8 @@ class RedisSessionStore:
 
     async def rotate(
         self,
-        user_id: UUID,
-        session_id: UUID,
+        user_id: UserId,
+        session_id: SessionId,
         *,
         presented_hash: str,
         successor_hash: str,
@@ -141,10 +142,10 @@ class RedisSessionStore:
         )
 
     @staticmethod
-    def _session(session_id: UUID, fields: dict[str, Any]) -> Session:
+    def _session(session_id: SessionId, fields: dict[str, Any]) -> Session:
         return Session(
             id=session_id,
-            user_id=UUID(_text(fields["uid"])),
+            user_id=UserId(UUID(_text(fields["uid"]))),
             device_name=_text(fields["dev"]),
             created_at=_dt(fields["ca"]),
             last_used_at=_dt(fields["lu"]),
@@ -154,21 +155,21 @@ class RedisSessionStore:
             user_created_at=_dt(fields["uca"]),
         )
 
-    async def get(self, user_id: UUID, session_id: UUID) -> Session | None:
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
         async with redis_outages():
             raw = await self._redis.hgetall(self._keys(user_id, session_id)[0])
         if not raw:
             return None
         return self._session(session_id, {_text(k): v for k, v in raw.items()})
 
-    async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
+    async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]:
         index = f"{self._user(user_id)}:sessions"
         async with redis_outages():
             # Exclusive: a session is over at its end, as refresh and the memory store say.
             ids = await self._redis.zrangebyscore(index, f"({now.timestamp()!r}", "+inf")
             if not ids:
                 return []
-            session_ids = [UUID(_text(i)) for i in ids if isinstance(i, bytes | str)]
+            session_ids = [SessionId(UUID(_text(i))) for i in ids if isinstance(i, bytes | str)]
             async with self._redis.pipeline(transaction=False) as pipe:
                 for sid in session_ids:
                     pipe.hgetall(self._keys(user_id, sid)[0])
@@ -179,20 +180,20 @@ class RedisSessionStore:
             if row
         ]
 
-    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+    async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
         args = [str(session_id), reason, self._linger_ms]
         async with redis_outages():
             deleted = await self._revoke(keys=self._keys(user_id, session_id), args=args)
         return int(deleted) > 0
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
+    async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
         user = self._user(user_id)
         args = [f"{user}:s:", str(keep) if keep else "", reason, self._linger_ms]
         async with redis_outages():
             count = await self._revoke_all(keys=[f"{user}:sessions"], args=args)
         return int(count)
 
-    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+    async def ended_reason(self, user_id: UserId, session_id: SessionId) -> str | None:
         async with redis_outages():
             found = await self._ended_reason(keys=self._keys(user_id, session_id)[:2])
         return _text(found) if found else None

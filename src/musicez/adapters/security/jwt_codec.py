@@ -13,6 +13,7 @@ import jwt
 from musicez.adapters.security.keys import KeyRing
 from musicez.application.ports import AccessClaims, AccessToken
 from musicez.domain.errors import InvalidToken, TokenExpired
+from musicez.domain.ids import SessionId, UserId
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "iss", "aud"]
 TOKEN_TYPE = "at+jwt"
@@ -37,7 +38,7 @@ class JwtCodec:
         # Revocation is not cached here; the session store answers that on every request.
         self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
-    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> AccessToken:
+    def issue(self, user_id: UserId, session_id: SessionId, now: datetime) -> AccessToken:
         issued = int(now.timestamp())
         expires = issued + self._settings.ttl_seconds
         payload = {
@@ -89,8 +90,8 @@ class JwtCodec:
                 leeway=self._settings.leeway_seconds,
             )
             return AccessClaims(
-                user_id=uuid.UUID(str(payload["sub"])),
-                session_id=uuid.UUID(str(payload["sid"])),
+                user_id=UserId(uuid.UUID(str(payload["sub"]))),
+                session_id=SessionId(uuid.UUID(str(payload["sid"]))),
                 expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
                 issuer=str(payload["iss"]),
                 audience=self._settings.audience,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,16 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from musicez.adapters.sql.database import translate_outages
 from musicez.adapters.sql.models import ActivityModel, SecurityLinkModel
 from musicez.domain.activity import ActivityCursor, ActivityItem, ActivityType, SecurityLink
+from musicez.domain.ids import SessionId, UserId
 
 
 def _item(row: ActivityModel) -> ActivityItem:
     detail = row.detail if isinstance(row.detail, dict) else {}
     return ActivityItem(
         id=row.id,
-        user_id=row.user_id,
+        user_id=UserId(row.user_id),
         type=row.type,
         at=row.at,
-        session_id=row.session_id,
+        session_id=None if row.session_id is None else SessionId(row.session_id),
         device_name=row.device_name,
         new_device=row.new_device,
         detail={str(k): str(v) for k, v in detail.items()},
@@ -52,7 +52,7 @@ class SqlActivityLog:
             await session.commit()
 
     async def page(
-        self, user_id: UUID, limit: int, after: ActivityCursor | None, since: datetime
+        self, user_id: UserId, limit: int, after: ActivityCursor | None, since: datetime
     ) -> list[ActivityItem]:
         query = select(ActivityModel).where(ActivityModel.user_id == user_id, ActivityModel.at >= since)
         if after is not None:
@@ -63,7 +63,7 @@ class SqlActivityLog:
         async with translate_outages(), self._sessions() as session:
             return [_item(r) for r in (await session.execute(query)).scalars()]
 
-    async def known_devices(self, user_id: UUID, names: set[str], since: datetime) -> set[str]:
+    async def known_devices(self, user_id: UserId, names: set[str], since: datetime) -> set[str]:
         if not names:
             return set()
         query = (
@@ -79,7 +79,7 @@ class SqlActivityLog:
         async with translate_outages(), self._sessions() as session:
             return {name for name in (await session.execute(query)).scalars() if name is not None}
 
-    async def device_names(self, user_id: UUID, session_ids: set[UUID]) -> dict[UUID, str]:
+    async def device_names(self, user_id: UserId, session_ids: set[SessionId]) -> dict[SessionId, str]:
         if not session_ids:
             return {}
         query = select(ActivityModel.session_id, ActivityModel.device_name).where(
@@ -89,7 +89,7 @@ class SqlActivityLog:
         )
         async with translate_outages(), self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return {sid: name for sid, name in rows if sid is not None and name is not None}
+        return {SessionId(sid): name for sid, name in rows if sid is not None and name is not None}
 
     async def purge(self, before: datetime) -> int:
         async with translate_outages(), self._sessions() as session:
@@ -128,7 +128,7 @@ class SqlSecurityLinks:
             )
             row = result.one_or_none()
             await session.commit()
-        return SecurityLink(row[0], row[1]) if row else None
+        return SecurityLink(UserId(row[0]), SessionId(row[1])) if row else None
 
     async def purge(self, now: datetime) -> int:
         async with translate_outages(), self._sessions() as session:

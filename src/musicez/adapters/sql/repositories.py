@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from uuid import UUID
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,13 +15,14 @@ from musicez.adapters.sql.models import ApiKeyModel, PasswordResetTokenModel, Us
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
 from musicez.domain.errors import EmailTaken
+from musicez.domain.ids import ApiKeyId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.user import User
 
 
 def _user(row: UserModel) -> User:
     return User(
-        row.id,
+        UserId(row.id),
         Email(row.email),
         row.password_hash,
         row.created_at,
@@ -36,7 +36,7 @@ def _user(row: UserModel) -> User:
 
 def api_key_from_row(row: ApiKeyModel) -> ApiKey:
     return ApiKey(
-        id=row.id,
+        id=ApiKeyId(row.id),
         name=row.name,
         prefix=row.prefix,
         secret_hash=row.secret_hash,
@@ -69,7 +69,7 @@ class SqlUserRepository:
         except IntegrityError:  # the unique email key: a dropped connection is an OperationalError
             raise EmailTaken() from None
 
-    async def get(self, user_id: UUID) -> User | None:
+    async def get(self, user_id: UserId) -> User | None:
         row = await self._session.scalar(select(UserModel).where(UserModel.id == user_id))
         return _user(row) if row else None
 
@@ -77,12 +77,12 @@ class SqlUserRepository:
         row = await self._session.scalar(select(UserModel).where(UserModel.email_key == email.key))
         return _user(row) if row else None
 
-    async def set_password(self, user_id: UUID, password_hash: str, now: datetime) -> None:
+    async def set_password(self, user_id: UserId, password_hash: str, now: datetime) -> None:
         await self._session.execute(
             update(UserModel).where(UserModel.id == user_id).values(password_hash=password_hash, updated_at=now)
         )
 
-    async def replace_hash(self, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+    async def replace_hash(self, user_id: UserId, old_hash: str, new_hash: str) -> bool:
         result = await self._session.execute(
             update(UserModel)
             .where(UserModel.id == user_id)
@@ -92,7 +92,7 @@ class SqlUserRepository:
         )
         return result.scalar_one_or_none() is not None
 
-    async def set_disabled(self, user_id: UUID, disabled: bool, reason: str | None, now: datetime) -> None:
+    async def set_disabled(self, user_id: UserId, disabled: bool, reason: str | None, now: datetime) -> None:
         values: dict[str, object] = {"disabled": disabled, "updated_at": now}
         values.update(
             {"disabled_reason": reason, "disabled_at": now}
@@ -101,11 +101,11 @@ class SqlUserRepository:
         )
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(**values))
 
-    async def record_login(self, user_id: UUID, now: datetime) -> None:
+    async def record_login(self, user_id: UserId, now: datetime) -> None:
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(last_login_at=now))
 
     async def search(
-        self, *, email_contains: str | None, disabled: bool | None, after: UUID | None, limit: int
+        self, *, email_contains: str | None, disabled: bool | None, after: UserId | None, limit: int
     ) -> list[User]:
         query = select(UserModel).order_by(UserModel.id.asc()).limit(limit)
         if email_contains:
@@ -138,7 +138,7 @@ class SqlApiKeyRepository:
         )
         await self._session.flush()
 
-    async def get(self, key_id: UUID) -> ApiKey | None:
+    async def get(self, key_id: ApiKeyId) -> ApiKey | None:
         row = await self._session.scalar(select(ApiKeyModel).where(ApiKeyModel.id == key_id))
         return api_key_from_row(row) if row else None
 
@@ -146,7 +146,7 @@ class SqlApiKeyRepository:
         rows = await self._session.scalars(select(ApiKeyModel).order_by(ApiKeyModel.created_at.asc()))
         return [api_key_from_row(r) for r in rows]
 
-    async def revoke(self, key_id: UUID, now: datetime) -> bool:
+    async def revoke(self, key_id: ApiKeyId, now: datetime) -> bool:
         found = (await self._session.execute(select(ApiKeyModel.revoked_at).where(ApiKeyModel.id == key_id))).first()
         if found is None:
             return False
@@ -156,7 +156,7 @@ class SqlApiKeyRepository:
             )
         return True
 
-    async def record_usage(self, last_used: Mapping[UUID, datetime]) -> None:
+    async def record_usage(self, last_used: Mapping[ApiKeyId, datetime]) -> None:
         for key_id, when in last_used.items():
             await self._session.execute(
                 update(ApiKeyModel)
@@ -170,7 +170,7 @@ class SqlResetTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def replace_for_user(self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime) -> None:
+    async def replace_for_user(self, user_id: UserId, token_hash: str, expires_at: datetime, now: datetime) -> None:
         await self._session.execute(delete(PasswordResetTokenModel).where(PasswordResetTokenModel.user_id == user_id))
         self._session.add(
             PasswordResetTokenModel(
@@ -179,11 +179,11 @@ class SqlResetTokenRepository:
         )
         await self._session.flush()
 
-    async def revoke_for_user(self, user_id: UUID) -> None:
+    async def revoke_for_user(self, user_id: UserId) -> None:
         await self._session.execute(delete(PasswordResetTokenModel).where(PasswordResetTokenModel.user_id == user_id))
 
     async def add_for_user(
-        self, user_id: UUID, token_hash: str, expires_at: datetime, now: datetime, max_live: int
+        self, user_id: UserId, token_hash: str, expires_at: datetime, now: datetime, max_live: int
     ) -> None:
         model = PasswordResetTokenModel
         await self._session.execute(
@@ -201,7 +201,7 @@ class SqlResetTokenRepository:
         )
         await self._session.execute(delete(model).where(model.user_id == user_id).where(model.id.not_in(newest)))
 
-    async def find(self, token_hash: str, now: datetime) -> UUID | None:
+    async def find(self, token_hash: str, now: datetime) -> UserId | None:
         model = PasswordResetTokenModel
         result = await self._session.execute(
             select(model.user_id)
@@ -209,9 +209,10 @@ class SqlResetTokenRepository:
             .where(model.used_at.is_(None))
             .where(model.expires_at > now)
         )
-        return result.scalar_one_or_none()
+        found = result.scalar_one_or_none()
+        return None if found is None else UserId(found)
 
-    async def consume(self, token_hash: str, now: datetime) -> UUID | None:
+    async def consume(self, token_hash: str, now: datetime) -> UserId | None:
         # One conditional UPDATE: of two concurrent resets with one token, one wins.
         result = await self._session.execute(
             update(PasswordResetTokenModel)
@@ -221,7 +222,8 @@ class SqlResetTokenRepository:
             .values(used_at=now, updated_at=now)
             .returning(PasswordResetTokenModel.user_id)
         )
-        user_id = result.scalar_one_or_none()
+        found = result.scalar_one_or_none()
+        user_id = None if found is None else UserId(found)
         if user_id is not None:
             await self._session.execute(
                 delete(PasswordResetTokenModel)
@@ -237,7 +239,7 @@ class SqlApiKeyLookup:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def find(self, key_id: UUID) -> ApiKey | None:
+    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
         async with translate_outages(), self._sessions() as session:
             row = await session.scalar(select(ApiKeyModel).where(ApiKeyModel.id == key_id))
             return api_key_from_row(row) if row else None

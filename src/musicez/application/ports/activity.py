@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
 from musicez.domain.activity import ActivityCursor, ActivityItem, SecurityLink
+from musicez.domain.ids import SessionId, UserId
 
 
 class ActivityLog(Protocol):
@@ -15,16 +15,16 @@ class ActivityLog(Protocol):
     async def add(self, items: list[ActivityItem]) -> None: ...
 
     async def page(
-        self, user_id: UUID, limit: int, after: ActivityCursor | None, since: datetime
+        self, user_id: UserId, limit: int, after: ActivityCursor | None, since: datetime
     ) -> list[ActivityItem]:
         """Up to `limit` items of the user newer than `since`, newest first, past `after`."""
         ...
 
-    async def known_devices(self, user_id: UUID, names: set[str], since: datetime) -> set[str]:
+    async def known_devices(self, user_id: UserId, names: set[str], since: datetime) -> set[str]:
         """Which of `names` the user logged in with at or after `since`."""
         ...
 
-    async def device_names(self, user_id: UUID, session_ids: set[UUID]) -> dict[UUID, str]:
+    async def device_names(self, user_id: UserId, session_ids: set[SessionId]) -> dict[SessionId, str]:
         """The device label each session logged in with, where its login is still kept."""
         ...
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import Rotation, Session
 
@@ -17,8 +17,8 @@ class SessionStore(Protocol):
 
     async def rotate(
         self,
-        user_id: UUID,
-        session_id: UUID,
+        user_id: UserId,
+        session_id: SessionId,
         *,
         presented_hash: str,
         successor_hash: str,
@@ -40,19 +40,19 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def get(self, user_id: UUID, session_id: UUID) -> Session | None: ...
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None: ...
 
-    async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]: ...
+    async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]: ...
 
-    async def revoke(self, user_id: UUID, session_id: UUID, reason: str = "logout") -> bool:
+    async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
         """End one session, leaving a tombstone with `reason` (an EndReason) until it would have expired."""
         ...
 
-    async def revoke_all(self, user_id: UUID, keep: UUID | None = None, reason: str = "logout_all") -> int:
+    async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
         """End every session of the user except `keep`; how many ended. Each leaves a tombstone."""
         ...
 
-    async def ended_reason(self, user_id: UUID, session_id: UUID) -> str | None:
+    async def ended_reason(self, user_id: UserId, session_id: SessionId) -> str | None:
         """Why a session that no longer exists ended (an EndReason), while its tombstone lasts."""
         ...
 

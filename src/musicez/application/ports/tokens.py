@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
+from musicez.domain.ids import SessionId, UserId
 from musicez.domain.redaction import hide_secrets
 
 
@@ -20,8 +20,8 @@ class AccessToken:
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
-    user_id: UUID
-    session_id: UUID
+    user_id: UserId
+    session_id: SessionId
     expires_at: datetime
     # The remaining registered claims, for token introspection (RFC 7662; v1.1).
     issuer: str | None = None
@@ -31,7 +31,7 @@ class AccessClaims:
 
 
 class AccessTokenCodec(Protocol):
-    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> AccessToken: ...
+    def issue(self, user_id: UserId, session_id: SessionId, now: datetime) -> AccessToken: ...
 
     def verify(self, token: str) -> AccessClaims:
         """The token's claims; raises InvalidToken or TokenExpired."""

@@ -22,6 +22,7 @@ from musicez.application.admin import (
 )
 from musicez.domain.api_key import display_prefix
 from musicez.domain.errors import InsufficientScope, UserNotFound
+from musicez.domain.ids import UserId
 from musicez.domain.principal import ApiKeyPrincipal
 from musicez.domain.user import User
 from musicez.entrypoints.http.guard import ADMIN_SCOPE, current_principal
@@ -48,9 +49,9 @@ def _actor(request: Request[Any, Any, Any]) -> Actor:
     return Actor(by=str(principal.key_id), key_prefix=display_prefix(principal.key_id))
 
 
-def _user_id(text: str) -> UUID:
+def _user_id(text: str) -> UserId:
     try:
-        return UUID(text)
+        return UserId(UUID(text))
     except ValueError:
         raise UserNotFound("No user with this id") from None
 

@@ -10,6 +10,7 @@ from litestar import Request, Response, Router, delete, get, post
 
 from musicez.application.sessions import ListSessions, Logout, RevokeAllSessions, RevokeOtherSessions, RevokeSession
 from musicez.domain.errors import SessionNotFound
+from musicez.domain.ids import SessionId
 from musicez.entrypoints.http import cookies
 from musicez.entrypoints.http.guard import USER_ONLY, current_user
 from musicez.entrypoints.http.schemas import IdPath, SessionOut, wire_time
@@ -65,7 +66,7 @@ async def revoke_session(
 ) -> None:
     """Log one device out."""
     try:
-        target = UUID(session_id)
+        target = SessionId(UUID(session_id))
     except ValueError:
         raise SessionNotFound() from None
     await use_case.execute(current_user(), target)
