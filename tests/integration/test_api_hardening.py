@@ -466,6 +466,9 @@ class LockProbe:
     async def spend_equal_work(self, password: str, account: str = "") -> None:
         await self.inner.spend_equal_work(password, account)
 
+    def check_capacity(self) -> None:
+        self.inner.check_capacity()
+
     def needs_rehash(self, password_hash: str) -> bool:
         return self.inner.needs_rehash(password_hash)
 

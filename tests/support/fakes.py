@@ -18,7 +18,7 @@ from uuid import UUID
 from musicez.application.ports import OutgoingMail, RateDecision
 from musicez.domain.api_key import ApiKey
 from musicez.domain.email import Email, email_key
-from musicez.domain.errors import EmailTaken
+from musicez.domain.errors import EmailTaken, HashingBusy
 from musicez.domain.events import SecurityEvent
 from musicez.domain.ids import ApiKeyId, UserId
 from musicez.domain.rate_limit import RateLimit
@@ -281,16 +281,24 @@ class FakePasswordHasher:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.busy = False  # every hash refused (HashingBusy), as a saturated hasher does
+
+    def check_capacity(self) -> None:
+        if self.busy:
+            raise HashingBusy(1)
 
     async def hash(self, password: str) -> str:
+        self.check_capacity()
         self.calls.append("hash")
         return "fake$" + password[::-1]
 
     async def verify(self, password: str, password_hash: str) -> bool:
+        self.check_capacity()
         self.calls.append("verify")
         return password_hash == "fake$" + password[::-1]
 
     async def spend_equal_work(self, password: str, account: str = "") -> None:
+        self.check_capacity()
         self.calls.append("spend_equal_work")
 
     def needs_rehash(self, password_hash: str) -> bool:

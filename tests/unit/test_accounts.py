@@ -9,6 +9,7 @@ from musicez.domain.email import Email
 from musicez.domain.errors import (
     AccountDisabled,
     EmailTaken,
+    HashingBusy,
     InvalidCredentials,
     RateLimited,
     ValidationFailed,
@@ -135,6 +136,19 @@ async def test_repeated_failures_throttle_the_email_and_client_pair(world: World
     await login(world, "listener@example.com", STRONG_PASSWORD, client="10.7.7.7")
     with pytest.raises(InvalidCredentials):
         await login(world, "other@example.com", "Wrong-Password-123")
+
+
+async def test_a_login_shed_by_a_saturated_hasher_counts_no_failure_and_reads_nothing(world: World) -> None:
+    """In a login storm the hasher sheds at once (503): before the account is looked up, and
+    without counting a failure that no password check made (3 a minute in the World)."""
+    grant = await world.sign_up()
+    world.password_hasher.busy = True
+    for _ in range(6):
+        with pytest.raises(HashingBusy):
+            await login(world, grant.email, STRONG_PASSWORD)
+    assert "verify" not in world.password_hasher.calls
+    world.password_hasher.busy = False
+    assert (await login(world, grant.email, STRONG_PASSWORD)).user_id == grant.user_id
 
 
 async def test_a_successful_login_clears_the_failure_count(world: World) -> None:

@@ -50,6 +50,25 @@ async def test_a_saturated_hasher_refuses_at_once_instead_of_queueing() -> None:
         password_hasher.close()
 
 
+async def test_check_capacity_refuses_exactly_when_a_hash_would_be_refused() -> None:
+    """The early check of login and register: no hash taken, the same verdict as a hash now."""
+    password_hasher = BcryptHasher(rounds=10, threads=1, max_wait=1e-6)  # any wait is too long
+    try:
+        password_hasher.check_capacity()  # idle: room
+        running = asyncio.ensure_future(password_hasher.hash(PASSWORD))
+        await asyncio.sleep(0)
+        assert password_hasher.pending == 1
+        with pytest.raises(HashingBusy):
+            password_hasher.check_capacity()
+        with pytest.raises(HashingBusy):
+            await password_hasher.hash(PASSWORD)
+        assert password_hasher.pending == 1  # checking took nothing
+        await running
+        password_hasher.check_capacity()  # room again
+    finally:
+        password_hasher.close()
+
+
 async def test_a_wait_is_admitted_while_it_stays_short() -> None:
     """At a small cost many hashes may wait (each is quick): fifty at once all get through."""
     password_hasher = BcryptHasher(rounds=4, threads=1, max_wait=1.0)

@@ -62,6 +62,7 @@ class RegisterUser:
 
     async def execute(self, command: Credentials) -> TokenGrant:
         await self.throttle.hit(f"register:{command.client}", self.throttle_policy.register_per_client)
+        self.password_hasher.check_capacity()  # shed a storm before the database read
         email = Email.parse(command.email)
         self.password_policy.check(command.password, email)
         async with self.uow:  # a cheap early answer; the unique index still decides races
@@ -101,6 +102,8 @@ class LoginUser:
             email = None
         account = account_key(email) if email is not None else command.email.strip().lower()
         pair_key = f"login-failures:{account}|{command.client}"
+        # A storm is shed here: no database read, and no failure counted for a login never checked.
+        self.password_hasher.check_capacity()
         # Counted before the password is checked, so parallel guesses cannot all slip through;
         # a successful login clears the count.
         attempt = await self.throttle.count(pair_key, self.throttle_policy.login_failures)

@@ -103,15 +103,23 @@ class BcryptHasher:
         finally:
             self._done(time.perf_counter() - started)
 
+    def _refuse_if_full(self) -> None:
+        """Under the lock: HashingBusy if one more hash would wait too long."""
+        waiting = self._pending - self._workers + 1  # this hash included, once all threads are busy
+        if waiting > 0 and (
+            waiting > self.MAX_WAITING * self._workers
+            or waiting * self._seconds_per_hash / self._workers > self._max_wait
+        ):
+            raise HashingBusy(math.ceil(self._max_wait))
+
     def _admit(self) -> None:
         with self._lock:
-            waiting = self._pending - self._workers + 1  # this hash included, once all threads are busy
-            if waiting > 0 and (
-                waiting > self.MAX_WAITING * self._workers
-                or waiting * self._seconds_per_hash / self._workers > self._max_wait
-            ):
-                raise HashingBusy(math.ceil(self._max_wait))
+            self._refuse_if_full()
             self._pending += 1
+
+    def check_capacity(self) -> None:
+        with self._lock:
+            self._refuse_if_full()
 
     async def _run(self, fn: partial[T]) -> T:
         self._admit()

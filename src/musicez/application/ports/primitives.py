@@ -41,3 +41,8 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, password_hash: str) -> bool:
         """The hash was made at a lower cost than the configured one."""
         ...
+
+    def check_capacity(self) -> None:
+        """Raise `HashingBusy` now if a hash asked for now would be refused: a login or a
+        registration in a storm is shed before it costs a database read or a counter."""
+        ...
