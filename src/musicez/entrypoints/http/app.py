@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 
 from musicez import __version__
-from musicez.application.activity import PurgeActivity
+from musicez.application.activity import BackgroundWork, PurgeActivity
 from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.entrypoints.composition import client_ids, describe_outage, prepare_schema
@@ -170,9 +170,9 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
                 await activity_purge
         with contextlib.suppress(asyncio.CancelledError):
             await usage_loop
-        pending = state.background_tasks
-        if pending:
-            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+        # Work that outlived its request (reset mails, activity, security mails), while the
+        # container it opens scopes in is still open.
+        await (await container.get(BackgroundWork)).drain(SHUTDOWN_GRACE_SECONDS)
         await _flush_usage(container)
         await container.close()
         stop_watching_dependencies()

@@ -26,8 +26,6 @@ class AppState:
     # Set at start-up (reading either before then is an AttributeError, as it always was):
     authenticate: AuthenticateRequest = field(init=False)
     trusted_networks: list[Network] = field(init=False)
-    # Work that outlives its request (reset mails), awaited a while at shutdown.
-    background_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     usage_loop: asyncio.Task[None] | None = None  # None until start-up began
     activity_purge: asyncio.Task[None] | None = None
 

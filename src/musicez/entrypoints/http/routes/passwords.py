@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, post
 from litestar.params import JSONBody
 
+from musicez.application.activity import BackgroundWork
 from musicez.application.passwords import (
     AcceptPasswordResetRequest,
     ChangePassword,
@@ -57,16 +57,17 @@ async def send_reset_link(container: AsyncContainer, email: Email, client: str =
 @post("/forgot", opt={**PUBLIC, "raises": (RateLimited,)}, status_code=202)
 @inject
 async def forgot_password(
-    data: JSONBody[ForgotPasswordBody], request: Request[Any, Any, Any], accept: FromDishka[AcceptPasswordResetRequest]
+    data: JSONBody[ForgotPasswordBody],
+    request: Request[Any, Any, Any],
+    accept: FromDishka[AcceptPasswordResetRequest],
+    background: FromDishka[BackgroundWork],
 ) -> Response[Accepted]:
     """Mail a reset link to the account, if there is one. The answer is the same either way."""
     client = client_of(request)
     email = await accept.execute(data.email, client)
-    state = of(request)
-    task = asyncio.create_task(send_reset_link(state.container, email, client))
-    tasks = state.background_tasks
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    # After the response, with the rest of the work that outlives its request (activity, security
+    # mails): one set of tasks, awaited a while at shutdown.
+    background.spawn(send_reset_link(of(request).container, email, client))
     return Response(Accepted(), status_code=202)
 
 
