@@ -267,6 +267,27 @@ async def test_record_usage_only_moves_forward(make_uow: MakeUow) -> None:
     assert found_b.last_used_at == t3
 
 
+async def test_two_workers_flushing_the_same_keys_at_once_both_commit(contract_postgres_sessions: object) -> None:
+    """Every worker flushes usage on the same schedule. Two flushes that update the same rows in
+    different orders used to deadlock (Postgres aborted one, and its times were lost)."""
+    make_uow: MakeUow = lambda: SqlUnitOfWork(contract_postgres_sessions)  # type: ignore[arg-type]  # noqa: E731
+    keys = [await stored_key(make_uow, new_key()) for _ in range(12)]
+    when = now_utc() + timedelta(minutes=5)
+
+    async def flush(order: list[ApiKey]) -> None:
+        async with make_uow() as uow:
+            await uow.api_keys.record_usage({key.id: when for key in order})
+            await uow.commit()
+
+    await asyncio.wait_for(asyncio.gather(flush(keys), flush(keys[::-1])), timeout=30)
+
+    async with make_uow() as uow:
+        for key in keys:
+            found = await uow.api_keys.get(key.id)
+            assert found is not None
+            assert found.last_used_at == when
+
+
 # --- password reset tokens ---------------------------------------------------------------
 
 

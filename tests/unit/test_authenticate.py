@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from musicez.domain.api_key import ApiKey
 from musicez.domain.errors import InvalidApiKey, InvalidToken, MissingCredentials, RateLimited, TokenRevoked
+from musicez.domain.ids import ApiKeyId
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from tests.support.world import World
@@ -156,3 +159,69 @@ async def test_an_api_key_uses_its_own_rate_limit(world: World) -> None:
     await world.authenticate.execute(None, key)
     with pytest.raises(RateLimited):
         await world.authenticate.execute(None, key)
+
+
+# --- reuse on the hot path (issue 12): what was checked is reused while nothing changed ---------
+
+
+async def test_a_token_keeps_its_principal_while_its_session_is_unchanged(world: World) -> None:
+    grant = await world.sign_up()
+
+    first = await world.authenticate.execute(grant.access.token, None)
+    again = await world.authenticate.execute(grant.access.token, None)
+    assert again is first  # no new principal per request while the store answers the same session
+
+    await world.sessions.revoke(grant.user_id, grant.session.id)
+    with pytest.raises(TokenRevoked):
+        await world.authenticate.execute(grant.access.token, None)
+
+
+async def test_a_refreshed_session_gives_its_old_token_a_principal_describing_it_afresh(world: World) -> None:
+    grant = await world.sign_up()
+    first = await world.authenticate.execute(grant.access.token, None)
+    assert isinstance(first, UserPrincipal)
+    world.clock.advance(60)
+
+    await world.rotate.execute(grant.refresh_token)
+    again = await world.authenticate.execute(grant.access.token, None)  # still valid until it expires
+
+    assert isinstance(again, UserPrincipal)
+    assert again is not first
+    assert again.session is not None and first.session is not None
+    assert again.session.refresh_expires_at > first.session.refresh_expires_at
+
+
+async def test_a_known_key_is_reused_until_its_row_changes(world: World) -> None:
+    created = await world.create_api_key.execute("recommender")
+
+    first = await world.authenticate.execute(None, created.secret)
+    again = await world.authenticate.execute(None, created.secret)
+    assert again is first
+
+    await world.revoke_api_key.execute(created.key.id)
+    with pytest.raises(InvalidApiKey):
+        await world.authenticate.execute(None, created.secret)
+
+
+async def test_a_known_key_costs_one_lookup_when_every_read_makes_a_new_row(world: World) -> None:
+    """As on a lookup without the fenced cache (SQL): the row read for the known key is the one
+    the full check uses, never read a second time."""
+    created = await world.create_api_key.execute("recommender")
+    rows = world.authenticate.api_key.keys
+    reads: list[ApiKeyId] = []
+
+    class FreshRows:
+        async def find(self, key_id: ApiKeyId) -> ApiKey | None:
+            reads.append(key_id)
+            row = await rows.find(key_id)
+            return None if row is None else dataclasses.replace(row)
+
+    authenticate = dataclasses.replace(world.authenticate.api_key, keys=FreshRows())
+    for _ in range(3):
+        principal = await authenticate.execute(created.secret)
+    assert principal.key_id == created.key.id
+    assert reads == [created.key.id] * 3
+
+    await world.revoke_api_key.execute(created.key.id)
+    with pytest.raises(InvalidApiKey):
+        await authenticate.execute(created.secret)

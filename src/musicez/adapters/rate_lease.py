@@ -61,6 +61,10 @@ class LeasedRateLimiter:
         self._store = store
         self._clock = clock
         self._held: dict[tuple[str, RateLimit], _Held] = {}
+        # key -> (limit, what `_held` holds for that slot): the hot path's lookup by the key alone.
+        # Hashing the (key, limit) pair runs the limit's Python-level `__hash__` on every request;
+        # the limit a principal is held against is the same object from request to request.
+        self._latest: dict[str, tuple[RateLimit, _Held]] = {}
         self._pending: dict[tuple[str, RateLimit], asyncio.Future[None]] = {}
 
     @staticmethod
@@ -69,6 +73,19 @@ class LeasedRateLimiter:
         return RateDecision(allowed, limit.amount, min(limit.amount, remaining), max(1, math.ceil(held.end - now)))
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
+        latest = self._latest.get(key)
+        if latest is not None and latest[0] is limit:  # the hot path: a unit held for this very limit
+            held = latest[1]
+            if held.units > 0:
+                now = self._clock()
+                if now < held.end:
+                    held.units -= 1
+                    amount = limit.amount
+                    remaining = max(0, amount - held.used) + held.units
+                    return RateDecision(True, amount, min(amount, remaining), max(1, math.ceil(held.end - now)))
+        return await self._hit(key, limit)
+
+    async def _hit(self, key: str, limit: RateLimit) -> RateDecision:
         slot = (key, limit)
         now = self._clock()
         for attempt in range(self.MAX_WAITS + 1):
@@ -122,6 +139,7 @@ class LeasedRateLimiter:
         else:
             held = _Held(grant.granted, grant.used, end)
             self._keep(slot, held, now)
+        self._latest[slot[0]] = (slot[1], held)
         return held, now
 
     def _keep(self, slot: tuple[str, RateLimit], held: _Held, now: float) -> None:
@@ -131,6 +149,7 @@ class LeasedRateLimiter:
                 del table[stale]
             if len(table) >= self.MAX_HELD:
                 table.clear()  # dropping held units only ever under-spends
+            self._latest = {key: latest for key, latest in self._latest.items() if (key, latest[0]) in table}
         table[slot] = held
 
     async def peek(self, key: str, limit: RateLimit) -> RateDecision:
@@ -144,6 +163,7 @@ class LeasedRateLimiter:
 
     async def reset(self, key: str, limit: RateLimit) -> None:
         self._held.pop((key, limit), None)
+        self._latest.pop(key, None)
         await self._store.clear(key, limit)
 
 

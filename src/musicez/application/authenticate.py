@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from musicez.application.macs import api_key_hash
 from musicez.application.policies import ThrottlePolicy
@@ -17,16 +17,23 @@ from musicez.application.ports import (
     UsageRecorder,
 )
 from musicez.application.throttle import FailureBudget, PrincipalThrottle
-from musicez.domain.api_key import PresentedKey
+from musicez.domain.api_key import ApiKey, PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
 from musicez.domain.events import ApiKeyInvalid
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
+
+# How many principals the guard keeps for reuse, per kind. Only credentials that authenticated get
+# in (an anonymous client cannot fill it), and a full table is emptied, not walked.
+KNOWN_PRINCIPALS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class AuthenticateBearer:
     codec: AccessTokenCodec
     sessions: SessionStore
+    # token -> the principal last made for it. Reused while the session store answers with the
+    # very same session object (a cache hit), so a hot token makes no new principal per request.
+    _known: dict[str, UserPrincipal] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     async def execute(self, token: str) -> UserPrincipal:
         claims = self.codec.verify(token)
@@ -34,7 +41,14 @@ class AuthenticateBearer:
         session = await self.sessions.get(claims.user_id, claims.session_id)
         if session is None:
             raise TokenRevoked(reason=await self.sessions.ended_reason(claims.user_id, claims.session_id))
-        return UserPrincipal(claims.user_id, claims.session_id, claims.expires_at, session)
+        known = self._known.get(token)
+        if known is not None and known.session is session:
+            return known
+        principal = UserPrincipal(claims.user_id, claims.session_id, claims.expires_at, session)
+        if len(self._known) >= KNOWN_PRINCIPALS:
+            self._known.clear()
+        self._known[token] = principal
+        return principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,12 @@ class AuthenticateApiKey:
     events: EventSink
     failures: FailureBudget
     throttle_policy: ThrottlePolicy
+    # presented key -> (its principal, the row it was checked against). Reused while the key
+    # lookup answers with that very row (a cache hit: no revocation or change since), which
+    # skips parsing the key and its keyed hash. Only keys that authenticated get in.
+    _known: dict[str, tuple[ApiKeyPrincipal, ApiKey]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     async def execute(self, presented: str, client: str | None = None) -> ApiKeyPrincipal:
         budget_key = None if client is None else f"api-key-failures:{client}"
@@ -59,11 +79,23 @@ class AuthenticateApiKey:
             raise
 
     async def _authenticate(self, presented: str) -> ApiKeyPrincipal:
+        found: ApiKey | None = None
+        known = self._known.get(presented)
+        if known is not None:
+            principal, row = known
+            found = await self.keys.find(principal.key_id)
+            if found is row:
+                now = self.clock.now()
+                if row.is_usable(now):
+                    self.usage.mark(row.id, now)
+                    return principal
+            del self._known[presented]  # changed, revoked or expired since: check it afresh
         parsed = PresentedKey.parse(presented)
         if parsed is None:
             self.events.record(ApiKeyInvalid(reason="malformed"))
             raise InvalidApiKey()
-        key = await self.keys.find(parsed.key_id)
+        # The row just read for this very key, else a read (a key that was known is read once)
+        key = found if known is not None and known[0].key_id == parsed.key_id else await self.keys.find(parsed.key_id)
         now = self.clock.now()
         presented_hash = api_key_hash(self.macs, parsed.secret)  # computed for unknown ids too
         if key is None or not hmac.compare_digest(key.secret_hash, presented_hash):
@@ -73,7 +105,11 @@ class AuthenticateApiKey:
             self.events.record(ApiKeyInvalid(reason="revoked_or_expired", key_id=str(key.id)))
             raise InvalidApiKey("The API key has been revoked or has expired")
         self.usage.mark(key.id, now)
-        return ApiKeyPrincipal(key.id, key.name, key.rate_limit, key.scope)
+        principal = ApiKeyPrincipal(key.id, key.name, key.rate_limit, key.scope)
+        if len(self._known) >= KNOWN_PRINCIPALS:
+            self._known.clear()
+        self._known[presented] = (principal, key)
+        return principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,5 +135,5 @@ class AuthenticateRequest:
         limit = self.throttle_policy.per_principal
         if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
             limit = principal.rate_limit
-        await self.throttle.hit(f"principal:{principal.rate_key}", limit)  # its decision fills RateLimit-*
+        await self.throttle.hit(principal.rate_key, limit)  # its decision fills RateLimit-*
         return principal

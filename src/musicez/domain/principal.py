@@ -18,10 +18,11 @@ class UserPrincipal:
     access_token_expires_at: datetime
     # The session as the guard read it on this request, so "who am I" needs no second read.
     session: Session | None = field(default=None, compare=False)
+    # Whose budget the per-principal rate limit counts: worked out once, not on every request.
+    rate_key: str = field(init=False, compare=False)
 
-    @property
-    def rate_key(self) -> str:
-        return f"user:{self.user_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate_key", f"principal:user:{self.user_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +31,10 @@ class ApiKeyPrincipal:
     name: str
     rate_limit: RateLimit | None
     scope: str = "api"  # the key's scope (v1.1); see domain.api_key.SCOPE_GRANTS
+    rate_key: str = field(init=False, compare=False)  # as UserPrincipal's
 
-    @property
-    def rate_key(self) -> str:
-        return f"key:{self.key_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate_key", f"principal:key:{self.key_id}")
 
 
 Principal = UserPrincipal | ApiKeyPrincipal

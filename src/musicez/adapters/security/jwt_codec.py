@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -34,9 +35,10 @@ class JwtCodec:
         self._keys = keys
         self._settings = settings
         self._jwt = jwt.PyJWT(options={"require": REQUIRED_CLAIMS, "verify_exp": True, "verify_iat": True})
-        # A token that verified once verifies again until it expires: remember the result.
-        # Revocation is not cached here; the session store answers that on every request.
-        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+        # A token that verified once verifies again until it expires: remember the result, with
+        # the POSIX time it stops being accepted (its expiry plus the leeway; a float compare on
+        # the hot path). Revocation is not cached here; the session store answers that.
+        self._verified: OrderedDict[str, tuple[float, AccessClaims]] = OrderedDict()
 
     def issue(self, user_id: UserId, session_id: SessionId, now: datetime) -> AccessToken:
         issued = int(now.timestamp())
@@ -61,12 +63,12 @@ class JwtCodec:
     def verify(self, token: str) -> AccessClaims:
         cached = self._verified.get(token)
         if cached is not None:
-            if datetime.now(UTC) - timedelta(seconds=self._settings.leeway_seconds) < cached.expires_at:
-                return cached
+            if time.time() < cached[0]:
+                return cached[1]
             self._verified.pop(token, None)
             raise TokenExpired()
         claims = self._verify_from_scratch(token)
-        self._verified[token] = claims
+        self._verified[token] = (claims.expires_at.timestamp() + self._settings.leeway_seconds, claims)
         if len(self._verified) > self._settings.cache_size:
             self._verified.popitem(last=False)
         return claims

@@ -157,7 +157,9 @@ class SqlApiKeyRepository:
         return True
 
     async def record_usage(self, last_used: Mapping[ApiKeyId, datetime]) -> None:
-        for key_id, when in last_used.items():
+        # In key order: every worker flushes on the same schedule, and two transactions that lock
+        # the same rows in different orders deadlock (Postgres aborts one; its times were lost).
+        for key_id, when in sorted(last_used.items()):
             await self._session.execute(
                 update(ApiKeyModel)
                 .where(ApiKeyModel.id == key_id)

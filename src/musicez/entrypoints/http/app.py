@@ -202,6 +202,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     if settings.access_log:  # inside the outer middleware, so each line carries the request id
         client_id = client_ids(settings)
         app.asgi_handler = access_log(app.asgi_handler, client_id, parse_networks(settings.trusted_proxies))
-    # the outer middleware enters dishka's request scope lazily (instead of setup_dishka's per-request middleware)
-    app.asgi_handler = outer_middleware(app.asgi_handler, RequestMetrics(registry), container)
+    # dishka's request scope: entered lazily, only by routes it injects (instead of setup_dishka's
+    # per-request middleware); the hook attaches it (hooks.py), the outer middleware closes it
+    app.asgi_handler = outer_middleware(app.asgi_handler, RequestMetrics(registry))
     return app

@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dishka.integrations.base import is_dishka_injected
 from litestar import Request
 from litestar.handlers import BaseRouteHandler
 
 from musicez.entrypoints.http.client_address import note_client
 from musicez.entrypoints.http.guard import RouteRule, require_credentials
+from musicez.entrypoints.http.outer_middleware import attach_request_container
 from musicez.entrypoints.http.routes.common import require_json
 from musicez.entrypoints.http.state import AppState
 
@@ -32,16 +34,23 @@ class RoutePlan:
     guard: RouteRule
     json_body: bool  # takes a body that must be JSON (POST /auth/introspect takes a form, RFC 7662)
     optional_body: bool
+    injected: bool  # dishka resolves some of its parameters: it needs a request container
 
     @classmethod
     def of(cls, handler: BaseRouteHandler) -> RoutePlan:
         opt = handler.opt
         takes_body = "data" in handler.parsed_fn_signature.parameters
-        return cls(RouteRule.of(opt), takes_body and not opt.get("form_body"), bool(opt.get("optional_body")))
+        return cls(
+            RouteRule.of(opt),
+            takes_body and not opt.get("form_body"),
+            bool(opt.get("optional_body")),
+            is_dishka_injected(handler.fn),
+        )
 
 
 def before_every_request(state: AppState) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
     """The app's hook, holding the app's state (no `app.state` lookup per request)."""
+    app_level: dict[Any, bool] = {}  # (type, component) -> whether the app container provides it
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
         handler = request.route_handler
@@ -52,5 +61,7 @@ def before_every_request(state: AppState) -> Callable[[Request[Any, Any, Any]], 
         await require_credentials(request, plan.guard, state)
         if plan.json_body:
             require_json(request, plan.optional_body)
+        if plan.injected:  # last: a request refused above never makes one
+            attach_request_container(request.scope, state.container, app_level)  # type: ignore[arg-type]
 
     return before_request

@@ -157,15 +157,32 @@ def _bound_request_id_var() -> Any:
 _REQUEST_ID = _bound_request_id_var()
 
 
-def outer_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncContainer | None = None) -> ASGIApp:
-    """With `container`, each request gets a `LazyRequestContainer` where dishka's
-    Litestar integration looks for its request container (`request.state.dishka_container`)."""
+DISHKA_CONTAINER = "dishka_container"  # where dishka's Litestar integration looks (`request.state`)
+
+
+def attach_request_container(scope: dict[str, Any], container: AsyncContainer, app_level: dict[Any, bool]) -> None:
+    """Give this request a `LazyRequestContainer`, for a route whose handler dishka injects. Only
+    those routes get one (the hook knows the route, `hooks.py`): the rest never make one."""
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    state[DISHKA_CONTAINER] = LazyRequestContainer(container, scope, app_level)
+
+
+def _entered_container(scope: dict[str, Any]) -> LazyRequestContainer | None:
+    state = scope.get("state")
+    lazy = state.get(DISHKA_CONTAINER) if state else None
+    return lazy if isinstance(lazy, LazyRequestContainer) and lazy.entered else None
+
+
+def outer_middleware(app: ASGIApp, metrics: RequestMetrics) -> ASGIApp:
+    """Around the whole app. A request whose route entered dishka's request scope (through the
+    `LazyRequestContainer` the hook attached) has that scope closed here, after the response."""
 
     set_request_id = _REQUEST_ID.set
     set_principal, get_principal = REQUEST_PRINCIPAL.set, REQUEST_PRINCIPAL.get
     perf_counter = time.perf_counter
     record = metrics.record
-    app_level: dict[Any, bool] = {}  # (type, component) -> whether the app container provides it
 
     async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -190,25 +207,20 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, container: AsyncCont
                 _finish_headers(message, request_id, decisions, get_principal() is not None)
             await send(message)
 
-        lazy = None
-        if container is not None:
-            lazy = LazyRequestContainer(container, scope, app_level)
-            state = scope.get("state")
-            if state is None:
-                state = scope["state"] = {}
-            state["dishka_container"] = lazy
         try:
             await app(scope, receive, send_with_headers)
         except BaseException as error:
             if activity:  # a response that never started (flushing twice writes nothing twice)
                 await flush_activity(activity)
-            if lazy is not None and lazy.entered:
+            lazy = _entered_container(scope)
+            if lazy is not None:
                 await lazy.close(error)
             raise
         else:
             if activity:  # events recorded after the response started (flushing twice writes nothing twice)
                 await flush_activity(activity)
-            if lazy is not None and lazy.entered:
+            lazy = _entered_container(scope)
+            if lazy is not None:
                 await lazy.close(None)
         finally:
             record(scope["method"], scope.get("path_template") or "unmatched", status, perf_counter() - started)
