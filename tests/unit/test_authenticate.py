@@ -187,7 +187,8 @@ async def test_a_refreshed_session_gives_its_old_token_a_principal_describing_it
 
     assert isinstance(again, UserPrincipal)
     assert again is not first
-    assert again.session is not None and first.session is not None
+    assert again.session is not None
+    assert first.session is not None
     assert again.session.refresh_expires_at > first.session.refresh_expires_at
 
 
