@@ -3,7 +3,7 @@ its full path: a changed limit for the same key, an equal new limit object, and 
 
 from __future__ import annotations
 
-from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore
+from musicez.adapters.rate_lease import Grant, LeasedRateLimiter, MemoryQuotaStore, QuotaStore, chunk_for
 from musicez.domain.rate_limit import RateLimit
 
 KEY = "principal:key:1"
@@ -40,3 +40,43 @@ async def test_a_reset_drops_what_the_hot_path_held() -> None:
     after = await limiter.hit(KEY, limit)  # a fresh window: 12 leased, 1 spent
 
     assert (after.allowed, after.remaining) == (True, 99)
+
+
+class TailStore(QuotaStore):
+    """One store window at a time on a fake clock; every reply travels `delay` seconds (the clock
+    moves on while it does). PTTL in whole milliseconds, rounded down, as Redis answers."""
+
+    def __init__(self, clock: list[float], delay: float) -> None:
+        self.clock = clock
+        self.delay = delay
+        self.end: float | None = None
+        self.used = 0
+        self.leases = 0
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        now = self.clock[0]
+        if self.end is None or now >= self.end:
+            self.end, self.used = now + limit.seconds, 0
+        chunk = chunk_for(limit.amount - self.used, 64, 8)
+        self.used += chunk
+        self.leases += 1
+        ttl_ms = int((self.end - now) * 1000)
+        self.clock[0] += self.delay  # the reply travels
+        return Grant(chunk, self.used, ttl_ms)
+
+
+async def test_a_lease_landing_in_the_last_millisecond_of_a_window_twice_is_not_a_refusal() -> None:
+    """At the end of a window the process leases again; that lease can land in the store's last
+    millisecond (its units already ended when the reply arrives), and so can the next one. Far
+    from the limit that is no reason to refuse: lease until a window that is still open."""
+    clock = [0.0]
+    store = TailStore(clock, delay=0.0005)
+    limiter = LeasedRateLimiter(store, clock=lambda: clock[0])
+    limit = RateLimit(1_000_000, "minute")
+    assert (await limiter.hit(KEY, limit)).allowed  # the window [0, 60)
+
+    clock[0] = 59.999  # this process's end of that window (a millisecond before the store's)
+    decision = await limiter.hit(KEY, limit)
+
+    assert decision.allowed
+    assert store.leases == 4  # the first, two in the old window's last millisecond, one in the next

@@ -89,7 +89,7 @@ class AuthenticateApiKey:
                 if row.is_usable(now):
                     self.usage.mark(row.id, now)
                     return principal
-            del self._known[presented]  # changed, revoked or expired since: check it afresh
+            self._known.pop(presented, None)  # changed, revoked or expired since: check it afresh
         parsed = PresentedKey.parse(presented)
         if parsed is None:
             self.events.record(ApiKeyInvalid(reason="malformed"))
