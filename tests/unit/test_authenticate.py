@@ -198,6 +198,9 @@ async def test_a_known_key_is_reused_until_its_row_changes(world: World) -> None
     first = await world.authenticate.execute(None, created.secret)
     again = await world.authenticate.execute(None, created.secret)
     assert again is first
+    known = world.authenticate.api_key._known  # noqa: SLF001 - what the process keeps of a key
+    assert all(isinstance(digest, bytes) and len(digest) == 16 for digest in known)
+    assert created.secret not in repr(known)  # a digest of the key, never the key
 
     await world.revoke_api_key.execute(created.key.id)
     with pytest.raises(InvalidApiKey):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass, field
 
@@ -60,10 +61,11 @@ class AuthenticateApiKey:
     events: EventSink
     failures: FailureBudget
     throttle_policy: ThrottlePolicy
-    # presented key -> (its principal, the row it was checked against). Reused while the key
-    # lookup answers with that very row (a cache hit: no revocation or change since), which
-    # skips parsing the key and its keyed hash. Only keys that authenticated get in.
-    _known: dict[str, tuple[ApiKeyPrincipal, ApiKey]] = field(
+    # A digest of the presented key -> (its principal, the row it was checked against). Reused
+    # while the key lookup answers with that very row (a cache hit: no revocation or change since),
+    # which skips parsing the key and its keyed hash. Only keys that authenticated get in, and
+    # never as text: a 128-bit BLAKE2b digest (~0.4 µs, a fifth of the keyed hash it saves).
+    _known: dict[bytes, tuple[ApiKeyPrincipal, ApiKey]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -80,7 +82,8 @@ class AuthenticateApiKey:
 
     async def _authenticate(self, presented: str) -> ApiKeyPrincipal:
         found: ApiKey | None = None
-        known = self._known.get(presented)
+        memo = hashlib.blake2b(presented.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        known = self._known.get(memo)
         if known is not None:
             principal, row = known
             found = await self.keys.find(principal.key_id)
@@ -89,7 +92,7 @@ class AuthenticateApiKey:
                 if row.is_usable(now):
                     self.usage.mark(row.id, now)
                     return principal
-            self._known.pop(presented, None)  # changed, revoked or expired since: check it afresh
+            self._known.pop(memo, None)  # changed, revoked or expired since: check it afresh
         parsed = PresentedKey.parse(presented)
         if parsed is None:
             self.events.record(ApiKeyInvalid(reason="malformed"))
@@ -108,7 +111,7 @@ class AuthenticateApiKey:
         principal = ApiKeyPrincipal(key.id, key.name, key.rate_limit, key.scope)
         if len(self._known) >= KNOWN_PRINCIPALS:
             self._known.clear()
-        self._known[presented] = (principal, key)
+        self._known[memo] = (principal, key)
         return principal
 
 
