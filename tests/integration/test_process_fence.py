@@ -122,10 +122,14 @@ def test_b_serves_a_warm_session_without_reading_redis(pair: Pair, own_redis: Re
     on_a, on_b = pair
     token = _login(on_a, _user(on_a))
     _warm(on_b, token)
+    # After a quiet spell the lease has lapsed (an idle process pings 4 times a second): the first
+    # read asks for pings again and goes to Redis until one comes back. Then the steady state.
     time.sleep(0.2)
+    assert _me(on_b, token) == 200
+    time.sleep(0.02)  # the next ping (within MUSICEZ_FENCE_PING_MS, 10 ms) has come back; the lease is 50 ms
     before = _hgetall_calls(own_redis.url)
     assert all(_me(on_b, token) == 200 for _ in range(20))
-    assert _hgetall_calls(own_redis.url) - before <= 4  # a late ping on a loaded box may cost a read
+    assert _hgetall_calls(own_redis.url) - before <= 2  # a late ping on a loaded box may cost a read
 
 
 def test_logout_on_a_is_obeyed_by_b_at_once_every_time(pair: Pair) -> None:
