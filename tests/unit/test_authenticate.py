@@ -229,3 +229,29 @@ async def test_a_known_key_costs_one_lookup_when_every_read_makes_a_new_row(worl
     await world.revoke_api_key.execute(created.key.id)
     with pytest.raises(InvalidApiKey):
         await authenticate.execute(created.secret)
+
+
+async def test_the_tables_of_known_principals_stay_within_their_bound(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every authenticated credential may enter a table; a full one is emptied, so a process that
+    sees many tokens and keys keeps at most the bound, and what it keeps still authenticates."""
+    import musicez.application.authenticate as module
+
+    monkeypatch.setattr(module, "KNOWN_PRINCIPALS", 3)
+    bearer, api_key = world.authenticate.bearer, world.authenticate.api_key
+    grants = [await world.sign_up(f"listener-{n}@example.com") for n in range(8)]
+    secrets = [(await world.create_api_key.execute(f"service-{n}")).secret for n in range(8)]
+    sizes: list[int] = []
+    for grant, secret in zip(grants, secrets, strict=True):
+        user = await world.authenticate.execute(grant.access.token, None)
+        service = await world.authenticate.execute(None, secret)
+        assert isinstance(user, UserPrincipal)
+        assert isinstance(service, ApiKeyPrincipal)
+        assert bearer._known[grant.access.token] is user  # noqa: SLF001 - the table under test
+        sizes += [len(bearer._known), len(api_key._known)]  # noqa: SLF001
+    assert max(sizes) == 3  # filled up to the bound, never past it
+    assert min(sizes[2:]) == 1  # and emptied when full, not walked
+    for grant, secret in zip(grants, secrets, strict=True):  # what was dropped is checked afresh
+        assert isinstance(await world.authenticate.execute(grant.access.token, None), UserPrincipal)
+        assert isinstance(await world.authenticate.execute(None, secret), ApiKeyPrincipal)
