@@ -199,3 +199,52 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+# --- work after the response is bounded ------------------------------------------------------
+
+
+async def test_background_work_past_its_limit_is_dropped_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    import inspect
+    import warnings
+
+    from musicez.application import activity
+
+    work = activity.BackgroundWork(limit=3)
+    release = asyncio.Event()
+    finished: list[int] = []
+
+    async def slow(n: int) -> None:
+        await release.wait()
+        finished.append(n)
+
+    assert all(work.spawn(slow(n)) for n in range(3))
+    dropped = [slow(n) for n in range(3, 203)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a dropped coroutine is closed, never left "never awaited"
+        with caplog.at_level("WARNING", logger="musicez.activity"):
+            assert not any(work.spawn(coroutine) for coroutine in dropped)
+    assert len(work.tasks) == 3  # the process keeps no more than the limit
+    assert work.dropped == 200
+    assert all(inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED for coroutine in dropped)
+    assert [r.getMessage() for r in caplog.records] == [
+        "background work dropped: 3 tasks already running (1 dropped so far)"
+    ]  # a flood of drops makes one line a minute, not one a drop
+
+    release.set()
+    await work.drain(1)
+    assert sorted(finished) == [0, 1, 2]
+    assert not work.tasks
+    assert work.spawn(slow(7))  # room again once the running work is done
+    await work.drain(1)
+    assert finished[-1] == 7
+
+    caplog.clear()
+    assert work._last_warning is not None  # noqa: SLF001 - when it last said so
+    work._last_warning -= activity.WARN_EVERY_SECONDS  # noqa: SLF001 - a minute later: one more line
+    for _ in range(3):
+        work.spawn(slow(8))
+    assert work.spawn(slow(9)) is False
+    assert len(caplog.records) == 1
+    release.set()
+    await work.drain(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from musicez.domain.session import EndReason
 log = logging.getLogger("musicez.activity")
 
 MAX_PAGE = 100
+WARN_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +187,45 @@ async def flush_request(buffer: RequestActivity) -> None:
 
 @dataclass(slots=True)
 class BackgroundWork:
-    """Tasks that run after a response (activity off the request path, security mails)."""
+    """Tasks that run after a response (activity off the request path, security mails).
+
+    At most `limit` run at once. Each is short (the mail and database calls it makes have their
+    own timeouts), but clients can start them faster than a slow mail server or database
+    finishes them (a forgot-password request starts one for every well-formed request, and the
+    route answers 202 whatever happens), so past the limit new work is dropped, not queued: the
+    process's memory stays bounded. Drops are counted in `dropped` and logged at most once a
+    minute (a flood makes no flood of log lines)."""
 
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    limit: int = 1_000
+    dropped: int = field(default=0, init=False)
+    _last_warning: float | None = field(default=None, init=False, repr=False)
 
-    def spawn(self, work: Awaitable[None]) -> None:
+    def spawn(self, work: Awaitable[None]) -> bool:
+        """Run `work` in the background; False if it was dropped (the limit was reached)."""
+        if len(self.tasks) >= self.limit:
+            self._drop(work)
+            return False
+
         async def run() -> None:
             await work
 
         task = asyncio.get_running_loop().create_task(run())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return True
+
+    def _drop(self, work: Awaitable[None]) -> None:
+        close = getattr(work, "close", None)
+        if close is not None:  # a coroutine never started: close it (no "never awaited" warning)
+            close()
+        self.dropped += 1
+        now = time.monotonic()
+        if self._last_warning is None or now - self._last_warning >= WARN_EVERY_SECONDS:
+            self._last_warning = now
+            log.warning(
+                "background work dropped: %d tasks already running (%d dropped so far)", len(self.tasks), self.dropped
+            )
 
     async def drain(self, grace: float = 10.0) -> None:
         if self.tasks:
