@@ -129,6 +129,26 @@ async def test_a_warm_read_makes_no_round_trip(pair: Pair) -> None:
     assert pair.inner.reads - before <= 2  # a late ping on a loaded box may send one to the store
 
 
+async def test_cached_answers_only_from_a_trusted_cache(pair: Pair) -> None:
+    """`cached` (no I/O) gives what a warm read would, and nothing it cannot vouch for: not a
+    session never read here, and nothing once the channel is lost."""
+    session = await _created(pair.inner)
+    await _trusted(pair.fence_b)
+    assert pair.b.cached(session.user_id, session.id) is None  # never read on B: ask `get`
+    reads = pair.inner.reads
+    assert await pair.b.get(session.user_id, session.id) == session
+    assert pair.inner.reads == reads + 1
+    deadline = time.monotonic() + 5
+    while (found := pair.b.cached(session.user_id, session.id)) is None:  # a late ping on a loaded box
+        assert time.monotonic() < deadline, "a warm, trusted cache never answered"
+        await asyncio.sleep(0.005)
+    assert found == session
+    assert pair.inner.reads == reads + 1  # no read: the cache answered
+
+    pair.fence_b.fence.on_lost()  # the channel is gone: nothing cached may be trusted
+    assert pair.b.cached(session.user_id, session.id) is None
+
+
 async def _own_pings(listener: Redis, fence: RedisFence, seconds: float, *, asking: bool) -> int:
     """How many pings `fence` publishes in `seconds`, read on a subscriber of the channel;
     with `asking`, its cache is asked for all along (as a guarded route's reads do)."""
@@ -180,6 +200,8 @@ async def test_a_revocation_on_one_process_is_obeyed_by_the_other_on_return(pair
         else:
             await pair.a.revoke(session.user_id, session.id)
         latencies.append(time.perf_counter() - started)
+        assert pair.b.cached(session.user_id, session.id) is None  # the guard's hot path
+        assert pair.a.cached(session.user_id, session.id) is None
         assert await pair.b.get(session.user_id, session.id) is None
         assert await pair.a.get(session.user_id, session.id) is None
     assert min(latencies) >= LEASE  # the fence's price, paid by every revocation

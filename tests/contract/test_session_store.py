@@ -837,3 +837,24 @@ async def test_a_session_stored_before_v1_1_rotates_and_gets_a_tombstone(redis_u
 
 def at_time(start: datetime, seconds: float) -> datetime:
     return start + timedelta(seconds=seconds)
+
+
+async def test_cached_never_answers_what_get_would_not(subject: StoreUnderTest) -> None:
+    """`cached` (the guard's no-I/O read) is the session or None; once the session is revoked or
+    has expired it is None at once."""
+    store, now = subject.store, subject.now
+    session = make_session(now, refresh_in=2)
+    await store.create(session, "mac")
+    cached = store.cached(session.user_id, session.id)
+    assert cached is None or cached == await store.get(session.user_id, session.id)
+    if subject.redis is None:
+        assert cached == session  # the in-process store is the store: it always knows
+
+    await store.revoke(session.user_id, session.id)
+    assert store.cached(session.user_id, session.id) is None
+
+    expiring = make_session(now, refresh_in=1)
+    await store.create(expiring, "mac")
+    await subject.elapse(1.2)
+    assert await store.get(expiring.user_id, expiring.id) is None
+    assert store.cached(expiring.user_id, expiring.id) is None

@@ -325,6 +325,9 @@ class FakeRateLimiter:
         count = self.counts[(key, limit)] = self.counts.get((key, limit), 0) + 1
         return self._decision(count, limit, count <= limit.amount)
 
+    def hit_nowait(self, key: str, limit: RateLimit) -> RateDecision | None:
+        return None  # every hit is counted by `hit`
+
     async def peek(self, key: str, limit: RateLimit) -> RateDecision:
         count = self.counts.get((key, limit), 0)
         return self._decision(count, limit, count < limit.amount)

@@ -80,3 +80,38 @@ async def test_a_lease_landing_in_the_last_millisecond_of_a_window_twice_is_not_
 
     assert decision.allowed
     assert store.leases == 4  # the first, two in the old window's last millisecond, one in the next
+
+
+class CountingLeases(MemoryQuotaStore):
+    leases = 0
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        self.leases += 1
+        return await super().lease(key, limit)
+
+
+async def test_hit_nowait_spends_only_what_is_held_and_counts_like_hit() -> None:
+    """The guard's no-I/O path: None (never a lease) when no unit is held, else a unit spent as
+    `hit` would spend it; mixed with `hit` over several windows' worth of calls, exactly the
+    limit is allowed and no more."""
+    store = CountingLeases()
+    limiter = LeasedRateLimiter(store)
+    limit = RateLimit(100, "minute")
+
+    assert limiter.hit_nowait(KEY, limit) is None
+    assert store.leases == 0
+    first = await limiter.hit(KEY, limit)  # leases 12 (100 // 8), spends 1
+    assert store.leases == 1
+    nowait = limiter.hit_nowait(KEY, limit)
+    assert nowait is not None
+    assert (nowait.allowed, nowait.limit, nowait.remaining) == (True, 100, first.remaining - 1)
+
+    allowed = 2
+    for call in range(300):
+        decision = limiter.hit_nowait(KEY, limit) if call % 3 else None
+        if decision is None:
+            decision = await limiter.hit(KEY, limit)
+        allowed += decision.allowed
+    assert allowed == 100
+    assert limiter.hit_nowait(KEY, limit) is None  # exhausted: refusals come from `hit`
+    assert not (await limiter.hit(KEY, limit)).allowed

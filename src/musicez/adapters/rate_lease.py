@@ -74,8 +74,15 @@ class LeasedRateLimiter:
         return RateDecision(allowed, limit.amount, min(limit.amount, remaining), max(1, math.ceil(held.end - now)))
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
+        decision = self.hit_nowait(key, limit)
+        if decision is not None:
+            return decision
+        return await self._hit(key, limit)
+
+    def hit_nowait(self, key: str, limit: RateLimit) -> RateDecision | None:
+        """The hot path: spend a unit held for this very limit, if one is (else None: `hit`)."""
         latest = self._latest.get(key)
-        if latest is not None and latest[0] is limit:  # the hot path: a unit held for this very limit
+        if latest is not None and latest[0] is limit:
             held = latest[1]
             if held.units > 0:
                 now = self._clock()
@@ -84,7 +91,7 @@ class LeasedRateLimiter:
                     amount = limit.amount
                     remaining = max(0, amount - held.used) + held.units
                     return RateDecision(True, amount, min(amount, remaining), max(1, math.ceil(held.end - now)))
-        return await self._hit(key, limit)
+        return None
 
     async def _hit(self, key: str, limit: RateLimit) -> RateDecision:
         slot = (key, limit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from musicez.application.ports import Clock, EventSink, RateDecision, RateLimiter, RateObserver
+from musicez.application.ports import Clock, EventSink, PrincipalRateLimiter, RateDecision, RateLimiter, RateObserver
 from musicez.domain.errors import RateLimited
 from musicez.domain.events import Throttled
 from musicez.domain.rate_limit import RateLimit
@@ -20,7 +20,10 @@ class Throttle:
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         """Count one request; over the limit, refuse it with 429."""
-        decision = await self.limiter.hit(key, limit)  # `count`, inlined: this is the guard's hot path
+        return self._settle(key, await self.limiter.hit(key, limit))
+
+    def _settle(self, key: str, decision: RateDecision) -> RateDecision:
+        """Report the decision (for `RateLimit-*`); refuse with 429 if it is a refusal."""
         self.observer.observe(decision)
         if not decision.allowed:
             self.events.record(Throttled(scope=key.split(":", 1)[0]))
@@ -36,11 +39,17 @@ class Throttle:
         await self.limiter.reset(key, limit)
 
 
+@dataclass(frozen=True, slots=True)
 class PrincipalThrottle(Throttle):
     """The throttle of the guard's per-principal limit, on the leased limiter
     (`PrincipalRateLimiter`), kept apart from the per-client and failure limits."""
 
-    __slots__ = ()
+    limiter: PrincipalRateLimiter
+
+    def hit_nowait(self, key: str, limit: RateLimit) -> RateDecision | None:
+        """`hit`, when the limiter decides without I/O (else None: then `hit`)."""
+        decision = self.limiter.hit_nowait(key, limit)
+        return None if decision is None else self._settle(key, decision)
 
 
 class FailureBudget:

@@ -29,17 +29,26 @@ class FencedSessionStore:
         self._fence = fence.fence
         self._clock = clock
 
-    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
+    def cached(self, user_id: UserId, session_id: SessionId) -> Session | None:
+        """A hit in the cache while the fence trusts it (a live session), else None."""
         self._channel.start()
         fence = self._fence
-        key = (user_id, session_id)
         if fence.trusted(time.monotonic()):
+            key = (user_id, session_id)
             cached = cast(Session | None, fence.sessions.get(key))
             if cached is not None:
                 now = self._clock.now()
                 if now < cached.refresh_expires_at and now < cached.absolute_expires_at:
                     return cached
                 fence.sessions.discard(key)
+        return None
+
+    async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
+        cached = self.cached(user_id, session_id)
+        if cached is not None:
+            return cached
+        fence = self._fence
+        key = (user_id, session_id)
         ticket = fence.sessions.begin(key, fence.epoch)
         try:
             session = await self._inner.get(user_id, session_id)

@@ -154,7 +154,10 @@ class MemorySessionStore:
         return Rotation(RotationOutcome.INVALID)
 
     async def get(self, user_id: UserId, session_id: SessionId) -> Session | None:
-        record = self._live(user_id, session_id)
+        return self.cached(user_id, session_id)
+
+    def cached(self, user_id: UserId, session_id: SessionId) -> Session | None:
+        record = self._live(user_id, session_id)  # this process holds the store itself
         return record.session if record else None
 
     async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]:

@@ -32,6 +32,11 @@ class PrincipalRateLimiter(RateLimiter, Protocol):
 
     Same contract as RateLimiter; `remaining` may be conservative or as of the last lease."""
 
+    def hit_nowait(self, key: str, limit: RateLimit) -> RateDecision | None:
+        """`hit`, when it can be decided without I/O (a unit this process holds), else None: then
+        call `hit`. A decision given here counts exactly as one from `hit`. The guard's hot path."""
+        ...
+
 
 class RateObserver(Protocol):
     """Hears every decision taken for the current request."""

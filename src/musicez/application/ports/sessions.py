@@ -42,6 +42,13 @@ class SessionStore(Protocol):
 
     async def get(self, user_id: UserId, session_id: SessionId) -> Session | None: ...
 
+    def cached(self, user_id: UserId, session_id: SessionId) -> Session | None:
+        """The session, when this process can vouch for it without I/O (a cache it trusts, or a
+        store in this very process); None says only "not known here": ask `get`. Never a
+        session that `get` would not return at this moment (revocation stays strict). The
+        guard's hot path: no coroutine, no round trip."""
+        ...
+
     async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]: ...
 
     async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
