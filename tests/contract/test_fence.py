@@ -383,6 +383,8 @@ async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
         assert lookup.reads - reads <= 1  # served from the cache
         revoke = RevokeApiKey(SqlUnitOfWork(contract_postgres_sessions), SystemClock(), FakeEvents(), fences[0])
         await revoke.execute(key_id)
+        held = on_b.cached(key_id)  # the guard's hot path: the old row never comes back
+        assert held is None or held.revoked_at is not None
         found = await on_b.find(key_id)
         assert found is not None
         assert found.revoked_at is not None

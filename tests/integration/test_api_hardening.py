@@ -285,6 +285,10 @@ async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSett
         scanner, partner = from_address("198.51.100.88"), from_address("203.0.113.6")
         flipped = "A" if created.secret[-10] != "A" else "B"
         wrong = created.secret[:-10] + flipped + created.secret[-9:]  # a well-formed key that is not it
+        # The real key, checked once before the budget runs out (the guard keeps what it checked):
+        # still refused from that address below.
+        known = await client.get("/auth/me", headers={"X-API-Key": created.secret, **scanner})
+        assert known.status_code == 200, known.text
         for key in ("garbage", f"mez_{'x' * 40}", wrong):
             response = await client.get("/auth/me", headers={"X-API-Key": key, **scanner})
             assert_problem(response, 401, "invalid_api_key")

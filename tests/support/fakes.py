@@ -243,7 +243,10 @@ class FakeApiKeyLookup:
         self._database = database
 
     async def find(self, key_id: ApiKeyId) -> ApiKey | None:
-        return self._database.committed.api_keys.get(key_id)
+        return self.cached(key_id)
+
+    def cached(self, key_id: ApiKeyId) -> ApiKey | None:
+        return self._database.committed.api_keys.get(key_id)  # the in-process database itself
 
 
 # --- time, randomness, hashing -----------------------------------------------------------

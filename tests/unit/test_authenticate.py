@@ -215,6 +215,9 @@ async def test_a_known_key_costs_one_lookup_when_every_read_makes_a_new_row(worl
     reads: list[ApiKeyId] = []
 
     class FreshRows:
+        def cached(self, key_id: ApiKeyId) -> ApiKey | None:
+            return None  # no cache: every answer is a read
+
         async def find(self, key_id: ApiKeyId) -> ApiKey | None:
             reads.append(key_id)
             row = await rows.find(key_id)
@@ -255,3 +258,19 @@ async def test_the_tables_of_known_principals_stay_within_their_bound(
     for grant, secret in zip(grants, secrets, strict=True):  # what was dropped is checked afresh
         assert isinstance(await world.authenticate.execute(grant.access.token, None), UserPrincipal)
         assert isinstance(await world.authenticate.execute(None, secret), ApiKeyPrincipal)
+
+
+async def test_a_known_key_is_still_refused_from_an_address_past_its_failure_budget(world: World) -> None:
+    """The no-I/O path for a key checked before keeps `execute`'s order: the address's budget of
+    API-key failures first, before any lookup."""
+    created = await world.create_api_key.execute("recommender")
+    scanner, partner = "198.51.100.88", "203.0.113.6"
+    assert isinstance(await world.authenticate.execute(None, created.secret, scanner), ApiKeyPrincipal)
+    budget = world.authenticate.api_key.throttle_policy.api_key_failures.amount
+    for _ in range(budget):
+        with pytest.raises(InvalidApiKey):
+            await world.authenticate.execute(None, f"mez_{'x' * 40}", scanner)
+
+    with pytest.raises(RateLimited):
+        await world.authenticate.execute(None, created.secret, scanner)
+    assert isinstance(await world.authenticate.execute(None, created.secret, partner), ApiKeyPrincipal)

@@ -119,13 +119,20 @@ class FencedApiKeyLookup:
         self._channel = fence
         self._fence = fence.fence
 
-    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
+    def cached(self, key_id: ApiKeyId) -> ApiKey | None:
+        """A hit in the cache while the fence trusts it, else None. Revoked or expired rows too:
+        the guard refuses them by their times."""
         self._channel.start()
         fence = self._fence
         if fence.trusted(time.monotonic()):
-            cached = cast(ApiKey | None, fence.keys.get(key_id))
-            if cached is not None:  # revoked or expired rows too: the guard refuses them by their times
-                return cached
+            return cast(ApiKey | None, fence.keys.get(key_id))
+        return None
+
+    async def find(self, key_id: ApiKeyId) -> ApiKey | None:
+        cached = self.cached(key_id)
+        if cached is not None:
+            return cached
+        fence = self._fence
         ticket = fence.keys.begin(key_id, fence.epoch)
         try:
             key = await self._inner.find(key_id)

@@ -64,6 +64,12 @@ class ApiKeyLookup(Protocol):
 
     async def find(self, key_id: ApiKeyId) -> ApiKey | None: ...
 
+    def cached(self, key_id: ApiKeyId) -> ApiKey | None:
+        """The row, when this process can vouch for it without I/O (a cache it trusts), else
+        None: then `find`. Never a row `find` would not return at this moment (a revoked key's
+        row shows its revocation). The guard's hot path: no coroutine, no round trip."""
+        ...
+
 
 class UsageRecorder(Protocol):
     """Notes when a key was last used, without a database write per request."""
