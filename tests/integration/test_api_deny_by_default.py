@@ -7,10 +7,11 @@ import re
 import uuid
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, get
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
+from musicez.entrypoints.http.hooks import RoutePlan
 from tests.support.api import assert_problem
 
 Client = AsyncTestClient[Litestar]
@@ -103,3 +104,35 @@ async def test_options_states_allow_with_or_without_credentials(client: Client) 
             assert response.status_code == 204, (path, headers, response.text)
             assert "allow" in response.headers
             assert "ratelimit-limit" not in response.headers
+
+
+async def test_a_route_registered_after_the_app_was_made_is_guarded_too(client: Client) -> None:
+    """`specialise_hooks` gives the routes it sees their own hooks when the app is made; any other
+    route keeps the app's hook, so it is guarded like the rest."""
+
+    @get("/late-route", sync_to_thread=False)
+    def late() -> dict[str, bool]:
+        return {"ok": True}
+
+    client.app.register(late)
+    response = await client.get("/late-route")
+    assert_problem(response, 401, "missing_credentials")
+
+
+async def test_only_routes_whose_hook_would_do_nothing_go_without_one(client: Client) -> None:
+    without_hook = set()
+    for route in client.app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.resolve_before_request() is not None:
+                continue
+            plan = RoutePlan.of(handler)
+            methods = set(handler.http_methods)
+            assert plan.guard.public or methods == {"OPTIONS"}, route.path
+            assert not plan.json_body, route.path
+            assert not plan.injected, route.path
+            without_hook |= {(method, route.path) for method in methods}
+    assert ("GET", "/health/live") in without_hook
+    assert ("GET", "/auth/me") not in without_hook
+    assert ("POST", "/auth/login") not in without_hook  # takes a JSON body

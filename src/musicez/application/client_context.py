@@ -8,16 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
-_CLIENT: ContextVar[str | Callable[[], str] | None] = ContextVar("musicez_client", default=None)
+# The address, a function that works it out, or (function, its argument): the HTTP layer binds
+# the last for every request (a tuple costs less to make than a closure), and nothing is worked
+# out unless an event is recorded.
+ClientBinding = str | Callable[[], str] | tuple[Callable[[Any], str], Any]
+_CLIENT: ContextVar[ClientBinding | None] = ContextVar("musicez_client", default=None)
 
 
-def bind_client(address: str | Callable[[], str]) -> None:
+def bind_client(address: ClientBinding) -> None:
     _CLIENT.set(address)
+
+
+def client_binder() -> Callable[[ClientBinding | None], object]:
+    """`bind_client` without the call around it, for a caller that binds on every request."""
+    return _CLIENT.set
 
 
 def bound_client() -> str | None:
     bound = _CLIENT.get()
-    if bound is None:
-        return None
-    return bound if isinstance(bound, str) else bound()
+    if bound is None or isinstance(bound, str):
+        return bound
+    if isinstance(bound, tuple):
+        resolve, argument = bound
+        return resolve(argument)
+    return bound()

@@ -23,7 +23,7 @@ from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
 from musicez.entrypoints.http.access_log import access_log
 from musicez.entrypoints.http.body import JsonBodyRequest
-from musicez.entrypoints.http.client_address import parse_networks
+from musicez.entrypoints.http.client_address import client_of_scope, parse_networks
 from musicez.entrypoints.http.cors import cors_problem_documents, listed_origins_only
 from musicez.entrypoints.http.docs import (
     declare_problem_responses,
@@ -32,7 +32,7 @@ from musicez.entrypoints.http.docs import (
     documented_operations,
 )
 from musicez.entrypoints.http.guard import PUBLIC
-from musicez.entrypoints.http.hooks import before_every_request
+from musicez.entrypoints.http.hooks import before_every_request, specialise_hooks
 from musicez.entrypoints.http.outer_middleware import RequestMetrics, outer_middleware
 from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
@@ -176,6 +176,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         await _flush_usage(container)
         await container.close()
         stop_watching_dependencies()
+        if state.request_metrics is not None:
+            state.request_metrics.flush()
 
     cors = cors_config(settings)
 
@@ -193,6 +195,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         debug=False,
     )
     app.state.musicez = state
+    specialise_hooks(app, state)  # each route's own hook, or none where it would do nothing
     operations = documented_operations(app)
     declare_problem_responses(handler for _, handler in operations)
     describe_operations(operations)  # summaries, descriptions, examples: read when the document is built
@@ -204,5 +207,6 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         app.asgi_handler = access_log(app.asgi_handler, client_id, parse_networks(settings.trusted_proxies))
     # dishka's request scope: entered lazily, only by routes it injects (instead of setup_dishka's
     # per-request middleware); the hook attaches it (hooks.py), the outer middleware closes it
-    app.asgi_handler = outer_middleware(app.asgi_handler, RequestMetrics(registry))
+    state.request_metrics = RequestMetrics(registry)
+    app.asgi_handler = outer_middleware(app.asgi_handler, state.request_metrics, client_of_scope(state))
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
@@ -29,19 +29,25 @@ def _trusted(address: str, networks: Sequence[Network]) -> bool:
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
-    address = _client_address(connection, trusted)
+    address = _client_address(connection.scope, trusted)
     bind_client(address)  # security events of this request carry its client id
     return address
 
 
-def note_client(connection: ASGIConnection[Any, Any, Any, Any], state: AppState) -> None:
-    """Security events of this request carry its client id, worked out only if one is recorded."""
-    bind_client(lambda: _client_address(connection, state.trusted_networks))
+def client_of_scope(state: AppState) -> Callable[[Any], str]:
+    """The client address of an ASGI scope, through the app's trusted proxies (read when called:
+    they are set at start-up). The outer middleware binds it with each request's scope, so
+    security events of every route carry the client id, worked out only if one is recorded."""
+
+    def client_of(scope: Any) -> str:
+        return _client_address(scope, state.trusted_networks)
+
+    return client_of
 
 
 def client_address_of(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
     """The address alone, without binding it to this request's security events."""
-    return _client_address(connection, trusted)
+    return _client_address(connection.scope, trusted)
 
 
 _SEEN_MAX = 4096
@@ -51,8 +57,7 @@ _SEEN_MAX = 4096
 _seen: dict[tuple[str, tuple[bytes, ...], int], tuple[Sequence[Network], str]] = {}
 
 
-def _client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
-    scope = connection.scope
+def _client_address(scope: Any, trusted: Sequence[Network]) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
     if not trusted:

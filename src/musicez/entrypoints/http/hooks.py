@@ -6,8 +6,12 @@ handler (~10 µs a request, more than the whole cached authentication), and a ho
 with the request alone. The order is a guard's: a request without a credential is 401 before
 anything looks at its body.
 
-What a route asks for is read from its `opt` and signature once, on its first request, and
-kept in its `opt` (one entry per route handler, Litestar's automatic OPTIONS ones included).
+What a route asks for is read from its `opt` and signature once and kept in its `opt` (one
+entry per route handler, Litestar's automatic OPTIONS ones included). `specialise_hooks` does
+that for every route when the app is made and gives each route a hook of its own with the plan
+bound in, or none at all where it would do nothing (a public route that takes no body and
+resolves nothing per request, like `/health/live`): Litestar then skips the call. The app-level
+hook stays the default for any route it did not see.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dishka.integrations.base import is_dishka_injected
-from litestar import Request
-from litestar.handlers import BaseRouteHandler
+from litestar import Litestar, Request
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.types import Empty
 
-from musicez.entrypoints.http.client_address import note_client
 from musicez.entrypoints.http.guard import RouteRule, require_credentials
 from musicez.entrypoints.http.outer_middleware import attach_request_container
 from musicez.entrypoints.http.routes.common import require_json
@@ -48,20 +52,65 @@ class RoutePlan:
         )
 
 
-def before_every_request(state: AppState) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
-    """The app's hook, holding the app's state (no `app.state` lookup per request)."""
-    app_level: dict[Any, bool] = {}  # (type, component) -> whether the app container provides it
+Hook = Callable[[Request[Any, Any, Any]], Awaitable[None]]
+
+
+def _plan_of(handler: BaseRouteHandler) -> RoutePlan:
+    plan: RoutePlan | None = handler.opt.get(_PLAN)
+    if plan is None:
+        plan = handler.opt[_PLAN] = RoutePlan.of(handler)
+    return plan
+
+
+async def _run_plan(
+    request: Request[Any, Any, Any], plan: RoutePlan, state: AppState, app_level: dict[Any, bool]
+) -> None:
+    await require_credentials(request, plan.guard, state)
+    if plan.json_body:
+        require_json(request, plan.optional_body)
+    if plan.injected:  # last: a request refused above never makes one
+        attach_request_container(request.scope, state.container, app_level)  # type: ignore[arg-type]
+
+
+def before_every_request(state: AppState) -> Hook:
+    """The app's hook, holding the app's state (no `app.state` lookup per request): the default
+    for a route `specialise_hooks` did not give its own."""
+    app_level: dict[Any, bool] = {}
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        handler = request.route_handler
-        plan: RoutePlan | None = handler.opt.get(_PLAN)
-        if plan is None:
-            plan = handler.opt[_PLAN] = RoutePlan.of(handler)
-        note_client(request, state)  # security events of every route carry the client id (issue 11)
-        await require_credentials(request, plan.guard, state)
-        if plan.json_body:
-            require_json(request, plan.optional_body)
-        if plan.injected:  # last: a request refused above never makes one
-            attach_request_container(request.scope, state.container, app_level)  # type: ignore[arg-type]
+        await _run_plan(request, _plan_of(request.route_handler), state, app_level)
 
     return before_request
+
+
+def _does_nothing(plan: RoutePlan, handler: HTTPRouteHandler) -> bool:
+    # Litestar's automatic OPTIONS handlers only state `Allow`: the guard lets them through
+    public = plan.guard.public or set(handler.http_methods) == {"OPTIONS"}
+    return public and not plan.json_body and not plan.injected
+
+
+def _own_hook(plan: RoutePlan, state: AppState, app_level: dict[Any, bool]) -> Hook:
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        await _run_plan(request, plan, state, app_level)
+
+    return before_request
+
+
+def specialise_hooks(app: Litestar, state: AppState) -> None:
+    """Every route's plan, read now; each route gets a hook with its plan bound in, or none
+    where the plan asks for nothing. Only before the first request (Litestar resolves a route's
+    hook once, on its first request)."""
+    app_level: dict[Any, bool] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            plan = _plan_of(handler)
+            if _does_nothing(plan, handler):
+                # No public API says "no hook on this route" when the app has one: Litestar keeps
+                # its resolution here (`resolve_before_request`). A layout without it keeps the
+                # app's hook, which does the same work, only dearer.
+                if getattr(handler, "_resolved_before_request", None) is Empty:
+                    handler._resolved_before_request = None  # noqa: SLF001
+            else:
+                handler.before_request = _own_hook(plan, state, app_level)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dishka import AsyncContainer
 from litestar import Litestar, Request
@@ -17,6 +17,9 @@ from litestar import Litestar, Request
 from musicez.application.authenticate import AuthenticateRequest
 from musicez.entrypoints.http.client_address import Network
 from musicez.entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from musicez.entrypoints.http.outer_middleware import RequestMetrics
 
 
 @dataclass(slots=True, eq=False)
@@ -28,6 +31,7 @@ class AppState:
     trusted_networks: list[Network] = field(init=False)
     usage_loop: asyncio.Task[None] | None = None  # None until start-up began
     activity_purge: asyncio.Task[None] | None = None
+    request_metrics: RequestMetrics | None = None  # the outer middleware's (batched) request samples
 
 
 def of(request: Request[Any, Any, Any]) -> AppState:

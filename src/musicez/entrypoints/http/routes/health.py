@@ -100,7 +100,11 @@ async def jwks(keys: FromDishka[PublicKeys]) -> dict[str, Any]:
 async def metrics(request: Request[Any, Any, Any], registry: FromDishka[CollectorRegistry]) -> Response[bytes]:
     """Prometheus metrics: `Authorization: Bearer <MUSICEZ_METRICS_TOKEN>` when that is set, or an
     API key (a user token gets 403); the guard checks which (`SCRAPE`)."""
-    if of(request).settings.prometheus_multiproc_dir:
+    state = of(request)
+    several_processes = bool(state.settings.prometheus_multiproc_dir)
+    if state.request_metrics is not None:  # the samples still batched in this worker (and the others')
+        await state.request_metrics.settle(several_processes)
+    if several_processes:
         # Several worker processes: every worker writes its samples there; any one answers for all.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
