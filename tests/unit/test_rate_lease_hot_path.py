@@ -3,10 +3,22 @@ its full path: a changed limit for the same key, an equal new limit object, and 
 
 from __future__ import annotations
 
+import asyncio
+
 from musicez.adapters.rate_lease import Grant, LeasedRateLimiter, MemoryQuotaStore, QuotaStore, chunk_for
 from musicez.domain.rate_limit import RateLimit
 
 KEY = "principal:key:1"
+
+
+class CountingStore(MemoryQuotaStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.leases = 0
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        self.leases += 1
+        return await super().lease(key, limit)
 
 
 async def test_a_new_limit_for_the_same_key_counts_against_itself() -> None:
@@ -115,3 +127,23 @@ async def test_hit_nowait_spends_only_what_is_held_and_counts_like_hit() -> None
     assert allowed == 100
     assert limiter.hit_nowait(KEY, limit) is None  # exhausted: refusals come from `hit`
     assert not (await limiter.hit(KEY, limit)).allowed
+
+
+async def test_far_from_the_limit_no_request_waits_for_the_store() -> None:
+    """The next chunk is leased in the background when a quarter of the last one is left: a
+    principal far from its limit is always served from what this process holds, and still
+    never gets more than its limit."""
+    store = CountingStore()
+    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")
+    assert (await limiter.hit("k", limit)).allowed  # the first request leases
+    for _ in range(2_000):
+        decision = limiter.hit_nowait("k", limit)
+        assert decision is not None  # never "go and ask the store"
+        assert decision.allowed
+        await asyncio.sleep(0)  # the background lease completes between requests
+    assert store.leases >= 2_001 // 64
+    spent = 2_001
+    while (decision := await limiter.hit("k", limit)).allowed:
+        spent += 1
+    assert spent == 10_000  # exact: every unit leased ahead was spent, none beyond the limit
+    assert not decision.allowed

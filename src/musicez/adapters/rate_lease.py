@@ -17,6 +17,7 @@ process's last lease. A principal found exhausted is refused locally until the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -43,12 +44,19 @@ class Grant:
 
 
 class _Held:
-    __slots__ = ("end", "units", "used")
+    __slots__ = ("end", "refill_at", "units", "used")
 
     def __init__(self, units: int, used: int, end: float) -> None:
         self.units = units  # granted to this process, not yet spent
         self.used = used  # granted in the window in total, as of the last lease
         self.end = end  # local monotonic time at which this window's units stop being spendable
+        self.refill_at = refill_point(units)  # spending down to this many units leases the next chunk
+
+
+def refill_point(granted: int) -> int:
+    """How many units may be left when the next lease goes out ahead of need: a quarter of the
+    chunk just granted (-1, never, for chunks under 4: near the limit every request leases)."""
+    return granted // 4 if granted >= 4 else -1
 
 
 class LeasedRateLimiter:
@@ -61,6 +69,7 @@ class LeasedRateLimiter:
     def __init__(self, store: QuotaStore, clock: Monotonic = time.monotonic) -> None:
         self._store = store
         self._clock = clock
+        self._refills: set[asyncio.Task[None]] = set()
         self._held: dict[tuple[str, RateLimit], _Held] = {}
         # key -> (limit, what `_held` holds for that slot): the hot path's lookup by the key alone.
         # Hashing the (key, limit) pair runs the limit's Python-level `__hash__` on every request;
@@ -88,10 +97,33 @@ class LeasedRateLimiter:
                 now = self._clock()
                 if now < held.end:
                     held.units -= 1
+                    if held.units == held.refill_at:
+                        self._refill(key, limit, now)
                     amount = limit.amount
                     remaining = max(0, amount - held.used) + held.units
                     return RateDecision(True, amount, min(amount, remaining), max(1, math.ceil(held.end - now)))
         return None
+
+    def _refill(self, key: str, limit: RateLimit, now: float) -> None:
+        """Lease the next chunk in the background while units are still held, so that in the
+        steady state no request waits for the store. Exactness is unchanged: only granted units
+        are ever spent, and a chunk that lands in a later window starts that window afresh. A
+        failed refill is dropped: the request that finds nothing held leases itself (and
+        answers 503 if the store is down)."""
+        slot = (key, limit)
+        held = self._held.get(slot)
+        if slot in self._pending or (held is not None and held.used >= limit.amount):  # none left to lease
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._background_lease(slot, now))
+        except RuntimeError:  # no event loop (a synchronous caller): the next `hit` leases
+            return
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _background_lease(self, slot: tuple[str, RateLimit], sent: float) -> None:
+        with contextlib.suppress(Exception):  # see `_refill`: the request path leases (and reports) itself
+            await self._single_lease(slot, sent)
 
     async def _hit(self, key: str, limit: RateLimit) -> RateDecision:
         slot = (key, limit)
@@ -150,6 +182,7 @@ class LeasedRateLimiter:
             held.units += grant.granted
             held.used = max(held.used, grant.used)
             held.end = min(held.end, end)
+            held.refill_at = refill_point(grant.granted)
         else:
             held = _Held(grant.granted, grant.used, end)
             self._keep(slot, held, now)
