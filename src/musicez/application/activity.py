@@ -169,6 +169,11 @@ _CLOSED: Any = object()
 _request: ContextVar[RequestActivity | None] = ContextVar("activity_request", default=None)
 
 
+def request_binder() -> Callable[[RequestActivity | None], object]:
+    """What `start_request` does, for a caller that makes the buffer itself on every request."""
+    return _request.set
+
+
 def start_request() -> RequestActivity:
     """Open the buffer of one HTTP request (no I/O unless an event is recorded)."""
     buffer: RequestActivity = []

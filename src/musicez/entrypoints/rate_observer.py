@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from musicez.application.ports import RateDecision
@@ -22,6 +23,11 @@ class ContextRateObserver:
                 if seen is decision:
                     del collected[index]
                     return
+
+
+def decisions_binder() -> Callable[[list[RateDecision] | None], object]:
+    """What `start_collecting` does, for a caller that makes the list itself on every request."""
+    return _decisions.set
 
 
 def start_collecting() -> list[RateDecision]:

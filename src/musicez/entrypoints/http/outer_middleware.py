@@ -24,10 +24,10 @@ from litestar import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from musicez.application.activity import flush_request as flush_activity
-from musicez.application.activity import start_request as start_activity
+from musicez.application.activity import request_binder as activity_binder
 from musicez.application.client_context import client_binder
 from musicez.entrypoints.http.guard import REQUEST_PRINCIPAL
-from musicez.entrypoints.rate_observer import closest_to_exhaustion, start_collecting
+from musicez.entrypoints.rate_observer import closest_to_exhaustion, decisions_binder
 
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
@@ -236,12 +236,6 @@ def attach_request_container(scope: dict[str, Any], container: AsyncContainer, a
     state[DISHKA_CONTAINER] = LazyRequestContainer(container, scope, app_level)
 
 
-def _entered_container(scope: dict[str, Any]) -> LazyRequestContainer | None:
-    state = scope.get("state")
-    lazy = state.get(DISHKA_CONTAINER) if state else None
-    return lazy if isinstance(lazy, LazyRequestContainer) and lazy.entered else None
-
-
 def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[[Any], str]) -> ASGIApp:
     """Around the whole app. A request whose route entered dishka's request scope (through the
     `LazyRequestContainer` the hook attached) has that scope closed here, after the response.
@@ -251,6 +245,8 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[
 
     set_request_id = _REQUEST_ID.set
     set_client = client_binder()
+    set_decisions = decisions_binder()  # the rate-limit decisions of this request, for its headers
+    set_activity = activity_binder()  # its security activity, written before its response
     set_principal, get_principal = REQUEST_PRINCIPAL.set, REQUEST_PRINCIPAL.get
     perf_counter = time.perf_counter
     record = metrics.record
@@ -260,8 +256,10 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[
             await app(scope, receive, send)
             return
         request_id = _request_id(scope["headers"])
-        decisions = start_collecting()
-        activity = start_activity()  # security activity of this request, written before its response
+        decisions: list[Any] = []
+        activity: list[Any] = []
+        set_decisions(decisions)
+        set_activity(activity)
         # `request_id` is the only variable bound to the log context (`test_ops_logs`), so setting
         # it is the whole reset: structlog's `clear_contextvars` walks every context variable.
         set_request_id(request_id)
@@ -284,15 +282,18 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[
         except BaseException as error:
             if activity:  # a response that never started (flushing twice writes nothing twice)
                 await flush_activity(activity)
-            lazy = _entered_container(scope)
-            if lazy is not None:
+            state = scope.get("state")
+            lazy = state.get(DISHKA_CONTAINER) if state else None
+            if isinstance(lazy, LazyRequestContainer):
                 await lazy.close(error)
             raise
         else:
             if activity:  # events recorded after the response started (flushing twice writes nothing twice)
                 await flush_activity(activity)
-            lazy = _entered_container(scope)
-            if lazy is not None:
+            # the request container the hook attached (`attach_request_container`), if any
+            state = scope.get("state")
+            lazy = state.get(DISHKA_CONTAINER) if state else None
+            if isinstance(lazy, LazyRequestContainer):
                 await lazy.close(None)
         finally:
             record(scope["method"], scope.get("path_template") or "unmatched", status, perf_counter() - started)
@@ -329,30 +330,27 @@ def _add_rate_headers(headers: list[tuple[bytes, bytes]], decisions: list[Any]) 
         )
 
 
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name == b"x-request-id":
-            if _SANE_REQUEST_ID.fullmatch(value):
-                return value.decode()
-            break
-    return _random_id()
-
-
-class _RandomIds:
-    """32 hex characters of os.urandom per id, read 4 KiB at a time (one system call per 256 ids)."""
+class _RequestIds:
+    """The client's `X-Request-ID` when it is sane, else 32 hex characters of os.urandom, read
+    2 KiB at a time (one system call per 128 ids)."""
 
     __slots__ = ("_at", "_pool")
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._pool = ""
         self._at = 0
 
-    def __call__(self) -> str:
+    def __call__(self, headers: list[tuple[bytes, bytes]]) -> str:
+        for name, value in headers:
+            if name == b"x-request-id":
+                if _SANE_REQUEST_ID.fullmatch(value):
+                    return value.decode()
+                break
         at = self._at
         if at >= len(self._pool):
-            self._pool, at = os.urandom(4096), 0
-        self._at = at + 16
-        return self._pool[at : at + 16].hex()
+            self._pool, at = os.urandom(2048).hex(), 0
+        self._at = at + 32
+        return self._pool[at : at + 32]
 
 
-_random_id = _RandomIds()
+_request_id = _RequestIds()
