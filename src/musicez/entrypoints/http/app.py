@@ -149,6 +149,8 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     state = AppState(settings, container)
 
     async def startup(app: Litestar) -> None:
+        if state.request_metrics is not None:  # a timer armed on an earlier event loop is gone with it
+            state.request_metrics.flush()
         await prepare_schema(container, settings.migrate_at_startup)
         state.authenticate = await container.get(AuthenticateRequest)
         state.trusted_networks = parse_networks(settings.trusted_proxies)
