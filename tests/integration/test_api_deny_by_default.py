@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from litestar import Litestar, get
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from musicez.entrypoints.http.hooks import RoutePlan
+from musicez.entrypoints.http.hooks import RoutePlan, specialise_hooks
+from musicez.entrypoints.http.state import AppState
 from tests.support.api import assert_problem
 
 Client = AsyncTestClient[Litestar]
@@ -136,3 +139,22 @@ async def test_only_routes_whose_hook_would_do_nothing_go_without_one(client: Cl
     assert ("GET", "/health/live") in without_hook
     assert ("GET", "/auth/me") not in without_hook
     assert ("POST", "/auth/login") not in without_hook  # takes a JSON body
+
+
+def test_a_route_or_router_with_its_own_hook_is_refused_when_the_app_is_made() -> None:
+    """One hook for the whole app: a route's own `before_request` would replace the guard (or be
+    replaced by it), so an app with one does not start."""
+
+    async def own_hook(request: Any) -> None:
+        return None
+
+    @get("/own-hook", before_request=own_hook, sync_to_thread=False)
+    def handler() -> dict[str, bool]:
+        return {"ok": True}
+
+    async def app_hook(request: Any) -> None:
+        return None
+
+    app = Litestar(route_handlers=[handler], before_request=app_hook)
+    with pytest.raises(ImproperlyConfiguredException, match="before_request"):
+        specialise_hooks(app, cast(AppState, object()))

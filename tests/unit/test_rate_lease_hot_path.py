@@ -12,8 +12,8 @@ KEY = "principal:key:1"
 
 
 class CountingStore(MemoryQuotaStore):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_chunk: int = 64) -> None:
+        super().__init__(max_chunk=max_chunk)
         self.leases = 0
 
     async def lease(self, key: str, limit: RateLimit) -> Grant:
@@ -147,3 +147,69 @@ async def test_far_from_the_limit_no_request_waits_for_the_store() -> None:
         spent += 1
     assert spent == 10_000  # exact: every unit leased ahead was spent, none beyond the limit
     assert not decision.allowed
+
+
+class GatedStore(CountingStore):
+    """Each lease waits until the test opens the gate: before the store sees it (the request on
+    its way) or, with `after`, once the store has granted it (the reply on its way)."""
+
+    def __init__(self, max_chunk: int = 8, *, after: bool = False) -> None:
+        super().__init__(max_chunk)
+        self.after = after
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        if not self.after:
+            await self.gate.wait()
+        grant = await super().lease(key, limit)
+        if self.after:
+            await self.gate.wait()
+        return grant
+
+
+async def test_a_request_that_runs_out_waits_for_the_refill_instead_of_leasing_again() -> None:
+    """The refill counts as in flight from the moment it is decided, before its task runs: a
+    second lease at the same time would strand units in this process (and, landing out of
+    order, make Remaining wrong)."""
+    store = GatedStore(max_chunk=8)
+    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")
+    assert (await limiter.hit(KEY, limit)).allowed  # lease 1: 8 units, 7 left
+    for _ in range(7):  # down to 2 left starts the refill; no await, so its task has not run yet
+        assert limiter.hit_nowait(KEY, limit) is not None
+    assert limiter.hit_nowait(KEY, limit) is None  # nothing held
+    assert (await limiter.hit(KEY, limit)).allowed  # waits for the refill's chunk
+    for _ in range(5):  # whatever else was scheduled runs
+        await asyncio.sleep(0)
+    assert store.leases == 2
+
+
+async def test_a_refill_on_its_way_during_a_reset_brings_back_no_units() -> None:
+    """Granted in the window the reset clears, its reply arriving after: those units are counted
+    nowhere any more, so spending them would give the principal more than its limit."""
+    store = GatedStore(max_chunk=8, after=True)
+    limiter, limit = LeasedRateLimiter(store), RateLimit(64, "minute")
+    assert (await limiter.hit(KEY, limit)).allowed  # 8 units, 7 left
+    store.gate.clear()
+    for _ in range(5):  # down to 2 left: the refill is granted and its reply waits at the gate
+        assert limiter.hit_nowait(KEY, limit) is not None
+    await asyncio.sleep(0)
+    assert store.leases == 2
+    await limiter.reset(KEY, limit)
+    store.gate.set()
+    await asyncio.sleep(0)
+    decisions = [await limiter.hit(KEY, limit) for _ in range(100)]
+    assert sum(d.allowed for d in decisions) == limit.amount  # a fresh window: exactly the limit
+
+
+async def test_aclose_leaves_no_refill_on_its_way() -> None:
+    store = GatedStore(max_chunk=8)
+    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")
+    assert (await limiter.hit(KEY, limit)).allowed
+    store.gate.clear()
+    for _ in range(5):  # 7 -> 2 left: the refill goes out and waits at the gate
+        limiter.hit_nowait(KEY, limit)
+    await asyncio.sleep(0)
+    await limiter.aclose()
+    assert store.leases == 1  # the refill never reached the store
+    assert limiter.hit_nowait(KEY, limit) is not None  # what was held is still there

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from musicez.entrypoints.http.outer_middleware import RequestMetrics
+from musicez.entrypoints.http.outer_middleware import MAX_PENDING, RequestMetrics
 
 BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 METHODS = st.sampled_from(["GET", "POST", "DELETE", "BREW", "get", "PROPFIND"])
@@ -94,3 +94,24 @@ async def test_made_up_methods_never_grow_the_pending_table() -> None:
         metrics.record(f"X-{index}", "unmatched", 405, 0.001)
     assert len(metrics._pending) == 1  # noqa: SLF001 - OTHER, unmatched, 405: the table's size is the point
     await metrics.settle(several_processes=False)
+
+
+def test_samples_are_written_even_when_the_timer_can_no_longer_fire() -> None:
+    """A timer armed on an event loop that has since closed never fires: past MAX_PENDING samples
+    of one label set the batch is written anyway, so nothing grows without bound."""
+    registry = CollectorRegistry()
+    metrics = RequestMetrics(registry, flush_after=3600)
+
+    async def some_requests() -> None:
+        for _ in range(10):
+            metrics.record("GET", "/health/live", 200, 0.001)
+
+    asyncio.run(some_requests())  # arms a timer on a loop that is then closed
+
+    async def more_requests() -> None:
+        for _ in range(MAX_PENDING):
+            metrics.record("GET", "/health/live", 200, 0.001)
+
+    asyncio.run(more_requests())
+    labels = {"method": "GET", "route": "/health/live", "status": "200"}
+    assert registry.get_sample_value("musicez_http_requests_total", labels) == MAX_PENDING

@@ -76,6 +76,7 @@ class LeasedRateLimiter:
         # the limit a principal is held against is the same object from request to request.
         self._latest: dict[str, tuple[RateLimit, _Held]] = {}
         self._pending: dict[tuple[str, RateLimit], asyncio.Future[None]] = {}
+        self._resets = 0  # how many resets so far: a lease sent before one brings back no units
 
     @staticmethod
     def _decision(allowed: bool, limit: RateLimit, held: _Held, now: float) -> RateDecision:
@@ -107,23 +108,39 @@ class LeasedRateLimiter:
     def _refill(self, key: str, limit: RateLimit, now: float) -> None:
         """Lease the next chunk in the background while units are still held, so that in the
         steady state no request waits for the store. Exactness is unchanged: only granted units
-        are ever spent, and a chunk that lands in a later window starts that window afresh. A
-        failed refill is dropped: the request that finds nothing held leases itself (and
-        answers 503 if the store is down)."""
+        are ever spent, and a chunk that lands in a later window starts that window afresh. The
+        lease counts as in flight from now on (a request that runs out meanwhile waits for it
+        instead of sending a second one). A failed refill is dropped: the request that then
+        finds nothing held leases itself (and answers 503 if the store is down)."""
         slot = (key, limit)
         held = self._held.get(slot)
         if slot in self._pending or (held is not None and held.used >= limit.amount):  # none left to lease
             return
         try:
-            task = asyncio.get_running_loop().create_task(self._background_lease(slot, now))
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a synchronous caller): the next `hit` leases
             return
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending[slot] = done
+        task = loop.create_task(self._background_lease(slot, now, done))
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
 
-    async def _background_lease(self, slot: tuple[str, RateLimit], sent: float) -> None:
-        with contextlib.suppress(Exception):  # see `_refill`: the request path leases (and reports) itself
-            await self._single_lease(slot, sent)
+    async def _background_lease(self, slot: tuple[str, RateLimit], sent: float, done: asyncio.Future[None]) -> None:
+        try:
+            with contextlib.suppress(Exception):  # see `_refill`: the request path leases (and reports) itself
+                await self._lease(slot, sent)
+        finally:
+            if self._pending.get(slot) is done:
+                del self._pending[slot]
+            done.set_result(None)
+
+    async def aclose(self) -> None:
+        """Before the store's connection closes: no refill is left on the way."""
+        refills = list(self._refills)
+        for task in refills:
+            task.cancel()
+        await asyncio.gather(*refills, return_exceptions=True)
 
     async def _hit(self, key: str, limit: RateLimit) -> RateDecision:
         slot = (key, limit)
@@ -172,8 +189,11 @@ class LeasedRateLimiter:
             done.set_result(None)
 
     async def _lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
+        resets = self._resets
         grant = await self._store.lease(*slot)
         now = self._clock()
+        if self._resets != resets:  # its units were counted in a window a reset has since cleared
+            return _Held(0, 0, sent), now  # already over: the caller leases again
         # Measured from before the lease was sent, less a millisecond (the store's own rounding):
         # never later than the store's end of the window.
         end = sent + (grant.ttl_ms - 1) / 1000
@@ -209,9 +229,11 @@ class LeasedRateLimiter:
         return self._decision(units > 0 or used < limit.amount, limit, view, now)
 
     async def reset(self, key: str, limit: RateLimit) -> None:
+        self._resets += 1
         self._held.pop((key, limit), None)
         self._latest.pop(key, None)
         await self._store.clear(key, limit)
+        self._resets += 1  # and what was granted while the clear was on the way
 
 
 class QuotaStore:

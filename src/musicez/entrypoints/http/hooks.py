@@ -22,6 +22,7 @@ from typing import Any
 
 from dishka.integrations.base import is_dishka_injected
 from litestar import Litestar, Request
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.types import Empty
 
@@ -105,6 +106,9 @@ def specialise_hooks(app: Litestar, state: AppState) -> None:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
+            own = [layer for layer in handler.ownership_layers if layer.before_request and layer is not app]
+            if own:  # it would replace the guard, or be replaced here: one hook for the whole app
+                raise ImproperlyConfiguredException(f"{handler}: routes and routers take no before_request hook")
             plan = _plan_of(handler)
             if _does_nothing(plan, handler):
                 # No public API says "no hook on this route" when the app has one: Litestar keeps

@@ -44,6 +44,8 @@ def metric_method(method: str) -> str:
 
 FLUSH_SECONDS = 0.01
 """How long a request's samples may wait in its worker before they reach prometheus_client."""
+MAX_PENDING = 4_096
+"""At most this many samples wait per label set, whatever happens to the timer."""
 
 
 class RequestMetrics:
@@ -91,6 +93,8 @@ class RequestMetrics:
         pending.append(seconds)
         if not self._armed:
             self._arm()
+        elif len(pending) >= MAX_PENDING:  # a timer that can no longer fire (its loop is gone) or a flood
+            self.flush()
 
     def _pending_for(self, method: str, route: str, status: int) -> list[float]:
         key = (metric_method(method), route, status)

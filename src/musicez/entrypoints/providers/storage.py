@@ -111,9 +111,15 @@ class RedisProvider(Provider):
         return memory_rate_limiter(prefix, macs)
 
     @provide
-    def principal_rate_limiter(self, redis: AnyRedis | None, settings: RedisSettings) -> PrincipalRateLimiter:
-        """The guard's per-principal limit as a leased quota (no Redis call on most requests)."""
+    async def principal_rate_limiter(
+        self, redis: AnyRedis | None, settings: RedisSettings
+    ) -> AsyncIterator[PrincipalRateLimiter]:
+        """The guard's per-principal limit as a leased quota (no Redis call on most requests).
+        Closed before the Redis client it leases through (dishka closes in reverse order)."""
         chunk = settings.lease_max_chunk
         if redis is None:
-            return LeasedRateLimiter(MemoryQuotaStore(max_chunk=chunk))
-        return LeasedRateLimiter(RedisQuotaStore(redis, f"{settings.prefix}:lease", max_chunk=chunk))
+            limiter = LeasedRateLimiter(MemoryQuotaStore(max_chunk=chunk))
+        else:
+            limiter = LeasedRateLimiter(RedisQuotaStore(redis, f"{settings.prefix}:lease", max_chunk=chunk))
+        yield limiter
+        await limiter.aclose()
