@@ -910,8 +910,12 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         # pools: accounts
         pool_emails = [f"pool-{i:05d}@bench.example" for i in range(cfg.sessions)]
         login_emails = [f"login-{i:03d}@bench.example" for i in range(cfg.login_users)]
+        # Accounts of their own for the logout measurement: the per-principal limit counts per
+        # user, and the load scenarios (the soak above all) may have spent the pool users' budgets.
+        logout_emails = [f"logout-{i:03d}@bench.example" for i in range(cfg.logout_sessions)]
         dsn = plain_dsn(pg_server, db_name)
-        await seed_users(dsn, pool_emails, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(POOL_HASH_ROUNDS)).decode())
+        pool_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(POOL_HASH_ROUNDS)).decode()
+        await seed_users(dsn, pool_emails + logout_emails, pool_hash)
         await seed_users(dsn, login_emails, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode())
 
         # servers: the service as shipped, and the bare app on the same server
@@ -968,7 +972,7 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         grants = await login_all(service.base, pool_emails[:http_logins])
         grants += await open_sessions(env, pool_emails[http_logins:])
         refresh_grants = await open_sessions(env, pool_emails[: cfg.refresh_sessions])
-        logout_grants = await open_sessions(env, pool_emails[: cfg.logout_sessions])
+        logout_grants = await open_sessions(env, logout_emails)
         keys = [cli_api_key(env, sbin)] + await create_api_keys(env, cfg.api_keys - 1)
         pools = tmp / "pools"
         (pools / "jwt.txt").write_text("\n".join(g["access_token"] for g in grants) + "\n")
