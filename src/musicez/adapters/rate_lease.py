@@ -114,15 +114,15 @@ class LeasedRateLimiter:
         finds nothing held leases itself (and answers 503 if the store is down)."""
         slot = (key, limit)
         held = self._held.get(slot)
-        if slot in self._pending or (held is not None and held.used >= limit.amount):  # none left to lease
+        if held is not None and held.used >= limit.amount:  # none left to lease
             return
         try:
-            loop = asyncio.get_running_loop()
+            done = self._claim(slot)
         except RuntimeError:  # no event loop (a synchronous caller): the next `hit` leases
             return
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending[slot] = done
-        task = loop.create_task(self._background_lease(slot, now, done))
+        if done is None:  # a lease is on its way already
+            return
+        task = asyncio.get_running_loop().create_task(self._background_lease(slot, now, done))
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
 
@@ -131,9 +131,7 @@ class LeasedRateLimiter:
             with contextlib.suppress(Exception):  # see `_refill`: the request path leases (and reports) itself
                 await self._lease(slot, sent)
         finally:
-            if self._pending.get(slot) is done:
-                del self._pending[slot]
-            done.set_result(None)
+            self._release(slot, done)
 
     async def aclose(self) -> None:
         """Before the store's connection closes: no refill is left on the way."""
@@ -176,17 +174,27 @@ class LeasedRateLimiter:
                 return self._decision(False, limit, held, now)
         return self._decision(False, limit, _Held(0, limit.amount, now + 1), now)  # pragma: no cover
 
-    async def _single_lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
+    def _claim(self, slot: tuple[str, RateLimit]) -> asyncio.Future[None] | None:
+        """Registers the caller's lease as the one on its way for `slot` (others wait for it),
+        unless one already is (None)."""
+        if slot in self._pending:
+            return None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        owner = slot not in self._pending
-        if owner:
-            self._pending[slot] = done
+        self._pending[slot] = done
+        return done
+
+    def _release(self, slot: tuple[str, RateLimit], done: asyncio.Future[None] | None) -> None:
+        if done is not None:
+            if self._pending.get(slot) is done:
+                del self._pending[slot]
+            done.set_result(None)
+
+    async def _single_lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
+        done = self._claim(slot)
         try:
             return await self._lease(slot, sent)
         finally:
-            if owner:
-                del self._pending[slot]
-            done.set_result(None)
+            self._release(slot, done)
 
     async def _lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
         resets = self._resets

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-# The address, a function that works it out, or (function, its argument): the HTTP layer binds
-# the last for every request (a tuple costs less to make than a closure), and nothing is worked
-# out unless an event is recorded.
-ClientBinding = str | Callable[[], str] | tuple[Callable[[Any], str], Any]
+# The address, or (a function that works it out, its argument): the HTTP layer binds the latter
+# for every request (a tuple costs less to make than a closure), so nothing is worked out unless
+# an event is recorded.
+ClientBinding = str | tuple[Callable[[Any], str], Any]
 _CLIENT: ContextVar[ClientBinding | None] = ContextVar("musicez_client", default=None)
 
 
@@ -30,7 +30,5 @@ def bound_client() -> str | None:
     bound = _CLIENT.get()
     if bound is None or isinstance(bound, str):
         return bound
-    if isinstance(bound, tuple):
-        resolve, argument = bound
-        return resolve(argument)
-    return bound()
+    resolve, argument = bound
+    return resolve(argument)

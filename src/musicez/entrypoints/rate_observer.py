@@ -26,14 +26,9 @@ class ContextRateObserver:
 
 
 def decisions_binder() -> Callable[[list[RateDecision] | None], object]:
-    """What `start_collecting` does, for a caller that makes the list itself on every request."""
+    """Binds the list that collects the current request's decisions (the outer middleware makes
+    one per request)."""
     return _decisions.set
-
-
-def start_collecting() -> list[RateDecision]:
-    collected: list[RateDecision] = []
-    _decisions.set(collected)
-    return collected
 
 
 def closest_to_exhaustion(decisions: list[RateDecision]) -> RateDecision | None:

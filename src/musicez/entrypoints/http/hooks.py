@@ -63,23 +63,20 @@ def _plan_of(handler: BaseRouteHandler) -> RoutePlan:
     return plan
 
 
-async def _run_plan(
-    request: Request[Any, Any, Any], plan: RoutePlan, state: AppState, app_level: dict[Any, bool]
-) -> None:
+async def _run_plan(request: Request[Any, Any, Any], plan: RoutePlan, state: AppState) -> None:
     await require_credentials(request, plan.guard, state)
     if plan.json_body:
         require_json(request, plan.optional_body)
     if plan.injected:  # last: a request refused above never makes one
-        attach_request_container(request.scope, state.container, app_level)  # type: ignore[arg-type]
+        attach_request_container(request.scope, state.container, state.app_level)  # type: ignore[arg-type]
 
 
 def before_every_request(state: AppState) -> Hook:
     """The app's hook, holding the app's state (no `app.state` lookup per request): the default
     for a route `specialise_hooks` did not give its own."""
-    app_level: dict[Any, bool] = {}
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        await _run_plan(request, _plan_of(request.route_handler), state, app_level)
+        await _run_plan(request, _plan_of(request.route_handler), state)
 
     return before_request
 
@@ -90,9 +87,9 @@ def _does_nothing(plan: RoutePlan, handler: HTTPRouteHandler) -> bool:
     return public and not plan.json_body and not plan.injected
 
 
-def _own_hook(plan: RoutePlan, state: AppState, app_level: dict[Any, bool]) -> Hook:
+def _own_hook(plan: RoutePlan, state: AppState) -> Hook:
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        await _run_plan(request, plan, state, app_level)
+        await _run_plan(request, plan, state)
 
     return before_request
 
@@ -101,7 +98,6 @@ def specialise_hooks(app: Litestar, state: AppState) -> None:
     """Every route's plan, read now; each route gets a hook with its plan bound in, or none
     where the plan asks for nothing. Only before the first request (Litestar resolves a route's
     hook once, on its first request)."""
-    app_level: dict[Any, bool] = {}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler):
@@ -117,4 +113,4 @@ def specialise_hooks(app: Litestar, state: AppState) -> None:
                 if getattr(handler, "_resolved_before_request", None) is Empty:
                     handler._resolved_before_request = None  # noqa: SLF001
             else:
-                handler.before_request = _own_hook(plan, state, app_level)
+                handler.before_request = _own_hook(plan, state)

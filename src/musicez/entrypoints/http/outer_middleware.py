@@ -83,7 +83,6 @@ class RequestMetrics:
         # a made-up method is never a key (it takes `_pending_for` each time).
         self._pending: dict[tuple[str, str, int], list[float]] = {}
         self._writers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
         self._armed = False
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -131,18 +130,12 @@ class RequestMetrics:
             await asyncio.sleep(2 * self.flush_after)
 
     def _new_writers(self, label: str, route: str, status: int) -> tuple[Any, Any]:
-        histogram = self._histograms.get((label, route))
-        if histogram is None:
-            histogram = self._histograms[(label, route)] = self.latency.labels(label, route)
-        writers = (_fast_inc(self.requests.labels(label, route, str(status))), _observe_all(histogram))
+        writers = (
+            self.requests.labels(label, route, str(status)).inc,
+            _observe_all(self.latency.labels(label, route)),
+        )
         self._writers[(label, route, status)] = writers
         return writers
-
-
-def _fast_inc(counter: Any) -> Any:
-    """`counter.inc` without its per-call checks: the value's own (locked) `inc`."""
-    value: Any = getattr(counter, "_value", None)
-    return getattr(value, "inc", None) or counter.inc
 
 
 def _observe_all(histogram: Any) -> Any:

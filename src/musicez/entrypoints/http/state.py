@@ -32,6 +32,9 @@ class AppState:
     usage_loop: asyncio.Task[None] | None = None  # None until start-up began
     activity_purge: asyncio.Task[None] | None = None
     request_metrics: RequestMetrics | None = None  # the outer middleware's (batched) request samples
+    # (type, component) -> whether the app container provides it (learnt once per type, for
+    # the request containers the hooks attach: `LazyRequestContainer`)
+    app_level: dict[Any, bool] = field(default_factory=dict)
 
 
 def of(request: Request[Any, Any, Any]) -> AppState:
