@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -284,3 +285,98 @@ async def test_a_small_limit_leases_one_unit_at_a_time(
     assert [d.allowed for d in decisions] == [True] * 5 + [False]
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0]
     assert not (await a.hit(k, limit)).allowed
+
+
+class HoldingProxy:
+    """A TCP proxy in front of the real Redis that can hold what clients send (the request on its
+    way, as on a slow network) and drops what it holds when the client goes."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.hold = False
+        self.held: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self.target)
+
+        async def upstream() -> None:
+            while data := await client_reader.read(65536):
+                if self.hold:
+                    self.held.append(data)
+                    continue
+                server_writer.write(data)
+                await server_writer.drain()
+            server_writer.close()
+
+        async def downstream() -> None:
+            while data := await server_reader.read(65536):
+                client_writer.write(data)
+                await client_writer.drain()
+            client_writer.close()
+
+        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        self._tasks.update(tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+def _refills_in_flight() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and getattr(task.get_coro(), "__qualname__", "").endswith("_background_lease")
+    ]
+
+
+async def test_closing_with_a_refill_on_its_way_to_real_redis(redis_url: str, redis_prefix: str) -> None:
+    """Shutdown while a background refill waits for Redis (its command held on the way): `aclose`
+    ends it at once, the Redis client then closes cleanly, nothing is left running, what was held
+    stays spendable until then, and the refill that never reached Redis granted nothing."""
+    target = urlsplit(redis_url)
+    proxy = HoldingProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    client = connect(await proxy.start())
+    prefix = f"{redis_prefix}:lease-shutdown:{uuid.uuid4().hex[:8]}"
+    store = RedisQuotaStore(client, prefix, max_chunk=8)
+    limiter, k, limit = LeasedRateLimiter(store), key(), RateLimit(10_000, "minute")
+    try:
+        assert (await limiter.hit(k, limit)).allowed  # a lease of 8 through the proxy: 7 held
+        proxy.hold = True
+        for _ in range(5):  # 7 -> 2 held: the refill goes out in the background
+            assert limiter.hit_nowait(k, limit) is not None
+        for _ in range(50):  # until its command sits in the proxy
+            await asyncio.sleep(0.01)
+            if proxy.held:
+                break
+        assert proxy.held, "the refill never left the process"
+        assert len(_refills_in_flight()) == 1
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await limiter.aclose()
+        assert loop.time() - started < 0.5  # not the socket timeout, nor the operation deadline
+        assert _refills_in_flight() == []
+        assert limiter.hit_nowait(k, limit) is not None  # the two units held are still there
+        await client.aclose()
+    finally:
+        await proxy.close()
+
+    direct = connect(redis_url)
+    try:
+        used, _ = await RedisQuotaStore(direct, prefix).peek(k, limit)
+        assert used == 8  # only the first lease was granted
+    finally:
+        await direct.aclose()
