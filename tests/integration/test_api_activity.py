@@ -294,7 +294,7 @@ async def test_bad_not_me_tokens(client: Client) -> None:
 
 async def test_bad_pages_and_wrong_credentials(client: Client) -> None:
     grant = await register(client)
-    for params in [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"cursor": "nope"}, {"cursor": ""}]:
+    for params in [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"cursor": "nope"}]:
         response = await client.get("/auth/activity", headers=bearer(grant), params=params)
         assert_problem(response, 400, "validation_error")
     assert_problem(await client.get("/auth/activity"), 401, "missing_credentials")

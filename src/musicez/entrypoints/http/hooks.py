@@ -63,7 +63,17 @@ def _plan_of(handler: BaseRouteHandler) -> RoutePlan:
     return plan
 
 
+def without_empty_values(query: bytes) -> bytes:
+    """The query string less its empty parameters (`cursor=`, or a bare `cursor`): an empty value
+    is an absent one, as API.md's templates (`?limit=50&cursor=`) and HTML forms send them."""
+    return b"&".join(pair for pair in query.split(b"&") if pair.partition(b"=")[2])
+
+
 async def _run_plan(request: Request[Any, Any, Any], plan: RoutePlan, state: AppState) -> None:
+    scope = request.scope
+    query = scope["query_string"]
+    if query:  # before anything parses it (the route's parameters are read after this hook)
+        scope["query_string"] = without_empty_values(query)
     await require_credentials(request, plan.guard, state)
     if plan.json_body:
         require_json(request, plan.optional_body)
