@@ -140,3 +140,24 @@ async def test_a_security_link_is_consumed_once_and_only_while_live(sessions: Se
     assert await links.consume(live, now) == link
     assert await links.consume(live, now) is None
     assert await links.purge(now) >= 2
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_sessions(request: pytest.FixtureRequest) -> Sessions:
+    """The SQL adapters only: the fake has no users table (every user exists there)."""
+    found: Sessions = request.getfixturevalue(f"contract_{request.param}_sessions")
+    return found
+
+
+async def test_an_item_of_a_user_that_does_not_exist_is_skipped_not_an_error(sql_sessions: Sessions) -> None:
+    """The stand-in item of an unknown email's failed login is written like any other and kept nowhere."""
+    log = SqlActivityLog(sql_sessions)
+    known, nobody = await a_user(sql_sessions), UserId(uuid.uuid4())
+    now = datetime.now(UTC)
+
+    await log.add([*items_at(nobody, [now]), *items_at(known, [now])])
+    await log.add(items_at(nobody, [now]))
+
+    since = now - timedelta(days=1)
+    assert [item.user_id for item in await log.page(known, 10, None, since)] == [known]
+    assert await log.page(nobody, 10, None, since) == []

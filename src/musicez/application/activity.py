@@ -21,7 +21,7 @@ from uuid import UUID
 from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGenerator, SecurityLinkRepository
 from musicez.application.session_opening import DEVICE_NAME_MAX
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
-from musicez.domain.events import SecurityEvent
+from musicez.domain.events import LoginFailed, SecurityEvent
 from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason
 
@@ -29,6 +29,7 @@ log = logging.getLogger("musicez.activity")
 
 MAX_PAGE = 100
 WARN_EVERY_SECONDS = 60.0
+LOGIN_FAILED = LoginFailed.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,11 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
     """The activity items (and mails) one security event means for its user; none for others."""
     user = _uuid(fields.get("user_id"))
     if user is None:
+        if event == LOGIN_FAILED and fields.get("reason") is None:
+            # An unknown email's failed login: an item of a user that does not exist, written as a
+            # known account's is (the write keeps no item of an unknown user), so that both failures
+            # take the same time (API.md: login answers them "alike, in the same time").
+            return [_Pending(ActivityItem(new_id(), UserId(new_id()), ActivityType.LOGIN_FAILED, now))]
         return []
     user_id, session = UserId(user), _uuid(fields.get("session_id"))
     session_id = None if session is None else SessionId(session)
@@ -266,7 +272,7 @@ class ActivityRecorder:
     def record(self, event: SecurityEvent) -> None:
         self._inner.record(event)
         fields = event.fields()
-        if "user_id" not in fields:
+        if "user_id" not in fields and event.name != LOGIN_FAILED:
             return
         pending = activity_for(event.name, fields, self._clock.now(), self._secrets.new_id)
         if not pending:
