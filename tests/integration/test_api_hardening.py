@@ -125,6 +125,19 @@ async def test_the_owner_with_a_device_token_still_logs_in(client: Client) -> No
     assert_problem(await login(client, email, STRONG_PASSWORD, "203.0.113.10"), 429, "rate_limited")
 
 
+def rate_headers(response: Any) -> tuple[int, int, int]:
+    """`RateLimit-Limit`, `-Remaining` and `-Reset` (API.md "Rate limits")."""
+    return tuple(int(response.headers[f"ratelimit-{name}"]) for name in ("limit", "remaining", "reset"))  # type: ignore[return-value]
+
+
+def assert_refused_by(response: Any, limit: int, window: int) -> None:
+    """429 whose headers describe the limit that refused it: Remaining 0, Reset = Retry-After."""
+    assert_problem(response, 429, "rate_limited")
+    assert rate_headers(response)[:2] == (limit, 0), response.headers
+    assert response.headers["ratelimit-reset"] == response.headers["retry-after"], response.headers
+    assert 1 <= int(response.headers["retry-after"]) <= window
+
+
 async def test_a_device_token_of_one_account_does_not_help_another(client: Client) -> None:
     alice, bob = unique_email("alice"), unique_email("bob")
     alices = (await register(client, alice))["device_token"]
@@ -277,6 +290,23 @@ async def test_reset_token_failures_are_budgeted_per_address(make_settings: Make
         assert ok.status_code == 204, ok.text
 
 
+async def test_the_reset_token_failure_budget_is_described_by_the_rate_limit_headers(
+    make_settings: MakeSettings,
+) -> None:
+    app = create_app(
+        settings=make_settings(reset_failure_limit="2/hour", trusted_proxies="10.0.0.0/8", password_reset_url=RESET_URL)
+    )
+    behind_proxy(app, "10.1.2.3")
+    async with AsyncTestClient(app) as client:
+        scanner = from_address("198.51.100.78")
+        body = {"token": "A" * 43, "new_password": NEW_PASSWORD}
+        for left in (1, 0):
+            response = await client.post("/auth/password/reset", json=body, headers=scanner)
+            assert_problem(response, 400, "invalid_reset_token")
+            assert rate_headers(response)[:2] == (2, left), response.headers
+        assert_refused_by(await client.post("/auth/password/reset", json=body, headers=scanner), 2, 3600)
+
+
 async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSettings) -> None:
     app = create_app(settings=make_settings(api_key_failure_limit="3/hour", trusted_proxies="10.0.0.0/8"))
     behind_proxy(app, "10.1.2.3")
@@ -297,6 +327,38 @@ async def test_api_key_failures_are_budgeted_per_address(make_settings: MakeSett
         assert int(refused.headers["Retry-After"]) >= 1
         ok = await client.get("/auth/me", headers={"X-API-Key": created.secret, **partner})
         assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize("path", ["/auth/me", "/health"])
+async def test_the_api_key_failure_budget_is_described_by_the_rate_limit_headers(
+    make_settings: MakeSettings, path: str
+) -> None:
+    """Each refused key's 401 counts the address's budget down; its 429 (remembered, before any
+    lookup) says that budget is spent until Retry-After. A good key's response describes the
+    principal's limit, the one closest to exhaustion then."""
+    app = create_app(
+        settings=make_settings(api_key_failure_limit="3/hour", rate_limit="2/minute", trusted_proxies="10.0.0.0/8")
+    )
+    behind_proxy(app, "10.1.2.3")
+    async with AsyncTestClient(app) as client:
+        created = await create_api_key(client)
+        scanner = from_address("198.51.100.90")
+        remaining = []
+        for key in ("garbage", f"mez_{'x' * 40}", "mez_nope"):
+            response = await client.get(path, headers={"X-API-Key": key, **scanner})
+            assert_problem(response, 401, "invalid_api_key")
+            limit, left, reset = rate_headers(response)
+            assert limit == 3
+            assert 1 <= reset <= 3600
+            remaining.append(left)
+        assert remaining == [2, 1, 0]
+        for _ in range(2):
+            refused = await client.get(path, headers={"X-API-Key": created.secret, **scanner})
+            assert_refused_by(refused, 3, 3600)
+        if path == "/auth/me":
+            ok = await client.get(path, headers={"X-API-Key": created.secret, **from_address("203.0.113.8")})
+            assert ok.status_code == 200, ok.text
+            assert rate_headers(ok)[:2] == (2, 1), ok.headers
 
 
 @pytest.mark.parametrize("path", ["/health", "/metrics"])

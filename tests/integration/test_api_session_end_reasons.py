@@ -223,6 +223,44 @@ async def test_refresh_responses_carry_the_session_limit_in_rate_limit_headers(o
         assert over.headers["ratelimit-reset"] == over.headers["retry-after"]
 
 
+async def test_refresh_failures_carry_the_address_budget_in_rate_limit_headers(
+    open_client: Callable[..., Any],
+) -> None:
+    """API.md: the per-address budget of failed refreshes limits the route, so its 401s count it
+    down and its 429 (before any lookup) says it is spent until Retry-After."""
+    async with open_client(refresh_failure_limit="3/minute", refresh_session_limit="50/minute") as client:
+        _, grant = await sign_up(client)
+        remaining = []
+        for _ in range(3):
+            response = await refresh(client, "bogus")
+            assert_problem(response, 401, "invalid_refresh_token")
+            assert response.headers["ratelimit-limit"] == "3"
+            assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+            remaining.append(response.headers["ratelimit-remaining"])
+        assert remaining == ["2", "1", "0"]
+        for presented in ("bogus", grant["refresh_token"]):
+            over = await refresh(client, presented)
+            assert_problem(over, 429, "rate_limited")
+            assert over.headers["ratelimit-limit"] == "3"
+            assert over.headers["ratelimit-remaining"] == "0"
+            assert over.headers["ratelimit-reset"] == over.headers["retry-after"]
+            assert 1 <= int(over.headers["retry-after"]) <= 60
+
+
+async def test_a_successful_refresh_describes_its_session_limit_not_the_failure_budget(
+    open_client: Callable[..., Any],
+) -> None:
+    """The honest path never reads the per-address failure budget (no extra round trip): a
+    success after a failure carries the session's limit, as before."""
+    async with open_client(refresh_failure_limit="3/minute", refresh_session_limit="50/minute") as client:
+        _, grant = await sign_up(client)
+        assert_problem(await refresh(client, "bogus"), 401, "invalid_refresh_token")
+        fine = await refresh(client, grant["refresh_token"])
+        assert fine.status_code == 200, fine.text
+        assert fine.headers["ratelimit-limit"] == "50"
+        assert fine.headers["ratelimit-remaining"] == "49"
+
+
 async def test_refresh_failures_are_limited_per_client_address(open_client: Callable[..., Any]) -> None:
     async with open_client(refresh_failure_limit="3/minute") as client:
         _, grant = await sign_up(client)

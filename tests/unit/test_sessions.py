@@ -9,7 +9,8 @@ import pytest
 
 from musicez.application.accounts import Credentials
 from musicez.application.macs import refresh_hash
-from musicez.domain.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from musicez.application.ports import RateDecision
+from musicez.domain.errors import InvalidRefreshToken, RateLimited, RefreshTokenReused, SessionNotFound
 from musicez.domain.ids import SessionId
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.refresh_token import RefreshToken
@@ -41,6 +42,39 @@ async def test_refresh_rotates_to_a_new_token_of_the_same_session(world: World) 
     assert world.codec.verify(rotated.access.token).session_id == grant.session.id
     # The new token works in turn.
     assert (await world.rotate.execute(rotated.refresh_token)).session.id == grant.session.id
+
+
+async def test_a_successful_refresh_never_touches_the_failure_budget(world: World) -> None:
+    """The honest path makes no extra limiter call: the per-address failure budget is counted
+    on failures only, and the response describes the session's limit alone."""
+    grant = await world.sign_up()
+    world.limiter.counts.clear()
+    world.observer.decisions.clear()
+
+    await world.rotate.execute(grant.refresh_token, client="203.0.113.5")
+
+    assert world.limiter.counts == {}
+    assert [d.limit for d in world.observer.decisions] == [world.refresh_policy.per_session.amount]
+
+
+async def test_refresh_failures_report_the_address_budget_and_its_refusal(world: World) -> None:
+    """Each failure's decision reaches the observer (`RateLimit-*` of the 401); the refusal
+    before any lookup reports the spent budget: Remaining 0, Reset its Retry-After."""
+    budget = world.refresh_policy.failures_per_client
+    world.observer.decisions.clear()
+    for _ in range(budget.amount):
+        with pytest.raises(InvalidRefreshToken):
+            await world.rotate.execute("bogus", client="198.51.100.9")
+    assert [d.remaining for d in world.observer.decisions] == list(range(budget.amount - 1, -1, -1))
+    assert {d.limit for d in world.observer.decisions} == {budget.amount}
+    world.observer.decisions.clear()
+    world.clock.advance(10)
+
+    with pytest.raises(RateLimited) as refused:
+        await world.rotate.execute("bogus", client="198.51.100.9")
+
+    assert refused.value.retry_after == budget.seconds - 10
+    assert world.observer.decisions == [RateDecision(False, budget.amount, 0, refused.value.retry_after)]
 
 
 async def test_a_retry_within_the_grace_window_gets_the_same_successor(world: World) -> None:

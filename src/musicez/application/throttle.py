@@ -60,6 +60,9 @@ class FailureBudget:
     their budget (the count itself is in the shared limiter), so the honest path makes no
     extra round trip. Another process learns it on that address's next failure there, so an
     address gets at most one more lookup per process per window.
+
+    Every decision is reported (`RateLimit-*`): a failure's count, and a refusal before any
+    lookup as the exhausted limit (Remaining 0, Reset the Retry-After it answers with).
     """
 
     MAX_REMEMBERED = 10_000
@@ -69,28 +72,32 @@ class FailureBudget:
     def __init__(self, throttle: Throttle, clock: Clock) -> None:
         self._throttle = throttle
         self._clock = clock
-        self._spent: dict[str, float] = {}  # limiter key -> when its window ends (epoch seconds)
+        # limiter key -> (when its window ends, in epoch seconds; the limit's amount)
+        self._spent: dict[str, tuple[float, int]] = {}
 
     def check(self, key: str) -> None:
         """Refuse at once when this address has used up its budget."""
-        until = self._spent.get(key)
-        if until is None:
+        spent = self._spent.get(key)
+        if spent is None:
             return
+        until, amount = spent
         now = self._clock.now().timestamp()
         if now < until:
+            retry_after = math.ceil(until - now)
+            self._throttle.observer.observe(RateDecision(False, amount, 0, retry_after))
             self._throttle.events.record(Throttled(scope=key.split(":", 1)[0]))
-            raise RateLimited(math.ceil(until - now))
+            raise RateLimited(retry_after)
         del self._spent[key]
 
     async def fail(self, key: str, limit: RateLimit) -> None:
         """Count one failure; the last one the budget allows marks the address as spent."""
-        decision = await self._throttle.limiter.hit(key, limit)
+        decision = await self._throttle.count(key, limit)
         if decision.allowed and decision.remaining > 0:
             return
+        now = self._clock.now().timestamp()
         if len(self._spent) >= self.MAX_REMEMBERED:
-            now = self._clock.now().timestamp()
-            for stale in [k for k, v in self._spent.items() if v <= now]:
+            for stale in [k for k, (until, _) in self._spent.items() if until <= now]:
                 del self._spent[stale]
             if len(self._spent) >= self.MAX_REMEMBERED:
                 self._spent.clear()
-        self._spent[key] = self._clock.now().timestamp() + decision.reset_after
+        self._spent[key] = (now + decision.reset_after, decision.limit)

@@ -32,4 +32,6 @@ def decisions_binder() -> Callable[[list[RateDecision] | None], object]:
 
 
 def closest_to_exhaustion(decisions: list[RateDecision]) -> RateDecision | None:
-    return min(decisions, key=lambda d: (d.remaining, -d.reset_after), default=None)
+    """The fewest remaining; among those a refusal first (the limit that answered 429, so Reset
+    agrees with its Retry-After), then the one that frees up last."""
+    return min(decisions, key=lambda d: (d.remaining, d.allowed, -d.reset_after), default=None)
