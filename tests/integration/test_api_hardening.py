@@ -138,6 +138,43 @@ def assert_refused_by(response: Any, limit: int, window: int) -> None:
     assert 1 <= int(response.headers["retry-after"]) <= window
 
 
+async def test_the_account_budget_is_described_by_the_rate_limit_headers(client: Client) -> None:
+    """One address (its own per (email, client) limit of 20 further from exhaustion): the 401s
+    count the account's 10 a minute down, and its 429 says that window, as Retry-After does."""
+    email = unique_email("headers")
+    device_token = (await register(client, email))["device_token"]
+    remaining = []
+    for attempt in range(10):
+        response = await login(client, email, f"Wrong-Guess-{attempt:04d}!", ADDRESSES[0])
+        assert_problem(response, 401, "invalid_credentials")
+        limit, left, reset = rate_headers(response)
+        assert limit == 10
+        assert 1 <= reset <= 60
+        remaining.append(left)
+    assert remaining == list(range(9, -1, -1))
+    for address in (ADDRESSES[0], "203.0.113.9"):  # and from an address that never failed
+        assert_refused_by(await login(client, email, STRONG_PASSWORD, address), 10, 60)
+    # A device of the account gets past it: the budget is not its limit, so not in its headers.
+    device = await login(client, email, STRONG_PASSWORD, "203.0.113.9", device_token=device_token)
+    assert device.status_code == 200, device.text
+    assert rate_headers(device)[0] != 10, device.headers
+
+
+async def test_the_hourly_account_limit_is_described_by_its_own_window(make_settings: MakeSettings) -> None:
+    """With the hour's limit hit, Reset says the hour, as Retry-After does (not the minute's)."""
+    app = create_app(settings=make_settings(account_failure_limit="100/minute,3/hour"))
+    async with AsyncTestClient(app) as client:
+        email = unique_email("hourly-headers")
+        await register(client, email)
+        for attempt in range(3):
+            response = await login(client, email, f"Wrong-{attempt}-Guess!", ADDRESSES[0])
+            assert_problem(response, 401, "invalid_credentials")
+            assert rate_headers(response)[:2] == (3, 2 - attempt), response.headers
+        refused = await login(client, email, "Wrong-3-Guess!", ADDRESSES[0])
+        assert_refused_by(refused, 3, 3600)
+        assert int(refused.headers["retry-after"]) > 60
+
+
 async def test_a_device_token_of_one_account_does_not_help_another(client: Client) -> None:
     alice, bob = unique_email("alice"), unique_email("bob")
     alices = (await register(client, alice))["device_token"]

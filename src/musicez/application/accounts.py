@@ -117,11 +117,14 @@ class LoginUser:
                 user = await self.uow.users.get_by_email(email)
         # Every client's failures for this account, counted before bcrypt like the pair above
         # (after the lookup, so a database outage's 503s are not counted as failures).
-        over_budget = await self.budget.spend(account)
-        if over_budget is not None and not (user is not None and self.devices.is_valid(command.device_token, user.id)):
-            # Whether or not the account exists, whatever the password.
-            self.events.record(LoginThrottled(scope="account"))
-            raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
+        spent = await self.budget.spend(account)
+        over_budget = spent.refused
+        if over_budget is not None:
+            if not (user is not None and self.devices.is_valid(command.device_token, user.id)):
+                # Whether or not the account exists, whatever the password.
+                self.events.record(LoginThrottled(scope="account"))
+                raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
+            self.budget.waive(spent)  # not this device's limit: RateLimit-* describe the ones that are
         if user is None or not fits_bcrypt(command.password):
             await self.password_hasher.spend_equal_work(command.password, account)
             verified = False
@@ -130,8 +133,9 @@ class LoginUser:
         if user is not None and verified and user.disabled:
             # Only a right password learns of the block, and it is not a failure.
             if over_budget is None:
-                await self.budget.refund(account)
+                await self.budget.refund(account, spent)
             await self.throttle.reset(pair_key, self.throttle_policy.login_failures)
+            self.throttle.observer.retract(attempt)
             self.events.record(LoginRefused(user_id=str(user.id), reason="account_disabled"))
             raise AccountDisabled()
         if user is None or not verified:
@@ -145,7 +149,7 @@ class LoginUser:
         await self.throttle.reset(pair_key, self.throttle_policy.login_failures)
         self.throttle.observer.retract(attempt)  # RateLimit-* describe the counter as it is now: reset
         if over_budget is None:  # a device that got past an exhausted budget leaves it exhausted
-            await self.budget.refund(account)
+            await self.budget.refund(account, spent)
         return await self._open_session(user, command)
 
     async def _open_session(self, user: User, command: Credentials) -> TokenGrant:

@@ -188,7 +188,8 @@ class ChangePassword:
         if user.disabled:  # v1.1: a disabled account changes nothing
             raise AccountDisabled()
         # Wrong current passwords count against the account's login budget too (before bcrypt).
-        over_budget = await self.budget.spend(account_key(user.email))
+        spent = await self.budget.spend(account_key(user.email))
+        over_budget = spent.refused
         if over_budget is not None:
             raise RateLimited(over_budget.reset_after, "Too many failed password checks for this account; try later")
         if not fits_bcrypt(current_password) or not await self.password_hasher.verify(
@@ -197,7 +198,8 @@ class ChangePassword:
             self.events.record(PasswordChangeFailed(user_id=str(user.id)))
             raise InvalidCurrentPassword()
         await self.throttle.reset(guesses, self.throttle_policy.login_failures)
-        await self.budget.refund(account_key(user.email))
+        self.throttle.observer.retract(attempt)  # RateLimit-* describe the counters as they are now
+        await self.budget.refund(account_key(user.email), spent)
         self.password_policy.check(new_password, user.email, field="new_password")
         new_hash = await self.password_hasher.hash(new_password)
         ending = await live_session_ids(self.sessions, user.id, self.clock.now(), keep=principal.session_id)
