@@ -243,6 +243,21 @@ async def test_wrong_current_passwords_on_change_count_against_the_account(clien
     assert device.status_code == 200, device.text
 
 
+async def test_wrong_current_passwords_on_change_are_described_by_the_account_budget(client: Client) -> None:
+    email = unique_email("change-headers")
+    tokens = await register(client, email)
+    body = {"current_password": "Not-The-Password-1", "new_password": NEW_PASSWORD}
+    remaining = []
+    for _ in range(10):
+        response = await client.post("/auth/password/change", json=body, headers=bearer(tokens))
+        assert_problem(response, 400, "invalid_current_password")
+        assert rate_headers(response)[0] == 10, response.headers
+        remaining.append(rate_headers(response)[1])
+    assert remaining == list(range(9, -1, -1))
+    refused = await client.post("/auth/password/change", json=body, headers=bearer(tokens))
+    assert_refused_by(refused, 10, 60)
+
+
 async def test_a_successful_login_is_not_a_failure(client: Client) -> None:
     email = unique_email("honest")
     await register(client, email)
