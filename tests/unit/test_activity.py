@@ -16,7 +16,7 @@ from musicez.application.activity import (
     flush_request,
     start_request,
 )
-from musicez.domain.activity import ActivityCursor
+from musicez.domain.activity import ActivityCursor, ActivityType
 from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
 from musicez.domain.events import AccountEnabled
 from musicez.domain.principal import UserPrincipal
@@ -152,13 +152,24 @@ async def test_password_change_writes_its_items_and_mails(wired: Wired) -> None:
 
 
 def test_events_without_a_user_mean_no_activity() -> None:
-    for event in ("login_failed", "throttled", "refresh_rejected", "password_reset_requested"):
+    for event in ("throttled", "refresh_rejected", "password_reset_requested"):
         assert activity_for(event, {}, _now(), uuid.uuid4) == []
     assert (
         activity_for("login_failed", {"user_id": str(uuid.uuid4()), "reason": "password_changed"}, _now(), uuid.uuid4)
         == []
     )
     assert activity_for("unknown_event", {"user_id": str(uuid.uuid4())}, _now(), uuid.uuid4) == []
+
+
+def test_an_unknown_emails_failed_login_means_a_stand_in_item_of_nobody() -> None:
+    """Written like a known account's (the same statement), kept by no store: no user has its id."""
+    ids = iter([uuid.UUID(int=1), uuid.UUID(int=2)])
+
+    (stand_in,) = activity_for("login_failed", {}, _now(), lambda: next(ids))
+
+    assert stand_in.item.type == ActivityType.LOGIN_FAILED
+    assert (stand_in.item.id, stand_in.item.user_id) == (uuid.UUID(int=1), uuid.UUID(int=2))
+    assert stand_in.notify is None
 
 
 @given(
