@@ -325,7 +325,7 @@ async def test_admin_events_show_by_admin_never_the_key(client: Client) -> None:
 
     async def emit(container: Any) -> None:
         events = await container.get(EventSink)
-        events.record(AccountDisabled(user_id=user_id, by="key:0193-secret-id", reason="chargeback"))
+        events.record(AccountDisabled(user_id=user_id, by="key:0193-secret-id", reason="chargeback", session_ids=[]))
         events.record(AccountEnabled(user_id=user_id, by="cli"))
         events.record(AdminLogout(user_id=user_id, by="key:x", session_ids=[grant["session_id"]]))
         await asyncio.sleep(0.3)  # off the request path: written in the background
@@ -337,6 +337,33 @@ async def test_admin_events_show_by_admin_never_the_key(client: Client) -> None:
     assert items[1]["detail"] == {"reason": "admin_logout", "by": "admin"}
     assert items[2]["detail"] == items[3]["detail"] == {"by": "admin"}
     assert "secret" not in str(items)
+    assert "chargeback" not in str(items)
+
+
+async def test_an_admin_disable_ends_each_session_in_the_feed(client: Client) -> None:
+    from tests.integration.test_api_admin import scoped_key
+
+    admin = await scoped_key(client, "admin")
+    address = unique_email()
+    first = await register(client, address)
+    laptop = await logged_in(client, address, "Laptop")
+    target = f"/admin/users/{first['user']['id']}"
+    assert (await client.post(f"{target}/disable", json={"reason": "chargeback"}, headers=admin)).status_code == 204
+    assert (await client.post(f"{target}/enable", headers=admin)).status_code == 204
+
+    reader = await logged_in(client, address, "Laptop")
+    items = await feed(client, reader)
+    assert types(items)[:2] == ["login", "account_enabled"]
+    # the disable: an item of its own and one per session it ended (written at one instant)
+    assert sorted(types(items[2:5])) == ["account_disabled", "session_ended", "session_ended"]
+    assert types(items[5:]) == ["login", "login"]  # the laptop, registration: nothing else
+    own = next(i for i in items[2:5] if i["type"] == "account_disabled")
+    assert (own["session_id"], own["detail"]) == (None, {"by": "admin"})
+    disabled = {"reason": "account_disabled", "by": "admin"}
+    assert {i["session_id"]: (i["device_name"], i["detail"]) for i in items[2:5] if i["type"] == "session_ended"} == {
+        first["session_id"]: (items[-1]["device_name"], disabled),  # as its login item names it
+        laptop["session_id"]: ("Laptop", disabled),
+    }
     assert "chargeback" not in str(items)
 
 

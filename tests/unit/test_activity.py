@@ -151,6 +151,29 @@ async def test_password_change_writes_its_items_and_mails(wired: Wired) -> None:
     assert [m.subject for m in wired.world.mailer.sent] == ["Your MusicEZ password was changed"]
 
 
+def _ended(wired: Wired) -> dict[Any, tuple[str | None, dict[str, str]]]:
+    """The session_ended items by session: (device name, detail)."""
+    return {i.session_id: (i.device_name, i.detail) for i in wired.log.items.values() if i.type == "session_ended"}
+
+
+async def test_disabling_ends_each_session_in_the_feed(wired: Wired) -> None:
+    from musicez.application.accounts import Credentials
+    from musicez.application.admin import Actor
+
+    grant = await wired.world.sign_up(device="Phone")
+    other = await wired.world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", "Laptop"))
+    await wired.settle()
+    await wired.world.disable_user.execute(grant.user_id, Actor("key-1", "mez_0123"), "chargeback")
+    await wired.settle()
+    assert sorted(wired.types()) == ["account_disabled", "login", "login", "session_ended", "session_ended"]
+    disabled = next(i for i in wired.log.items.values() if i.type == "account_disabled")
+    assert (disabled.session_id, disabled.detail) == (None, {"by": "admin"})
+    assert _ended(wired) == {
+        grant.session.id: ("Phone", {"reason": "account_disabled", "by": "admin"}),
+        other.session.id: ("Laptop", {"reason": "account_disabled", "by": "admin"}),
+    }
+
+
 def test_events_without_a_user_mean_no_activity() -> None:
     for event in ("throttled", "refresh_rejected", "password_reset_requested"):
         assert activity_for(event, {}, _now(), uuid.uuid4) == []

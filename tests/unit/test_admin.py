@@ -43,7 +43,13 @@ async def test_disable_ends_sessions_with_the_reason_and_blocks_reset_and_change
     with pytest.raises(AccountDisabled):
         await world.change_password.execute(principal, "Correct-Horse-Battery-9", "Another-Strong-Pass-42")
     event = next(e for e in world.events.recorded if e[0] == "account_disabled")
-    assert event[1] == {"user_id": str(grant.user_id), "by": "key-1", "key_prefix": "mez_0123", "reason": "chargeback"}
+    assert event[1] == {
+        "user_id": str(grant.user_id),
+        "by": "key-1",
+        "key_prefix": "mez_0123",
+        "reason": "chargeback",
+        "session_ids": [str(grant.session.id)],  # the sessions it ended, one activity item each
+    }
 
     await world.enable_user.execute(grant.user_id, CLI_ACTOR)
     async with world.uow() as uow:

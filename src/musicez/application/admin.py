@@ -10,6 +10,7 @@ from uuid import UUID
 
 from musicez.application.ports import Clock, EventSink, SessionStore, UnitOfWork, UserRepository
 from musicez.application.session_ending import ending_sessions
+from musicez.application.sessions import live_session_ids
 from musicez.domain import base64url
 from musicez.domain.email import Email
 from musicez.domain.errors import FieldError, UserNotFound, ValidationFailed
@@ -154,11 +155,15 @@ class DisableUser:
         reason = clean_reason(reason)
         async with ending_sessions(self.uow, self.sessions, reason=EndReason.ACCOUNT_DISABLED) as end:
             user = await find_user(self.uow.users, ref)
-            await self.uow.users.set_disabled(user.id, True, reason, self.clock.now())
+            now = self.clock.now()
+            ending = await live_session_ids(self.sessions, user.id, now)  # one activity item each
+            await self.uow.users.set_disabled(user.id, True, reason, now)
             await self.uow.reset_tokens.revoke_for_user(user.id)  # outstanding links die with the block
             end.sessions_of(user.id)
         self.events.record(
-            AccountDisabled(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason)
+            AccountDisabled(
+                user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, reason=reason, session_ids=ending
+            )
         )
         return user
 

@@ -267,6 +267,7 @@ class AccountDisabled(SecurityEvent):
     by: str
     key_prefix: str | None = None
     reason: str | None = None
+    session_ids: list[str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
