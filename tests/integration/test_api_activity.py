@@ -367,6 +367,29 @@ async def test_an_admin_disable_ends_each_session_in_the_feed(client: Client) ->
     assert "chargeback" not in str(items)
 
 
+async def test_an_admin_logout_ends_each_live_session_in_the_feed_and_none_when_none_lived(client: Client) -> None:
+    from tests.integration.test_api_admin import scoped_key
+
+    admin = await scoped_key(client, "admin")
+    address = unique_email()
+    first = await register(client, address)
+    devices = ["Phone", "Tablet", "Watch", "TV"]
+    grants = [first, *[await logged_in(client, address, d) for d in devices]]
+    target = f"/admin/users/{first['user']['id']}"
+    assert (await client.post(f"{target}/logout", headers=admin)).status_code == 204
+    assert (await client.post(f"{target}/logout", headers=admin)).status_code == 204  # nothing live: no item
+
+    reader = await logged_in(client, address, "Laptop")
+    items = await feed(client, reader)
+    assert types(items) == ["login", *["session_ended"] * 5, *["login"] * 5]
+    names = {i["session_id"]: i["device_name"] for i in items if i["type"] == "login"}
+    admin_logout = {"reason": "admin_logout", "by": "admin"}
+    assert {i["session_id"]: (i["device_name"], i["detail"]) for i in items[1:6]} == {
+        g["session_id"]: (names[g["session_id"]], admin_logout) for g in grants
+    }
+    assert [names[g["session_id"]] for g in grants[1:]] == devices
+
+
 async def test_retention_purges_old_items(make_settings: MakeSettings) -> None:
     settings = _settings(make_settings, "redis", activity_retention=3600)
     async with AsyncTestClient(create_app(settings=settings)) as client:

@@ -174,6 +174,30 @@ async def test_disabling_ends_each_session_in_the_feed(wired: Wired) -> None:
     }
 
 
+async def test_an_admin_logout_ends_each_session_in_the_feed_and_none_when_none_lived(wired: Wired) -> None:
+    from musicez.application.accounts import Credentials
+    from musicez.application.admin import CLI_ACTOR
+
+    grant = await wired.world.sign_up(device="Phone")
+    devices = ["Laptop", "Tablet", "Watch", "TV"]
+    others = [
+        await wired.world.login.execute(Credentials(grant.email, STRONG_PASSWORD, "10.0.0.2", d)) for d in devices
+    ]
+    await wired.settle()
+    assert await wired.world.force_logout.execute(grant.user_id, CLI_ACTOR) == 5
+    await wired.settle()
+    admin = {"reason": "admin_logout", "by": "admin"}
+    assert _ended(wired) == {
+        grant.session.id: ("Phone", admin),
+        **{o.session.id: (d, admin) for o, d in zip(others, devices, strict=True)},
+    }
+    assert wired.types().count("session_ended") == 5
+    assert await wired.world.force_logout.execute(grant.user_id, CLI_ACTOR) == 0  # nothing live: nothing ended
+    await wired.settle()
+    assert wired.types().count("session_ended") == 5
+    assert "admin_logout" in wired.inner.names  # still a security event in the logs
+
+
 def test_events_without_a_user_mean_no_activity() -> None:
     for event in ("throttled", "refresh_rejected", "password_reset_requested"):
         assert activity_for(event, {}, _now(), uuid.uuid4) == []

@@ -65,6 +65,9 @@ async def test_force_logout_and_unknown_users(world: World) -> None:
     assert await world.force_logout.execute(str(one.user_id), CLI_ACTOR) == 1
     assert await world.sessions.get(one.user_id, one.session.id) is None
     assert await world.sessions.get(two.user_id, two.session.id) is not None
+    assert await world.force_logout.execute(one.user_id, CLI_ACTOR) == 0
+    logouts = [e[1] for e in world.events.recorded if e[0] == "admin_logout"]
+    assert [(e["count"], e["session_ids"]) for e in logouts] == [(1, [str(one.session.id)]), (0, [])]
     for ref in ("nobody@example.com", "not an email", "", str(uuid.uuid4()), UserId(uuid.uuid4())):
         with pytest.raises(UserNotFound):
             await world.show_user.execute(ref)

@@ -122,10 +122,8 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
             ]
         case "account_enabled":
             return [_Pending(item(ActivityType.ACCOUNT_ENABLED, detail=by_admin))]
-        case "admin_logout":
-            admin = {"by": "admin"}
-            own = _Pending(item(ActivityType.SESSION_ENDED, detail={"reason": EndReason.ADMIN_LOGOUT, **admin}))
-            return ended(EndReason.ADMIN_LOGOUT, admin) or [own]
+        case "admin_logout":  # one item per session it ended, none when none was live
+            return ended(EndReason.ADMIN_LOGOUT, {"by": "admin"})
     return []
 
 

@@ -187,13 +187,19 @@ class EnableUser:
 
 @dataclass(frozen=True, slots=True)
 class ForceLogout:
+    """Ends every live session of the user at once (one activity item per session ended)."""
+
     uow: UnitOfWork
     sessions: SessionStore
+    clock: Clock
     events: EventSink
 
     async def execute(self, ref: UserRef, actor: Actor) -> int:
         async with self.uow:
             user = await find_user(self.uow.users, ref)
+        ending = await live_session_ids(self.sessions, user.id, self.clock.now())
         count = await self.sessions.revoke_all(user.id, reason=EndReason.ADMIN_LOGOUT)
-        self.events.record(AdminLogout(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count))
+        self.events.record(
+            AdminLogout(user_id=str(user.id), by=actor.by, key_prefix=actor.key_prefix, count=count, session_ids=ending)
+        )
         return count

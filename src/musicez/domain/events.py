@@ -285,4 +285,4 @@ class AdminLogout(SecurityEvent):
     by: str
     key_prefix: str | None = None
     count: int | None = None
-    session_ids: list[str] | None = None
+    session_ids: list[str]
