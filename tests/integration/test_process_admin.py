@@ -164,6 +164,43 @@ def test_cli_logout_ends_every_session_on_both_processes(
     assert _login(on_a, address).status_code == 200
 
 
+def test_cli_show_lists_the_activity_as_the_feed_does(
+    pair: tuple[httpx.Client, httpx.Client], env: dict[str, str]
+) -> None:
+    on_a, on_b = pair
+    address, first, second = _signed_up(on_a, on_b)
+    _cli(env, "users", "disable", address)
+    _cli(env, "users", "enable", address)
+    third = _login(on_a, address)
+    assert third.status_code == 200, third.text
+    assert "1 session" in _cli(env, "users", "logout", address)
+    reader = _login(on_b, address)
+    assert reader.status_code == 200, reader.text
+    page = on_a.get("/auth/activity", headers=_bearer(reader.json()))
+    assert page.status_code == 200, page.text
+    feed = page.json()["items"]
+
+    shown = json.loads(_cli(env, "users", "show", address, "--json"))
+    assert shown["activity"] == feed  # the same items, newest first, in the same shape
+    kinds = [item["type"] for item in feed]
+    assert kinds[:3] == ["login", "session_ended", "login"]  # the reader; the CLI logout of the third
+    assert feed[1]["session_id"] == third.json()["session_id"]
+    assert feed[1]["detail"] == {"reason": "admin_logout", "by": "admin"}
+    assert kinds[3] == "account_enabled"
+    disabling = feed[4:7]  # its own item and one per session it ended, written at one instant
+    assert sorted(item["type"] for item in disabling) == ["account_disabled", "session_ended", "session_ended"]
+    assert {item["session_id"] for item in disabling if item["type"] == "session_ended"} == {
+        first["session_id"],
+        second["session_id"],
+    }
+    assert kinds[7:] == ["login", "login"]  # the second session, registration
+
+    text = _cli(env, "users", "show", address)
+    assert "activity:       9 recent" in text
+    assert "reason=admin_logout by=admin" in text
+    assert "account_disabled" in text
+
+
 def test_cli_refusals_are_one_error_line(env: dict[str, str]) -> None:
     # Each CLI run costs a Python start-up: a few representative refusals, not every one.
     for args in (

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 from typing import Any
 
 import click
 
+from musicez.application.activity import ListActivity
 from musicez.application.admin import (
     CLI_ACTOR,
     PAGE_MAX,
@@ -18,6 +20,7 @@ from musicez.application.admin import (
     ShowUser,
     UserDetails,
 )
+from musicez.domain.activity import ActivityItem
 from musicez.domain.session import Session
 from musicez.domain.user import User
 from musicez.entrypoints.cli.common import CONTEXT, run, when
@@ -41,6 +44,23 @@ def _session_row(session: Session) -> dict[str, Any]:
         "created_at": when(session.created_at),
         "last_used_at": when(session.last_used_at),
         "expires_at": when(session.refresh_expires_at),
+    }
+
+
+ACTIVITY_PAGE = 50  # the newest items, as the first page of GET /auth/activity
+ACTIVITY_SHOWN = 10  # of which the text form lists this many
+
+
+def _activity_row(item: ActivityItem) -> dict[str, Any]:
+    """An item as `GET /auth/activity` shows it."""
+    return {
+        "id": str(item.id),
+        "type": item.type,
+        "at": when(item.at.astimezone(UTC)),
+        "session_id": None if item.session_id is None else str(item.session_id),
+        "device_name": item.device_name,
+        "new_device": item.new_device,
+        "detail": dict(item.detail),
     }
 
 
@@ -90,16 +110,17 @@ def list_users(email_contains: str | None, disabled: bool, as_json: bool) -> Non
 @click.argument("email_or_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show_user(email_or_id: str, as_json: bool) -> None:
-    """The account, why it is disabled, its live sessions and last login."""
+    """The account, why it is disabled, its live sessions, last login and recent activity."""
 
-    async def work(scope: Any) -> UserDetails:
+    async def work(scope: Any) -> tuple[UserDetails, list[ActivityItem]]:
         details: UserDetails = await (await scope.get(ShowUser)).execute(email_or_id)
-        return details
+        items, _ = await (await scope.get(ListActivity)).execute(details.user.id, ACTIVITY_PAGE, None)
+        return details, items
 
-    details = run(work)
+    details, items = run(work)
     row = _user_row(details.user)
     sessions = [_session_row(s) for s in details.sessions]
-    activity: list[dict[str, Any]] = []  # the user's security activity (filled by the activity feature)
+    activity = [_activity_row(i) for i in items]  # newest first
     if as_json:
         click.echo(json.dumps({**row, "sessions": sessions, "activity": activity}))
         return
@@ -112,9 +133,17 @@ def show_user(email_or_id: str, as_json: bool) -> None:
     click.echo(f"{'status:':<16}{state}")
     if not sessions:
         click.echo("sessions:       none live")
+    else:
+        click.echo(f"sessions:       {len(sessions)} live")
+        _table(sessions, ["id", "device_name", "created_at", "last_used_at", "expires_at"])
+    if not activity:
+        click.echo("activity:       none")
         return
-    click.echo(f"sessions:       {len(sessions)} live")
-    _table(sessions, ["id", "device_name", "created_at", "last_used_at", "expires_at"])
+    shown = activity[:ACTIVITY_SHOWN]
+    more = f", the {len(shown)} newest shown (--json lists all {len(activity)})" if len(activity) > len(shown) else ""
+    click.echo(f"activity:       {len(activity)} recent{more}")
+    brief = [{**a, "detail": " ".join(f"{k}={v}" for k, v in a["detail"].items()) or None} for a in shown]
+    _table(brief, ["at", "type", "device_name", "session_id", "detail"])
 
 
 def _act(use_case: type[Any], *args: Any) -> Any:
