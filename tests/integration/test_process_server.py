@@ -70,6 +70,32 @@ def test_an_oversize_body_is_413_and_the_client_can_go_on(server: ServerProcess)
             assert http.get("/health/live").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: 50\r\n\r\n" + b'{"a":1}',  # less than declared
+        b"Transfer-Encoding: chunked\r\n\r\n7\r\n" + b'{"a":1}\r\n',  # no last chunk
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_a_body_cut_short_by_the_client_is_a_400(server: ServerProcess, head: bytes) -> None:
+    """The client sends part of its body and half-closes: a 400 problem document on the same
+    connection (it can still read), not a 500 (granian hands the app `http.disconnect`)."""
+    request = b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = _read_response(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400 "), answer
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in headers.lower(), answer
+    problem = json.loads(body)
+    assert problem["code"] == "validation_error", problem
+    assert problem["detail"] == "The request body ended before its declared length"
+    assert "Traceback" not in server.log()
+
+
 def test_serve_with_no_settings_runs_on_embedded_defaults(tmp_path: Path) -> None:
     """No MUSICEZ_ variable at all: SQLite in the data dir, the in-process session store."""
     server = ServerProcess(clean_env(), tmp_path)

@@ -39,11 +39,15 @@ STATUS_CODES = {
     401: (MissingCredentials.code, MissingCredentials.title),
     404: ("not_found", "No such resource"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
+    # A body that did not arrive in time (`body.BodyTimedOut`): API.md has no code for it, and the
+    # body is what is wrong, as with a body that ended early (400).
+    408: (ValidationFailed.code, ValidationFailed.title),
     413: ("payload_too_large", "The request body is too large"),
     415: ("unsupported_media_type", "The request body's media type is not supported"),
     429: (RateLimited.code, RateLimited.title),
     503: (ServiceUnavailable.code, ServiceUnavailable.title),
 }
+INTERNAL_ERROR = ("internal_error", "Internal server error")  # what an unhandled error answers too
 
 
 def problem(
@@ -110,9 +114,16 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
     return problem(400, ValidationFailed.code, ValidationFailed.title, detail, errors=errors)
 
 
-def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
     status = error.status_code
-    code, title = STATUS_CODES.get(status, ("http_error", "Request failed"))
+    known = STATUS_CODES.get(status)
+    if known is None and status >= 500:
+        # Litestar's own 500s (InternalServerException, ImproperlyConfiguredException): a fault of
+        # ours like any unhandled error, so answered and logged like one.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        code, title = INTERNAL_ERROR
+    else:  # a 4xx of Litestar's that no code of API.md names (403 from a Litestar guard: none used)
+        code, title = known or ("http_error", "Request failed")
     headers = dict((error.headers or {}).items())
     detail = error.detail if error.detail and status < 500 else title
     if isinstance(error, NotFoundException):
@@ -122,10 +133,10 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Prob
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
-    if status == 413:
-        # Refused before the body was read: what is left of it would be taken for the next request
-        # on this connection, so the server closes it, and says so, or keep-alive clients would send
-        # their next request into a dead connection.
+    if status in (408, 413):
+        # Refused before the body was all read: what is left of it would be taken for the next
+        # request on this connection, so the server closes it, and says so, or keep-alive clients
+        # would send their next request into a dead connection.
         headers["Connection"] = "close"
     # A body that is not JSON at all: validation_error still lists what was wrong (API.md).
     errors = [FieldErrorOut("body", detail)] if code == "validation_error" else None
@@ -151,7 +162,7 @@ def unexpected_error_handler(
             log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
             return problem(503, "service_unavailable", STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "Internal server error", "Something went wrong on our side")
+        return problem(500, *INTERNAL_ERROR, "Something went wrong on our side")
 
     return unexpected_error
 
