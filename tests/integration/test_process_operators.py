@@ -4,6 +4,7 @@ bad settings, an unmigrated database, and the command line's own manners."""
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 
@@ -42,6 +43,26 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(tmp_path: Path) -> Non
         assert httpx.get(f"{first.url}/health/live").status_code == 200  # the first one is untouched
     finally:
         first.kill()
+
+
+def test_a_server_restarts_at_once_on_the_port_it_just_left(tmp_path: Path) -> None:
+    """Its closed connections linger in TIME_WAIT for up to a minute: that is no server on the port."""
+    env = clean_env(data_dir=tmp_path / "data")
+    first = ServerProcess(env, tmp_path).start()
+    try:
+        with httpx.Client(base_url=first.url, headers={"Connection": "close"}) as http:
+            for _ in range(3):  # the server closes each connection first: its side is left in TIME_WAIT
+                assert http.get("/health/live").status_code == 200
+    finally:
+        assert first.stop() == 0, first.log()[-3000:]
+    # what the port check did, a bind without SO_REUSEADDR, is refused by the TIME_WAIT alone
+    with socket.socket() as plain, pytest.raises(OSError, match="in use"):
+        plain.bind(("127.0.0.1", first.port))
+    second = ServerProcess(env, tmp_path, port=first.port).start()
+    try:
+        assert httpx.get(f"{second.url}/health/live").status_code == 200
+    finally:
+        second.kill()
 
 
 @pytest.mark.parametrize(

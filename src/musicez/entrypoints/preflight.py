@@ -3,6 +3,7 @@ bad setting is one `error:` line naming its variable instead of a crash loop of 
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 
@@ -42,9 +43,15 @@ def _smtp_url(url: str) -> None:
 
 def port_is_free(host: str, port: int) -> bool:
     """Granian binds with SO_REUSEPORT, so a second server on a taken port would silently share it
-    (and split in-process sessions between two stores). A plain bind tells."""
+    (and split in-process sessions between two stores). A bind without SO_REUSEPORT tells.
+
+    With SO_REUSEADDR: the connections of a server that just stopped, left in TIME_WAIT for up to a
+    minute, do not make the port look taken (granian binds it all the same), while a socket
+    listening on it still does."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":  # on Windows SO_REUSEADDR would let the probe share a listening port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
