@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
+from musicez.entrypoints.http.routes.resource_servers import forwarded_path
 from tests.integration.test_api_admin import scoped_key
+from tests.integration.test_api_login import behind_proxy
+from tests.integration.test_ops_logs import capture_root
 from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 AnyClient = AsyncTestClient[Litestar]
@@ -60,6 +67,48 @@ async def test_verify_is_rate_limited_per_principal(make_settings: MakeSettings)
         limited = await client.get("/auth/verify", headers=bearer(user))
         assert_problem(limited, 429, "rate_limited")
         assert int(limited.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+async def test_verify_logs_the_forwarded_path_never_its_query(make_settings: MakeSettings, log_format: str) -> None:
+    """X-Forwarded-Uri from a trusted proxy is only logged (API.md), and a log never holds a
+    query string (README): a token in the original request's query stays out of it."""
+    app = create_app(settings=make_settings(trusted_proxies="127.0.0.1", log_format=log_format))
+    behind_proxy(app, "127.0.0.1")
+    stream = io.StringIO()
+    capture = capture_root(stream)
+    logging.getLogger().addHandler(capture)
+    try:
+        async with AsyncTestClient(app) as client:
+            key = await scoped_key(client, "api")
+            forwarded = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/recs?access_token=SECRETVALUE123#SECRET2"}
+            ok = await client.get("/auth/verify", headers={**key, **forwarded})
+            assert ok.status_code == 200, ok.text
+            escape = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/top\x1b[2J?page=SECRET3"}
+            assert (await client.get("/auth/verify", headers={**key, **escape})).status_code == 200
+    finally:
+        logging.getLogger().removeHandler(capture)
+    text = stream.getvalue()
+    lines = [line for line in text.splitlines() if "verify for" in line]
+    assert len(lines) == 2, text
+    for secret in ("SECRETVALUE123", "SECRET2", "SECRET3", "access_token"):
+        assert secret not in text, secret
+    assert not [line for line in lines if "?" in line or "\x1b" in line], lines
+    if log_format == "json":
+        assert [json.loads(line)["event"] for line in lines] == ["verify for GET /recs", "verify for GET /top\\x1b[2J"]
+    else:
+        assert "verify for GET /recs " in lines[0]
+        assert "verify for GET /top\\x1b[2J " in lines[1]  # the ESC as its escape, not a terminal command
+
+
+def test_a_forwarded_path_is_bounded_and_one_harmless_line() -> None:
+    assert forwarded_path("/recs?access_token=x") == "/recs"
+    assert forwarded_path("/a#b?c") == "/a"
+    assert forwarded_path("https://recs.example/top?key=x") == "https://recs.example/top"
+    assert forwarded_path("?access_token=x") == "-"
+    assert forwarded_path("/x\n2026-12-06 [info] forged line") == "/x\\n2026-12-06 [info] forged line"
+    assert forwarded_path("/\u2028\u202e\x00") == "/\\u2028\\u202e\\x00"
+    assert forwarded_path("/" + "a" * 5000) == "/" + "a" * 255
 
 
 async def _introspect(client: AnyClient, token: Any, headers: dict[str, str]) -> Any:
