@@ -77,10 +77,10 @@ def test_a_body_that_ended_early_is_a_400_validation_error() -> None:
     assert headers["Connection"] == "close"
 
 
-def test_a_body_that_came_too_slowly_is_a_408_validation_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_body_that_came_too_slowly_is_a_400_validation_error(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="musicez.http"):
         status, body, headers = _answer(BodyTimedOut(30))
-    assert (status, body["code"], body["status"]) == (408, "validation_error", 408)
+    assert (status, body["code"], body["status"]) == (400, "validation_error", 400)
     assert body["detail"] == "The request body did not arrive within 30 seconds"
     assert headers["Connection"] == "close"
-    assert not caplog.records  # the client's doing: the access log has it, as a 408
+    assert not caplog.records  # the client's doing: the access log has it, as a 400

@@ -39,9 +39,6 @@ STATUS_CODES = {
     401: (MissingCredentials.code, MissingCredentials.title),
     404: ("not_found", "No such resource"),
     405: ("method_not_allowed", "Method not allowed on this resource"),
-    # A body that did not arrive in time (`body.BodyTimedOut`): API.md has no code for it, and the
-    # body is what is wrong, as with a body that ended early (400).
-    408: (ValidationFailed.code, ValidationFailed.title),
     413: ("payload_too_large", "The request body is too large"),
     415: ("unsupported_media_type", "The request body's media type is not supported"),
     429: (RateLimited.code, RateLimited.title),
