@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from musicez.domain.email import DOCUMENTED_PATTERN
 from tests.integration.test_api_passwords import Client
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.api import assert_problem, bearer, register
@@ -89,6 +90,8 @@ async def test_emails_and_passwords_state_their_constraints(document: dict[str, 
                 assert field["format"] == "email", (operation, field)
                 assert field["maxLength"] == 254
                 assert field["minLength"] >= 1  # "" is invalid even for a validator that ignores formats
+                # what mail cannot reach, refused by the route, is refused by the document too
+                assert field["pattern"] == DOCUMENTED_PATTERN, (operation, field)
                 seen.add(name)
             if name in PASSWORD_FIELDS:
                 assert (field["minLength"], field["maxLength"]) == (12, 72), (operation, field)

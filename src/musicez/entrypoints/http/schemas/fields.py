@@ -11,6 +11,7 @@ from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, PathParameter
 
 from musicez.domain import password_policy
+from musicez.domain.email import DOCUMENTED_PATTERN, REFUSED_DOMAINS
 from musicez.entrypoints.http import samples
 
 # Where the refresh token travels: in the token response, or in an HttpOnly cookie (browser mode).
@@ -86,8 +87,11 @@ EmailField = Annotated[
         format="email",
         min_length=3,
         max_length=EMAIL_MAX_LENGTH,
+        pattern=DOCUMENTED_PATTERN,
         description="An email address. Trimmed, and compared case-insensitively after Unicode (NFKC) folding, "
-        "so `ADA@example.com` and `ada@example.com` are one account",
+        "so `ADA@example.com` and `ada@example.com` are one account. Mail must be able to reach it: the domain "
+        "has a dot, is no IP literal and no special-use name (" + ", ".join(f"`.{d}`" for d in REFUSED_DOMAINS) + "; "
+        "`.test` is admitted), and the local part is not quoted",
         examples=[Example(value=samples.EMAIL)],
     ),
 ]
