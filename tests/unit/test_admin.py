@@ -24,6 +24,23 @@ from musicez.domain.session import EndReason
 from tests.support.world import World
 
 
+async def test_disabling_again_keeps_the_reason_unless_given_a_new_one(world: World) -> None:
+    grant = await world.sign_up("listener@example.com")
+
+    async def stored_reason() -> str | None:
+        async with world.uow() as uow:
+            stored = await uow.users.get(grant.user_id)
+        assert stored is not None
+        assert stored.disabled
+        return stored.disabled_reason
+
+    await world.disable_user.execute(grant.user_id, CLI_ACTOR, "fraud")
+    await world.disable_user.execute(grant.user_id, CLI_ACTOR)
+    assert await stored_reason() == "fraud"
+    await world.disable_user.execute(grant.user_id, CLI_ACTOR, "chargeback")
+    assert await stored_reason() == "chargeback"
+
+
 async def test_disable_ends_sessions_with_the_reason_and_blocks_reset_and_change(world: World) -> None:
     grant = await world.sign_up("listener@example.com")
     await world.request_reset.execute(Email.parse("listener@example.com"))

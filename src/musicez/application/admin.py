@@ -155,6 +155,8 @@ class DisableUser:
         reason = clean_reason(reason)
         async with ending_sessions(self.uow, self.sessions, reason=EndReason.ACCOUNT_DISABLED) as end:
             user = await find_user(self.uow.users, ref)
+            if reason is None and user.disabled:  # disabled again without a reason: the first one stands
+                reason = user.disabled_reason
             now = self.clock.now()
             ending = await live_session_ids(self.sessions, user.id, now)  # one activity item each
             await self.uow.users.set_disabled(user.id, True, reason, now)
