@@ -179,6 +179,24 @@ def test_deep_nesting_and_invalid_utf8_are_validation_errors(
         assert "\\xff" not in response.text
 
 
+EMPTY_BODY_ROUTES = (
+    "/auth/register",
+    "/auth/login",
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/password/change",
+)
+
+
+def test_an_empty_body_says_so(fuzz_client: TestClient[Litestar], bearer_headers: dict[str, str]) -> None:
+    for path in EMPTY_BODY_ROUTES:
+        response = fuzz_client.post(path, content=b"", headers={**bearer_headers, "Content-Type": "application/json"})
+        assert response.status_code == 400, (path, response.text)
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert problem["errors"] == [{"field": "body", "message": "is empty: send a JSON object"}], path
+
+
 @FUZZ
 @given(data=st.data(), raw=st.binary(max_size=3000))
 def test_raw_bytes_never_5xx(

@@ -106,6 +106,8 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
             if key == "data":  # the body as a whole: name the missing field when there is one
                 missing = _MISSING_FIELD.search(message)
                 key = missing.group(1) if missing else "body"
+                if message == "'data'":  # Litestar's words for an empty body (a KeyError's)
+                    message = "is empty: send a JSON object"
             errors.append(FieldErrorOut(key, message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "The request body is not valid JSON"
     return problem(400, ValidationFailed.code, ValidationFailed.title, detail, errors=errors)
