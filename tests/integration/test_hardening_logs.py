@@ -1,9 +1,11 @@
 """No log format prints local variables: a forced 500 with a password in the body and a bearer
-token in the header leaves neither in any log line, in the JSON and in the console format."""
+token in the header leaves neither in any log line, in the JSON and in the console format. And
+no client-chosen path puts a line break or a terminal control into a log line."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -13,7 +15,9 @@ from litestar.testing import AsyncTestClient
 
 from musicez.adapters.security.passwords import BcryptHasher
 from musicez.application.accounts import Credentials
+from musicez.application.authenticate import AuthenticateRequest
 from musicez.application.ports import PasswordHasher
+from musicez.domain.principal import Principal
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.schemas import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, ResetPasswordBody
 from tests.integration.test_ops_logs import capture_root
@@ -105,3 +109,55 @@ def test_commands_and_bodies_hide_passwords_in_their_repr() -> None:
         assert secret not in str(value)
         assert "<hidden>" in repr(value)
     assert "a@example.com" in repr(shown[0])
+
+
+# A session id that is a path of the client's choosing, percent-decoded by the server: a line
+# break, an ESC starting a colour sequence, and a right-to-left override.
+INJECTED_PATH = "/auth/sessions/x%0Afake%20log%20line%1B%5B31m%E2%80%AEevil"
+ESCAPED_PATH = "/auth/sessions/x\\nfake log line\\x1b[31m\\u202eevil"
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+@pytest.mark.parametrize(
+    ("error", "status", "said"),
+    [
+        (RuntimeError("authentication failed on purpose"), 500, "unhandled error on"),
+        (ConnectionError("the store went away on purpose"), 503, "dependency outage on"),
+    ],
+)
+async def test_a_request_path_cannot_forge_or_colour_a_log_line(
+    make_settings: MakeSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+    error: Exception,
+    status: int,
+    said: str,
+) -> None:
+    async def failing(self: AuthenticateRequest, *args: object, **kwargs: object) -> Principal:
+        raise error
+
+    monkeypatch.setattr(AuthenticateRequest, "execute", failing)  # the guard's call, on a route with a path parameter
+    app = create_app(settings=make_settings(log_format=log_format))
+    stream = io.StringIO()
+    capture = capture_root(stream)
+    logging.getLogger().addHandler(capture)
+    try:
+        async with AsyncTestClient(app) as client:
+            response = await client.delete(INJECTED_PATH, headers={"Authorization": "Bearer not-checked"})
+    finally:
+        logging.getLogger().removeHandler(capture)
+    assert response.status_code == status, response.text
+    text = stream.getvalue()
+    for control in ("\x1b", "\u202e", "\r"):
+        assert control not in text
+    lines = text.splitlines()
+    told = [line for line in lines if said in line]
+    assert len(told) == 1, text
+    assert [line for line in lines if "fake log line" in line] == told  # no line of the client's own
+    if log_format == "json":
+        for line in lines:
+            json.loads(line)  # each record is one JSON line
+        event = json.loads(told[0])["event"]
+    else:
+        event = told[0]
+    assert f"DELETE {ESCAPED_PATH}" in event

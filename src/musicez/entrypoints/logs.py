@@ -55,5 +55,16 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).propagate = True
 
 
+def log_safe(text: str, limit: int) -> str:
+    """At most `limit` characters of client-controlled `text` (a request path or method), each one
+    that is not printable (a line break, an escape sequence's ESC, a bidi control, ...) written as
+    its escape, so a log line stays one harmless line in the console format too (JSON escapes them
+    anyway). ASGI paths arrive percent-decoded: `/x%0Ay` is a real line break by now."""
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _identity(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
     return event

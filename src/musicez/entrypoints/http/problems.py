@@ -27,12 +27,15 @@ from musicez.domain.errors import (
 )
 from musicez.entrypoints.http.schemas import FieldErrorOut, Problem
 from musicez.entrypoints.http.statuses import BY_CLASS, status_of
+from musicez.entrypoints.logs import log_safe
 
 log = logging.getLogger("musicez.http")
 
 PROBLEM_JSON = "application/problem+json"
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 REALM = 'realm="musicez"'
+_LOGGED_PATH_MAX = 256  # as the forwarded path /auth/verify logs
+_LOGGED_METHOD_MAX = 16
 # What Litestar's own exceptions answer, by status; where a domain error says the same, its words.
 STATUS_CODES = {
     400: (ValidationFailed.code, ValidationFailed.title),
@@ -97,6 +100,12 @@ def client_error(_: Request[Any, Any, Any], error: ClientError) -> Response[Prob
     return problem(status, error.code, error.title, error.detail, headers=headers, errors=errors, reason=reason)
 
 
+def _where(request: Request[Any, Any, Any]) -> tuple[str, str]:
+    """The method and path of a request, for a log line: both are the client's, and the path is
+    percent-decoded by now (`%0A` is a line break), so bounded and with control characters escaped."""
+    return log_safe(request.method, _LOGGED_METHOD_MAX), log_safe(request.url.path, _LOGGED_PATH_MAX)
+
+
 def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[Problem]:
     errors: list[FieldErrorOut] = []
     for item in error.extra if isinstance(error.extra, list) else []:
@@ -119,7 +128,7 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     if known is None and status >= 500:
         # Litestar's own 500s (InternalServerException, ImproperlyConfiguredException): a fault of
         # ours like any unhandled error, so answered and logged like one.
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        log.error("unhandled error on %s %s", *_where(request), exc_info=error)
         code, title = INTERNAL_ERROR
     else:  # a 4xx of Litestar's that no code of API.md names (403 from a Litestar guard: none used)
         code, title = known or ("http_error", "Request failed")
@@ -158,9 +167,9 @@ def unexpected_error_handler(
     def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
         detail = describe_outage(error)
         if detail is not None:
-            log.warning("dependency outage on %s %s: %s", request.method, request.url.path, type(error).__name__)
+            log.warning("dependency outage on %s %s: %s", *_where(request), type(error).__name__)
             return problem(503, "service_unavailable", STATUS_CODES[503][1], detail, headers={"Retry-After": "5"})
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", *_where(request))
         return problem(500, *INTERNAL_ERROR, "Something went wrong on our side")
 
     return unexpected_error

@@ -22,6 +22,7 @@ from musicez.entrypoints.http import samples
 from musicez.entrypoints.http.guard import current_principal
 from musicez.entrypoints.http.routes.common import has_no_body
 from musicez.entrypoints.http.schemas import IntrospectionOut, doc
+from musicez.entrypoints.logs import log_safe
 
 log = logging.getLogger("musicez.http")
 
@@ -55,20 +56,11 @@ def _from_trusted_proxy(request: Request[Any, Any, Any]) -> bool:
     return any(peer in network for network in request.app.state.musicez.trusted_networks)
 
 
-def _loggable(text: str, limit: int) -> str:
-    """At most `limit` characters of `text`, each one that is not printable (a line break, an
-    escape sequence's ESC, ...) written as its escape, so a log line stays one harmless line."""
-    text = text[:limit]
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
 def forwarded_path(uri: str) -> str:
     """The path of an X-Forwarded-Uri, for the log: never its query or fragment (where a token or
     a reset link's secret travels), bounded, and with control characters made harmless."""
     path = uri.split("?", 1)[0].split("#", 1)[0]
-    return _loggable(path, _FORWARDED_MAX) or "-"
+    return log_safe(path, _FORWARDED_MAX) or "-"
 
 
 def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
@@ -78,7 +70,7 @@ def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     uri = request.headers.get("x-forwarded-uri")
     if (method is None and uri is None) or not _from_trusted_proxy(request):
         return None
-    return _loggable(method or "-", 16), forwarded_path(uri or "-")
+    return log_safe(method or "-", 16), forwarded_path(uri or "-")
 
 
 _VERIFY_HEADERS = [
