@@ -3,6 +3,8 @@ account an address is; the address given at registration (trimmed, NFC) is shown
 
 from __future__ import annotations
 
+import email
+import email.policy
 import unicodedata
 import uuid
 
@@ -66,6 +68,21 @@ async def test_the_reset_mail_goes_to_the_address_as_given(mail_client: Client) 
     assert response.status_code == 202
     message = await wait_for_mail(outbox_of(mail_client), address)
     assert message["To"] == address
+
+
+async def test_a_non_ascii_address_is_mailed_as_utf8_not_as_an_encoded_word(mail_client: Client) -> None:  # noqa: F811
+    """RFC 6532: the address goes into `To:` as UTF-8; an RFC 2047 encoded-word inside an address
+    (`=?utf-8?b?…?=@Example.com`) is not allowed, and reaches no one."""
+    address = f"{'stra'.translate(FULL_WIDTH)}\u00dfe-{uuid.uuid4().hex[:8]}@Example.com"
+    await register(mail_client, address)
+    response = await mail_client.post("/auth/password/forgot", json={"email": address})
+    assert response.status_code == 202
+    await wait_for_mail(outbox_of(mail_client), address)
+    [raw] = [path.read_bytes() for path in outbox_of(mail_client).glob("*.eml")]  # this test's own outbox
+    [header] = [line for line in raw.splitlines() if line.startswith(b"To:")]
+    assert header == b"To: " + address.encode("utf-8")
+    assert b"=?" not in header
+    assert email.message_from_bytes(raw, policy=email.policy.default)["To"] == address
 
 
 async def test_concurrent_look_alike_registrations_one_201_the_rest_409(client: Client) -> None:
