@@ -49,6 +49,8 @@ class SmtpMailer:
         self._sender = sender
 
     async def send(self, mail: OutgoingMail) -> None:
+        """aiosmtplib sends with the SMTPUTF8 option, and writes the headers as UTF-8, when an
+        address is not ASCII (RFC 6531); a server without SMTPUTF8 refuses such a mail."""
         t = self._target
         await aiosmtplib.send(
             build_message(mail, self._sender),
