@@ -141,10 +141,10 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
         headers = {"Allow": (error.headers or {}).get("allow", "")}
     if status == 401:
         headers["WWW-Authenticate"] = f"Bearer {REALM}"
-    if status in (408, 413):
-        # Refused before the body was all read: what is left of it would be taken for the next
-        # request on this connection, so the server closes it, and says so, or keep-alive clients
-        # would send their next request into a dead connection.
+    if status == 413:
+        # Refused before the body was read: what is left of it would be taken for the next request
+        # on this connection, so the server closes it, and says so, or keep-alive clients would send
+        # their next request into a dead connection (a body cut short or too slow says so itself).
         headers["Connection"] = "close"
     # A body that is not JSON at all: validation_error still lists what was wrong (API.md).
     errors = [FieldErrorOut("body", detail)] if code == "validation_error" else None
