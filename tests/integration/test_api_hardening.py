@@ -517,17 +517,11 @@ async def test_a_login_flood_gets_fast_503s_while_a_real_login_and_liveness_stay
 
 
 async def test_security_events_carry_a_client_id_and_never_the_address(make_settings: MakeSettings) -> None:
-    import io
-    import logging
-
-    from tests.integration.test_ops_logs import capture_root
+    from tests.integration.test_ops_logs import server_log
 
     app = create_app(settings=make_settings(trusted_proxies="10.0.0.0/8", log_format="json"))
     behind_proxy(app, "10.1.2.3")
-    stream = io.StringIO()
-    capture = capture_root(stream)
-    logging.getLogger().addHandler(capture)
-    try:
+    with server_log() as stream:
         async with AsyncTestClient(app) as client:
             email = unique_email("events")
             await register(client, email)
@@ -536,8 +530,6 @@ async def test_security_events_carry_a_client_id_and_never_the_address(make_sett
                 assert response.status_code == 401
             api_key = await client.get("/auth/me", headers={"X-API-Key": "garbage", **from_address("203.0.113.77")})
             assert api_key.status_code == 401
-    finally:
-        logging.getLogger().removeHandler(capture)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
     failed = [line for line in lines if line.get("event") == "login_failed"]
     assert len(failed) == 3, lines

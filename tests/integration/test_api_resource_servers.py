@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.routes.resource_servers import forwarded_path
 from tests.integration.test_api_admin import scoped_key
 from tests.integration.test_api_login import behind_proxy
-from tests.integration.test_ops_logs import capture_root
+from tests.integration.test_ops_logs import server_log
 from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 AnyClient = AsyncTestClient[Litestar]
@@ -75,10 +73,7 @@ async def test_verify_logs_the_forwarded_path_never_its_query(make_settings: Mak
     query string (README): a token in the original request's query stays out of it."""
     app = create_app(settings=make_settings(trusted_proxies="127.0.0.1", log_format=log_format))
     behind_proxy(app, "127.0.0.1")
-    stream = io.StringIO()
-    capture = capture_root(stream)
-    logging.getLogger().addHandler(capture)
-    try:
+    with server_log() as stream:
         async with AsyncTestClient(app) as client:
             key = await scoped_key(client, "api")
             forwarded = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/recs?access_token=SECRETVALUE123#SECRET2"}
@@ -86,8 +81,6 @@ async def test_verify_logs_the_forwarded_path_never_its_query(make_settings: Mak
             assert ok.status_code == 200, ok.text
             escape = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/top\x1b[2J?page=SECRET3"}
             assert (await client.get("/auth/verify", headers={**key, **escape})).status_code == 200
-    finally:
-        logging.getLogger().removeHandler(capture)
     text = stream.getvalue()
     lines = [line for line in text.splitlines() if "verify for" in line]
     assert len(lines) == 2, text

@@ -20,7 +20,7 @@ from musicez.application.ports import PasswordHasher
 from musicez.domain.principal import Principal
 from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.schemas import ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, ResetPasswordBody
-from tests.integration.test_ops_logs import capture_root
+from tests.integration.test_ops_logs import capture_root, server_log
 from tests.support.accounts import unique_email
 from tests.support.api import MakeSettings
 
@@ -138,14 +138,9 @@ async def test_a_request_path_cannot_forge_or_colour_a_log_line(
 
     monkeypatch.setattr(AuthenticateRequest, "execute", failing)  # the guard's call, on a route with a path parameter
     app = create_app(settings=make_settings(log_format=log_format))
-    stream = io.StringIO()
-    capture = capture_root(stream)
-    logging.getLogger().addHandler(capture)
-    try:
+    with server_log() as stream:
         async with AsyncTestClient(app) as client:
             response = await client.delete(INJECTED_PATH, headers={"Authorization": "Bearer not-checked"})
-    finally:
-        logging.getLogger().removeHandler(capture)
     assert response.status_code == status, response.text
     text = stream.getvalue()
     for control in ("\x1b", "\u202e", "\r"):

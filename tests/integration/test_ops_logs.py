@@ -9,7 +9,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
@@ -55,6 +56,20 @@ def capture_root(stream: io.StringIO) -> logging.Handler:
     capture.setFormatter(root.handlers[0].formatter)  # the very lines the server writes
     capture.addFilter(server_lines_only)
     return capture
+
+
+@contextmanager
+def server_log() -> Iterator[io.StringIO]:
+    """The server's own log lines written while the block runs, as the server writes them (make
+    the app first: its formatter is the one used)."""
+    stream = io.StringIO()
+    capture = capture_root(stream)
+    root = logging.getLogger()
+    root.addHandler(capture)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(capture)
 
 
 @dataclass
