@@ -56,14 +56,16 @@ def configure_logging(settings: Settings) -> None:
 
 
 def log_safe(text: str, limit: int) -> str:
-    """At most `limit` characters of client-controlled `text` (a request path or method), each one
+    r"""At most `limit` characters of client-controlled `text` (a request path or method), each one
     that is not printable (a line break, an escape sequence's ESC, a bidi control, ...) written as
     its escape, so a log line stays one harmless line in the console format too (JSON escapes them
-    anyway). ASGI paths arrive percent-decoded: `/x%0Ay` is a real line break by now."""
+    anyway). ASGI paths arrive percent-decoded: `/x%0Ay` is a real line break by now. A backslash
+    is escaped too (`\\`), so a path that holds the two characters `\n` (`%5Cn`) cannot pass
+    for an escaped line break: every escape in the result stands for exactly one character."""
     text = text[:limit]
-    if text.isprintable():
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _identity(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
