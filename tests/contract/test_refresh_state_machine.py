@@ -96,6 +96,8 @@ class ModelSession:
     ended: bool = False  # revoked, stolen, or removed by the store once past its end
     # What `ended_reason` may answer once an ending was recorded (None: it simply ran out).
     reasons: set[str | None] | None = None
+    # Ended for theft: how many of `chain` had been rotated away then (each is reuse still).
+    stolen_at: int | None = None
 
     def expiry_reason(self) -> str:
         return EndReason.MAX_AGE if self.refresh_expires_at >= self.absolute_expires_at else EndReason.EXPIRED
@@ -106,6 +108,9 @@ class ModelSession:
     def predict(self, token: str, now: datetime) -> RotationOutcome:
         """What API.md says presenting `token` of this session at `now` does."""
         if not self.alive(now):
+            # A token rotated away before the theft that ended the session: reuse all the same.
+            if self.stolen_at is not None and token in self.chain[: self.stolen_at]:
+                return RotationOutcome.REUSED
             return RotationOutcome.INVALID
         if token == self.chain[-1]:
             return RotationOutcome.ROTATED
@@ -214,9 +219,10 @@ class RefreshMachine(RuleBasedStateMachine):
             assert expected is RotationOutcome.INVALID, f"got INVALID, model says {expected}"
             refused = error
         if grant is None:
-            if session is not None and expected is RotationOutcome.REUSED:
+            if session is not None and expected is RotationOutcome.REUSED and session.alive(now):
                 self.end(session, EndReason.REUSE_DETECTED)
                 session.ended = True
+                session.stolen_at = len(session.chain) - 1
             elif session is not None and not session.alive(now):
                 # A refresh past its end clears it out of the store, which now knows why.
                 session.ended = True

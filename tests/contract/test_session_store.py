@@ -679,6 +679,59 @@ async def test_reuse_leaves_reuse_detected(subject: StoreUnderTest) -> None:
     assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
 
 
+async def test_a_token_rotated_away_before_the_theft_is_still_reuse(subject: StoreUnderTest) -> None:
+    """API.md: presenting a token that was already rotated away fails with `refresh_token_reused`;
+    that stays true after an earlier reuse ended the session. The token that was current at the
+    theft was never rotated away: it is a revoked session's token (`invalid_refresh_token`)."""
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    await rotate(subject, session, "h0", "h1", at(subject, 1))
+    await rotate(subject, session, "h1", "h2", at(subject, 2))
+    await rotate(subject, session, "h2", "h3", at(subject, 3))
+    first = await rotation_of(subject, session, "h1", "h2", at(subject, 20))
+    assert (first.outcome, first.reason) == (RotationOutcome.REUSED, None)  # this call found the theft
+
+    for older in ("h0", "h1", "h2"):
+        again = await rotation_of(subject, session, older, f"{older}-next", at(subject, 21))
+        assert (again.outcome, again.reason) == (RotationOutcome.REUSED, EndReason.REUSE_DETECTED), older
+        assert again.session is None
+    current = await rotation_of(subject, session, "h3", "h4", at(subject, 22))
+    assert (current.outcome, current.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+    later = await rotation_of(subject, session, "h4", "h5", at(subject, 22), generation=4)
+    assert (later.outcome, later.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+    legacy = await rotation_of(subject, session, "h0", "h1", at(subject, 22), generation=None)
+    assert (legacy.outcome, legacy.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+    assert await subject.store.get(session.user_id, session.id) is None
+    assert await subject.store.ended_reason(session.user_id, session.id) == EndReason.REUSE_DETECTED
+
+
+async def test_without_grace_every_loser_of_a_race_is_reuse(subject: StoreUnderTest) -> None:
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    outcomes = [await rotation_of(subject, session, "h0", "h1", at(subject, 1), grace=0) for _ in range(6)]
+
+    assert [(r.outcome, r.reason) for r in outcomes] == [
+        (RotationOutcome.ROTATED, None),
+        (RotationOutcome.REUSED, None),
+        *[(RotationOutcome.REUSED, EndReason.REUSE_DETECTED)] * 4,
+    ]
+    winner = await rotation_of(subject, session, "h1", "h2", at(subject, 2), grace=0)
+    assert (winner.outcome, winner.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+
+
+async def test_only_theft_remembers_a_generation(subject: StoreUnderTest) -> None:
+    """A session that ended any other way: every token of it is a revoked session's token."""
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    await rotate(subject, session, "h0", "h1", at(subject, 1))
+    await rotate(subject, session, "h1", "h2", at(subject, 2))
+    assert await subject.store.revoke(session.user_id, session.id, reason=EndReason.LOGOUT)
+
+    for token in ("h0", "h1", "h2"):
+        rotation = await rotation_of(subject, session, token, f"{token}-next", at(subject, 30))
+        assert (rotation.outcome, rotation.reason) == (RotationOutcome.INVALID, EndReason.LOGOUT), token
+
+
 async def test_a_session_that_ran_out_says_expired_or_max_age(subject: StoreUnderTest) -> None:
     start = datetime.now(UTC)
     if subject.clock is not None:

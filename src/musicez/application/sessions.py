@@ -90,7 +90,10 @@ class RotateRefresh:
             self.events.record(Throttled(scope="refresh_session", user_id=user_id, session_id=session_id))
             raise RateLimited(rotation.retry_after)
         if rotation.outcome is RotationOutcome.REUSED:
-            self.events.record(RefreshReused(user_id=user_id, session_id=session_id))
+            if rotation.reason is None:  # this call found the theft and ended the session
+                self.events.record(RefreshReused(user_id=user_id, session_id=session_id))
+            else:  # rotated away before a theft that ended the session already: reuse all the same
+                self.events.record(RefreshRejected(user_id=user_id, session_id=session_id, reason=rotation.reason))
             raise RefreshTokenReused()
         if rotation.session is None or rotation.outcome is RotationOutcome.INVALID:
             self.events.record(RefreshRejected(user_id=user_id, session_id=session_id, reason=rotation.reason))

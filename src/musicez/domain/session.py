@@ -28,7 +28,9 @@ class Session:
 class RotationOutcome(Enum):
     ROTATED = "rotated"  # the current token was presented: the successor is now current
     RETRIED = "retried"  # the token just rotated away, within the grace window: same successor
-    REUSED = "reused"  # an older token, or the previous one too late: theft, session revoked
+    # an older token, or the previous one too late: theft, session revoked (with a `reason`: a
+    # token rotated away before the theft that already ended its session, nothing more to revoke)
+    REUSED = "reused"
     INVALID = "invalid"  # unknown session or token, expired, or past the absolute lifetime
     LIMITED = "limited"  # a genuine refresh over the session's refresh limit: nothing rotated
 
@@ -37,7 +39,8 @@ class RotationOutcome(Enum):
 class Rotation:
     outcome: RotationOutcome
     session: Session | None = None
-    # INVALID for a session that ended: why (an EndReason), while its tombstone lasts.
+    # INVALID for a session that ended: why (an EndReason), while its tombstone lasts; REUSED
+    # with `reuse_detected`: the session had ended for theft before this call.
     reason: str | None = None
     # LIMITED: seconds until the session's refresh window frees up.
     retry_after: int = 0

@@ -44,12 +44,15 @@ class MemorySessionStore:
         self._clock = clock
         self._linger = timedelta(seconds=linger_seconds)
         self._records: dict[Key, _Record] = {}
-        self._ended: dict[Key, tuple[str, datetime]] = {}  # tombstones: reason, kept until
+        # tombstones: reason, kept until, and after theft the generation then current (a token
+        # of an earlier one was rotated away before the theft: reuse still)
+        self._ended: dict[Key, tuple[str, datetime, int | None]] = {}
         self._next_sweep = _FIRST_SWEEP
 
     def _end(self, key: Key, reason: str) -> None:
         record = self._records.pop(key)
-        self._ended[key] = (reason, record.session.refresh_expires_at + self._linger)
+        stolen_at = record.generation if reason == EndReason.REUSE_DETECTED else None
+        self._ended[key] = (reason, record.session.refresh_expires_at + self._linger, stolen_at)
 
     def _live(self, user_id: UserId, session_id: SessionId, now: datetime | None = None) -> _Record | None:
         key = (user_id, session_id)
@@ -66,7 +69,7 @@ class MemorySessionStore:
         now = self._clock.now()
         for key in list(self._records):
             self._live(*key, now=now)
-        for key in [k for k, (_, until) in self._ended.items() if until <= now]:
+        for key in [k for k, (_, until, _) in self._ended.items() if until <= now]:
             del self._ended[key]
         self._next_sweep = max(_FIRST_SWEEP, 2 * (len(self._records) + len(self._ended)))
 
@@ -115,7 +118,11 @@ class MemorySessionStore:
         key = (user_id, session_id)
         record = self._live(user_id, session_id, now)
         if record is None:
-            return Rotation(RotationOutcome.INVALID, reason=self._tombstone(key, now))
+            reason = self._tombstone(key, now)
+            stolen_at = self._ended[key][2] if reason is not None else None
+            if stolen_at is not None and generation is not None and generation < stolen_at:
+                return Rotation(RotationOutcome.REUSED, reason=reason)  # ended for theft already
+            return Rotation(RotationOutcome.INVALID, reason=reason)
         if now >= record.session.absolute_expires_at:
             self._end(key, EndReason.MAX_AGE)
             return Rotation(RotationOutcome.INVALID, reason=EndReason.MAX_AGE)
@@ -181,7 +188,7 @@ class MemorySessionStore:
         found = self._ended.get(key)
         if found is None:
             return None
-        reason, until = found
+        reason, until, _ = found
         if now >= until:
             del self._ended[key]
             return None

@@ -41,7 +41,19 @@ local function finish(reason)
   mark(KEYS[2], reason, linger)
 end
 local s = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'pat', 'rx', 'ax', 'gen', 'rlw', 'rlc')
-if not s[1] then return {'invalid', redis.call('GET', KEYS[2]) or ''} end
+if not s[1] then
+  -- Ended. Theft leaves `reuse_detected@G` (G: the generation then current): a token of an
+  -- earlier generation was rotated away before that, and is reuse still (nothing left to revoke).
+  local t = redis.call('GET', KEYS[2]) or ''
+  local at = string.find(t, '@', 1, true)
+  if at then
+    if ARGV[7] ~= '' and tonumber(ARGV[7]) < tonumber(string.sub(t, at + 1)) then
+      return {'reused', string.sub(t, 1, at - 1)}
+    end
+    t = string.sub(t, 1, at - 1)
+  end
+  return {'invalid', t}
+end
 local now = tonumber(ARGV[4])
 local rx, ax = tonumber(s[4]), tonumber(s[5])
 if now >= ax or now >= rx then
@@ -95,11 +107,11 @@ if p == g - 1 and s[2] and ARGV[2] == s[2] then
   end
   -- A legacy token's successor had the old format: another successor is no theft signal.
   if legacy and within then return {'invalid', ''} end
-  finish('reuse_detected')
+  finish(string.format('reuse_detected@%012d', g))
   return {'reused'}
 end
 if p < g - 1 then
-  finish('reuse_detected')
+  finish(string.format('reuse_detected@%012d', g))
   return {'reused'}
 end
 return {'invalid', ''}
@@ -136,8 +148,10 @@ return n
 """
 )
 
-# KEYS: session, tombstone. Nothing while the session lives; else the tombstone, if any.
+# KEYS: session, tombstone. Nothing while the session lives; else the tombstone's reason, if any.
 ENDED_REASON = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-return redis.call('GET', KEYS[2])
+local t = redis.call('GET', KEYS[2])
+if not t then return false end
+return string.match(t, '^[^@]*')
 """

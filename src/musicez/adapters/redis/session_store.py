@@ -5,7 +5,9 @@ slot, so the scripts run unchanged on Redis Cluster):
   P:{u:U}:s:S       hash: device, times, the refresh chain's generation with the current and
                     previous token MACs, and the session's refresh-limit window
   P:{u:U}:s:S:end   string: the tombstone, why the session ended (or, while it lives, why it
-                    will: `expired` or `max_age`); it expires a linger after the session would
+                    will: `expired` or `max_age`); after theft `reuse_detected@G`, G the
+                    generation then current, so a token rotated away before it is still
+                    known as reuse; it expires a linger after the session would
   P:{u:U}:sessions  sorted set: session id -> when it ends
 
 A session's storage is the same after one rotation and after a million: an older token is
@@ -126,6 +128,8 @@ class RedisSessionStore:
             return Rotation(outcome, retry_after=wait, remaining=0, reset_after=wait)
         if outcome is RotationOutcome.INVALID:
             return Rotation(outcome, reason=_text(result[1]) or None)
+        if outcome is RotationOutcome.REUSED:  # with a reason: the session had ended for theft already
+            return Rotation(outcome, reason=_text(result[1]) if len(result) > 1 else None)
         if len(result) < 2:
             return Rotation(outcome)
         raw = result[1]
