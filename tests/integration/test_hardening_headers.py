@@ -83,3 +83,21 @@ async def test_routes_that_check_their_own_credentials_refuse_repeated_ones_too(
     assert response.headers["www-authenticate"].startswith('Bearer realm="musicez", error="invalid_token"')
     # once, the key works
     assert (await get(client, path, [("X-API-Key", key)])).status_code == 200
+
+
+BODY_ROUTES = ["/auth/register", "/auth/login", "/auth/refresh", "/auth/password/forgot", "/auth/password/reset"]
+
+
+async def test_a_repeated_content_type_is_415_whatever_the_order(client: Client) -> None:
+    """Which copy of a repeated Content-Type counts would depend on who reads it (a proxy, a
+    framework): like a repeated credential header, it is refused, whichever copy comes first."""
+    body = b'{"email": "a@example.com", "password": "x", "refresh_token": "x", "token": "x", "new_password": "x"}'
+    pairs = [("application/json", "text/plain"), ("text/plain", "application/json")]
+    pairs.append(("application/json", "application/json"))
+    calls = [
+        ("POST", path, {"content": body, "headers": [("Content-Type", first), ("Content-Type", second)]})
+        for path in BODY_ROUTES
+        for first, second in pairs
+    ]
+    for response in await run_concurrently(client, calls):
+        assert_problem(response, 415, "unsupported_media_type")

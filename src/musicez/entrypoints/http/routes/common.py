@@ -20,12 +20,15 @@ NO_STORE = CacheControlHeader(no_store=True)
 
 def require_json(request: Request[Any, Any, Any], optional_body: bool) -> None:
     """A route that takes a JSON body accepts `application/json` (with parameters) and nothing
-    else; `optional_body` routes (e.g. POST .../disable) may also come with no body at all."""
+    else; `optional_body` routes (e.g. POST .../disable) may also come with no body at all. A
+    repeated Content-Type is refused: which copy counts would depend on who reads it."""
     if optional_body and has_no_body(request):
         return
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    declared = request.headers.getall("content-type", ())
+    media_type = declared[0].split(";", 1)[0].strip().lower() if len(declared) == 1 else ""
     if media_type != "application/json":
-        raise HTTPException(status_code=415, detail="Send the body as application/json")
+        detail = "Send the body as application/json"
+        raise HTTPException(status_code=415, detail=detail if len(declared) < 2 else detail + ", in one Content-Type")
 
 
 def has_no_body(request: Request[Any, Any, Any]) -> bool:
