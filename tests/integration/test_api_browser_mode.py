@@ -437,6 +437,27 @@ async def test_cors_allows_credentials_for_listed_origins(client: Client) -> Non
     assert "origin" in response.headers["vary"].lower()
 
 
+async def test_listed_origins_are_read_as_a_browser_writes_them(browser_settings: MakeSettings) -> None:
+    """A listed origin in capitals, with a trailing `/` or its default port is the origin a browser
+    sends: CORS answers it as the CSRF check accepts it (before, CORS compared the raw text, so
+    the cookie rotated while the browser could not read the answer)."""
+    settings = browser_settings(cors_origins="HTTPS://Up.Example.COM/,https://app.example.com:443")
+    async with AsyncTestClient(create_app(settings=settings)) as client:
+        _, token = await start(client)
+        for origin in ("https://up.example.com", "https://app.example.com"):
+            preflight = await client.options(
+                "/auth/refresh",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+            assert preflight.status_code == 204, preflight.text
+            assert preflight.headers["access-control-allow-origin"] == origin
+            response = await cookie_refresh(client, token, origin=origin, **{"Sec-Fetch-Site": "cross-site"})
+            assert response.status_code == 200, response.text
+            assert response.headers["access-control-allow-origin"] == origin
+            assert response.headers["access-control-allow-credentials"] == "true"
+            token = cookie_from(response)
+
+
 async def test_unlisted_origins_get_no_cors_headers(client: Client) -> None:
     body, _ = await start(client)
     for origin in ("https://evil.example", OWN_ORIGIN):  # same-origin requests need none either

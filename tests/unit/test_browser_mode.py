@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from musicez.entrypoints.http.csrf import origin_of
+from musicez.entrypoints.origins import origin_of
 from musicez.entrypoints.settings import Settings, SettingsError
 
 

@@ -42,6 +42,22 @@ def test_production_refuses_development_defaults_and_names_each() -> None:
         assert variable in str(refused.value)
 
 
+@pytest.mark.parametrize("entry", ["app.example.com", "https://app.example.com/path", "ftp://app.example.com", "null"])
+def test_a_cors_entry_that_is_no_origin_is_refused(entry: str) -> None:
+    with pytest.raises(SettingsError, match=r"CORS_ORIGINS.*not an origin"):
+        Settings.from_env({"MUSICEZ_CORS_ORIGINS": f"https://ok.example.com,{entry}"})
+
+
+def test_cors_entries_in_any_spelling_of_an_origin_are_accepted() -> None:
+    Settings.from_env({"MUSICEZ_CORS_ORIGINS": "HTTPS://Up.Example.COM/,https://app.example.com:443,http://[::1]:5173"})
+
+
+@pytest.mark.parametrize("value", ["auth.example.com", "//auth.example.com", "mailto:a@example.com", "https://"])
+def test_a_public_url_that_is_no_http_url_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        Settings.from_env({"MUSICEZ_PUBLIC_URL": value})
+
+
 def test_a_wildcard_cors_origin_is_refused() -> None:
     with pytest.raises(SettingsError, match="CORS"):
         Settings.from_env({"MUSICEZ_CORS_ORIGINS": "*"})

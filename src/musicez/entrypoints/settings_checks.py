@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from musicez.domain.rate_limit import InvalidRateLimit, RateLimit
+from musicez.entrypoints.origins import origin_of
 
 if TYPE_CHECKING:
     from musicez.entrypoints.settings import Settings
@@ -101,7 +102,8 @@ def production_problems(settings: Settings, *, database_only: bool = False) -> l
 
 
 def browser_mode_problems(settings: Settings) -> list[str]:
-    """The refresh cookie's name and path go into a `Set-Cookie` header verbatim (browser mode)."""
+    """The refresh cookie's name and path go into a `Set-Cookie` header verbatim (browser mode);
+    the listed origins and the service's own URL must be origins a browser can send."""
     found = []
     if not _COOKIE_NAME.fullmatch(settings.refresh_cookie_name):
         found.append(f"{PREFIX}REFRESH_COOKIE_NAME: letters, digits and !#$%&'*+-.^_`|~ only")
@@ -109,6 +111,16 @@ def browser_mode_problems(settings: Settings) -> list[str]:
         found.append(f"{PREFIX}REFRESH_COOKIE_NAME: a __Host- cookie needs {PREFIX}REFRESH_COOKIE_PATH=/")
     if not _COOKIE_PATH.fullmatch(settings.refresh_cookie_path):
         found.append(f"{PREFIX}REFRESH_COOKIE_PATH: an absolute path such as /auth, without ';' or spaces")
+    # An entry that is no origin would match no browser's `Origin` (browser mode would fail
+    # silently); spelling (case, a trailing `/`, a default port) is read as a browser writes it.
+    for entry in settings.cors_origins:
+        if entry != "*" and origin_of(entry) is None:
+            found.append(f"{PREFIX}CORS_ORIGINS: {entry[:64]!r} is not an origin: scheme://host[:port], no path")
+    if settings.public_url is not None and origin_of(settings.public_url, of_url=True) is None:
+        found.append(
+            f"{PREFIX}PUBLIC_URL: {settings.public_url[:64]!r} is not an http(s) URL: "
+            "the service's own origin, such as https://auth.example.com"
+        )
     return found
 
 

@@ -39,6 +39,7 @@ from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.http.state import AppState
 from musicez.entrypoints.logs import configure_logging
+from musicez.entrypoints.origins import origin_of
 from musicez.entrypoints.settings import Settings
 
 log = logging.getLogger("musicez")
@@ -124,7 +125,8 @@ def cors_config(settings: Settings) -> CORSConfig | None:
     if not settings.cors_origins:
         return None
     return CORSConfig(
-        allow_origins=list(settings.cors_origins),
+        # as a browser serialises them, as the CSRF check reads them (`HTTPS://App.example.com/` too)
+        allow_origins=[origin_of(entry) or entry for entry in settings.cors_origins],
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
         expose_headers=[
