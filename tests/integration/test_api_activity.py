@@ -149,6 +149,23 @@ async def test_logins_are_in_the_feed_at_once_newest_first_with_new_device(clien
     assert len({i["id"] for i in items}) == 3
 
 
+async def test_a_wrong_current_password_on_a_change_is_a_failed_login_of_that_session(client: Client) -> None:
+    """API.md: `login_failed` is "the account's password was wrong; one item per attempt"."""
+    grant = await register(client)
+    phone = await logged_in(client, grant["user"]["email"], "Phone")
+    wrong = {"current_password": "Wrong-Password-123", "new_password": "Another-Strong-Pass-77"}
+    for _ in range(2):
+        response = await client.post("/auth/password/change", json=wrong, headers=bearer(phone))
+        assert response.status_code == 400, response.text
+
+    items = await feed(client, grant)
+    assert types(items)[:3] == ["login_failed", "login_failed", "login"]
+    for failed in items[:2]:
+        assert failed["session_id"] == phone["session_id"]
+        assert failed["device_name"] == "Phone"
+        assert failed["new_device"] is None
+
+
 async def test_failed_logins_and_endings_are_in_their_users_feed_only(client: Client) -> None:
     address, stranger = unique_email(), unique_email()
     first = await register(client, address)

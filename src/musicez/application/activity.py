@@ -97,6 +97,10 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
         case "login_failed":
             # `reason` marks a right password refused for another cause (a racing change).
             return [] if reason is not None else [_Pending(item(ActivityType.LOGIN_FAILED))]
+        case "password_change_failed":
+            # API.md: `login_failed` is "the account's password was wrong; one item per attempt",
+            # a wrong current password on a change too (here the session that tried is known).
+            return [_Pending(item(ActivityType.LOGIN_FAILED))]
         case "session_revoked":
             end = reason if isinstance(reason, str) else EndReason.LOGOUT
             if end == EndReason.LOGOUT:

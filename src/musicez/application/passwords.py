@@ -195,7 +195,14 @@ class ChangePassword:
         if not fits_bcrypt(current_password) or not await self.password_hasher.verify(
             current_password, user.password_hash
         ):
-            self.events.record(PasswordChangeFailed(user_id=str(user.id)))
+            session = principal.session
+            self.events.record(
+                PasswordChangeFailed(
+                    user_id=str(user.id),
+                    session_id=str(principal.session_id),
+                    device_name=session.device_name if session is not None else None,
+                )
+            )
             raise InvalidCurrentPassword()
         await self.throttle.reset(guesses, self.throttle_policy.login_failures)
         self.throttle.observer.retract(attempt)  # RateLimit-* describe the counters as they are now

@@ -176,8 +176,12 @@ class PasswordResetFailed(SecurityEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PasswordChangeFailed(SecurityEvent):
+    """A wrong current password on a change: the account's password was wrong, from a session."""
+
     name = "password_change_failed"
     user_id: str
+    session_id: str | None = None
+    device_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
