@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from musicez.entrypoints.http.app import create_app
+from tests.integration.test_api_login import behind_proxy
 from tests.support.accounts import STRONG_PASSWORD, unique_email
 from tests.support.api import MakeSettings, assert_problem, bearer, register
 
@@ -122,3 +124,69 @@ async def test_the_per_principal_limit_is_a_leased_quota(make_settings: MakeSett
             assert 0 < await redis.pttl(lease) <= 60_000
         finally:
             await redis.aclose()
+
+
+# -- one client, however its address is spelled ------------------------------------------------
+
+SPELLINGS = {
+    "ports": [f"203.0.113.7:{port}" for port in range(1000, 1005)],
+    "ipv6": ["2001:db8::9", "2001:DB8::9", "2001:db8:0::9", "2001:0db8::9", "[2001:db8:0:0:0:0:0:9]:443"],
+    "mapped": ["203.0.113.10", "::ffff:203.0.113.10", "::ffff:cb00:710a", "[::FFFF:203.0.113.10]:80", "203.0.113.10"],
+}
+
+
+@pytest.mark.parametrize("spellings", SPELLINGS.values(), ids=SPELLINGS.keys())
+async def test_a_client_is_one_budget_however_its_address_is_spelled(
+    make_settings: MakeSettings, spellings: list[str]
+) -> None:
+    """The per-client limits count the canonical address: a port, the case or compression of an
+    IPv6 address, or an IPv4-mapped spelling is no fresh budget."""
+    app = create_app(settings=make_settings(forgot_rate_limit="3/minute", trusted_proxies="127.0.0.1"))
+    behind_proxy(app, "127.0.0.1")
+    async with AsyncTestClient(app) as client:
+        statuses = [
+            (
+                await client.post(
+                    "/auth/password/forgot", json={"email": unique_email()}, headers={"X-Forwarded-For": spelling}
+                )
+            ).status_code
+            for spelling in spellings
+        ]
+        assert statuses == [202, 202, 202, 429, 429]
+        # another client still has its budget
+        other = await client.post(
+            "/auth/password/forgot", json={"email": unique_email()}, headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+        assert other.status_code == 202
+
+
+async def test_a_hop_that_is_no_address_counts_as_the_proxy_that_wrote_it(make_settings: MakeSettings) -> None:
+    """Garbage in X-Forwarded-For is no budget of its own: it is counted as the nearest trusted
+    hop, whatever the client put before it."""
+    app = create_app(settings=make_settings(forgot_rate_limit="3/minute", trusted_proxies="127.0.0.1"))
+    behind_proxy(app, "127.0.0.1")
+    async with AsyncTestClient(app) as client:
+        statuses = []
+        for n, garbage in enumerate(["garbage", "unknown", "_hidden", "203.0.113.7:99999", "[2001:db8::9"]):
+            headers = {"X-Forwarded-For": f"198.51.100.{n}, {garbage}"}
+            response = await client.post("/auth/password/forgot", json={"email": unique_email()}, headers=headers)
+            statuses.append(response.status_code)
+        assert statuses == [202, 202, 202, 429, 429]
+        # the proxy's own requests share that budget: the garbage was counted as 127.0.0.1
+        response = await client.post("/auth/password/forgot", json={"email": unique_email()})
+        assert_problem(response, 429, "rate_limited")
+
+
+async def test_an_ipv4_mapped_peer_is_its_ipv4_address(make_settings: MakeSettings) -> None:
+    """Without a proxy, a dual-stack socket reports an IPv4 client as `::ffff:a.b.c.d`: the same
+    client as when it arrives on an IPv4 socket (two processes, one budget)."""
+    settings = make_settings(forgot_rate_limit="3/minute")
+    mapped, plain = create_app(settings=settings), create_app(settings=settings)
+    behind_proxy(mapped, "::ffff:203.0.113.9")
+    behind_proxy(plain, "203.0.113.9")
+    async with AsyncTestClient(mapped) as one, AsyncTestClient(plain) as two:
+        statuses = [
+            (await client.post("/auth/password/forgot", json={"email": unique_email()})).status_code
+            for client in (one, two, one, two)
+        ]
+        assert statuses == [202, 202, 202, 429]

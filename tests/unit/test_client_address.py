@@ -72,8 +72,31 @@ def test_a_trusted_peer_without_forwarded_hops_is_the_client() -> None:
     assert client_address_of(connection("10.0.0.2", " , "), PROXIES) == "10.0.0.2"
 
 
-def test_a_hop_that_is_no_address_is_never_trusted() -> None:
-    assert client_address_of(connection("10.0.0.2", "10.0.0.9, garbage"), PROXIES) == "garbage"
+def test_a_hop_that_is_no_address_is_the_nearest_trusted_hop() -> None:
+    """Garbage is no client address, and what came before it cannot be believed: the proxy that
+    wrote it stands for the client."""
+    assert client_address_of(connection("10.0.0.2", "10.0.0.9, garbage"), PROXIES) == "10.0.0.2"
+    assert client_address_of(connection("10.0.0.2", "198.51.100.1, garbage, 10.0.0.9"), PROXIES) == "10.0.0.9"
+    assert client_address_of(connection("10.0.0.2", "unknown"), PROXIES) == "10.0.0.2"
+
+
+def test_a_trusted_hop_may_carry_a_port_or_be_mapped() -> None:
+    chain = connection("::ffff:10.0.0.2", "198.51.100.1:5000, [::ffff:10.0.0.3]:80")
+    assert client_address_of(chain, PROXIES) == "198.51.100.1"
+
+
+def test_an_ipv4_mapped_network_is_trusted_as_ipv4() -> None:
+    mapped = parse_networks(["::ffff:10.0.0.0/104"])
+    assert mapped == [ipaddress.ip_network("10.0.0.0/8")]
+    assert client_address_of(connection("10.0.0.2", "198.51.100.1"), mapped) == "198.51.100.1"
+    assert client_address_of(connection("::ffff:10.0.0.2", "198.51.100.1"), mapped) == "198.51.100.1"
+
+
+def test_the_peer_is_canonical_without_proxies() -> None:
+    assert client_address_of(connection("::ffff:203.0.113.10"), []) == "203.0.113.10"
+    assert client_address_of(connection("2001:DB8:0::9"), []) == "2001:db8::9"
+    # what the server reports that is no address (a Unix socket, a test client) stays as it is
+    assert client_address_of(connection("testclient"), []) == "testclient"
 
 
 def test_without_a_peer_the_client_is_unknown() -> None:
@@ -102,3 +125,108 @@ def test_the_remembered_answers_stay_bounded_whatever_clients_send() -> None:
         address = f"198.51.{n // 256 % 256}.{n % 256}"
         assert client_address_of(connection("10.0.0.2", address, f"10.1.{n % 200}.1"), PROXIES) == address
         assert len(client_address._seen) <= client_address._SEEN_MAX  # noqa: SLF001
+
+
+# -- one canonical key per address, whatever its spelling ------------------------------------------
+
+
+def _hex_groups(address: ipaddress.IPv6Address, upper: bool, zeros: bool) -> str:
+    groups = [f"{group:04x}" if zeros else f"{group:x}" for group in _groups(address)]
+    text = ":".join(groups)
+    return text.upper() if upper else text
+
+
+def _groups(address: ipaddress.IPv6Address) -> list[int]:
+    packed = address.packed
+    return [int.from_bytes(packed[i : i + 2], "big") for i in range(0, 16, 2)]
+
+
+@st.composite
+def spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """(a spelling of an address, the address's canonical form)."""
+    address = draw(st.ip_addresses())
+    if isinstance(address, ipaddress.IPv4Address):
+        canonical = str(address)
+        as_v6 = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + address.packed)
+        texts = [str(address), str(as_v6), f"::ffff:{address}", _hex_groups(as_v6, draw(st.booleans()), False)]
+    else:
+        mapped = address.ipv4_mapped
+        canonical = str(mapped if mapped is not None else address)
+        texts = [str(address), address.exploded, _hex_groups(address, draw(st.booleans()), draw(st.booleans()))]
+    text = draw(st.sampled_from(texts))
+    text = text.upper() if draw(st.booleans()) else text
+    port = draw(st.none() | st.integers(0, 65535))
+    if port is not None:
+        text = f"{text}:{port}" if ":" not in text else f"[{text}]:{port}"
+    elif ":" in text and draw(st.booleans()):
+        text = f"[{text}]"
+    return draw(st.sampled_from(["", " "])) + text + draw(st.sampled_from(["", " "])), canonical
+
+
+@settings(max_examples=500, deadline=None)
+@given(spelled=spellings())
+def test_every_spelling_of_an_address_is_one_key(spelled: tuple[str, str]) -> None:
+    text, canonical = spelled
+    assert client_address.canonical_address(text) == canonical
+    # as a forwarded hop (the client, or the farthest proxy) and as the peer itself
+    assert client_address_of(connection("10.0.0.2", text), PROXIES) == canonical
+    assert client_address_of(connection(text.strip()), []) == canonical
+
+
+def _is_canonical(key: str) -> bool:
+    try:
+        address = ipaddress.ip_address(key)
+    except ValueError:
+        return False
+    return str(address) == key and not (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped)
+
+
+_HOP_CHARACTERS = st.characters(codec="latin-1", exclude_characters=",")
+_HOPS = st.text(_HOP_CHARACTERS, max_size=45) | st.text("0123456789abcdefABCDEF:.[]% ", max_size=45)
+
+
+@settings(max_examples=500, deadline=None)
+@given(hops=st.lists(_HOPS, max_size=4), peer=st.sampled_from(["10.0.0.2", "::ffff:10.0.0.2", "fd00::2"]))
+def test_a_key_is_always_a_canonical_address(hops: list[str], peer: str) -> None:
+    """Whatever a client or a proxy writes, the key is an address in its canonical form: a hop
+    that is no address never becomes one."""
+    key = client_address_of(connection(peer, ", ".join(hops)), PROXIES)
+    assert _is_canonical(key), (hops, key)
+    found = client_address.canonical_address(key)
+    assert found == key
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_HOPS)
+def test_no_address_is_no_key(text: str) -> None:
+    try:
+        ipaddress.ip_address(text.strip().split("%")[0].strip("[]"))
+        address = True
+    except ValueError:
+        address = False
+    key = client_address.canonical_address(text)
+    assert key is None or _is_canonical(key)
+    if key is None:
+        assert client_address_of(connection("10.0.0.2", text), PROXIES) == "10.0.0.2"
+    if address:  # a bare address (without port) is always one
+        assert key is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "garbage",
+        "unknown",
+        "_hidden",
+        "",
+        "1.2.3.4:",
+        "1.2.3.4:65536",
+        "1.2.3.4:-1",
+        "[::1",
+        "[::1]x",
+        "[::1]:",
+        "::1:80:",
+    ],
+)
+def test_text_that_is_no_address(text: str) -> None:
+    assert client_address.canonical_address(text) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from musicez.domain.errors import MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.domain.redaction import hide_secrets
 from musicez.entrypoints.http import samples
+from musicez.entrypoints.http.client_address import is_trusted
 from musicez.entrypoints.http.guard import current_principal
 from musicez.entrypoints.http.routes.common import has_no_body
 from musicez.entrypoints.http.schemas import IntrospectionOut, doc
@@ -49,11 +49,7 @@ class IntrospectionForm(msgspec.Struct, frozen=True):
 
 
 def _from_trusted_proxy(request: Request[Any, Any, Any]) -> bool:
-    try:
-        peer = ipaddress.ip_address(request.client.host if request.client else "")
-    except ValueError:
-        return False
-    return any(peer in network for network in request.app.state.musicez.trusted_networks)
+    return is_trusted(request.client.host if request.client else "", request.app.state.musicez.trusted_networks)
 
 
 def forwarded_path(uri: str) -> str:
