@@ -5,6 +5,10 @@ the document calls valid is never 400 validation_error, route-specific refusals 
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +16,7 @@ import pytest
 from musicez.domain.email import DOCUMENTED_PATTERN
 from tests.integration.test_api_passwords import Client
 from tests.support.accounts import STRONG_PASSWORD, unique_email
-from tests.support.api import assert_problem, bearer, register
+from tests.support.api import MakeSettings, assert_problem, bearer, register
 
 PASSWORD_FIELDS = {"password", "new_password", "current_password"}
 EMAIL_FIELDS = {"email"}
@@ -118,6 +122,85 @@ async def test_delete_session_documents_the_problem_it_sends(client: Client, doc
     tokens = await register(client)
     response = await client.delete("/auth/sessions/not-a-session", headers=bearer(tokens))
     assert_problem(response, 404, "session_not_found")
+
+
+# -- the largest body the document calls valid fits the body limit ------------------------------
+
+# Characters of every kind a string may hold, for the widest each can be on the wire: a control
+# character is 6 bytes in JSON (`\u0000`), an emoji 12 in a form (`%F0%9F%98%80`).
+WIDE_CHARACTERS = ["\x00", "\x01", "\x1f", " ", '"', "\\", "~", "a", "\x7f", "é", "€", "\uffff", "😀", "\U0010ffff"]
+ENCODED: dict[str, Callable[[str], int]] = {
+    "application/json": lambda text: len(json.dumps(text, ensure_ascii=False).encode()),
+    "application/x-www-form-urlencoded": lambda text: len(urllib.parse.quote_plus(text.encode(), safe="")),
+}
+
+
+SPARE = 1024  # bytes the largest valid body leaves of the limit, at least
+
+
+def widest_value(encoded: Callable[[str], int], field: dict[str, Any], separators: int) -> int:
+    """The most bytes a document-valid value of the field can take: the widest of its options."""
+    widths = []
+    for option in field.get("oneOf", [field]):
+        kind = option.get("type")
+        if kind == "null":
+            widths.append(4)
+        elif "enum" in option:
+            widths.append(max(encoded(str(value)) for value in option["enum"]))
+        else:
+            assert kind == "string", f"{kind} has no bound here: add one (and to this test)"
+            bound = option.get("maxLength", field.get("maxLength"))
+            pattern = option.get("pattern", field.get("pattern"))
+            # a pattern made of one character class admits only some characters; any other
+            # pattern (an email address) is not given credit for the characters it excludes
+            allowed = [c for c in WIDE_CHARACTERS if pattern is None or re.fullmatch(pattern, c * 2)]
+            widest = max(encoded(c) - separators for c in allowed or WIDE_CHARACTERS)
+            widths.append(separators + bound * widest)
+    return max(widths)
+
+
+def largest_valid_body(media_type: str, schema: dict[str, Any]) -> int:
+    """Compact JSON (no blanks) or a form, with every field at its widest."""
+    encoded = ENCODED[media_type]
+    if media_type == "application/json":  # {"name":value,...}: two quotes around each string
+        fields = [encoded(name) + 1 + widest_value(encoded, field, 2) for name, field in schema["properties"].items()]
+        return 2 + sum(fields) + len(fields) - 1
+    fields = [encoded(name) + 1 + widest_value(encoded, field, 0) for name, field in schema["properties"].items()]
+    return sum(fields) + len(fields) - 1  # name=value&...
+
+
+async def test_the_largest_valid_body_fits_the_body_limit(
+    document: dict[str, Any], make_settings: MakeSettings
+) -> None:
+    """A request the document calls valid is never refused (API.md, Hardening v1.1), and that
+    includes 413: every route's largest body fits the default MUSICEZ_MAX_BODY_SIZE with room to
+    spare (unknown fields aside: the routes ignore them, and no client need send them)."""
+    limit = make_settings().max_body_size
+    sizes = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                size = largest_valid_body(media_type, resolve(document, content["schema"]))
+                sizes[f"{method.upper()} {path} {media_type}"] = size
+    assert "POST /auth/introspect application/x-www-form-urlencoded" in sizes
+    too_big = {operation: size for operation, size in sizes.items() if size > limit - SPARE}
+    assert not too_big, (limit, too_big)
+
+
+async def test_the_largest_valid_introspection_form_is_answered(client: Client, document: dict[str, Any]) -> None:
+    """Through the route: the longest token the document admits, of its widest characters, and the
+    widest hint; a bad token, so `{"active": false}`, never a 413."""
+    from tests.integration.test_api_admin import scoped_key
+
+    fields = document["components"]["schemas"]["IntrospectionForm"]["properties"]
+    token = '"' * fields["token"]["maxLength"]  # a VSCHAR that is 3 bytes encoded
+    hint = "😀" * fields["token_type_hint"]["maxLength"]
+    assert re.fullmatch(fields["token"]["pattern"], token)
+    body = urllib.parse.urlencode({"token": token, "token_type_hint": hint})
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **await scoped_key(client, "api")}
+    response = await client.post("/auth/introspect", content=body, headers=headers)
+    assert response.status_code == 200, (len(body), response.text)
+    assert response.json() == {"active": False}
 
 
 # -- the routes agree with the document ---------------------------------------------------------
