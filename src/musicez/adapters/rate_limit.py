@@ -15,7 +15,7 @@ from limits import (
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 
 from musicez.adapters.redis.client import client_options, is_cluster_url, redis_outages, strip_cluster_scheme
-from musicez.application.macs import rate_limit_key
+from musicez.application.macs import rate_limit_name
 from musicez.application.ports import KeyedHasher, RateDecision
 from musicez.domain.rate_limit import RateLimit
 
@@ -49,10 +49,7 @@ class LimitsRateLimiter:
     def _key(self, key: str) -> str:
         """`scope:<keyed hash>`: a counter's name says which limit it is, never whose (a key such as
         `login-failures:<email>|<address>` would otherwise put emails and addresses in Redis)."""
-        if self._macs is None:
-            return key
-        scope, _, rest = key.partition(":")
-        return f"{scope}:{rate_limit_key(self._macs, rest)}"
+        return key if self._macs is None else rate_limit_name(self._macs, key)
 
     def _item(self, limit: RateLimit) -> RateLimitItem:
         item = self._items.get(limit)

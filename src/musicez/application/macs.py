@@ -70,3 +70,11 @@ def client_id(macs: KeyedHasher, day: str, address: str) -> str:
 def rate_limit_key(macs: KeyedHasher, rest: str) -> str:
     """16 bytes, hex, of what follows a counter's scope."""
     return macs.digest(RATE_LIMIT_KEY, rest.encode("utf-8", "replace"))[:16].hex()
+
+
+def rate_limit_name(macs: KeyedHasher, key: str) -> str:
+    """`scope:<rate_limit_key>` of a limiter key such as `api-key-failures:<address>`: its
+    counter's name in Redis, and how a spent budget is named to other processes. It says which
+    limit it is, never whose."""
+    scope, _, rest = key.partition(":")
+    return f"{scope}:{rate_limit_key(macs, rest)}"
