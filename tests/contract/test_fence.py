@@ -394,3 +394,35 @@ async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
             await fence.close()
         for client in clients:
             await client.aclose()
+
+
+async def test_a_spent_budget_told_on_one_process_is_heard_by_the_other_only(pair: Pair) -> None:
+    """On the fence's own channel (a shard channel on the Cluster): the other process hears it
+    once, the teller does not hear itself, and nothing cached is dropped for it."""
+    heard: dict[str, list[tuple[str, int, int]]] = {"a": [], "b": []}
+    pair.fence_a.on_budget_spent(lambda *mark: heard["a"].append(mark))
+    pair.fence_b.on_budget_spent(lambda *mark: heard["b"].append(mark))
+    session = await _created(pair.inner)
+    await _trusted(pair.fence_a, pair.fence_b)
+    assert await pair.b.get(session.user_id, session.id) == session
+    name = "api-key-failures:" + uuid.uuid4().hex
+    await pair.fence_a.budget_spent(name, 10, 3599)
+    deadline = time.monotonic() + 5
+    while not heard["b"]:
+        assert time.monotonic() < deadline, "the other process never heard the spent budget"
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(5 * PING)  # its own copy came back to A meanwhile, had it been delivered
+    assert heard == {"a": [], "b": [(name, 10, 3599)]}
+    assert pair.fence_b.fence.sessions.get((session.user_id, session.id)) == session  # still in B's cache
+
+
+async def test_a_spent_budget_that_cannot_be_told_does_not_fail_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    """The failure was counted; the others learn it on that address's next failure there."""
+    client = connect("redis://127.0.0.1:1/0")  # nothing listens there
+    fence = RedisFence(client, "mez", lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10)
+    try:
+        await fence.budget_spent("refresh_failures:" + uuid.uuid4().hex, 60, 59)
+    finally:
+        await fence.close()
+        await client.aclose()
+    assert "could not tell the other processes of a spent failure budget" in caplog.text

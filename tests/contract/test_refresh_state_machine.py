@@ -37,6 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from musicez.adapters.fence.none import NoSpentBudgetNotifier
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
@@ -158,7 +159,9 @@ class RefreshMachine(RuleBasedStateMachine):
             TokenSettings(issuer="https://auth.test", audience="musicez-api", ttl_seconds=POLICY.access_token_ttl),
         )
         self.opener = SessionOpener(self.store, codec, self.macs, FakeSecrets(), self.clock, POLICY)
-        budget = FailureBudget(Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock)
+        budget = FailureBudget(
+            Throttle(FakeRateLimiter(), FakeRateObserver(), self.events), self.clock, self.macs, NoSpentBudgetNotifier()
+        )
         self.rotate = RotateRefresh(
             self.store,
             self.macs,

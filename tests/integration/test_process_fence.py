@@ -205,3 +205,35 @@ def test_logout_is_obeyed_at_once_on_the_cluster(
         email = _user(on_a)
         answers = [_logout_then_ask((on_a, on_b), email) for _ in range(100)]
         assert set(answers) == {401}
+
+
+def test_an_address_that_spent_its_api_key_budget_on_a_is_refused_by_b(
+    database_url: str, own_redis: RedisServer, secret_key: str, tmp_path: Path
+) -> None:
+    """The finding's run: 10 bad keys on A spend the address's budget; B (which saw none of them)
+    refuses it from then on, the good key as the bad ones, until the window ends."""
+    env = _env(database_url, own_redis.url, secret_key, tmp_path, api_key_failure_limit="10/hour")
+    done = run_cli(["api-keys", "create", "--name", "budgeted", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    good = {"X-API-Key": json.loads(done.stdout)["key"]}
+    with (
+        running_servers(2, env, tmp_path) as (a, b),
+        httpx.Client(base_url=a.url, timeout=10) as on_a,
+        httpx.Client(base_url=b.url, timeout=10) as on_b,
+    ):
+        for client in (on_a, on_b):
+            assert client.get("/auth/me", headers=good).status_code == 200
+        for n in range(10):
+            refused = on_a.get("/auth/me", headers={"X-API-Key": f"mez_{n:040d}"})
+            assert refused.status_code == 401, refused.text
+        deadline = time.monotonic() + 3
+        while (answer := on_b.get("/auth/me", headers=good)).status_code == 200:
+            assert time.monotonic() < deadline, "B never refused the spent address"
+            time.sleep(0.01)
+        assert answer.status_code == 429, answer.text
+        for n in range(20):
+            client = (on_a, on_b)[n % 2]
+            headers = good if n % 4 < 2 else {"X-API-Key": f"mez_{n:040d}"}
+            refused = client.get("/auth/me", headers=headers)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["code"] == "rate_limited"

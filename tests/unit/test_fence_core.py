@@ -9,9 +9,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
-from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, session_message, user_message
+from musicez.adapters.fence.core import (
+    Fence,
+    key_cache,
+    key_message,
+    session_cache,
+    session_message,
+    spent_message,
+    user_message,
+)
+from musicez.adapters.fence.none import NoSpentBudgetNotifier
+from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.memory.session_store import MemorySessionStore
-from musicez.application.ports import ApiKeyLookup, SessionStore
+from musicez.application.ports import ApiKeyLookup, SessionStore, SpentBudgetNotifier
 from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.settings import Settings
@@ -96,6 +106,67 @@ def test_an_unknown_message_forgets_everything() -> None:
     fence.sessions.finish(fence.sessions.begin(key, fence.epoch), "s", fence.epoch, True)
     fence.receive(b"x|what")
     assert fence.sessions.get(key) is None
+
+
+NAME = "api-key-failures:" + "0123456789abcdef" * 2
+
+
+def test_a_spent_budget_from_another_process_is_heard_and_ends_nothing() -> None:
+    fence = _fence()
+    fence.on_subscribed()
+    heard: list[tuple[str, int, int]] = []
+    fence.budget_spent = lambda *mark: heard.append(mark)
+    key = (UserId(uuid4()), SessionId(uuid4()))
+    fence.sessions.finish(fence.sessions.begin(key, fence.epoch), "s", fence.epoch, True)
+    fence.receive(spent_message("other", NAME, 10, 3599))
+    fence.receive(spent_message("me", NAME, 10, 3599))  # its own, told back on the channel
+    fence.receive(spent_message("other", "refresh_failures:" + "f" * 32, 60, 999_999))  # past a day: a day
+    assert heard == [(NAME, 10, 3599), ("refresh_failures:" + "f" * 32, 60, 86_400)]
+    assert fence.sessions.get(key) == "s"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"f|other|api-key-failures:203.0.113.7|10|60",  # never an address: a keyed name only
+        b"f|other|" + NAME.encode() + b"|0|60",
+        b"f|other|" + NAME.encode() + b"|10|0",
+        b"f|other|" + NAME.encode() + b"|10",
+        b"f|other|" + NAME.encode() + b"|10|60|more",
+        b"f|other|" + NAME.encode() + b"|-1|60",
+        b"f|other",
+        b"f",
+    ],
+)
+def test_a_spent_budget_not_understood_is_dropped(message: bytes) -> None:
+    fence = _fence()
+    fence.on_subscribed()
+    heard: list[tuple[str, int, int]] = []
+    fence.budget_spent = lambda *mark: heard.append(mark)
+    key = (UserId(uuid4()), SessionId(uuid4()))
+    fence.sessions.finish(fence.sessions.begin(key, fence.epoch), "s", fence.epoch, True)
+    fence.receive(message)
+    assert heard == []
+    assert fence.sessions.get(key) == "s"  # not an invalidation: nothing to forget
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "lease_ms", "told"),
+    [
+        (None, 50, NoSpentBudgetNotifier),
+        ("redis://127.0.0.1:1/0", 50, RedisFence),
+        ("redis://127.0.0.1:1/0", 0, RedisFence),
+    ],
+)
+async def test_spent_budgets_are_told_on_the_channel_with_redis_even_with_the_fence_off(
+    redis_url: str | None, lease_ms: int, told: type, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=str(tmp_path), redis_url=redis_url, fence_lease_ms=lease_ms, secret_key="k" * 40)
+    container = build_container(settings, CollectorRegistry())
+    try:
+        assert isinstance(await container.get(SpentBudgetNotifier), told)
+    finally:
+        await container.close()
 
 
 @pytest.mark.parametrize(("redis_url", "fenced"), [(None, False), ("redis://127.0.0.1:1/0", True)])

@@ -14,16 +14,22 @@ its key, or any reset, poisons it, and a poisoned read never puts its (maybe sta
 A reset (subscription (re)confirmed or lost, data flushed) clears everything, poisons every
 read in flight and forgets every pending ping: after a reset the caches hold only values read
 after the current subscription was confirmed.
+
+The channel also carries spent failure budgets (`f`): not invalidations, nothing cached obeys
+them; they are handed to `budget_spent` (the `FailureBudget` of the process), never back to
+the process that sent them.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from musicez.application.ports import SpentBudgetListener
 from musicez.domain.ids import ApiKeyId, SessionId, UserId
 
 K = TypeVar("K", bound=Hashable)
@@ -36,6 +42,12 @@ _PING = b"p"
 _SESSION = b"s"
 _USER = b"u"
 _KEY = b"k"
+_SPENT = b"f"
+
+# A spent budget's name (`scope:<keyed hash>`), its limit and the seconds left in its window
+# (at most a day's, the longest period of a limit), as `spent_message` writes them.
+_SPENT_BODY = re.compile(rb"([a-z0-9_-]{1,40}:[0-9a-f]{32})\|([1-9][0-9]{0,8})\|([1-9][0-9]{0,5})")
+MAX_SPENT_SECONDS = 86_400
 
 
 def session_message(user_id: UserId, session_id: SessionId) -> bytes:
@@ -52,6 +64,12 @@ def key_message(key_id: ApiKeyId) -> bytes:
 
 def ping_message(process_id: str, seq: int) -> bytes:
     return b"p|%s|%d" % (process_id.encode(), seq)
+
+
+def spent_message(process_id: str, name: str, limit: int, reset_after: int) -> bytes:
+    """A failure budget spent: its name, its limit, and the seconds left in its window, not
+    the time it ends, so the receiver's clock need not agree with the sender's."""
+    return b"f|%s|%s|%d|%d" % (process_id.encode(), name.encode("ascii"), limit, reset_after)
 
 
 @dataclass(eq=False, slots=True)
@@ -178,7 +196,9 @@ class Fence:
         self._seq = 0
         self._confirmed_sent: float | None = None  # when the last ping read back was sent
         self._own_prefix = b"p|%s|" % process_id.encode()
+        self._own_spent = b"f|%s|" % process_id.encode()
         self.resets = 0
+        self.budget_spent: SpentBudgetListener | None = None
 
     # -- the state of trust ----------------------------------------------------------------
 
@@ -232,7 +252,22 @@ class Fence:
             if data.startswith(self._own_prefix):
                 self._ping_back(data[len(self._own_prefix) :])
             return
+        if kind == _SPENT:
+            self._spent(data)
+            return
         self.apply(data)
+
+    def _spent(self, data: bytes) -> None:
+        """A spent budget from another process; one not understood is dropped (it ends nothing)."""
+        listener = self.budget_spent
+        if listener is None or data.startswith(self._own_spent):
+            return
+        _, _, body = data[2:].partition(b"|")  # after the sender's id
+        match = _SPENT_BODY.fullmatch(body)
+        if match is None:
+            return
+        name, limit, seconds = match.groups()
+        listener(name.decode("ascii"), int(limit), min(int(seconds), MAX_SPENT_SECONDS))
 
     def _ping_back(self, raw_seq: bytes) -> None:
         try:

@@ -4,6 +4,10 @@ The channel `P:{P:fence}` carries every invalidation and every process's pings. 
 it is a plain channel (PUBLISH/SUBSCRIBE); on a Cluster a shard channel (SPUBLISH/SSUBSCRIBE),
 whose hash tag puts it, and the flush marker `P:{P:fence}:marker`, on one shard, so order holds.
 
+It carries spent failure budgets too (`SpentBudgetNotifier`): a process listens from start-up
+(`on_budget_spent` opens the channel), and the failure that spends a budget publishes it once,
+without the revoker's wait.
+
 The subscriber is a raw connection of this module's own, not redis-py's PubSub, which
 reconnects and resubscribes silently: here every confirmation of the subscription is a reset
 of the fence (caches cleared, reads in flight poisoned), and any error, silence, or a slot
@@ -23,8 +27,9 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 
-from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache
+from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, spent_message
 from musicez.adapters.redis.client import AnyRedis, redis_outages
+from musicez.application.ports import SpentBudgetListener
 from musicez.domain.ids import ApiKeyId
 
 log = logging.getLogger("musicez.fence")
@@ -85,6 +90,12 @@ class RedisFence:
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="musicez-fence")
 
+    def open(self) -> None:
+        """Read the channel from now on (if in a running loop), whether or not a cache is asked for."""
+        if self._task is None and not self._closed:
+            with contextlib.suppress(RuntimeError):  # no running loop: the first `start` opens it
+                self._task = asyncio.get_running_loop().create_task(self._run(), name="musicez-fence")
+
     def trusted(self) -> bool:
         self.wanted = True
         return self.fence.trusted(time.monotonic())
@@ -101,6 +112,18 @@ class RedisFence:
 
     async def api_key_revoked(self, key_id: ApiKeyId) -> None:
         await self.revoked(key_message(key_id))
+
+    # -- spent failure budgets -----------------------------------------------------------------
+
+    def on_budget_spent(self, listener: SpentBudgetListener) -> None:
+        self.fence.budget_spent = listener
+        self.open()
+
+    async def budget_spent(self, name: str, limit: int, reset_after: int) -> None:
+        try:
+            await self._publish(spent_message(self.fence.process_id, name, limit, reset_after))
+        except Exception as error:  # the others learn it on that address's next failure there
+            log.warning("could not tell the other processes of a spent failure budget (%s)", type(error).__name__)
 
     async def _publish(self, message: bytes) -> None:
         if self._cluster:

@@ -5,7 +5,14 @@ One module per capability; every port is importable from here, as before."""
 from musicez.application.ports.activity import ActivityLog, SecurityLinkRepository
 from musicez.application.ports.notifications import EventSink, Mailer, OutgoingMail
 from musicez.application.ports.primitives import Clock, KeyedHasher, PasswordHasher, SecretGenerator
-from musicez.application.ports.rate_limits import PrincipalRateLimiter, RateDecision, RateLimiter, RateObserver
+from musicez.application.ports.rate_limits import (
+    PrincipalRateLimiter,
+    RateDecision,
+    RateLimiter,
+    RateObserver,
+    SpentBudgetListener,
+    SpentBudgetNotifier,
+)
 from musicez.application.ports.sessions import SessionStore
 from musicez.application.ports.storage import (
     ApiKeyLookup,
@@ -42,6 +49,8 @@ __all__ = [
     "SecretGenerator",
     "SecurityLinkRepository",
     "SessionStore",
+    "SpentBudgetListener",
+    "SpentBudgetNotifier",
     "UnitOfWork",
     "UsageRecorder",
     "UserRepository",

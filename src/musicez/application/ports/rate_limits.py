@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from musicez.domain.rate_limit import RateLimit
@@ -45,4 +46,28 @@ class RateObserver(Protocol):
 
     def retract(self, decision: RateDecision) -> None:
         """A decision that no longer describes the limit (its counter was reset since)."""
+        ...
+
+
+# What a process hears of a spent budget: its name, the limit's amount, seconds left in its window.
+SpentBudgetListener = Callable[[str, int, int], None]
+
+
+class SpentBudgetNotifier(Protocol):
+    """Tells every server process that a client address used up a failure budget, so each
+    refuses it before any lookup for the rest of the window (API.md, Hardening v1.1), though
+    the failures were counted elsewhere; and hands this process what the others tell.
+
+    A budget is named by `rate_limit_name` (`scope:<keyed hash>`): no address in clear. The
+    window's end travels as seconds left, turned into a time on the receiver's own clock, so
+    host clocks need not agree."""
+
+    async def budget_spent(self, name: str, limit: int, reset_after: int) -> None:
+        """Tell the other processes; best effort (never raises: they still learn it on that
+        address's next failure there)."""
+        ...
+
+    def on_budget_spent(self, listener: SpentBudgetListener) -> None:
+        """Call `listener(name, limit, reset_after)` for every budget another process says is
+        spent, from now on (what was said before this process listened is not replayed)."""
         ...

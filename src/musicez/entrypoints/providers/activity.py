@@ -1,4 +1,5 @@
-"""Security activity and security mails (issue 15), and the revocation fence (issue 12)."""
+"""Security activity and security mails (issue 15), the revocation fence (issue 12), and the
+spent failure budgets told on its channel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 from dishka import Provider, Scope, decorate, provide
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
-from musicez.adapters.fence.none import NoRevocationNotifier
+from musicez.adapters.fence.none import NoRevocationNotifier, NoSpentBudgetNotifier
 from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.redis.client import AnyRedis
 from musicez.application.activity import (
@@ -29,6 +30,7 @@ from musicez.application.ports import (
     SecretGenerator,
     SecurityLinkRepository,
     SessionStore,
+    SpentBudgetNotifier,
 )
 from musicez.application.security_mail import ReportNotMe, SecurityMailPolicy, SendSecurityMail
 from musicez.application.throttle import FailureBudget
@@ -132,6 +134,25 @@ class FenceProvider(Provider):
     @provide
     def revocation_notifier(self, fence: RedisFence | None) -> RevocationNotifier | None:
         return fence if fence is not None else NoRevocationNotifier()
+
+    @provide
+    async def spent_budget_notifier(
+        self, redis: AnyRedis | None, fence: RedisFence | None, s: FenceSettings, redis_settings: RedisSettings
+    ) -> AsyncIterator[SpentBudgetNotifier]:
+        """On the fence's channel. With the fence off (lease 0) that channel is still read, for
+        this alone: the same class with no caches to trust (it pings at its idle rate only).
+        Without Redis there is one process, and no one to tell."""
+        if fence is not None:
+            yield fence
+            return
+        if redis is None:
+            yield NoSpentBudgetNotifier()
+            return
+        channel = RedisFence(
+            redis, redis_settings.prefix, lease=0.0, ping_interval=s.ping_ms / 1000, session_capacity=0, key_capacity=0
+        )
+        yield channel
+        await channel.close()
 
     @decorate
     def fenced_sessions(self, inner: SessionStore, fence: RedisFence | None, clock: Clock) -> SessionStore:
