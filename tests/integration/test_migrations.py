@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -96,6 +97,20 @@ async def test_every_revision_goes_up_down_and_up_again(fresh_engine: AsyncEngin
     await _migrate(fresh_engine, "downgrade", "base")
     async with fresh_engine.connect() as connection:
         assert await connection.run_sync(_tables) <= {"alembic_version"}
+
+
+async def test_reading_the_revision_logs_nothing(fresh_engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
+    """The readiness probe reads it every time: through Alembic's `MigrationContext` each read
+    logged "Context impl PostgresqlImpl." and "Will assume transactional DDL." at INFO."""
+    with caplog.at_level(logging.DEBUG):
+        assert await current_revision(fresh_engine) is None
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    await _migrate(fresh_engine, "upgrade", "head")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert await current_revision(fresh_engine) == head_revision()
+    logged += [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    assert not logged
 
 
 def _differences(connection: Connection) -> list[Any]:

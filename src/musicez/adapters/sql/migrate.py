@@ -8,13 +8,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x6D657A  # serialises concurrent upgrades from several workers on Postgres
+_VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
+_READ_VERSION = text("SELECT version_num FROM alembic_version")
 
 
 def _config() -> Config:
@@ -30,7 +31,11 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """Read as Alembic reads it, without setting up its `MigrationContext`: that logs two INFO lines
+    ("Context impl ...", "Will assume ...") each time, and the readiness probe reads this."""
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    return connection.execute(_READ_VERSION).scalar_one_or_none()
 
 
 def head_revision() -> str:
@@ -58,7 +63,12 @@ def history() -> list[Migration]:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
-        return await connection.run_sync(_current)
+        return await revision_of(connection)
+
+
+async def revision_of(connection: AsyncConnection) -> str | None:
+    """The revision the database is at; None: never migrated (an empty database)."""
+    return await connection.run_sync(_current)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
