@@ -10,11 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from musicez import __version__
 from musicez.adapters.security.keys import generate_private_pem
 from tests.support.databases import create_database, drop_database
-from tests.support.processes import ServerProcess, clean_env, free_port, run_cli
+from tests.support.processes import ServerProcess, clean_env, free_port, run_cli, write_signing_key
 from tests.support.services import Services
 
 pytestmark = pytest.mark.slow
@@ -161,38 +162,83 @@ async def test_db_upgrade_current_and_history_tell_the_truth(services: Services,
         await drop_database(services.database_url, url)
 
 
-async def test_an_unmigrated_database_is_not_ready_and_says_what_to_run(
+async def test_an_unmigrated_database_is_one_outage_until_db_upgrade_in_production(
     services: Services, redis_url: str, secret_key: str, tmp_path: Path
 ) -> None:
+    """Production on an empty database: not ready, and every request that needs the database a
+    503 saying what to run, logged once (not once per probe or request) and exported as the
+    database down; `musicez db upgrade` while it serves ends it, logged once, with no restart."""
     url = await create_database(services.database_url, "musicez_unmigrated")
     try:
         env = clean_env(
+            env="production",
             database_url=url,
             redis_url=redis_url,
             redis_prefix=f"mez-test-unmigrated-{uuid.uuid4().hex[:8]}",
             secret_key=secret_key,
-            auto_migrate="false",
+            jwt_signing_key_file=write_signing_key(tmp_path / "keys"),
+            mail_outbox=tmp_path / "outbox",
+            password_reset_url="https://app.example.com/reset",
+            mail_from="MusicEZ <no-reply@example.com>",
+            metrics_token=METRICS_TOKEN,
             data_dir=tmp_path / "data",
-            log_format="json",
         )
         server = ServerProcess(env, tmp_path).start()
         try:
-            ready = httpx.get(f"{server.url}/health/ready")
-            assert ready.status_code == 503
-            assert ready.json() == {"status": "unavailable"}
-            response = httpx.post(
-                f"{server.url}/auth/register", json={"email": "ops@example.com", "password": "Correct-Horse-Battery-9"}
-            )
-            assert response.status_code == 503, response.text
-            problem = response.json()
-            assert problem["code"] == "service_unavailable"
-            assert "musicez db upgrade" in problem["detail"]
-            assert len(response.content) < 1000
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                for _ in range(5):  # each probe/request pair flipped the state, a log line each
+                    ready = http.get("/health/ready")
+                    assert ready.status_code == 503
+                    assert ready.json() == {"status": "unavailable"}
+                    response = http.post(
+                        "/auth/register", json={"email": "ops@example.com", "password": "Correct-Horse-Battery-9"}
+                    )
+                    assert response.status_code == 503, response.text
+                    problem = response.json()
+                    assert problem["code"] == "service_unavailable"
+                    assert "musicez db upgrade" in problem["detail"]
+                    assert len(response.content) < 1000
+                    assert _database_up(http) == 0
+                events = _events(server.log())
+                assert sum("database unavailable (" in e and "musicez db upgrade" in e for e in events) == 1, events
+                assert sum("database unavailable (" in e for e in events) == 1, events
+                assert not [
+                    e for e in events if "is back: serving again" in e or e.startswith(("Context impl", "Will assume"))
+                ]
+
+                upgraded = run_cli(["db", "upgrade"], env)
+                assert upgraded.returncode == 0, upgraded.stderr
+                assert http.get("/health/ready").status_code == 200
+                assert _database_up(http) == 1
+                registered = http.post(
+                    "/auth/register", json={"email": "ops@example.com", "password": "Correct-Horse-Battery-9"}
+                )
+                assert registered.status_code == 201, registered.text
+            events = _events(server.log())
+            assert sum("database unavailable (" in e for e in events) == 1, events
+            assert sum(e == "database is back: serving again" for e in events) == 1, events
             log = server.log()
-            assert log.count("run `musicez db upgrade`") >= 1
             assert "Traceback" not in log
             assert "IntegrityError" not in log
         finally:
             server.kill()
     finally:
         await drop_database(services.database_url, url)
+
+
+METRICS_TOKEN = "scrape-token-for-the-unmigrated-server-0123"
+
+
+def _events(log: str) -> list[str]:
+    """The server's JSON log lines' events (production logs JSON lines)."""
+    return [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
+
+
+def _database_up(http: httpx.Client) -> float:
+    scraped = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200, scraped.text
+    for family in text_string_to_metric_families(scraped.text):
+        for sample in family.samples:
+            if sample.name == "musicez_dependency_up" and sample.labels == {"dependency": "database"}:
+                return sample.value
+    raise AssertionError(scraped.text)

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from musicez.adapters.events import ClientIds
 from musicez.adapters.security.keyed_hash import HmacHasher
-from musicez.adapters.sql.database import expected_revision, is_outage, outage_detail
-from musicez.adapters.sql.migrate import current_revision, upgrade
+from musicez.adapters.sql.database import check_schema, is_outage, outage_detail
+from musicez.adapters.sql.migrate import upgrade
+from musicez.domain.errors import ServiceUnavailable
 from musicez.entrypoints.key_loading import server_secret
 from musicez.entrypoints.settings import Settings
 
@@ -34,26 +35,15 @@ def client_ids(settings: Settings) -> Callable[[str], str]:
 
 
 async def prepare_schema(container: AsyncContainer, migrate: bool) -> None:
-    """At start-up: migrate (`MUSICEZ_MIGRATE_AT_STARTUP`), or say once if the schema is behind."""
+    """At start-up: migrate (`MUSICEZ_MIGRATE_AT_STARTUP`), or check the schema, so that one behind
+    (or a database out of reach) is logged once now and the gauge reads 0 before the first probe."""
     engine = await container.get(AsyncEngine)
     if migrate:
         await upgrade(engine)
-    else:
-        await _say_if_schema_outdated(engine)
-
-
-async def _say_if_schema_outdated(engine: AsyncEngine) -> None:
-    """Once, at start-up: requests would answer 503 until an operator migrates."""
-    try:
-        current = await current_revision(engine)
-    except Exception as error:  # unreachable now: readiness and requests report it
-        log.warning("could not read the database schema revision: %s", type(error).__name__)
         return
-    expected = expected_revision()
-    if current != expected:
-        log.error(
-            "The database schema is at revision %s but this version needs %s: run `musicez db upgrade`. "
-            "Until then /health/ready and every request that needs the database answer 503.",
-            current or "none (empty database)",
-            expected,
-        )
+    try:
+        await check_schema(engine)
+    except ServiceUnavailable:
+        pass  # logged as the database's outage; readiness and requests answer 503 until it ends
+    except Exception as error:  # not an outage: readiness reports it, start-up goes on
+        log.warning("could not read the database schema revision: %s", type(error).__name__)

@@ -68,7 +68,7 @@ class SqlActivityLog:
             }
             for it in items
         ]
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             if session.get_bind().dialect.name == "postgresql":  # (SQLite: one writer, no flush to wait for)
                 await session.execute(_NO_FLUSH_WAIT)
             await session.execute(_INSERT_IF_THE_USER_EXISTS, rows)
@@ -83,7 +83,7 @@ class SqlActivityLog:
                 or_(ActivityModel.at < after.at, and_(ActivityModel.at == after.at, ActivityModel.id < after.id))
             )
         query = query.order_by(ActivityModel.at.desc(), ActivityModel.id.desc()).limit(limit)
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             return [_item(r) for r in (await session.execute(query)).scalars()]
 
     async def known_devices(self, user_id: UserId, names: set[str], since: datetime) -> set[str]:
@@ -99,7 +99,7 @@ class SqlActivityLog:
             )
             .distinct()
         )
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             return {name for name in (await session.execute(query)).scalars() if name is not None}
 
     async def device_names(self, user_id: UserId, session_ids: set[SessionId]) -> dict[SessionId, str]:
@@ -110,12 +110,12 @@ class SqlActivityLog:
             ActivityModel.type == ActivityType.LOGIN,
             ActivityModel.session_id.in_(session_ids),
         )
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             rows = (await session.execute(query)).all()
         return {SessionId(sid): name for sid, name in rows if sid is not None and name is not None}
 
     async def purge(self, before: datetime) -> int:
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             result = await session.execute(delete(ActivityModel).where(ActivityModel.at < before))
             await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
@@ -126,7 +126,7 @@ class SqlSecurityLinks:
         self._sessions = sessions
 
     async def add(self, token_hash: str, link: SecurityLink, expires_at: datetime, now: datetime) -> None:
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             session.add(
                 SecurityLinkModel(
                     token_hash=token_hash,
@@ -140,7 +140,7 @@ class SqlSecurityLinks:
 
     async def consume(self, token_hash: str, now: datetime) -> SecurityLink | None:
         # One conditional UPDATE: of two concurrent uses of one link, one wins.
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             result = await session.execute(
                 update(SecurityLinkModel)
                 .where(SecurityLinkModel.token_hash == token_hash)
@@ -154,7 +154,7 @@ class SqlSecurityLinks:
         return SecurityLink(UserId(row[0]), SessionId(row[1])) if row else None
 
     async def purge(self, now: datetime) -> int:
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             result = await session.execute(
                 delete(SecurityLinkModel).where(
                     or_(SecurityLinkModel.expires_at <= now, SecurityLinkModel.used_at.is_not(None))

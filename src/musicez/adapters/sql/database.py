@@ -1,6 +1,11 @@
 """The engine and sessions (one advanced-alchemy config makes both), with bounded timeouts and
 driver errors turned into 503s in one place: `outage` (used by `translate_outages` and the unit
-of work)."""
+of work).
+
+A schema behind this code's revision is a database outage like a lost connection (logged once,
+the gauge at 0, every use a 503), except that a success does not end it: a query on a table the
+old schema has goes through. It ends when the revision is seen at head: by the readiness probe
+(`check_schema`), or by the check each success makes while such an outage lasts (`succeeded`)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.outages import DATABASE
-from musicez.adapters.sql.migrate import current_revision, head_revision
+from musicez.adapters.sql.migrate import head_revision, revision_of
 from musicez.domain.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT = 1.5
@@ -135,10 +140,7 @@ class SqlDatabase:
 
     async def ping(self) -> None:
         """Reachable, and at the schema revision this code expects."""
-        async with translate_outages():
-            current = await current_revision(self.engine)
-        if current != expected_revision():
-            raise ServiceUnavailable(SCHEMA_OUTDATED)
+        await check_schema(self.engine)
 
 
 @functools.cache
@@ -146,18 +148,55 @@ def expected_revision() -> str:
     return head_revision()
 
 
+async def check_schema(engine: AsyncEngine) -> None:
+    """Reachable and at this code's revision (readiness, start-up), or `ServiceUnavailable` with the
+    database recorded as lost; lost for its schema, until a check sees the revision at head."""
+    async with _translated(), engine.connect() as connection:
+        current = await revision_of(connection)
+    if not _schema_seen(current):
+        raise ServiceUnavailable(SCHEMA_OUTDATED)
+
+
+def _schema_seen(current: str | None) -> bool:
+    """Whether `current` is the revision this code needs, recorded either way."""
+    expected = expected_revision()
+    if current == expected:
+        DATABASE.ok(checked=True)
+        return True
+    at = current or "none (an empty database)"
+    detail = f"{SCHEMA_OUTDATED}; it is at revision {at}, this version needs {expected}"
+    DATABASE.lost(ServiceUnavailable(SCHEMA_OUTDATED), detail, until_checked=True)
+    return False
+
+
+async def succeeded(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A use of the database went through while it was recorded as lost (callers check `DATABASE.up`
+    first: nothing happens here otherwise). That ends a connection outage; a schema outage only if
+    the revision is now at head (an operator ran `musicez db upgrade` while this process served)."""
+    if not DATABASE.until_checked:
+        DATABASE.ok()
+        return
+    try:
+        async with sessions() as session:
+            current = await revision_of(await session.connection())
+    except Exception as error:  # the use itself went through: its answer stands (readiness reports this)
+        outage(error)
+        return
+    _schema_seen(current)
+
+
 def outage(error: BaseException) -> ServiceUnavailable | None:
     """The 503 a failure means, once recorded as the database lost; None if it is no outage."""
     if isinstance(error, ServiceUnavailable) or not is_outage(error):
         return None
     detail = outage_detail(error)
-    DATABASE.lost(error, detail)
+    DATABASE.lost(error, detail, until_checked=detail == SCHEMA_OUTDATED)
     return ServiceUnavailable(detail)
 
 
 @asynccontextmanager
-async def translate_outages() -> AsyncIterator[None]:
-    """Around one short use of the database: an outage leaves as `ServiceUnavailable`."""
+async def _translated() -> AsyncIterator[None]:
+    """An outage leaves as `ServiceUnavailable`, recorded; a success records nothing."""
     try:
         yield
     except Exception as error:
@@ -165,4 +204,19 @@ async def translate_outages() -> AsyncIterator[None]:
         if unavailable is not None:
             raise unavailable from error
         raise
-    DATABASE.ok()
+
+
+@asynccontextmanager
+async def translate_outages(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """Around one short use of the database through `sessions`: an outage leaves as
+    `ServiceUnavailable`, and a success ends one that was on (see `succeeded`). (`_translated`
+    written out: this is on the API-key guard's path.)"""
+    try:
+        yield
+    except Exception as error:
+        unavailable = outage(error)
+        if unavailable is not None:
+            raise unavailable from error
+        raise
+    if not DATABASE.up:
+        await succeeded(sessions)

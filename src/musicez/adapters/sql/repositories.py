@@ -245,6 +245,6 @@ class SqlApiKeyLookup:
         return None  # every answer is a query (the fenced cache in front of it keeps them)
 
     async def find(self, key_id: ApiKeyId) -> ApiKey | None:
-        async with translate_outages(), self._sessions() as session:
+        async with translate_outages(self._sessions), self._sessions() as session:
             row = await session.scalar(select(ApiKeyModel).where(ApiKeyModel.id == key_id))
             return api_key_from_row(row) if row else None

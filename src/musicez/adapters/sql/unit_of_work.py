@@ -8,7 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.outages import DATABASE
-from musicez.adapters.sql.database import is_outage, outage
+from musicez.adapters.sql.database import is_outage, outage, succeeded
 from musicez.adapters.sql.repositories import SqlApiKeyRepository, SqlResetTokenRepository, SqlUserRepository
 
 
@@ -44,7 +44,8 @@ class SqlUnitOfWork:
                 if exc is None and not is_outage(error):
                     raise
         if exc is None:
-            DATABASE.ok()
+            if not DATABASE.up:
+                await succeeded(self._sessions)
             return
         unavailable = outage(exc)
         if unavailable is not None:
