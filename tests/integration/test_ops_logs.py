@@ -9,8 +9,9 @@ import io
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
@@ -25,7 +26,7 @@ from musicez.application.api_keys import CreateApiKey, RevokeApiKey
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.http.app import create_app
 from tests.support.accounts import STRONG_PASSWORD, unique_email
-from tests.support.api import MakeSettings, bearer
+from tests.support.api import MakeSettings, bearer, create_api_key
 
 NEW_PASSWORD = "Another-Strong-Passphrase-42"
 CHANGED_PASSWORD = "Yet-Another-Passphrase-77"
@@ -312,3 +313,64 @@ async def test_console_lines_in_development_name_the_request_id(make_settings: M
     assert f"request_id={OWN_REQUEST_ID}" in line
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
+
+
+async def wait_for_mail(outbox: Path, subject: str) -> None:
+    for _ in range(200):
+        for path in outbox.glob("*.eml"):
+            if subject in email.message_from_bytes(path.read_bytes(), policy=policy.default)["Subject"]:
+                return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no {subject!r} mail in the outbox")
+
+
+def stored_secrets(database: Path) -> dict[str, list[str]]:
+    """What the database keeps instead of each secret (bcrypt hashes, MACs), read back."""
+    queries = {
+        "password hash": "SELECT password_hash FROM users",
+        "reset token MAC": "SELECT token_hash FROM password_reset_tokens",
+        "security link MAC": "SELECT token_hash FROM security_links",
+        "API key hash": "SELECT secret_hash FROM api_keys",
+    }
+    with closing(sqlite3.connect(database)) as connection:
+        return {what: [row[0] for row in connection.execute(sql)] for what, sql in queries.items()}
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+async def test_debug_level_is_the_service_s_own_lines_only(
+    log_format: str, make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """MUSICEZ_LOG_LEVEL=DEBUG on the development database (SQLite): aiosqlite's debug lines print
+    every statement with its parameters, so only `musicez.*` may log below INFO."""
+    outbox = tmp_path / "debug-outbox"
+    settings = make_settings(
+        log_format=log_format, log_level="DEBUG", mail_outbox=str(outbox), database_url=None, redis_url=None
+    )
+    app = create_app(settings=settings)
+    with server_log() as log:
+        async with AsyncTestClient(app) as client:
+            run = Run(client, app, outbox, log)
+            address = unique_email("debug")
+            password = run.secret("password", STRONG_PASSWORD)
+            registered = await run.call("POST", "/auth/register", json={"email": address, "password": password})
+            assert registered.status_code == 201
+            run.tokens(registered.json())
+            assert (await run.call("POST", "/auth/password/forgot", json={"email": address})).status_code == 202
+            token = run.secret("reset token", await read_reset_token(outbox))
+            reset = {"token": token, "new_password": run.secret("new password", NEW_PASSWORD)}
+            assert (await run.call("POST", "/auth/password/reset", json=reset)).status_code == 204
+            login = {"email": address, "password": NEW_PASSWORD, "device_name": "Debug laptop"}
+            run.tokens((await run.call("POST", "/auth/login", json=login)).json())  # a "new sign-in" link
+            created = await create_api_key(client, "debug-logs")
+            run.secret("api key", created.secret)
+            await wait_for_mail(outbox, "New sign-in")  # sent after its response, its link stored first
+            logging.getLogger("musicez.test").debug("own debug line")
+    stored = stored_secrets(settings.data_path / "musicez.db")
+    assert all(stored.values()), stored  # every kind was written, so its absence below means something
+    for what, values in stored.items():
+        run.secrets.update({f"{what} #{n}": value for n, value in enumerate(values)})
+    everything = "\n".join(run.lines())
+    leaked = {what for what, value in run.secrets.items() if value in everything}
+    assert not leaked, f"secrets in the logs: {sorted(leaked)}"
+    assert "$2b$" not in everything
+    assert "own debug line" in everything  # the service's own loggers still log at DEBUG

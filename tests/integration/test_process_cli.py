@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +120,18 @@ def test_cli_without_a_reachable_database_fails_with_one_line(process_env: dict[
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ")
     assert "database" in lines[0]
+
+
+def test_debug_level_does_not_log_the_stored_hash(process_env: dict[str, str], tmp_path: Path) -> None:
+    """MUSICEZ_LOG_LEVEL=DEBUG is for the service's own loggers: aiosqlite's debug lines would print
+    the INSERT with the key's stored hash as a parameter."""
+    env = {k: v for k, v in process_env.items() if k != "MUSICEZ_DATABASE_URL"}
+    env |= {"MUSICEZ_DATA_DIR": str(tmp_path), "MUSICEZ_LOG_LEVEL": "DEBUG"}
+    done = run_cli(["api-keys", "create", "--name", "debug", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    key = json.loads(done.stdout)["key"]
+    with closing(sqlite3.connect(tmp_path / "musicez.db")) as connection:
+        (stored,) = connection.execute("SELECT secret_hash FROM api_keys").fetchone()
+    assert stored not in done.stderr
+    assert key not in done.stderr
+    assert "INSERT INTO api_keys" not in done.stderr

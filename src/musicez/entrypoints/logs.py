@@ -9,6 +9,19 @@ import structlog
 
 from musicez.entrypoints.settings import Settings
 
+OWN_LOGGER = "musicez"
+# The level every other library logs at, at the least: their debug lines are not ours to vouch
+# for (aiosqlite's print each statement with its parameters: password hashes, token MACs).
+THIRD_PARTY_FLOOR = logging.INFO
+
+
+def third_party_level(settings: Settings) -> int:
+    """`MUSICEZ_LOG_LEVEL`, but never below INFO: only the service's own loggers (`musicez.*`)
+    go down to DEBUG. INFO and not WARNING, so that DEBUG only adds lines to what INFO shows
+    (granian's start-up, alembic's migrations), and a library's INFO line is one its authors
+    meant for a production log."""
+    return max(logging.getLevelNamesMapping()[settings.log_level], THIRD_PARTY_FLOOR)
+
 
 def configure_logging(settings: Settings) -> None:
     json_lines = settings.log_format == "json" or (settings.log_format == "auto" and settings.is_production)
@@ -49,7 +62,8 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    root.setLevel(third_party_level(settings))
+    logging.getLogger(OWN_LOGGER).setLevel(settings.log_level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "granian", "granian.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

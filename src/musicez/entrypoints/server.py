@@ -7,6 +7,7 @@ with a lower p50, on the same machine in the same run.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -15,6 +16,7 @@ from granian.log import LogLevels
 from granian.server import Server
 from litestar import Litestar
 
+from musicez.entrypoints.logs import third_party_level
 from musicez.entrypoints.settings import Settings
 
 APP = "musicez.entrypoints.http.asgi:create"
@@ -51,7 +53,7 @@ def run_server(settings: Settings) -> None:
         workers=settings.workers,
         loop=Loops.uvloop,
         log_enabled=True,
-        log_level=LogLevels(settings.log_level.lower()),
+        log_level=LogLevels(logging.getLevelName(third_party_level(settings)).lower()),
         log_dictconfig=_granian_logging(),
         log_access=False,
         # client addresses come from MUSICEZ_TRUSTED_PROXIES only; granian reads no proxy headers
