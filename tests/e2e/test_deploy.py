@@ -93,6 +93,20 @@ def test_compose_services_and_order() -> None:
     assert app_env["MUSICEZ_AUTO_MIGRATE"] == "false"  # migrations are the migrate service's job
 
 
+def test_env_example_names_every_value_compose_reads_and_the_links_point_at_the_front_end() -> None:
+    """README: deploy/env.example lists every value; the mails' links follow it, never localhost."""
+    environment = compose()["x-musicez-environment"]
+    read = {name for value in environment.values() for name in _VARIABLE.findall(str(value))}
+    assert read - example_env().keys() == set()
+    settings = Settings.from_env({k: interpolate(v, example_env()) for k, v in environment.items()})
+    assert settings.mail.security_url == "https://app.musicez.example/not-me"
+    assert settings.mail.reset_url == "https://app.musicez.example/reset-password"
+    assert settings.public_url is None  # empty in the example: the request's scheme and Host
+    without = {**example_env(), "MUSICEZ_SECURITY_URL": ""}  # left empty: the reset URL's origin
+    derived = Settings.from_env({k: interpolate(v, without) for k, v in environment.items()})
+    assert derived.mail.security_url == "https://app.musicez.example/not-me"
+
+
 def test_the_compose_environment_is_a_complete_production_configuration(
     start_server: StartServer, database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:

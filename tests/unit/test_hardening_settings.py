@@ -67,3 +67,13 @@ def test_every_weak_value_is_named_at_once() -> None:
         production(bcrypt_rounds="4", metrics_token="short", jwt_algorithm="HS256", jwt_signing_key=SECRET)
     for variable in ("MUSICEZ_BCRYPT_ROUNDS", "MUSICEZ_METRICS_TOKEN", "MUSICEZ_JWT_SIGNING_KEY"):
         assert variable in str(refused.value)
+
+
+def test_the_security_url_defaults_to_not_me_on_the_reset_url_s_origin() -> None:
+    """Production refuses the default reset URL; the "this wasn't me" link, unset, follows it to
+    the operator's front end instead of pointing at localhost."""
+    assert production().mail.security_url == "https://app.example/not-me"
+    deep = production(password_reset_url="https://app.example:8443/account/reset?from=mail")
+    assert deep.mail.security_url == "https://app.example:8443/not-me"
+    assert production(security_url="https://other.example/x").mail.security_url == "https://other.example/x"
+    assert Settings.from_env({}).mail.security_url == "http://localhost:8000/not-me"  # development, as before

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urljoin
 
 import msgspec
 
@@ -88,7 +89,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # -- v1.1 ---------------------------------------------------------------------------
     public_url: str | None = None  # the service's own origin (CSRF checks, links)
-    security_url: str = "http://localhost:8000/not-me"
+    # The "this wasn't me" page; unset, the reset URL's origin + /not-me (`effective_security_url`).
+    security_url: str | None = None
     account_failure_limit: tuple[RateLimit, ...] = (RateLimit(10, "minute"), RateLimit(100, "hour"))
     activity_retention: Seconds = 90 * 86400
     refresh_cookie_name: str = "__Secure-musicez_refresh"
@@ -179,6 +181,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.database_url
 
     @property
+    def effective_security_url(self) -> str:
+        """`MUSICEZ_SECURITY_URL`, else `/not-me` on the origin of `MUSICEZ_PASSWORD_RESET_URL`: the
+        front end that takes reset links takes these too. Production refuses the default reset
+        URL, so a production link never points at localhost; the deployments that set only the
+        reset URL keep starting (http://localhost:8000/not-me in development, as before)."""
+        return self.security_url or urljoin(self.password_reset_url, "/not-me")
+
+    @property
     def migrate_at_startup(self) -> bool:
         return (not self.is_production) if self.auto_migrate is None else self.auto_migrate
 
@@ -234,7 +244,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             sender=self.mail_from,
             reset_url=self.password_reset_url,
             reset_ttl=self.password_reset_ttl,
-            security_url=self.security_url,
+            security_url=self.effective_security_url,
             security_link_ttl=self.security_link_ttl,
         )
 
