@@ -111,8 +111,15 @@ def test_bad_input_fails_with_one_line_and_no_traceback(process_env: dict[str, s
     assert not problems, "\n".join(problems)
 
 
-def test_cli_without_a_reachable_database_fails_with_one_line(process_env: dict[str, str]) -> None:
-    env = {**process_env, "MUSICEZ_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"}
+@pytest.mark.parametrize("auto_migrate", ["true", "false"])
+def test_cli_without_a_reachable_database_fails_with_one_line(process_env: dict[str, str], auto_migrate: str) -> None:
+    """Without migrations at start-up (production) the first use of the database meets the outage,
+    whose server-side log line ("… answering 503 until it is back") the CLI does not print."""
+    env = {
+        **process_env,
+        "MUSICEZ_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere",
+        "MUSICEZ_AUTO_MIGRATE": auto_migrate,
+    }
     done = run_cli(["api-keys", "list"], env)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
@@ -135,3 +142,24 @@ def test_debug_level_does_not_log_the_stored_hash(process_env: dict[str, str], t
     assert stored not in done.stderr
     assert key not in done.stderr
     assert "INSERT INTO api_keys" not in done.stderr
+
+
+def test_revoke_with_redis_down_says_the_key_is_revoked_but_the_servers_were_not_told(
+    process_env: dict[str, str],
+) -> None:
+    created = json.loads(_ok(process_env, "api-keys", "create", "--name", "channel-down", "--json"))
+    down = {**process_env, "MUSICEZ_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    done = run_cli(["api-keys", "revoke", created["id"]], down)
+    assert done.returncode == 1, done  # the servers' caches could not be told
+    assert "Traceback" not in done.stderr
+    assert "answering 503" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    assert f"API key {created['id']} is revoked in the database" in errors[0]
+    assert "the running servers could not be told through the revocation channel (Redis" in errors[0]
+    assert "Revoke it again once Redis is reachable" in errors[0]
+    row = next(r for r in _listed(process_env) if r["id"] == created["id"])
+    assert row["revoked_at"] is not None  # as the message says
+
+    again = _ok(process_env, "api-keys", "revoke", created["id"])  # what the message says to do
+    assert "already revoked; the running servers were told again" in again

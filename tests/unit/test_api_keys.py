@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from musicez.domain.api_key import PresentedKey
-from musicez.domain.errors import ApiKeyNotFound, ValidationFailed
+from musicez.domain.errors import ApiKeyNotFound, RevocationNotDelivered, ServiceUnavailable, ValidationFailed
 from musicez.domain.ids import ApiKeyId
 from musicez.domain.rate_limit import RateLimit
 from tests.support.world import World
@@ -66,3 +67,32 @@ async def test_revoke_marks_the_key_and_keeps_the_first_time(world: World) -> No
 async def test_revoking_an_unknown_key_is_not_found(world: World) -> None:
     with pytest.raises(ApiKeyNotFound):
         await world.revoke_api_key.execute(ApiKeyId(uuid.uuid4()))
+
+
+class UnreachableChannel:
+    """The revocation channel with Redis down, as the Redis fence reports it."""
+
+    async def api_key_revoked(self, key_id: ApiKeyId) -> None:
+        raise ServiceUnavailable("The revocation channel is unavailable")
+
+
+async def test_a_revocation_the_servers_could_not_be_told_of_says_it_is_revoked_in_the_database(
+    world: World,
+) -> None:
+    created = await world.create_api_key.execute("service")
+    revoke = dataclasses.replace(world.revoke_api_key, notifier=UnreachableChannel())
+
+    with pytest.raises(RevocationNotDelivered) as refused:
+        await revoke.execute(created.key.id)
+    assert isinstance(refused.value, ServiceUnavailable)  # still an outage (HTTP: 503)
+    message = str(refused.value)
+    assert f"API key {created.key.id} is revoked in the database" in message
+    assert "revocation channel (Redis" in message
+    assert "Revoke it again" in message
+    [key] = await world.list_api_keys.execute()
+    assert key.revoked_at is not None  # committed before the channel was tried
+    assert "api_key_revoked" in world.events.names
+
+    with pytest.raises(RevocationNotDelivered):  # a repeat still says so, and records nothing new
+        await revoke.execute(created.key.id)
+    assert world.events.names.count("api_key_revoked") == 1

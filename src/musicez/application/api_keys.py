@@ -9,7 +9,13 @@ from datetime import timedelta
 from musicez.application.macs import api_key_hash
 from musicez.application.ports import Clock, EventSink, KeyedHasher, RevocationNotifier, SecretGenerator, UnitOfWork
 from musicez.domain.api_key import API_KEY_SCOPES, API_KEY_SECRET_BYTES, ApiKey, PresentedKey, display_prefix
-from musicez.domain.errors import ApiKeyNotFound, FieldError, ValidationFailed
+from musicez.domain.errors import (
+    ApiKeyNotFound,
+    FieldError,
+    RevocationNotDelivered,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from musicez.domain.events import ApiKeyCreated, ApiKeyRevoked
 from musicez.domain.ids import ApiKeyId
 from musicez.domain.rate_limit import RateLimit
@@ -96,7 +102,12 @@ class RevokeApiKey:
         # Told again even when it already was revoked: a first attempt may have committed and then
         # failed to reach the servers (the repeat is what an operator does then).
         if self.notifier is not None:
-            await self.notifier.api_key_revoked(key_id)
+            try:
+                await self.notifier.api_key_revoked(key_id)
+            except ServiceUnavailable as error:  # committed all the same: say so, and what is missing
+                if newly:
+                    self.events.record(ApiKeyRevoked(key_id=str(key_id)))
+                raise RevocationNotDelivered(key_id) from error
         if newly:
             self.events.record(ApiKeyRevoked(key_id=str(key_id)))
         return newly

@@ -145,6 +145,21 @@ class ServiceUnavailable(ClientError):
     hint = "Try again shortly"
 
 
+class RevocationNotDelivered(ServiceUnavailable):
+    """An API key revoked in the database that the running servers could not be told of: the
+    revocation channel (Redis) is unavailable, so a server that has the key's row cached may
+    still accept it. Revoking it again tells them (a repeat changes nothing else)."""
+
+    title = "Revoked in the database; the running servers could not be told"
+
+    def __init__(self, key_id: object) -> None:
+        super().__init__(
+            f"API key {key_id} is revoked in the database, but the running servers could not be told "
+            "through the revocation channel (Redis is unavailable): a server that has the key cached "
+            "may still accept it. Revoke it again once Redis is reachable, or restart the servers"
+        )
+
+
 # -- v1.1 ---------------------------------------------------------------------------------
 
 

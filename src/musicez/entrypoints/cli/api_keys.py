@@ -109,7 +109,10 @@ def revoke_key(key_id: str) -> None:
     async def work(scope: Any) -> bool:
         return bool(await (await scope.get(RevokeApiKey)).execute(parsed))
 
-    if run(work):
+    settings = load_settings(database_only=True, needs_redis=True)
+    if run(work, settings):
         click.echo(f"revoked {parsed}")
+    elif settings.redis_url:  # the repeat after a revocation the servers could not be told of
+        click.echo(f"{parsed} was already revoked; the running servers were told again")
     else:
         click.echo(f"{parsed} was already revoked; nothing changed")

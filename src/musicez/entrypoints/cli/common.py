@@ -4,8 +4,10 @@ errors as `error:` lines with exit status 1 or 2."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -55,6 +57,21 @@ def _say_which_database(settings: Settings) -> None:
     click.echo(f"note: no MUSICEZ_DATABASE_URL; using the development database {path}{state}", err=True)
 
 
+@contextmanager
+def _no_server_outage_lines() -> Iterator[None]:
+    """The `error:` line names an outage; the line the adapters log when a dependency is lost
+    ("database unavailable (…): answering 503 until it is back") speaks for a server. Restored
+    afterwards: `musicez serve` migrates through `run` before its workers start (and a forked
+    worker inherits this process's loggers)."""
+    dependencies = logging.getLogger("musicez.dependencies")
+    was = dependencies.disabled
+    dependencies.disabled = True
+    try:
+        yield
+    finally:
+        dependencies.disabled = was
+
+
 def run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run one use case in a request scope of a fresh container, with errors as one line."""
     settings = settings or load_settings(database_only=True, needs_redis=True)
@@ -72,7 +89,8 @@ def run(work: Callable[[Any], Awaitable[T]], settings: Settings | None = None) -
             await container.close()
 
     try:
-        return asyncio.run(main())
+        with _no_server_outage_lines():
+            return asyncio.run(main())
     except (ClientError, SettingsError) as exc:
         fail(str(exc))
     except Exception as exc:  # an operator gets one line, never a traceback
