@@ -94,6 +94,61 @@ async def test_verify_logs_the_forwarded_path_never_its_query(make_settings: Mak
         assert "verify for GET /top\\x1b[2J " in lines[1]  # the ESC as its escape, not a terminal command
 
 
+@pytest.mark.parametrize("log_format", ["json", "console"])
+async def test_verify_logs_refusals_with_their_status_and_code(make_settings: MakeSettings, log_format: str) -> None:
+    """docs/RESOURCE_SERVERS.md: the forwarded method and path are logged from a trusted proxy,
+    refused or not (a refusal with its status and code), never a credential or a query."""
+    app = create_app(settings=make_settings(trusted_proxies="127.0.0.1", log_format=log_format, rate_limit="2/minute"))
+    behind_proxy(app, "127.0.0.1")
+    with server_log() as stream:
+        async with AsyncTestClient(app) as client:
+            user = await register(client)
+            token = user["access_token"]
+
+            async def verify(path: str, headers: dict[str, str]) -> Any:
+                uri = f"{path}?access_token=QUERYSECRET{path[1:]}"
+                return await client.get(
+                    "/auth/verify", headers={**headers, "X-Forwarded-Method": "GET", "X-Forwarded-Uri": uri}
+                )
+
+            assert_problem(await verify("/missing", {}), 401, "missing_credentials")
+            assert_problem(await verify("/invalid", {"Authorization": "Bearer nonsense-token"}), 401, "invalid_token")
+            assert_problem(await verify("/nokey", {"X-API-Key": "mez_made_up_key"}), 401, "invalid_api_key")
+            assert (await verify("/ok", bearer(user))).status_code == 200
+            assert_problem(await verify("/escape\x1b", {}), 401, "missing_credentials")
+            assert (await verify("/ok", bearer(user))).status_code == 200
+            assert_problem(await verify("/limited", bearer(user)), 429, "rate_limited")
+            other = await register(client)  # a principal of its own: under its limit
+            assert (await client.post("/auth/logout", headers=bearer(other))).status_code == 204
+            assert_problem(await verify("/revoked", bearer(other)), 401, "token_revoked")
+    text = stream.getvalue()
+    lines = [line for line in text.splitlines() if "verify for" in line]
+    events = [json.loads(line)["event"] for line in lines] if log_format == "json" else lines
+    expected = [
+        "verify for GET /missing refused: 401 missing_credentials",
+        "verify for GET /invalid refused: 401 invalid_token",
+        "verify for GET /nokey refused: 401 invalid_api_key",
+        "verify for GET /ok",
+        "verify for GET /escape\\x1b refused: 401 missing_credentials",
+        "verify for GET /ok",
+        "verify for GET /limited refused: 429 rate_limited",
+        "verify for GET /revoked refused: 401 token_revoked",
+    ]
+    assert len(events) == len(expected), text
+    for event, wanted in zip(events, expected, strict=True):
+        assert event == wanted if log_format == "json" else f"{wanted} " in event, (event, wanted)
+    for secret in (
+        token,
+        token.rsplit(".", 1)[1],
+        other["access_token"],
+        "nonsense-token",
+        "mez_made_up_key",
+        "QUERYSECRET",
+        "access_token",
+    ):
+        assert secret not in text, secret
+
+
 def test_a_forwarded_path_is_bounded_and_one_harmless_line() -> None:
     assert forwarded_path("/recs?access_token=x") == "/recs"
     assert forwarded_path("/a#b?c") == "/a"

@@ -15,14 +15,15 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, ParameterKwarg
 
 from musicez.application.introspect import IntrospectToken
-from musicez.domain.errors import MissingCredentials
+from musicez.domain.errors import ClientError, MissingCredentials
 from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
 from musicez.domain.redaction import hide_secrets
 from musicez.entrypoints.http import samples
 from musicez.entrypoints.http.client_address import is_trusted
 from musicez.entrypoints.http.guard import current_principal
+from musicez.entrypoints.http.problems import client_error
 from musicez.entrypoints.http.routes.common import has_no_body
-from musicez.entrypoints.http.schemas import IntrospectionOut, doc
+from musicez.entrypoints.http.schemas import IntrospectionOut, Problem, doc
 from musicez.entrypoints.logs import log_safe
 
 log = logging.getLogger("musicez.http")
@@ -86,6 +87,17 @@ def _forwarded(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     return log_safe(method or "-", 16), forwarded_path(uri or "-")
 
 
+def _verify_refused(request: Request[Any, Any, Any], error: ClientError) -> Response[Problem]:
+    """The guard's refusal (401, 403, 429, 503), answered exactly as on every route, and logged as
+    a success is when a trusted proxy says what it was for, with the status and the code: never
+    the credential or the error's detail."""
+    response = client_error(request, error)
+    forwarded = _forwarded(request)
+    if forwarded is not None:
+        log.info("verify for %s %s refused: %s %s", *forwarded, response.status_code, error.code)
+    return response
+
+
 _VERIFY_HEADERS = [
     ResponseHeader(name=name, documentation_only=True, value="", required=False, description=text)  # value: schema
     for name, text in (
@@ -103,6 +115,7 @@ _VERIFY_HEADERS = [
     tags=TAGS,
     media_type=MediaType.TEXT,
     response_headers=_VERIFY_HEADERS,
+    exception_handlers={ClientError: _verify_refused},  # the guard refuses before the handler runs
     response_description="The credential is good: the principal is in the X-Auth-* headers; the body is empty",
 )
 async def verify(request: Request[Any, Any, Any]) -> Response[str]:
