@@ -223,3 +223,22 @@ async def test_refresh_racing_logout_leaves_nothing_alive(client: Client) -> Non
         for issued in grants:
             assert_problem(await client.get("/auth/me", headers=bearer(issued)), 401, "token_revoked")
             assert (await refresh(client, issued["refresh_token"])).status_code == 401
+
+
+async def test_me_keeps_one_answer_per_session_however_often_it_rotates(client: Client) -> None:
+    """`/auth/me` keeps the answer it built for a session's principal; every rotation (or a re-read
+    of the session when the fence lapsed) makes a new principal, which must replace its
+    session's answer, not add one: the table holds the sessions in use (a soak's memory stays flat)."""
+    from musicez.entrypoints.http.routes import auth
+
+    grant = await register(client)
+    other = await register(client)
+    auth._answers.clear()  # noqa: SLF001 - the table this test is about
+    for _ in range(30):
+        grant = (await refresh(client, grant["refresh_token"])).json()
+        for tokens in (grant, other, grant):
+            me = await client.get("/auth/me", headers=bearer(tokens))
+            assert me.status_code == 200, me.text
+            assert me.json()["session"]["id"] == tokens["session_id"]
+            assert me.json()["session"]["access_token_expires_at"]
+    assert len(auth._answers) == 2  # noqa: SLF001

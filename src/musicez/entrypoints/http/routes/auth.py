@@ -91,10 +91,13 @@ async def refresh(
 
 
 # The guard hands out the same principal object for a credential while nothing about it changed
-# (`AuthenticateBearer`, `AuthenticateApiKey`), so the answer is built once per principal:
-# id(principal) -> (principal, answer). The principal is kept with it, so its id cannot be reused
-# by another object while the entry exists. Bounded: emptied when full.
-_answers: dict[int, tuple[Principal, MeUser | MeApiKey]] = {}
+# (`AuthenticateBearer`, `AuthenticateApiKey`), so the answer is built once per principal and
+# reused while the request's principal is that very object. One entry per session or API key
+# (not per principal object): a session read again (the fence lapsed, or it rotated) makes a new
+# principal, which replaces its session's entry instead of adding one, so the table holds the
+# sessions and keys in use, not every principal made since it was last emptied (under load the
+# fence lapses now and then, and each re-read added an entry). Bounded: emptied when full.
+_answers: dict[object, tuple[Principal, MeUser | MeApiKey]] = {}
 KNOWN_ANSWERS = 10_000
 
 
@@ -104,13 +107,14 @@ async def me() -> MeUser | MeApiKey:
     """Who am I, and until when."""
     # No `request` parameter: Litestar resolves one per request (~4 µs on the hot path, issue 12).
     principal = current_principal()
-    known = _answers.get(id(principal))
+    slot = principal.session_id if isinstance(principal, UserPrincipal) else principal.key_id
+    known = _answers.get(slot)
     if known is not None and known[0] is principal:
         return known[1]
     answer = _answer(principal)
     if len(_answers) >= KNOWN_ANSWERS:
         _answers.clear()
-    _answers[id(principal)] = (principal, answer)
+    _answers[slot] = (principal, answer)
     return answer
 
 
