@@ -48,3 +48,34 @@ async def test_the_hot_routes_never_enter_a_request_scope(
     login = await client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
     assert login.status_code == 200, login.text
     assert len(entered) == 1
+
+
+async def test_me_replays_its_rendered_answer_with_each_requests_own_headers(client: AsyncTestClient[Litestar]) -> None:
+    """`/auth/me` renders a principal's answer once and replays it (issue 12). Each replay carries
+    exactly one of each header, this request's own `X-Request-ID` and `RateLimit-Remaining`,
+    `no-store`, and the same body; the headers the outer middleware adds never pile up on the
+    rendered response. A new access token of the session (a new principal) gets its own answer."""
+    tokens = await register(client)
+    key = await create_api_key(client, "replay")
+    for headers in (bearer(tokens), {"X-API-Key": key.secret}):
+        answers = [await client.get("/auth/me", headers=headers) for _ in range(4)]
+        assert {answer.status_code for answer in answers} == {200}
+        assert len({answer.content for answer in answers}) == 1
+        for answer in answers:
+            names = [name.lower() for name, _ in answer.headers.multi_items()]
+            assert sorted(names) == sorted(set(names)), names
+            assert answer.headers["cache-control"] == "no-store"
+            assert answer.headers["content-type"] == "application/json"
+            assert int(answer.headers["content-length"]) == len(answer.content)
+        assert len({answer.headers["x-request-id"] for answer in answers}) == 4
+        remaining = [int(answer.headers["ratelimit-remaining"]) for answer in answers]
+        assert remaining == sorted(remaining, reverse=True)
+        assert len(set(remaining)) == 4
+
+    first = (await client.get("/auth/me", headers=bearer(tokens))).json()
+    rotated = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    second = (await client.get("/auth/me", headers=bearer(rotated.json()))).json()
+    assert second["session"]["id"] == first["session"]["id"]
+    assert second["session"]["access_token_expires_at"] >= first["session"]["access_token_expires_at"]
+    assert second["session"]["refresh_expires_at"] >= first["session"]["refresh_expires_at"]

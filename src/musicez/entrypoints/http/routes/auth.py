@@ -8,6 +8,7 @@ from typing import Any
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, get, post
 from litestar.params import JSONBody
+from litestar.response.base import ASGIResponse
 
 from musicez.application.accounts import Credentials, LoginUser, RegisterUser
 from musicez.application.sessions import RotateRefresh
@@ -90,6 +91,28 @@ async def refresh(
     return cookies.token_response(request, token_response(grant, datetime.now(UTC)), transport, status_code=200)
 
 
+class _RenderedOnce(Response[MeUser | MeApiKey]):
+    """One principal's `/auth/me` answer, rendered into Litestar's low-level response on its first
+    request and replayed after that: the answer depends on the principal alone, and the route sets
+    no headers or cookies of its own, so what Litestar passes to `to_asgi_response` is the same on
+    every request. A low-level response is safe to replay: each send builds a new start message
+    (a new header list, which the outer middleware extends) around the same body bytes. Rendering
+    (a `Response`, its headers object, the JSON) is the larger part of a request to this route
+    (issue 12: /auth/me is the guarded hot path's yardstick)."""
+
+    __slots__ = ("_rendered",)
+
+    def __init__(self, answer: MeUser | MeApiKey) -> None:
+        super().__init__(answer)
+        self._rendered: ASGIResponse | None = None
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
+        rendered = self._rendered
+        if rendered is None:
+            rendered = self._rendered = super().to_asgi_response(app, request, **kwargs)
+        return rendered
+
+
 # The guard hands out the same principal object for a credential while nothing about it changed
 # (`AuthenticateBearer`, `AuthenticateApiKey`), so the answer is built once per principal and
 # reused while the request's principal is that very object. One entry per session or API key
@@ -97,13 +120,13 @@ async def refresh(
 # principal, which replaces its session's entry instead of adding one, so the table holds the
 # sessions and keys in use, not every principal made since it was last emptied (under load the
 # fence lapses now and then, and each re-read added an entry). Bounded: emptied when full.
-_answers: dict[object, tuple[Principal, MeUser | MeApiKey]] = {}
+_answers: dict[object, tuple[Principal, _RenderedOnce]] = {}
 KNOWN_ANSWERS = 10_000
 
 
 # Registered on its own, not in `router`: see ROUTES in app.py.
 @get("/auth/me", tags=TAGS)
-async def me() -> MeUser | MeApiKey:
+async def me() -> Response[MeUser | MeApiKey]:
     """Who am I, and until when."""
     # No `request` parameter: Litestar resolves one per request (~4 µs on the hot path, issue 12).
     principal = current_principal()
@@ -111,7 +134,7 @@ async def me() -> MeUser | MeApiKey:
     known = _answers.get(slot)
     if known is not None and known[0] is principal:
         return known[1]
-    answer = _answer(principal)
+    answer = _RenderedOnce(_answer(principal))
     if len(_answers) >= KNOWN_ANSWERS:
         _answers.clear()
     _answers[slot] = (principal, answer)
