@@ -79,3 +79,25 @@ async def test_me_replays_its_rendered_answer_with_each_requests_own_headers(cli
     assert second["session"]["id"] == first["session"]["id"]
     assert second["session"]["access_token_expires_at"] >= first["session"]["access_token_expires_at"]
     assert second["session"]["refresh_expires_at"] >= first["session"]["refresh_expires_at"]
+
+
+async def test_me_keeps_at_most_known_answers_rendered(
+    client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table of rendered answers is bounded (emptied when full): an anonymous client cannot
+    grow it, and many sessions hold at most `KNOWN_ANSWERS` answers a worker. An answer dropped
+    with the table is rendered again, the same, on its session's next request."""
+    from musicez.entrypoints.http.routes import auth
+
+    monkeypatch.setattr(auth, "KNOWN_ANSWERS", 3)
+    auth._answers.clear()  # noqa: SLF001 - the table this test is about
+    sessions = [await register(client) for _ in range(7)]
+    first = []
+    for tokens in sessions:
+        answer = await client.get("/auth/me", headers=bearer(tokens))
+        assert answer.status_code == 200, answer.text
+        first.append(answer.content)
+        assert 1 <= len(auth._answers) <= 3  # noqa: SLF001
+    again = [(await client.get("/auth/me", headers=bearer(tokens))).content for tokens in sessions]
+    assert again == first
+    assert len(auth._answers) <= 3  # noqa: SLF001
