@@ -239,6 +239,99 @@ async def test_an_expired_session_is_not_served_from_the_cache(pair: Pair) -> No
     assert await pair.b.get(session.user_id, session.id) is None
 
 
+def _lapse(fence: RedisFence) -> None:
+    """As if this process's pings were late (a worker the machine did not schedule for a while):
+    its last ping read back was sent long ago, so the lease has lapsed; the channel is still up."""
+    fence.fence._confirmed_sent = time.monotonic() - 10 * LEASE  # noqa: SLF001 - the state a late ping leaves
+    assert not fence.fence.trusted(time.monotonic())
+    assert fence.fence.subscribed
+
+
+async def test_a_lapsed_lease_waits_for_the_next_ping_not_the_store(pair: Pair) -> None:
+    """When only the lease lapsed, a read of a cached session waits (at most a lease) for the
+    next ping to come back and is served from the cache: a lapse does not send every request
+    to the store. (Before, each read of the lapse was a round trip.)"""
+    await _trusted(pair.fence_b)
+    session = await _created(pair.inner)
+    assert await pair.b.get(session.user_id, session.id) == session
+    reads = pair.inner.reads
+    waits = []
+    for _ in range(40):
+        _lapse(pair.fence_b)
+        started = time.monotonic()
+        assert await pair.b.get(session.user_id, session.id) == session
+        waits.append(time.monotonic() - started)
+        assert pair.fence_b.trusted()  # a ping came back: trusted again
+    assert pair.inner.reads - reads <= 4  # a ping later than a lease on a loaded box reads the store
+    assert max(waits) < LEASE + 0.5
+
+
+async def test_a_lapse_never_serves_a_session_revoked_before_the_read(pair: Pair) -> None:
+    """Strict revocation holds across a lapse: the read waits for a ping sent after it began,
+    which comes back after the invalidation (the channel keeps order), and so finds it gone."""
+    await _trusted(pair.fence_a, pair.fence_b)
+    for _ in range(30):
+        session = await _created(pair.inner)
+        assert await pair.b.get(session.user_id, session.id) is not None  # warm on B
+        _lapse(pair.fence_b)
+        await pair.a.revoke(session.user_id, session.id)
+        assert pair.b.cached(session.user_id, session.id) is None
+        assert await pair.b.get(session.user_id, session.id) is None
+
+
+async def test_a_lapse_whose_pings_never_come_back_waits_one_lease_then_reads(pair: Pair) -> None:
+    """The wait is bounded: with the pings stopped, the read goes to the store after one lease,
+    and reads of sessions not cached here never wait."""
+    await _trusted(pair.fence_b)
+    session = await _created(pair.inner)
+    assert await pair.b.get(session.user_id, session.id) == session
+
+    async def no_ping() -> None:
+        return None
+
+    pair.fence_b._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - the pinger, stalled
+    _lapse(pair.fence_b)
+    reads = pair.inner.reads
+    started = time.monotonic()
+    assert await pair.b.get(session.user_id, session.id) == session
+    waited = time.monotonic() - started
+    assert pair.inner.reads == reads + 1
+    assert LEASE * 0.9 <= waited < LEASE + 0.5
+
+    other = await _created(pair.inner)
+    started = time.monotonic()
+    assert await pair.b.get(other.user_id, other.id) == other  # never cached here: read at once
+    assert time.monotonic() - started < LEASE * 0.9
+
+
+async def test_a_lapsed_lease_waits_for_the_next_ping_not_postgres(
+    redis_url: str, redis_prefix: str, contract_postgres_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The same for API-key rows, whose store is a Postgres query."""
+    prefix = f"{redis_prefix}:fence-keys:{uuid.uuid4().hex[:8]}"
+    client = connect(redis_url)
+    fence = RedisFence(client, prefix, lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10)
+    lookup = CountingLookup(contract_postgres_sessions)
+    fenced = FencedApiKeyLookup(lookup, fence)
+    try:
+        await _trusted(fence)
+        key_id = ApiKeyId(uuid.uuid4())
+        key = ApiKey(key_id, "lapsed", display_prefix(key_id), "mac", datetime.now(UTC))
+        uow = SqlUnitOfWork(contract_postgres_sessions)
+        async with uow:
+            await uow.api_keys.add(key)
+            await uow.commit()
+        assert await fenced.find(key_id) == key
+        reads = lookup.reads
+        for _ in range(40):
+            _lapse(fence)
+            assert await fenced.find(key_id) == key
+        assert lookup.reads - reads <= 4
+    finally:
+        await fence.close()
+        await client.aclose()
+
+
 @pytest.fixture
 async def private_pair() -> AsyncIterator[tuple[Pair, str]]:
     with private_redis() as server:

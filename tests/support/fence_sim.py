@@ -35,6 +35,7 @@ from musicez.domain.ids import SessionId, UserId
 LEASE = 0.050
 PING = 0.010
 MARGIN = 0.002
+WAIT_STEP = 0.001  # how often a read waiting out a lapse looks again (RedisFence wakes on each ping back)
 RETRY = 0.020
 CONFIRM = b"<subscribed>"
 
@@ -48,6 +49,7 @@ class Flaws:
     no_versions: bool = False  # a read that raced its invalidation puts its value back
     no_reset_on_subscribe: bool = False  # a new subscription keeps what the old one cached
     no_marker: bool = False  # a flush is not noticed
+    trust_after_wait: bool = False  # a read that waited out a lapse takes the cache without the fence's test
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Request:
     session: SessionId
     accepted: bool | None = None
     cached: bool = False
+    waited: bool = False  # found the lease lapsed with the session cached, and waited
 
 
 @dataclass
@@ -307,12 +310,33 @@ class Simulation:
         record = Request(self.now, proc.index, session)
         self.requests.append(record)
 
+        fence = proc.fence
+        key = (SESSIONS[session], session)
+
         def handle() -> None:
-            fence = proc.fence
-            key = (SESSIONS[session], session)
             if fence.trusted(self.local(proc)) and fence.sessions.get(key) is not None:
                 record.accepted, record.cached = True, True
                 return
+            if fence.subscribed and key in fence.sessions:
+                # Only the lease lapsed (RedisFence.wait_trusted): wait, at most a lease, for a
+                # ping to bring the trust back, looking again as the process runs, then read.
+                waited_until = self.local(proc) + LEASE
+                record.waited = True
+                self.at(self.now + WAIT_STEP, lambda: waiting(waited_until), proc)
+                return
+            read()
+
+        def waiting(until: float) -> None:
+            local = self.local(proc)
+            if key in fence.sessions and (self.flaws.trust_after_wait or fence.trusted(local)):
+                record.accepted, record.cached = True, True
+                return
+            if fence.subscribed and key in fence.sessions and local < until:
+                self.at(self.now + WAIT_STEP, lambda: waiting(until), proc)
+                return
+            read()
+
+        def read() -> None:
             ticket = fence.sessions.begin(key, fence.epoch)
 
             def found(alive: object) -> None:

@@ -56,6 +56,20 @@ def test_the_steady_state_serves_from_the_cache() -> None:
     assert all(rev.answered is not None for rev in sim.revocations)
 
 
+def test_a_lapse_is_mostly_waited_out_on_the_cache() -> None:
+    """Not vacuous either: with late hops the lease lapses now and then, and the reads that find
+    it lapsed with their session cached wait, and are then mostly answered from the cache."""
+    waited = from_cache = 0
+    for seed in range(20):
+        sim = Simulation(seed, 3, [Op(0.2, 0, SESSION_IDS[0])], Faults(slow=0.02)).run()
+        assert sim.violations() == []
+        waits = [r for r in sim.requests if r.waited and r.accepted is not None]
+        waited += len(waits)
+        from_cache += sum(r.cached for r in waits)
+    assert waited > 20
+    assert from_cache > 0.5 * waited
+
+
 def _caught(flaws: Flaws, faults: Faults, tries: int = 400) -> bool:
     rng = random.Random(12)
     for _ in range(tries):
@@ -74,8 +88,9 @@ def _caught(flaws: Flaws, faults: Faults, tries: int = 400) -> bool:
         (Flaws(no_wait=True), Faults()),
         (Flaws(no_versions=True), Faults(slow=0.2)),
         (Flaws(no_marker=True), Faults(flush_at=0.1)),
+        (Flaws(trust_after_wait=True), Faults(slow=0.2)),
     ],
-    ids=["revoker-does-not-wait", "racing-read-puts-back", "flush-unnoticed"],
+    ids=["revoker-does-not-wait", "racing-read-puts-back", "flush-unnoticed", "waited-read-not-tested"],
 )
 def test_the_simulation_catches_a_broken_fence(flaws: Flaws, faults: Faults) -> None:
     assert _caught(flaws, faults)

@@ -48,6 +48,10 @@ class FencedSessionStore:
         if cached is not None:
             return cached
         fence = self._fence
+        if fence.subscribed and (user_id, session_id) in fence.sessions and await self._channel.wait_trusted():
+            cached = self.cached(user_id, session_id)  # the fence only lapsed: its next ping, not a read
+            if cached is not None:
+                return cached
         key = (user_id, session_id)
         ticket = fence.sessions.begin(key, fence.epoch)
         try:
@@ -133,6 +137,10 @@ class FencedApiKeyLookup:
         if cached is not None:
             return cached
         fence = self._fence
+        if fence.subscribed and key_id in fence.keys and await self._channel.wait_trusted():
+            cached = self.cached(key_id)  # the fence only lapsed: its next ping, not a Postgres read
+            if cached is not None:
+                return cached
         ticket = fence.keys.begin(key_id, fence.epoch)
         try:
             key = await self._inner.find(key_id)

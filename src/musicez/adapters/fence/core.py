@@ -95,6 +95,10 @@ class VersionedCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: K) -> bool:
+        """Whether a value is held for `key` (trusted or not: the fence decides that)."""
+        return key in self._entries
+
     def get(self, key: K) -> V | None:
         value = self._entries.get(key)
         if value is not None:

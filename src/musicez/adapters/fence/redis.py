@@ -80,6 +80,8 @@ class RedisFence:
         self._checked_ping = client.register_script(_CLUSTER_PING if self._cluster else _PING)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        # Set, and replaced, each time one of this process's pings comes back (`wait_trusted`).
+        self._pinged_back: asyncio.Event | None = None
 
     # -- the guard's side ----------------------------------------------------------------------
 
@@ -99,6 +101,37 @@ class RedisFence:
     def trusted(self) -> bool:
         self.wanted = True
         return self.fence.trusted(time.monotonic())
+
+    async def wait_trusted(self) -> bool:
+        """Whether the caches are trusted, waiting at most one lease for a ping to bring the trust
+        back when it only lapsed (the channel is up, its pings are late: a worker the machine did
+        not schedule for a while, or a saturated event loop). The caches' callers wait here instead
+        of sending every request of the lapse to the store, whose reads (a Postgres query per API
+        key) then slow the loop and the next ping further. Never trusted by waiting alone: the
+        answer is the fence's own test, at the moment it is given, so strictness is unchanged.
+        Not subscribed (the channel down, or not yet confirmed): False at once, the store answers."""
+        fence = self.fence
+        if fence.trusted(time.monotonic()):
+            return True
+        if not fence.subscribed or self._closed:
+            return False
+        self.wanted = True  # the pings at their full rate
+        deadline = time.monotonic() + fence.lease
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not fence.subscribed:
+                return fence.trusted(time.monotonic())
+            if self._pinged_back is None:
+                self._pinged_back = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pinged_back.wait(), left)
+            if fence.trusted(time.monotonic()):
+                return True
+
+    def _ping_came_back(self) -> None:
+        event, self._pinged_back = self._pinged_back, None
+        if event is not None:
+            event.set()
 
     # -- the revoker's side --------------------------------------------------------------------
 
@@ -205,12 +238,14 @@ class RedisFence:
                 confirmed = self.fence.confirmed_sent
                 if confirmed is not None and confirmed != last_confirmed:
                     last_confirmed, progress_at = confirmed, now
+                    self._ping_came_back()
                 if subscribed_at and now - max(subscribed_at, progress_at) > self.silence:
                     raise TimeoutError("no ping came back on the revocation channel")
                 if not subscribed_at and reply is None:
                     raise TimeoutError("the revocation channel's subscription was not confirmed")
         finally:
             stop.set()
+            self._ping_came_back()  # waiters see the trust gone (the caller resets the fence) and read
             if pinger is not None:
                 pinger.cancel()
                 await asyncio.wait({pinger}, timeout=1.0)

@@ -110,7 +110,7 @@ class _RenderedOnce(Response[MeUser | MeApiKey]):
         rendered = self._rendered
         if rendered is None:
             rendered = self._rendered = super().to_asgi_response(app, request, **kwargs)
-            self.content = None  # in the body's bytes now: each kept answer holds only what it sends
+            self.content = None  # type: ignore[assignment]  # in the body now: the answer keeps only its bytes
         return rendered
 
 
