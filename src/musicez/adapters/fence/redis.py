@@ -123,8 +123,9 @@ class RedisFence:
                 return fence.trusted(time.monotonic())
             if self._pinged_back is None:
                 self._pinged_back = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pinged_back.wait(), left)
+            with contextlib.suppress(TimeoutError):  # `timeout`, not `wait_for`: no task per waiter
+                async with asyncio.timeout(left):
+                    await self._pinged_back.wait()
             if fence.trusted(time.monotonic()):
                 return True
 
