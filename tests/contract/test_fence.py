@@ -239,6 +239,17 @@ async def test_an_expired_session_is_not_served_from_the_cache(pair: Pair) -> No
     assert await pair.b.get(session.user_id, session.id) is None
 
 
+async def _stored_key(sessions: async_sessionmaker[AsyncSession], name: str) -> ApiKey:
+    """A new API-key row, written to Postgres as `musicez api-keys create` would."""
+    key_id = ApiKeyId(uuid.uuid4())
+    key = ApiKey(key_id, name, display_prefix(key_id), "mac", datetime.now(UTC))
+    uow = SqlUnitOfWork(sessions)
+    async with uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    return key
+
+
 def _lapse(fence: RedisFence) -> None:
     """As if this process's pings were late (a worker the machine did not schedule for a while):
     its last ping read back was sent long ago, so the lease has lapsed; the channel is still up."""
@@ -315,12 +326,8 @@ async def test_a_lapsed_lease_waits_for_the_next_ping_not_postgres(
     fenced = FencedApiKeyLookup(lookup, fence)
     try:
         await _trusted(fence)
-        key_id = ApiKeyId(uuid.uuid4())
-        key = ApiKey(key_id, "lapsed", display_prefix(key_id), "mac", datetime.now(UTC))
-        uow = SqlUnitOfWork(contract_postgres_sessions)
-        async with uow:
-            await uow.api_keys.add(key)
-            await uow.commit()
+        key = await _stored_key(contract_postgres_sessions, "lapsed")
+        key_id = key.id
         assert await fenced.find(key_id) == key
         reads = lookup.reads
         for _ in range(40):
@@ -464,12 +471,8 @@ async def test_a_revoked_api_key_row_is_refused_by_the_other_process_on_return(
     on_b = FencedApiKeyLookup(lookup, fences[1])
     try:
         await _trusted(*fences)
-        key_id = ApiKeyId(uuid.uuid4())
-        key = ApiKey(key_id, "fenced", display_prefix(key_id), "mac", datetime.now(UTC))
-        uow = SqlUnitOfWork(contract_postgres_sessions)
-        async with uow:
-            await uow.api_keys.add(key)
-            await uow.commit()
+        key = await _stored_key(contract_postgres_sessions, "fenced")
+        key_id = key.id
         assert await on_b.find(key_id) == key
         reads = lookup.reads
         assert await on_b.find(key_id) == key
