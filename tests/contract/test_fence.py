@@ -253,7 +253,7 @@ async def _stored_key(sessions: async_sessionmaker[AsyncSession], name: str) -> 
 def _lapse(fence: RedisFence) -> None:
     """As if this process's pings were late (a worker the machine did not schedule for a while):
     its last ping read back was sent long ago, so the lease has lapsed; the channel is still up."""
-    fence.fence._confirmed_sent = time.monotonic() - 10 * LEASE  # noqa: SLF001 - the state a late ping leaves
+    fence.fence._confirmed_sent = time.monotonic() - 10 * fence.fence.lease  # noqa: SLF001 - the state a late ping leaves
     assert not fence.fence.trusted(time.monotonic())
     assert fence.fence.subscribed
 
@@ -362,6 +362,41 @@ async def test_a_killed_channel_is_never_trusted_and_comes_back(private_pair: tu
         assert pair.fence_b.fence.resets > resets
     finally:
         await admin.aclose()
+
+
+async def test_a_read_waiting_out_a_lapse_goes_to_the_store_once_the_channel_is_lost() -> None:
+    """A lost channel ends the wait at once (no ping would), not at the end of the lease."""
+    lease = 1.0  # long, so that "at once" is unmistakable on a loaded box
+    with private_redis() as server:
+        clients = [connect(server.url), connect(server.url)]
+        inner = CountingStore(clients[0], "mez")
+        fence = RedisFence(clients[1], "mez", lease=lease, ping_interval=PING, session_capacity=10, key_capacity=10)
+        store = FencedSessionStore(inner, fence, SystemClock())
+        admin = Redis.from_url(server.url)
+        try:
+            await _trusted(fence)
+            session = await _created(inner)
+            assert await store.get(session.user_id, session.id) == session
+
+            async def no_ping() -> None:
+                return None
+
+            fence._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - no ping will end the wait
+            _lapse(fence)
+            reads = inner.reads
+            started = time.monotonic()
+            waiting = asyncio.create_task(store.get(session.user_id, session.id))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # waiting out the lapse
+            await admin.client_kill_filter(_type="pubsub")
+            assert await waiting == session  # from the store: the session lives
+            assert time.monotonic() - started < lease / 2
+            assert inner.reads == reads + 1
+        finally:
+            await fence.close()
+            await admin.aclose()
+            for client in clients:
+                await client.aclose()
 
 
 async def test_a_flush_clears_every_cache_within_the_lease(private_pair: tuple[Pair, str]) -> None:

@@ -180,6 +180,7 @@ class RedisFence:
                 if done:
                     break
         self.fence.on_lost()
+        self._ping_came_back()
 
     async def _run(self) -> None:
         while not self._closed:
@@ -191,6 +192,7 @@ class RedisFence:
                 if self.fence.subscribed:
                     log.warning("revocation channel lost (%s): guard reads go to the store", type(error).__name__)
             self.fence.on_lost()
+            self._ping_came_back()  # no ping will: the reads waiting out a lapse go to the store now
             await asyncio.sleep(RETRY_DELAY)
 
     async def _connection(self) -> AbstractConnection:
@@ -246,7 +248,6 @@ class RedisFence:
                     raise TimeoutError("the revocation channel's subscription was not confirmed")
         finally:
             stop.set()
-            self._ping_came_back()  # waiters see the trust gone (the caller resets the fence) and read
             if pinger is not None:
                 pinger.cancel()
                 await asyncio.wait({pinger}, timeout=1.0)
