@@ -691,7 +691,10 @@ TARGETS = {
 }
 
 
-REFERENCE_ROWS = ("verify_only", "live_jwt_requests", "live_key_requests")
+REFERENCE_ROWS = ("verify_only", "live_jwt_requests", "live_key_requests", "ceiling_by_me_jwt", "ceiling_by_me_api_key")
+
+# The guarded scenarios and the row of the ceiling measured alternately with them (their basis).
+PAIRED = {"me_jwt": "ceiling_by_me_jwt", "me_api_key": "ceiling_by_me_api_key"}
 
 
 def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
@@ -707,10 +710,23 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
         }
 
     put("ceiling", ceiling.rps / bare.rps, ceiling.rps >= 0.8 * bare.rps, "bare app")
-    jwt = rows["me_jwt"]
-    put("me_jwt", jwt.rps / ceiling.rps, jwt.rps >= 0.9 * ceiling.rps and jwt.p99_ms <= 1.5 * ceiling.p99_ms, "ceiling")
-    verdicts["me_jwt"]["p99_ratio"] = round(jwt.p99_ms / ceiling.p99_ms, 2) if ceiling.p99_ms else None
-    put("me_api_key", rows["me_api_key"].rps / ceiling.rps, rows["me_api_key"].rps >= 0.85 * ceiling.rps, "ceiling")
+    jwt, next_to_jwt = rows["me_jwt"], rows.get("ceiling_by_me_jwt", ceiling)
+    put(
+        "me_jwt",
+        jwt.rps / next_to_jwt.rps,
+        jwt.rps >= 0.9 * next_to_jwt.rps and jwt.p99_ms <= 1.5 * next_to_jwt.p99_ms,
+        "ceiling",
+    )
+    verdicts["me_jwt"]["p99_ratio"] = round(jwt.p99_ms / next_to_jwt.p99_ms, 2) if next_to_jwt.p99_ms else None
+    key, next_to_key = rows["me_api_key"], rows.get("ceiling_by_me_api_key", ceiling)
+    put("me_api_key", key.rps / next_to_key.rps, key.rps >= 0.85 * next_to_key.rps, "ceiling")
+    for name, basis in PAIRED.items():
+        if basis in rows:
+            put(basis, rows[basis].rps / ceiling.rps, True, "ceiling")
+            verdicts[name]["basis"] = "adjacent ceiling"
+            verdicts[name]["ratio_first_ceiling"] = round(rows[name].rps / ceiling.rps, 3)
+            if rows[name].cpu_us_per_request and rows[basis].cpu_us_per_request:
+                verdicts[name]["cpu_ratio"] = round(rows[basis].cpu_us_per_request / rows[name].cpu_us_per_request, 3)
     put("refresh", rows["refresh"].rps / ceiling.rps, rows["refresh"].rps >= 0.25 * ceiling.rps, "ceiling")
     for name in ("login", "register"):
         # Judged by what succeeded: the bounded hasher answers a burst past its queue with fast 503s
@@ -721,7 +737,7 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
     live = rows["live_during_login"]
     put("live_during_login", live.p99_ms / 25.0, live.p99_ms < 25.0, "25 ms")
     for name, run in rows.items():
-        if name in verdicts and verdicts[name]["basis"] == "ceiling" and run.cpu_us_per_request:
+        if name in verdicts and verdicts[name]["basis"] == "ceiling" and name not in PAIRED and run.cpu_us_per_request:
             verdicts[name]["cpu_ratio"] = round((ceiling.cpu_us_per_request or 0) / run.cpu_us_per_request, 3)
     if bare.cpu_us_per_request and ceiling.cpu_us_per_request:
         verdicts["ceiling"]["cpu_ratio"] = round(bare.cpu_us_per_request / ceiling.cpu_us_per_request, 3)
@@ -833,7 +849,7 @@ def render(report: dict[str, Any]) -> str:
             met = "(reference)"
         note = f" ({v['note']})" if v.get("note") else ""
         if name == "me_jwt" and v.get("p99_ratio") is not None:
-            note += f" (p99 {v['p99_ratio']}x the ceiling's)"
+            note += f" (p99 {v['p99_ratio']}x the adjacent ceiling's)"
         if v.get("ratio_same_requests") is not None:
             note += (
                 f" ({v['ratio_same_requests']:.2f}x, CPU ratio {fmt(v.get('cpu_ratio_same_requests'), 2)}, "
@@ -1087,6 +1103,19 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
                 timeout=timeout,
                 seconds=seconds,
             )
+            if name in PAIRED:
+                # This shared host's speed drifts within a run (the ceiling by a third within a minute,
+                # issue 12): the guarded scenarios are judged against the ceiling measured right next
+                # to them. `passes` rounds of (ceiling, scenario), the best of each side, as for the
+                # bare app and the ceiling; the first round is the run above, after its own ceiling.
+                adjacent = [measure(service, service.base + "/health/live", "plain.lua", [], cfg, connections=c)]
+                for _ in range(passes - 1):
+                    again = measure(server, server.base + path, script, script_args, cfg, connections=conns)
+                    rows[name] = max(rows[name], again, key=lambda run: run.rps)
+                    adjacent.append(
+                        measure(service, service.base + "/health/live", "plain.lua", [], cfg, connections=c)
+                    )
+                rows[PAIRED[name]] = max(adjacent, key=lambda run: run.rps)
             if name == "ceiling":
                 # the ratio that matters most: measure bare and ceiling alternately, keep each one's best
                 for _ in range(passes - 1):
