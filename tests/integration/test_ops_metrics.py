@@ -3,6 +3,7 @@ refresh outcomes (reuse included), rate-limit rejections; guarded like any route
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -133,6 +134,26 @@ async def test_routes_are_labelled_by_template_not_by_raw_path(ops_client: Async
     assert value(samples, requests, method="DELETE", route="/auth/sessions/{session_id}", status="404") == 2
     assert value(samples, requests, method="GET", route="unmatched", status="404") == 1
     assert not any(tokens["user"]["id"] in dict(labels).get("route", "") for _, labels in samples)
+
+
+async def test_guard_reads_the_fence_could_not_answer_are_counted(ops_client: AsyncTestClient[Litestar]) -> None:
+    """The fence's counters are on /metrics (docs/PRODUCTION.md): a session's first guarded read
+    in this process goes to Redis and is counted; the hits after it are not."""
+    tokens = await register(ops_client)
+    for _ in range(5):
+        assert (await ops_client.get("/auth/me", headers=bearer(tokens))).status_code == 200
+    await asyncio.sleep(0.3)  # the fence's channel is subscribed by now: the next read is cached
+    for _ in range(5):
+        assert (await ops_client.get("/auth/me", headers=bearer(tokens))).status_code == 200
+    samples = await scrape(ops_client)
+    reads = "musicez_guard_store_reads_total"
+    session_reads = sum(value(samples, reads, cache="session", reason=r) for r in ("not_cached", "untrusted"))
+    assert 1 <= session_reads <= 6  # at most the reads before the channel was up, and one after
+    assert value(samples, reads, cache="api_key", reason="not_cached") == 0
+    for outcome in ("trusted", "store"):
+        assert ("musicez_fence_lapse_waits_total", frozenset({("outcome", outcome)})) in samples
+    for cause in ("channel_lost", "flushed"):
+        assert value(samples, "musicez_fence_resets_total", cause=cause) == 0
 
 
 async def test_metrics_need_the_scrape_token_or_a_credential(ops_client: AsyncTestClient[Litestar]) -> None:

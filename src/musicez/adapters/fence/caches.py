@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import cast
 
 from musicez.adapters.fence.core import session_message, user_message
+from musicez.adapters.fence.metrics import API_KEY, SESSION
 from musicez.adapters.fence.redis import RedisFence
 from musicez.application.ports import ApiKeyLookup, Clock, SessionStore
 from musicez.domain.api_key import ApiKey
@@ -52,6 +53,7 @@ class FencedSessionStore:
             cached = self.cached(user_id, session_id)  # the fence only lapsed: its next ping, not a read
             if cached is not None:
                 return cached
+        self._channel.metrics.store_read(SESSION, fence.trusted(time.monotonic()))
         key = (user_id, session_id)
         ticket = fence.sessions.begin(key, fence.epoch)
         try:
@@ -141,6 +143,7 @@ class FencedApiKeyLookup:
             cached = self.cached(key_id)  # the fence only lapsed: its next ping, not a Postgres read
             if cached is not None:
                 return cached
+        self._channel.metrics.store_read(API_KEY, fence.trusted(time.monotonic()))
         ticket = fence.keys.begin(key_id, fence.epoch)
         try:
             key = await self._inner.find(key_id)

@@ -28,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 
 from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, spent_message
+from musicez.adapters.fence.metrics import FenceMetrics, NoFenceMetrics
 from musicez.adapters.redis.client import AnyRedis, redis_outages
 from musicez.application.ports import SpentBudgetListener
 from musicez.domain.ids import ApiKeyId
@@ -61,8 +62,10 @@ class RedisFence:
         ping_interval: float,
         session_capacity: int,
         key_capacity: int,
+        metrics: FenceMetrics | None = None,
     ) -> None:
         self._client = client
+        self.metrics = metrics or NoFenceMetrics()
         self.channel = f"{prefix}:{{{prefix}:fence}}"
         self.marker_key = f"{self.channel}:marker"
         self.ping_interval = ping_interval
@@ -116,7 +119,13 @@ class RedisFence:
         if not fence.subscribed or self._closed:
             return False
         self.wanted = True  # the pings at their full rate
-        deadline = time.monotonic() + fence.lease
+        trusted = await self._wait_for_ping(fence.lease)
+        self.metrics.waited(trusted)
+        return trusted
+
+    async def _wait_for_ping(self, lease: float) -> bool:
+        fence = self.fence
+        deadline = time.monotonic() + lease
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not fence.subscribed:
@@ -190,6 +199,7 @@ class RedisFence:
                 raise
             except Exception as error:  # any failure: distrust, wait, reconnect
                 if self.fence.subscribed:
+                    self.metrics.channel_lost()
                     log.warning("revocation channel lost (%s): guard reads go to the store", type(error).__name__)
             self.fence.on_lost()
             self._ping_came_back()  # no ping will: the reads waiting out a lapse go to the store now
@@ -294,6 +304,7 @@ class RedisFence:
 
     async def _marker_changed(self) -> None:
         log.warning("the revocation marker changed (Redis flushed or restarted): caches cleared")
+        self.metrics.flushed()
         try:
             await self._adopt_marker()
         finally:

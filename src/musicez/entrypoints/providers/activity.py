@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dishka import Provider, Scope, decorate, provide
+from prometheus_client import CollectorRegistry
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
+from musicez.adapters.fence.metrics import FenceMetrics
 from musicez.adapters.fence.none import NoRevocationNotifier, NoSpentBudgetNotifier
 from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.redis.client import AnyRedis
@@ -113,7 +115,7 @@ class FenceProvider(Provider):
 
     @provide
     async def fence(
-        self, redis: AnyRedis | None, s: FenceSettings, redis_settings: RedisSettings
+        self, redis: AnyRedis | None, s: FenceSettings, redis_settings: RedisSettings, registry: CollectorRegistry
     ) -> AsyncIterator[RedisFence | None]:
         if redis is None or s.lease_ms == 0:
             yield None
@@ -127,6 +129,7 @@ class FenceProvider(Provider):
             ping_interval=s.ping_ms / 1000,
             session_capacity=s.session_cache_size,
             key_capacity=s.api_key_cache_size,
+            metrics=FenceMetrics(registry),
         )
         yield fence
         await fence.close()
