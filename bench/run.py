@@ -124,6 +124,29 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
+METRICS_TOKEN = secrets.token_urlsafe(24)
+
+
+def fence_counters(server: Server) -> tuple[float, float] | None:
+    """(guard store reads, lapse waits) so far, summed over the workers, from /metrics; None if it
+    cannot say (the bare app, or the scrape failed)."""
+    if server.name != "service":
+        return None
+    try:
+        response = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    reads = waits = 0.0
+    for line in response.text.splitlines():
+        if line.startswith("musicez_guard_store_reads_total{"):
+            reads += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("musicez_fence_lapse_waits_total{"):
+            waits += float(line.rsplit(" ", 1)[1])
+    return reads, waits
+
+
 def cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -220,6 +243,10 @@ class Run:
     peak_rss_mb: list[float] = field(default_factory=list)
     redis_per_1000: float | None = None  # Redis commands the server ran per 1,000 requests
     main_us_per_request: float | None = None  # of that CPU, the workers' main (Python) threads'
+    # The fence's counters per 1,000 requests (/metrics, before and after): guard reads the workers'
+    # caches did not answer, and reads that waited out a lapse of the lease (docs/PRODUCTION.md).
+    store_reads_per_1000: float | None = None
+    lapse_waits_per_1000: float | None = None
 
 
 def wrk(
@@ -297,6 +324,7 @@ def measure(
     timeout: str = "10s",
 ) -> Run:
     pids, workers = server.pids(), server.worker_pids()
+    fence_before = fence_counters(server)
     before, main_before, commands_before = cpu_ticks(pids), main_thread_ticks(workers), redis_commands()
     raw = wrk(
         url, script, args, seconds=seconds or cfg.seconds, connections=connections, threads=cfg.threads, timeout=timeout
@@ -309,6 +337,10 @@ def measure(
         if commands_before is not None and commands_after is not None:
             # The whole Redis server's count (less the two INFO calls): run the bench on a quiet Redis.
             run.redis_per_1000 = round(max(0, commands_after - commands_before - 1) * 1000 / run.requests, 1)
+        fence_after = fence_counters(server)
+        if fence_before is not None and fence_after is not None:
+            run.store_reads_per_1000 = round((fence_after[0] - fence_before[0]) * 1000 / run.requests, 2)
+            run.lapse_waits_per_1000 = round((fence_after[1] - fence_before[1]) * 1000 / run.requests, 2)
     run.peak_rss_mb = server.worker_rss_mb()
     return run
 
@@ -665,6 +697,7 @@ def service_env(db_url: str, redis_url: str, prefix: str, tmp: Path, cfg: Config
             # login scenario hammers a few accounts: the per-account budget is not what is measured.
             "MUSICEZ_ACCOUNT_FAILURE_LIMIT": "1000000/minute",
             "MUSICEZ_WORKERS": str(cfg.workers),
+            "MUSICEZ_METRICS_TOKEN": METRICS_TOKEN,  # the fence's counters per scenario
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -865,6 +898,20 @@ def render(report: dict[str, Any]) -> str:
             f"{fmt(v.get('cpu_ratio'), 2)} | "
             f"{v.get('target', '')} | {met}{note} |"
         )
+    fenced = [
+        f"{name} {fmt(run.get('store_reads_per_1000'), 2)} store reads and {fmt(run.get('lapse_waits_per_1000'), 2)} "
+        "lapse waits"
+        for name, run in rows.items()
+        if run.get("store_reads_per_1000") is not None and name.startswith("me_")
+    ]
+    if fenced:
+        lines += [
+            "",
+            "The fence per 1,000 guarded requests (its counters on /metrics, docs/PRODUCTION.md): "
+            + "; ".join(fenced)
+            + ". A store read is a session read from Redis or an API-key row from Postgres; a lapse wait is a "
+            "read that waited for the fence's next ping.",
+        ]
     rss_all = [max(r["peak_rss_mb"]) for r in rows.values() if r["peak_rss_mb"]]
     lines += [
         "",
