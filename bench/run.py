@@ -852,6 +852,11 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"# MusicEZ Auth benchmark — {report['started']}{' (smoke)' if report['smoke'] else ''}",
         "",
+        *(
+            [f"**Not the production settings**: {', '.join(report['settings_over_production'])} (`--set`).", ""]
+            if report.get("settings_over_production")
+            else []
+        ),
         f"Server: {report['server']}; {report['workers']} workers; {report['cores']} cores; wrk "
         f"{report['wrk']['threads']} threads, {report['wrk']['connections']} connections "
         f"({report['wrk'].get('hash_connections', 8)} for bcrypt routes), "
@@ -971,6 +976,11 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         finally:
             await connection.close()
         env = service_env(asyncpg_url(pg_server, db_name), redis_url, prefix, tmp, cfg, args.bcrypt_rounds)
+        for setting in args.set or []:  # experiments (e.g. with --hold); the report names them
+            name, _, value = setting.partition("=")
+            if not name.startswith("MUSICEZ_") or not _:
+                raise SystemExit(f"bench: --set takes MUSICEZ_NAME=VALUE, not {setting!r}")
+            env[name] = value
         from musicez.entrypoints.settings import Settings
 
         rounds = Settings.from_env(environ=env).bcrypt_rounds
@@ -1228,6 +1238,7 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         report = {
             "started": started.isoformat(),
             "smoke": cfg.smoke,
+            "settings_over_production": args.set or [],
             "server": "granian (ASGI, uvloop)" + ("" if sbin != BIN else ", dev environment"),
             "workers": cfg.workers,
             "cores": os.cpu_count(),
@@ -1315,6 +1326,12 @@ def main() -> int:
     parser.add_argument("--bcrypt-rounds", type=int, default=None, help="MUSICEZ_BCRYPT_ROUNDS (default: 12)")
     parser.add_argument("--soak", type=int, default=0, help="seconds of mixed load for the RSS flatness check")
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs and pools")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="MUSICEZ_NAME=VALUE",
+        help="a service setting over the bench's production ones, for experiments (repeatable; named in the report)",
+    )
     parser.add_argument(
         "--hold",
         action="store_true",
