@@ -20,7 +20,7 @@ from musicez.entrypoints.settings import Settings
 from tests.support.server import MUSICEZ, StartServer
 
 ROOT = Path(__file__).resolve().parents[2]
-_VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::?[-?][^}]*)?\}")
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 
 pytestmark = pytest.mark.slow
 

@@ -160,6 +160,29 @@ async def test_a_client_is_one_budget_however_its_address_is_spelled(
         assert other.status_code == 202
 
 
+@pytest.mark.parametrize("prefix", [None, 64])
+async def test_an_ipv6_client_is_one_budget_per_network_when_configured(
+    make_settings: MakeSettings, prefix: int | None
+) -> None:
+    """MUSICEZ_IPV6_CLIENT_PREFIX=64: a client rotating through the addresses of its /64 gets no
+    fresh budget, and another /64 still has its own. Unset (128), each address is a client (API.md)."""
+    extra = {} if prefix is None else {"ipv6_client_prefix": prefix}
+    app = create_app(settings=make_settings(forgot_rate_limit="3/minute", trusted_proxies="127.0.0.1", **extra))
+    behind_proxy(app, "127.0.0.1")
+    async with AsyncTestClient(app) as client:
+
+        async def forgot(address: str) -> int:
+            response = await client.post(
+                "/auth/password/forgot", json={"email": unique_email()}, headers={"X-Forwarded-For": address}
+            )
+            return response.status_code
+
+        rotated = [await forgot(f"2001:db8:1:2:{n:x}::{n + 1:x}") for n in range(5)]
+        assert rotated == ([202, 202, 202, 429, 429] if prefix == 64 else [202] * 5)
+        assert await forgot("2001:db8:1:3::1") == 202  # the next /64
+        assert await forgot("198.51.100.7") == 202
+
+
 async def test_a_hop_that_is_no_address_counts_as_the_proxy_that_wrote_it(make_settings: MakeSettings) -> None:
     """Garbage in X-Forwarded-For is no budget of its own: it is counted as the nearest trusted
     hop, whatever the client put before it."""

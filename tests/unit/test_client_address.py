@@ -230,3 +230,51 @@ def test_no_address_is_no_key(text: str) -> None:
 )
 def test_text_that_is_no_address(text: str) -> None:
     assert client_address.canonical_address(text) is None
+
+
+# -- what the per-client limits count (MUSICEZ_IPV6_CLIENT_PREFIX) -------------------------------
+
+ipv6_addresses = st.integers(min_value=0, max_value=2**128 - 1).map(ipaddress.IPv6Address)
+
+
+@settings(max_examples=500)
+@given(a=ipv6_addresses, b=ipv6_addresses, prefix=st.sampled_from([48, 56, 64, 96]))
+def test_an_ipv6_client_is_counted_by_its_network(
+    a: ipaddress.IPv6Address, b: ipaddress.IPv6Address, prefix: int
+) -> None:
+    """Two addresses are one budget exactly when they share the network of `prefix` bits, and the
+    key is that network, whatever spelling of the address arrived."""
+    canonical = [client_address.canonical_address(str(x)) for x in (a, b)]
+    if any(c is None or "." in c for c in canonical):  # IPv4-mapped: an IPv4 client, counted as itself
+        return
+    key_a, key_b = (client_address.limited_client(c, prefix) for c in canonical if c is not None)
+    same_network = int(a) >> (128 - prefix) == int(b) >> (128 - prefix)
+    assert (key_a == key_b) == same_network
+    assert key_a == str(ipaddress.IPv6Network((a, prefix), strict=False))
+    shouted = client_address.canonical_address(a.exploded.upper())
+    assert shouted is not None
+    assert client_address.limited_client(shouted, prefix) == key_a
+
+
+@given(address=st.integers(min_value=0, max_value=2**32 - 1).map(ipaddress.IPv4Address), prefix=st.integers(32, 128))
+def test_an_ipv4_client_is_counted_by_its_address(address: ipaddress.IPv4Address, prefix: int) -> None:
+    assert client_address.limited_client(str(address), prefix) == str(address)
+
+
+def test_by_default_each_address_is_counted_and_a_peer_that_is_no_address_as_it_is() -> None:
+    assert client_address.limited_client("2001:db8::1", 128) == "2001:db8::1"
+    assert client_address.limited_client("2001:db8:1:2:3:4:5:6", 64) == "2001:db8:1:2::/64"
+    assert client_address.limited_client("testclient", 64) == "testclient"
+    assert client_address.limited_client("not:an:address", 64) == "not:an:address"
+
+
+def test_the_limit_key_is_the_network_and_the_events_keep_the_address() -> None:
+    from musicez.application.client_context import bound_client
+
+    proxy = parse_networks(["10.0.0.0/8"])
+    seen = client_address.client_address(connection("10.0.0.1", "2001:db8:1:2:aaaa::9"), proxy, 64)
+    assert seen == "2001:db8:1:2::/64"
+    assert bound_client() == "2001:db8:1:2:aaaa::9"
+    assert (
+        client_address.client_address(connection("10.0.0.1", "2001:db8:1:2:aaaa::9"), proxy) == "2001:db8:1:2:aaaa::9"
+    )

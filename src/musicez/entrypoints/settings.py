@@ -58,6 +58,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     forgot_rate_limit: RateLimit = RateLimit(300, "minute")
     forgot_email_rate_limit: RateLimit = RateLimit(10, "hour")
     trusted_proxies: tuple[str, ...] = ()  # IP addresses or networks
+    # The per-client limits count an IPv6 client by this prefix of its address: 128, each address
+    # (API.md); 64, each /64 (one home or one host's interface: a client that rotates through the
+    # addresses of its own /64 gets no fresh budget).
+    ipv6_client_prefix: Annotated[int, msgspec.Meta(ge=32, le=128)] = 128
 
     jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
     jwt_signing_key: str | None = None

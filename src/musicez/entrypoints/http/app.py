@@ -156,6 +156,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         await prepare_schema(container, settings.migrate_at_startup)
         state.authenticate = await container.get(AuthenticateRequest)
         state.trusted_networks = parse_networks(settings.trusted_proxies)
+        state.ipv6_client_prefix = settings.ipv6_client_prefix
         state.usage_loop = asyncio.create_task(_usage_loop(container))
         state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:

@@ -91,10 +91,31 @@ def _port_or_nothing(rest: str) -> bool:
     return rest == "" or (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit() and int(rest[1:]) <= 65535)
 
 
-def client_address(connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network]) -> str:
+def client_address(
+    connection: ASGIConnection[Any, Any, Any, Any], trusted: Sequence[Network], ipv6_prefix: int = 128
+) -> str:
+    """The client the per-client limits count (`limited_client`), binding its address to this
+    request's security events."""
     address = _client_address(connection.scope, trusted)
-    bind_client(address)  # security events of this request carry its client id
-    return address
+    bind_client(address)  # security events of this request carry its client id (the whole address)
+    return address if ipv6_prefix >= _IPV6_BITS else limited_client(address, ipv6_prefix)
+
+
+_IPV6_BITS = 128
+
+
+@lru_cache(maxsize=4096)
+def limited_client(address: str, ipv6_prefix: int) -> str:
+    """What a per-client limit counts for a canonical client address: an IPv4 address itself; an
+    IPv6 address as its network of `ipv6_prefix` bits (`MUSICEZ_IPV6_CLIENT_PREFIX`), in canonical
+    form (`2001:db8:1:2::/64`), so that a client rotating through the addresses of the network it
+    was given gets one budget. A peer that is no IP address (a Unix socket) is kept as it is."""
+    if ":" not in address or ipv6_prefix >= _IPV6_BITS:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    except ValueError:
+        return address
 
 
 def client_of_scope(state: AppState) -> Callable[[Any], str]:

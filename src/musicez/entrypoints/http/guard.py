@@ -86,7 +86,7 @@ async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], ru
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)
     # API-key failures are budgeted per client address (hardening, issue 11)
-    client = None if api_key is None else client_address(connection, state.trusted_networks)
+    client = None if api_key is None else client_address(connection, state.trusted_networks, state.ipv6_client_prefix)
     authenticate: AuthenticateRequest = state.authenticate
     if rule.scrape:
         await _authorise_scrape(authenticate, state.settings.metrics_token, token, api_key, client)

@@ -29,6 +29,7 @@ class AppState:
     # Set at start-up (reading either before then is an AttributeError, as it always was):
     authenticate: AuthenticateRequest = field(init=False)
     trusted_networks: list[Network] = field(init=False)
+    ipv6_client_prefix: int = 128  # MUSICEZ_IPV6_CLIENT_PREFIX: what a per-client limit counts
     usage_loop: asyncio.Task[None] | None = None  # None until start-up began
     activity_purge: asyncio.Task[None] | None = None
     request_metrics: RequestMetrics | None = None  # the outer middleware's (batched) request samples

@@ -37,7 +37,8 @@ def has_no_body(request: Request[Any, Any, Any]) -> bool:
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:
-    return client_address(request, request.app.state.musicez.trusted_networks)
+    state = request.app.state.musicez
+    return client_address(request, state.trusted_networks, state.ipv6_client_prefix)
 
 
 def token_response(grant: TokenGrant, now: datetime) -> TokenResponse:
