@@ -4,7 +4,8 @@ Every address is used in one canonical form (`canonical_address`): the limits co
 address, so the spellings of one address (`2001:DB8::9` and `2001:db8:0::9`, `::ffff:203.0.113.10`
 and `203.0.113.10`, `203.0.113.7:1000` and `203.0.113.7:1001`) must be one client, or each would
 be a fresh budget. The limit keys, the client id of security events and of the access log all
-come from `_client_address`, so they all see that form.
+come from `_client_address`, so they all see that form; with `MUSICEZ_IPV6_CLIENT_PREFIX` under
+128 the limit keys count an IPv6 client by its network instead (`limited_client`).
 """
 
 from __future__ import annotations
