@@ -770,7 +770,7 @@ def judge(rows: dict[str, Run], bound: float) -> dict[str, dict[str, Any]]:
     live = rows["live_during_login"]
     put("live_during_login", live.p99_ms / 25.0, live.p99_ms < 25.0, "25 ms")
     for name, run in rows.items():
-        if name in verdicts and verdicts[name]["basis"] == "ceiling" and name not in PAIRED and run.cpu_us_per_request:
+        if name in verdicts and verdicts[name]["basis"] == "ceiling" and run.cpu_us_per_request:
             verdicts[name]["cpu_ratio"] = round((ceiling.cpu_us_per_request or 0) / run.cpu_us_per_request, 3)
     if bare.cpu_us_per_request and ceiling.cpu_us_per_request:
         verdicts["ceiling"]["cpu_ratio"] = round(bare.cpu_us_per_request / ceiling.cpu_us_per_request, 3)
@@ -977,8 +977,8 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
             await connection.close()
         env = service_env(asyncpg_url(pg_server, db_name), redis_url, prefix, tmp, cfg, args.bcrypt_rounds)
         for setting in args.set or []:  # experiments (e.g. with --hold); the report names them
-            name, _, value = setting.partition("=")
-            if not name.startswith("MUSICEZ_") or not _:
+            name, equals, value = setting.partition("=")
+            if not name.startswith("MUSICEZ_") or not equals:
                 raise SystemExit(f"bench: --set takes MUSICEZ_NAME=VALUE, not {setting!r}")
             env[name] = value
         from musicez.entrypoints.settings import Settings
