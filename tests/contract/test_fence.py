@@ -258,6 +258,17 @@ def _lapse(fence: RedisFence) -> None:
     assert fence.fence.subscribed
 
 
+async def _stall_pings(fence: RedisFence) -> None:
+    """Stops the fence's pinger, then waits out a ping that was already on its way: one sent before
+    the stall may still come back, and a lease later it is too old to make the cache trusted."""
+
+    async def no_ping() -> None:
+        return None
+
+    fence._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - the pinger, stalled
+    await asyncio.sleep(fence.fence.lease + 0.05)
+
+
 async def test_a_lapsed_lease_waits_for_the_next_ping_not_the_store(pair: Pair) -> None:
     """When only the lease lapsed, a read of a cached session waits (at most a lease) for the
     next ping to come back and is served from the cache: a lapse does not send every request
@@ -297,10 +308,7 @@ async def test_a_lapse_whose_pings_never_come_back_waits_one_lease_then_reads(pa
     session = await _created(pair.inner)
     assert await pair.b.get(session.user_id, session.id) == session
 
-    async def no_ping() -> None:
-        return None
-
-    pair.fence_b._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - the pinger, stalled
+    await _stall_pings(pair.fence_b)
     _lapse(pair.fence_b)
     reads = pair.inner.reads
     started = time.monotonic()
@@ -378,10 +386,7 @@ async def test_a_read_waiting_out_a_lapse_goes_to_the_store_once_the_channel_is_
             session = await _created(inner)
             assert await store.get(session.user_id, session.id) == session
 
-            async def no_ping() -> None:
-                return None
-
-            fence._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - no ping will end the wait
+            await _stall_pings(fence)  # no ping will end the wait
             _lapse(fence)
             reads = inner.reads
             started = time.monotonic()

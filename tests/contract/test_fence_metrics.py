@@ -18,7 +18,7 @@ from musicez.adapters.fence.metrics import FenceMetrics
 from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.system import SystemClock
-from tests.contract.test_fence import LEASE, PING, CountingStore, _created, _lapse, _trusted
+from tests.contract.test_fence import LEASE, PING, CountingStore, _created, _lapse, _stall_pings, _trusted
 from tests.support.processes import private_redis
 
 
@@ -127,10 +127,7 @@ async def test_lapses_waited_out_are_counted_with_how_they_ended(counted: Counte
     assert counted.waits("trusted") + counted.waits("store") == 10
     assert counted.waits("store") == counted.inner.reads - reads == counted.reads("untrusted")
 
-    async def no_ping() -> None:
-        return None
-
-    counted.fence._ping = no_ping  # type: ignore[method-assign]  # noqa: SLF001 - the pinger, stalled
+    await _stall_pings(counted.fence)
     before = counted.waits("store"), counted.reads("untrusted")
     _lapse(counted.fence)
     assert await counted.store.get(session.user_id, session.id) == session
