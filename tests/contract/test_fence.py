@@ -4,6 +4,7 @@ cache without a round trip, and never after a revocation has returned, a killed 
 from __future__ import annotations
 
 import asyncio
+import socket
 import statistics
 import time
 import uuid
@@ -149,41 +150,64 @@ async def test_cached_answers_only_from_a_trusted_cache(pair: Pair) -> None:
     assert pair.b.cached(session.user_id, session.id) is None
 
 
-async def _own_pings(listener: Redis, fence: RedisFence, seconds: float, *, asking: bool) -> int:
-    """How many pings `fence` publishes in `seconds`, read on a subscriber of the channel;
-    with `asking`, its cache is asked for all along (as a guarded route's reads do)."""
-    pubsub = listener.pubsub()
-    await pubsub.subscribe(fence.channel)
-    own = b"p|%s|" % fence.fence.process_id.encode()
-    count = 0
+async def _own_pings(fence: RedisFence, seconds: float, *, asking: bool) -> int:
+    """How many pings `fence` sends in `seconds`; with `asking`, its cache is asked for all
+    along (as a guarded route's reads do)."""
+    before = fence.pings_sent
     deadline = time.monotonic() + seconds
-    try:
-        while (left := deadline - time.monotonic()) > 0:
-            if asking:
-                fence.trusted()
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 0.005))
-            if message is not None and message["data"].startswith(own):
-                count += 1
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-    return count
+    while deadline - time.monotonic() > 0:
+        if asking:
+            fence.trusted()
+        await asyncio.sleep(0.005)
+    return fence.pings_sent - before
 
 
 async def test_pings_run_at_full_rate_only_while_the_caches_are_asked_for(redis_url: str, redis_prefix: str) -> None:
     """An idle process (or one serving only public routes) does not keep 100 pings a second
-    going on the channel that every process reads; a guarded read brings the full rate back."""
+    going; a guarded read brings the full rate back."""
     async for pair in _pair(redis_url, f"{redis_prefix}:fence:{uuid.uuid4().hex[:8]}"):
+        fence = pair.fence_b
+        await _trusted(fence)
+        await asyncio.sleep(0.1)  # the demand of `_trusted` is spent
+        idle = await _own_pings(fence, 1.0, asking=False)
+        busy = await _own_pings(fence, 1.0, asking=True)
+        assert 1 <= idle <= 1.0 / fence.idle_ping + 2  # the channel's health check keeps going
+        assert busy >= 0.5 / PING  # every ping interval (half of them, on a loaded box)
+        assert fence.trusted()
+
+
+async def test_pings_reach_no_other_process(redis_url: str, redis_prefix: str) -> None:
+    """A ping is a command on the pinging process's own subscriber connection: nothing of it is
+    published, so a subscriber of the channel (every other process) hears no pings, whatever
+    the number of processes; it still hears every invalidation."""
+    async for pair in _pair(redis_url, f"{redis_prefix}:fence:{uuid.uuid4().hex[:8]}"):
+        await _trusted(pair.fence_a, pair.fence_b)
         listener = Redis.from_url(redis_url)
+        pubsub = listener.pubsub()
         try:
-            fence = pair.fence_b
-            await _trusted(fence)
-            await asyncio.sleep(0.1)  # the demand of `_trusted` is spent
-            idle = await _own_pings(listener, fence, 1.0, asking=False)
-            busy = await _own_pings(listener, fence, 1.0, asking=True)
-            assert 1 <= idle <= 1.0 / fence.idle_ping + 2  # the channel's health check keeps going
-            assert busy >= 0.5 / PING  # every ping interval (half of them, on a loaded box)
-            assert fence.trusted()
+            await pubsub.subscribe(pair.fence_a.channel)
+            heard: list[bytes] = []
+            session = await _created(pair.inner)
+            sent = pair.fence_a.pings_sent + pair.fence_b.pings_sent
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                pair.fence_a.trusted()
+                pair.fence_b.trusted()
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.005)
+                if message is not None:
+                    heard.append(message["data"])
+            await pair.a.revoke(session.user_id, session.id)
+            message = None
+            for _ in range(100):
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+                if message is not None:
+                    break
+            assert pair.fence_a.pings_sent + pair.fence_b.pings_sent - sent >= 20  # both pinged all along
+            assert heard == []
+            assert message is not None
+            assert message["data"].startswith(b"s|")
         finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             await listener.aclose()
 
 
@@ -562,3 +586,26 @@ async def test_a_spent_budget_that_cannot_be_told_does_not_fail_the_request(capl
         await fence.close()
         await client.aclose()
     assert "could not tell the other processes of a spent failure budget" in caplog.text
+
+
+async def test_a_channel_that_cannot_be_opened_is_told_once_and_never_trusted(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens: every retry fails. The fence stays untrusted (the guard reads the store) and
+    says so once per outage, not on every retry, and by the error's type alone (the text of a
+    refused HELLO may echo its arguments, the password among them)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = connect(f"redis://:never-logged@127.0.0.1:{port}/0")
+    fence = RedisFence(client, "mez", lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10)
+    try:
+        with caplog.at_level("WARNING", logger="musicez.fence"):
+            fence.start()
+            await asyncio.sleep(0.7)  # three retries or more (RETRY_DELAY 0.2 s)
+            assert not fence.trusted()
+        told = [r for r in caplog.records if "cannot be opened" in r.getMessage()]
+        assert len(told) == 1
+        assert "needs Redis 6+" in told[0].getMessage()
+        assert "never-logged" not in caplog.text
+    finally:
+        await fence.close()
+        await client.aclose()

@@ -38,6 +38,7 @@ MARGIN = 0.002
 WAIT_STEP = 0.001  # how often a read waiting out a lapse looks again (RedisFence wakes on each ping back)
 RETRY = 0.020
 CONFIRM = b"<subscribed>"
+PONG = b"<pong>|"  # the reply to a ping (MGET <marker>) on the subscriber's connection: PONG|seq|marker
 
 USERS = [UserId(UUID(int=1)), UserId(UUID(int=2))]
 SESSIONS = {SessionId(UUID(int=100 + i)): USERS[i // 2] for i in range(4)}  # two sessions per user
@@ -50,6 +51,7 @@ class Flaws:
     no_reset_on_subscribe: bool = False  # a new subscription keeps what the old one cached
     no_marker: bool = False  # a flush is not noticed
     trust_after_wait: bool = False  # a read that waited out a lapse takes the cache without the fence's test
+    ping_apart: bool = False  # a ping's reply comes on a connection of its own, not in the channel's stream
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class Subscription:
     process: int
     generation: int
     alive: bool = True
-    next_free: float = 0.0
+    next_free: float = 0.0  # when the stream to the process is free again (it keeps order)
+    commands_free: float = 0.0  # when the stream from the process is (so do its commands)
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Process:
         self.inbox: deque[bytes] = deque()
         self.pinger = 0
         self.marker: str | None = None
+        self.connection: Subscription | None = None  # the subscriber's connection it reads now
 
     def stalled_until(self, t: float) -> float | None:
         for start, end in self.stalls:
@@ -192,7 +196,7 @@ class Simulation:
         sub.next_free = when
         proc = self.procs[sub.process]
         self.at(when, lambda: self.on_delivery(proc, sub.generation, message), proc)
-        if message != CONFIRM and self.rng.random() < self.faults.duplicate:
+        if message != CONFIRM and not message.startswith(PONG) and self.rng.random() < self.faults.duplicate:
             again = max(sub.next_free, when + self.hop())
             sub.next_free = again
             self.at(again, lambda: self.on_delivery(proc, sub.generation, message), proc)
@@ -232,6 +236,7 @@ class Simulation:
         def arrive() -> None:
             sub = Subscription(proc.index, generation, next_free=self.now)
             self.subscriptions.append(sub)
+            proc.connection = sub
             self.deliver(sub, CONFIRM)
 
         self.at(self.now + self.hop(), arrive)
@@ -271,38 +276,52 @@ class Simulation:
 
             self.command(proc, self.adopt_marker, adopted)
             return
+        if message.startswith(PONG):
+            raw_seq, raw_marker = message[len(PONG) :].split(b"|")
+            if raw_marker.decode() != proc.marker:  # RedisFence._ping_reply: the data was lost
+                proc.busy = True
+
+                def readopted(new: object) -> None:
+                    if generation != proc.generation:
+                        return
+                    proc.marker = str(new)
+                    proc.fence.on_flushed()
+                    proc.busy = False
+                    while proc.inbox and not proc.busy:
+                        self.on_delivery(proc, generation, proc.inbox.popleft())
+
+                self.command(proc, self.adopt_marker, readopted)
+            elif raw_seq:
+                proc.fence.ping_returned(int(raw_seq))
+            return
         proc.fence.receive(message)
 
     # -- a process: the pings (RedisFence._ping) ---------------------------------------------------
 
     def ping(self, proc: Process, pinger: int) -> None:
+        """RedisFence._ping: `MGET <marker>` on the subscriber's own connection, a ping interval
+        apart whether or not the last reply came; Redis writes the reply into the stream the
+        channel's messages come in, in the order it ran them."""
         if pinger != proc.pinger or self.now > self.horizon:
             return
-        epoch = proc.fence.epoch
+        sub = proc.connection
         sent = self.local(proc)
+        seq = proc.fence.begin_ping(sent, proc.fence.epoch)
+        if sub is not None:
+            arrives = max(sub.commands_free, self.now + self.hop())
+            sub.commands_free = arrives
 
-        def next_ping() -> None:
-            self.at(self.now + PING, lambda: self.ping(proc, pinger), proc)
+            def run() -> None:  # on the server: a dead connection carries nothing back
+                marker = "" if self.marker is None else self.marker
+                reply = PONG + b"%s|%s" % (b"" if seq is None else b"%d" % seq, marker.encode())
+                if self.flaws.ping_apart:  # racing the channel's messages, as a pool connection's would
+                    generation = sub.generation
+                    self.at(self.now + self.hop(), lambda: self.on_delivery(proc, generation, reply), proc)
+                else:
+                    self.deliver(sub, reply)
 
-        def checked(marker: object) -> None:
-            if pinger != proc.pinger:
-                return
-            if marker != proc.marker:
-
-                def readopted(new: object) -> None:
-                    proc.marker = str(new)
-                    proc.fence.on_flushed()
-                    next_ping()
-
-                self.command(proc, self.adopt_marker, readopted)
-                return
-            message = proc.fence.prepare_ping(sent, epoch)
-            if message is None:
-                next_ping()
-                return
-            self.command(proc, lambda: self.publish(message), lambda _: next_ping())
-
-        self.command(proc, lambda: self.marker, checked)
+            self.at(arrives, run)
+        self.at(self.now + PING, lambda: self.ping(proc, pinger), proc)
 
     # -- a process: the guard's read (FencedSessionStore.get) --------------------------------------
 

@@ -82,21 +82,36 @@ def test_trust_follows_the_send_time_of_the_last_ping_read_back() -> None:
     fence = _fence()
     assert not fence.trusted(0.0)
     fence.on_subscribed()
-    ping = fence.prepare_ping(10.0, fence.epoch)
+    ping = fence.begin_ping(10.0, fence.epoch)
     assert ping is not None
     assert not fence.trusted(10.001)
-    fence.receive(b"p|someone-else|1")
+    fence.receive(b"p|someone-else|%d" % ping)  # a ping published by an older version: not ours
+    fence.receive(b"p|%s|%d" % (fence.process_id.encode(), ping))  # nor is one on the channel
     assert not fence.trusted(10.001)
-    fence.receive(ping)
+    fence.ping_returned(ping)
     assert fence.trusted(10.049)
     assert not fence.trusted(10.05)
-    fence.receive(ping)  # a duplicate changes nothing
-    assert fence.prepare_ping(11.0, fence.epoch - 1) is None  # from before a reset
-    late = fence.prepare_ping(12.0, fence.epoch)
+    fence.ping_returned(ping)  # a duplicate changes nothing
+    assert fence.begin_ping(11.0, fence.epoch - 1) is None  # from before a reset
+    late = fence.begin_ping(12.0, fence.epoch)
     fence.on_lost()
     assert late is not None
-    fence.receive(late)
+    fence.ping_returned(late)
     assert not fence.trusted(12.001)
+
+
+def test_a_ping_read_back_forgets_the_older_ones_still_pending() -> None:
+    """Replies come in order: an older ping not yet answered never will be, and cannot later
+    move the trust back to its (earlier) send time."""
+    fence = _fence()
+    fence.on_subscribed()
+    first = fence.begin_ping(10.0, fence.epoch)
+    second = fence.begin_ping(10.01, fence.epoch)
+    assert first is not None
+    assert second is not None
+    fence.ping_returned(second)
+    fence.ping_returned(first)
+    assert fence.confirmed_sent == 10.01
 
 
 def test_an_unknown_message_forgets_everything() -> None:

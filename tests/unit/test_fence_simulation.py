@@ -89,8 +89,15 @@ def _caught(flaws: Flaws, faults: Faults, tries: int = 400) -> bool:
         (Flaws(no_versions=True), Faults(slow=0.2)),
         (Flaws(no_marker=True), Faults(flush_at=0.1)),
         (Flaws(trust_after_wait=True), Faults(slow=0.2)),
+        (Flaws(ping_apart=True), Faults(slow=0.2)),
     ],
-    ids=["revoker-does-not-wait", "racing-read-puts-back", "flush-unnoticed", "waited-read-not-tested"],
+    ids=[
+        "revoker-does-not-wait",
+        "racing-read-puts-back",
+        "flush-unnoticed",
+        "waited-read-not-tested",
+        "ping-reply-not-in-the-stream",
+    ],
 )
 def test_the_simulation_catches_a_broken_fence(flaws: Flaws, faults: Faults) -> None:
     assert _caught(flaws, faults)

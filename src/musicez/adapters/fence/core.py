@@ -1,11 +1,12 @@
 """The revocation fence: the pure logic, no I/O, driven by the Redis adapter and by the simulation.
 
 Every process keeps in-process caches of what the guard reads (sessions, API-key rows) and
-reads one invalidation channel on a connection of its own. The channel is FIFO (one Redis
-channel; on Cluster one shard channel), so when a process reads back a ping it published, it
-has seen every invalidation published before that ping. The process trusts its caches only
-while the last ping it read back was *sent* less than `lease` seconds ago (its own monotonic
-clock, read before sending). A revoking call answers only once `lease` has passed since its
+reads one invalidation channel on a connection of its own. A ping is a command sent on that
+very connection: Redis writes the channel's messages and the connection's replies into one
+ordered stream, so when a process reads a ping's reply, it has seen every invalidation
+published before Redis ran that ping. The process trusts its caches only while the last ping
+it read back was *sent* less than `lease` seconds ago (its own monotonic clock, read before
+sending). A revoking call answers only once `lease` has passed since its
 publish was acknowledged; so a request that arrives after the response finds the invalidation
 applied, or finds the cache untrusted and reads the store.
 
@@ -37,7 +38,8 @@ V = TypeVar("V")
 
 MAX_PENDING_PINGS = 256
 
-# Messages on the channel: ASCII, `|`-separated.
+# Messages on the channel: ASCII, `|`-separated. (`p|...`: a ping published by a version before
+# pings moved to the subscriber's own connection; ignored, as pings of other processes always were.)
 _PING = b"p"
 _SESSION = b"s"
 _USER = b"u"
@@ -60,10 +62,6 @@ def user_message(user_id: UserId, keep: SessionId | None = None) -> bytes:
 
 def key_message(key_id: ApiKeyId) -> bytes:
     return b"k|%s" % key_id.hex.encode()
-
-
-def ping_message(process_id: str, seq: int) -> bytes:
-    return b"p|%s|%d" % (process_id.encode(), seq)
 
 
 def spent_message(process_id: str, name: str, limit: int, reset_after: int) -> bytes:
@@ -199,7 +197,6 @@ class Fence:
         self._pending: dict[int, float] = {}
         self._seq = 0
         self._confirmed_sent: float | None = None  # when the last ping read back was sent
-        self._own_prefix = b"p|%s|" % process_id.encode()
         self._own_spent = b"f|%s|" % process_id.encode()
         self.resets = 0
         self.budget_spent: SpentBudgetListener | None = None
@@ -237,15 +234,26 @@ class Fence:
 
     # -- pings -------------------------------------------------------------------------------
 
-    def prepare_ping(self, sent_at: float, epoch: int) -> bytes | None:
-        """The ping to publish, read at `sent_at` (taken before the marker check) in `epoch`."""
+    def begin_ping(self, sent_at: float, epoch: int) -> int | None:
+        """A ping about to be sent, read at `sent_at` (before sending) in `epoch`: its sequence
+        number, for `ping_returned`; None when not subscribed or reset meanwhile."""
         if not self.subscribed or epoch != self.epoch:
             return None
         self._seq += 1
         self._pending[self._seq] = sent_at
         if len(self._pending) > MAX_PENDING_PINGS:
             del self._pending[next(iter(self._pending))]
-        return ping_message(self.process_id, self._seq)
+        return self._seq
+
+    def ping_returned(self, seq: int) -> None:
+        """The reply to ping `seq` was read, in order with the channel's messages."""
+        sent = self._pending.pop(seq, None)
+        if sent is None:  # from before a reset, or a duplicate
+            return
+        for older in [s for s in self._pending if s < seq]:  # FIFO: those are lost for good
+            del self._pending[older]
+        if self._confirmed_sent is None or sent > self._confirmed_sent:
+            self._confirmed_sent = sent
 
     # -- the channel ---------------------------------------------------------------------------
 
@@ -253,8 +261,6 @@ class Fence:
         """One message read from the channel, in channel order."""
         kind = data[:1]
         if kind == _PING:
-            if data.startswith(self._own_prefix):
-                self._ping_back(data[len(self._own_prefix) :])
             return
         if kind == _SPENT:
             self._spent(data)
@@ -272,19 +278,6 @@ class Fence:
             return
         name, limit, seconds = match.groups()
         listener(name.decode("ascii"), int(limit), min(int(seconds), MAX_SPENT_SECONDS))
-
-    def _ping_back(self, raw_seq: bytes) -> None:
-        try:
-            seq = int(raw_seq)
-        except ValueError:
-            return
-        sent = self._pending.pop(seq, None)
-        if sent is None:  # from before a reset, or a duplicate
-            return
-        for older in [s for s in self._pending if s < seq]:  # FIFO: those are lost for good
-            del self._pending[older]
-        if self._confirmed_sent is None or sent > self._confirmed_sent:
-            self._confirmed_sent = sent
 
     def apply(self, data: bytes) -> None:
         """An invalidation: from the channel, or this process's own revocation, applied at once."""

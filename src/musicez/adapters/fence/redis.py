@@ -1,8 +1,16 @@
 """The fence on Redis: one (shard) channel read on a connection of its own, pings and the revoker's wait.
 
-The channel `P:{P:fence}` carries every invalidation and every process's pings. On one node
-it is a plain channel (PUBLISH/SUBSCRIBE); on a Cluster a shard channel (SPUBLISH/SSUBSCRIBE),
-whose hash tag puts it, and the flush marker `P:{P:fence}:marker`, on one shard, so order holds.
+The channel `P:{P:fence}` carries every invalidation. On one node it is a plain channel
+(PUBLISH/SUBSCRIBE); on a Cluster a shard channel (SPUBLISH/SSUBSCRIBE), whose hash tag puts
+it, and the flush marker `P:{P:fence}:marker`, on one shard.
+
+A ping is `MGET <marker>` sent on the subscriber's own connection, which speaks RESP3 (where a
+subscribed connection may run any command). Redis writes a connection's replies and the
+channel's messages to it into one stream, in the order it ran them; so the ping's reply comes
+after every invalidation published before Redis ran the ping, and it carries the flush marker
+as of that moment. One command, no Lua, no publish: a process's pings reach no other process
+(before, each process read every process's pings, 100 a second each), and the client side of a
+ping is a write and a parsed reply on a connection already being read.
 
 It carries spent failure budgets too (`SpentBudgetNotifier`): a process listens from start-up
 (`on_budget_spent` opens the channel), and the failure that spends a budget publishes it once,
@@ -22,6 +30,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
@@ -40,14 +49,7 @@ CLOCK_MARGIN = 0.002
 READ_SLICE = 0.25  # how long one read of the channel may block before the loop checks its health
 RETRY_DELAY = 0.2
 
-# KEYS[1] the flush marker; ARGV: the marker this process adopted, the channel, the ping.
-# -1: the marker changed (nothing published). The marker and the channel share a hash tag, so on a
-# Cluster they live on one shard, where the script runs.
-_PING = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-return redis.call('PUBLISH', ARGV[2], ARGV[3])
-"""
-_CLUSTER_PING = _PING.replace("'PUBLISH'", "'SPUBLISH'")
+_PUSH_KINDS = frozenset({b"message", b"smessage", b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe"})
 
 
 class RedisFence:
@@ -80,7 +82,11 @@ class RedisFence:
         self.wanted = False
         self._cluster = isinstance(client, RedisCluster)
         self._marker: bytes | None = None
-        self._checked_ping = client.register_script(_CLUSTER_PING if self._cluster else _PING)
+        # The subscriber's connection while it is up, and the pings sent on it whose replies are
+        # still to come, in order (a sequence number, or None for a marker check alone).
+        self._subscriber: AbstractConnection | None = None
+        self._unanswered: deque[int | None] = deque()
+        self.pings_sent = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         # Set, and replaced, each time one of this process's pings comes back (`wait_trusted`).
@@ -192,6 +198,7 @@ class RedisFence:
         self._ping_came_back()
 
     async def _run(self) -> None:
+        unreachable_told = False
         while not self._closed:
             try:
                 await self._listen()
@@ -201,6 +208,14 @@ class RedisFence:
                 if self.fence.subscribed:
                     self.metrics.channel_lost()
                     log.warning("revocation channel lost (%s): guard reads go to the store", type(error).__name__)
+                    unreachable_told = False
+                elif not unreachable_told:  # once per outage, not every retry (a Redis without RESP3 never opens it)
+                    # The type alone: a refused HELLO's text may echo its arguments, the password among them.
+                    unreachable_told = True
+                    log.warning(
+                        "revocation channel cannot be opened (%s): guard reads go to the store (needs Redis 6+: RESP3)",
+                        type(error).__name__,
+                    )
             self.fence.on_lost()
             self._ping_came_back()  # no ping will: the reads waiting out a lapse go to the store now
             await asyncio.sleep(RETRY_DELAY)
@@ -217,7 +232,7 @@ class RedisFence:
             pool = self._client.connection_pool
             kwargs = dict(pool.connection_kwargs)
             connection_class = pool.connection_class
-        kwargs.update(health_check_interval=0, protocol=2)
+        kwargs.update(health_check_interval=0, protocol=3)  # RESP3: commands on the subscribed connection
         kwargs.pop("retry", None)
         connection: AbstractConnection = connection_class(**kwargs)
         await connection.connect()  # type: ignore[no-untyped-call]
@@ -229,22 +244,28 @@ class RedisFence:
         stop = asyncio.Event()
         subscribed_at = progress_at = 0.0
         last_confirmed: float | None = None
+        self._unanswered.clear()
         try:
             await connection.send_command("SSUBSCRIBE" if self._cluster else "SUBSCRIBE", self.channel)
             while True:
-                reply = await connection.read_response(timeout=READ_SLICE)
+                reply = await connection.read_response(timeout=READ_SLICE, push_request=True)
                 now = time.monotonic()
                 if reply is not None:
-                    kind = reply[0]
-                    if kind in (b"message", b"smessage"):
+                    if not isinstance(reply, list):
+                        raise ConnectionError(f"unexpected reply on the revocation channel: {type(reply).__name__}")
+                    kind = reply[0] if len(reply) == 3 else None  # a push: (kind, channel, data or count)
+                    if kind not in _PUSH_KINDS:
+                        await self._ping_reply(reply)
+                    elif kind in (b"message", b"smessage"):
                         self.fence.receive(reply[2])
                     elif kind in (b"subscribe", b"ssubscribe"):
                         await self._adopt_marker()  # before anything read from now on may be kept
                         self.fence.on_subscribed()
                         subscribed_at = now
                         if pinger is None:
+                            self._subscriber = connection
                             pinger = asyncio.get_running_loop().create_task(self._pings(stop), name="fence-ping")
-                    elif kind in (b"unsubscribe", b"sunsubscribe"):
+                    else:
                         raise ConnectionError("the revocation channel was unsubscribed (slot moved?)")
                 if pinger is not None and pinger.done():
                     raise ConnectionError("the fence's pings stopped")
@@ -257,12 +278,26 @@ class RedisFence:
                 if not subscribed_at and reply is None:
                     raise TimeoutError("the revocation channel's subscription was not confirmed")
         finally:
+            self._subscriber = None
             stop.set()
             if pinger is not None:
                 pinger.cancel()
                 await asyncio.wait({pinger}, timeout=1.0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.disconnect(), timeout=1.0)
+
+    async def _ping_reply(self, reply: list[Any]) -> None:
+        """The reply to the oldest ping still unanswered: the flush marker as Redis had it when it
+        ran the ping. Unchanged, the ping confirms (the fence trusts its caches from the ping's send
+        time on); changed or gone, the data was lost (caches cleared)."""
+        if len(reply) != 1 or not self._unanswered:
+            raise ConnectionError("a reply on the revocation channel matched no ping")
+        seq = self._unanswered.popleft()
+        marker = reply[0]
+        if marker is None or marker != self._marker:
+            await self._marker_changed()
+        elif seq is not None:
+            self.fence.ping_returned(seq)
 
     async def _adopt_marker(self) -> None:
         """The flush marker: made once by whichever process comes first; any change means lost data."""
@@ -288,19 +323,17 @@ class RedisFence:
             await asyncio.sleep(self.ping_interval)
 
     async def _ping(self) -> None:
-        """One round trip: Redis publishes the ping only if the flush marker is still the one
-        this process adopted (checked and published atomically, in one script)."""
-        epoch = self.fence.epoch
-        sent = time.monotonic()  # before the marker check and the publish
-        message = self.fence.prepare_ping(sent, epoch)
-        if message is None:  # not subscribed yet, or reset meanwhile: only the marker check
-            marker = await self._client.get(self.marker_key)
-            if marker is None or marker != self._marker:
-                await self._marker_changed()
+        """One ping: `MGET <marker>` on the subscriber's connection (see the module docstring);
+        its reply is read, in order with the channel's messages, by `_listen`."""
+        connection = self._subscriber
+        if connection is None:
             return
-        published = await self._checked_ping(keys=[self.marker_key], args=[self._marker or b"", self.channel, message])
-        if published == -1:
-            await self._marker_changed()
+        sent = time.monotonic()  # before sending
+        # None when not subscribed yet, or reset meanwhile: then only the marker check
+        seq = self.fence.begin_ping(sent, self.fence.epoch)
+        self._unanswered.append(seq)
+        self.pings_sent += 1
+        await connection.send_command("MGET", self.marker_key)
 
     async def _marker_changed(self) -> None:
         log.warning("the revocation marker changed (Redis flushed or restarted): caches cleared")
