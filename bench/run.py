@@ -1078,7 +1078,7 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
             log(
                 f"holding (--hold): service {service.base} (workers {service.worker_pids()}), bare app "
                 f"{bare.base}; pools in {pools} (jwt.txt, keys.txt, refresh.txt, login.txt); "
-                f"e.g. wrk -c 64 -d 10 -s bench/lua/header_pool.lua {service.base}/auth/me -- "
+                f"e.g. BENCH_LUA_DIR=bench/lua wrk -c 64 -d 10 -s bench/lua/header_pool.lua {service.base}/auth/me -- "
                 f"{pools / 'jwt.txt'} Authorization 'Bearer '. Ctrl-C (or SIGTERM) ends it and cleans up."
             )
             await asyncio.Event().wait()
