@@ -609,3 +609,23 @@ async def test_a_channel_that_cannot_be_opened_is_told_once_and_never_trusted(ca
     finally:
         await fence.close()
         await client.aclose()
+
+
+async def test_a_ping_never_reopens_the_channel_connection(redis_url: str, redis_prefix: str) -> None:
+    """redis-py reconnects a closed connection on its next command. A ping on the channel's closed
+    connection must not: the fresh socket would be subscribed to nothing, and its replies would
+    pass for pings that saw the channel. The ping fails instead (and the pinger with it)."""
+    client = connect(redis_url)
+    fence = RedisFence(client, redis_prefix, lease=LEASE, ping_interval=PING, session_capacity=10, key_capacity=10)
+    connection = await fence._connection()  # noqa: SLF001 - the channel's connection, as `_listen` opens it
+    try:
+        await connection.disconnect()  # what redis-py does when a write on it fails
+        fence._subscriber = connection  # noqa: SLF001 - as the pinger holds it
+        with pytest.raises(ConnectionError):
+            await fence._ping()  # noqa: SLF001
+        assert not connection.is_connected
+        assert fence.pings_sent == 0
+    finally:
+        await connection.disconnect()
+        await fence.close()
+        await client.aclose()

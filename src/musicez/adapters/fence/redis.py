@@ -314,12 +314,9 @@ class RedisFence:
             if self.wanted or time.monotonic() - last >= self.idle_ping:
                 self.wanted = False  # before the ping: a read during it asks for the next one
                 last = time.monotonic()
-                try:
-                    await self._ping()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # a lost ping only lets the lease lapse; silence reopens the channel
-                    log.debug("fence ping failed: %s", type(error).__name__)
+                # A ping that cannot be sent ends the pinger, and `_listen` ends the connection (it
+                # watches the pinger): the channel's own connection is broken, not one of a pool's.
+                await self._ping()
             await asyncio.sleep(self.ping_interval)
 
     async def _ping(self) -> None:
@@ -328,6 +325,10 @@ class RedisFence:
         connection = self._subscriber
         if connection is None:
             return
+        if not connection.is_connected:
+            # redis-py reconnects a closed connection on the next command: a fresh socket that is
+            # subscribed to nothing, whose replies the reader would take for pings that saw the channel.
+            raise ConnectionError("the revocation channel's connection is closed")
         sent = time.monotonic()  # before sending
         # None when not subscribed yet, or reset meanwhile: then only the marker check
         seq = self.fence.begin_ping(sent, self.fence.epoch)
