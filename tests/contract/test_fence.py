@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
-from musicez.adapters.fence.redis import RedisFence
+from musicez.adapters.fence.redis import CONNECTION_NAME, RedisFence
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.sql.repositories import SqlApiKeyLookup
@@ -629,3 +629,23 @@ async def test_a_ping_never_reopens_the_channel_connection(redis_url: str, redis
         await connection.disconnect()
         await fence.close()
         await client.aclose()
+
+
+async def test_the_channel_connection_is_named_and_is_a_pubsub_client(redis_url: str, redis_prefix: str) -> None:
+    """Operators find it in CLIENT LIST by its name, subscribed (`flags=P`, so `CLIENT KILL TYPE
+    pubsub` ends it) and speaking RESP3 (the pings are commands on it)."""
+    async for pair in _pair(redis_url, f"{redis_prefix}:fence:{uuid.uuid4().hex[:8]}"):
+        await _trusted(pair.fence_a)
+        connection = pair.fence_a._subscriber  # noqa: SLF001 - which client in the list is this fence's
+        assert connection is not None
+        writer = connection._writer  # noqa: SLF001
+        assert writer is not None
+        host, port = writer.get_extra_info("sockname")[:2]
+        admin = Redis.from_url(redis_url)
+        try:
+            (ours,) = [c for c in await admin.client_list() if c["addr"] == f"{host}:{port}"]
+        finally:
+            await admin.aclose()
+        assert ours["name"] == CONNECTION_NAME
+        assert "P" in ours["flags"]
+        assert ours["resp"] == "3"

@@ -48,6 +48,7 @@ log = logging.getLogger("musicez.fence")
 CLOCK_MARGIN = 0.002
 READ_SLICE = 0.25  # how long one read of the channel may block before the loop checks its health
 RETRY_DELAY = 0.2
+CONNECTION_NAME = "musicez-fence"  # the channel's connection in CLIENT LIST (`name=`)
 
 _PUSH_KINDS = frozenset({b"message", b"smessage", b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe"})
 
@@ -232,7 +233,8 @@ class RedisFence:
             pool = self._client.connection_pool
             kwargs = dict(pool.connection_kwargs)
             connection_class = pool.connection_class
-        kwargs.update(health_check_interval=0, protocol=3)  # RESP3: commands on the subscribed connection
+        # RESP3: commands on the subscribed connection. Named, so that operators find it in CLIENT LIST.
+        kwargs.update(health_check_interval=0, protocol=3, client_name=CONNECTION_NAME)
         kwargs.pop("retry", None)
         connection: AbstractConnection = connection_class(**kwargs)
         await connection.connect()  # type: ignore[no-untyped-call]
