@@ -1,5 +1,6 @@
--- POST /auth/refresh: every refresh token is used exactly once. Each thread owns a share of
--- the pool; a successful response puts its successor token back in the queue.
+-- POST to the URL given to wrk (/auth/refresh, or the bare app's /bench/refresh-bound): every
+-- refresh token is used exactly once. Each thread owns a share of the pool; a successful response
+-- puts its successor token back in the queue.
 -- wrk ... -s refresh.lua -- FILE NTHREADS
 dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 local queue, head, tail = {}, 1, 0
@@ -18,7 +19,7 @@ function request()
     queue[head] = nil
     head = head + 1
   end
-  return wrk.format("POST", "/auth/refresh", {["Content-Type"] = "application/json"},
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
     '{"refresh_token":"' .. token .. '"}')
 end
 
