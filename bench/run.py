@@ -1110,6 +1110,8 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
         c = cfg.connections
         jwt_args = [str(pools / "jwt.txt"), "Authorization", "Bearer "]
         key_args = [str(pools / "keys.txt"), "X-API-Key", ""]
+        refresh_args = [str(pools / "refresh.txt"), str(cfg.threads)]
+        refresh_conns = min(c, cfg.refresh_sessions // (2 * cfg.threads)) or 1
         plan: list[tuple[str, Server, str, str, list[str], int, bool]] = [
             ("bare", bare, "/health/live", "plain.lua", [], c, True),
             ("ceiling", service, "/health/live", "plain.lua", [], c, True),
@@ -1123,28 +1125,12 @@ async def main_async(cfg: Config, args: argparse.Namespace) -> int:
             ("live_key_requests", service, "/health/live", "header_pool.lua", key_args, c, True),
             ("me_api_key", service, "/auth/me", "header_pool.lua", key_args, c, True),
             ("verify_only", bare, "/bench/verify-only", "header_pool.lua", jwt_args, c, True),
-            (
-                "refresh",
-                service,
-                "/auth/refresh",
-                "refresh.lua",
-                [str(pools / "refresh.txt"), str(cfg.threads)],
-                min(c, cfg.refresh_sessions // (2 * cfg.threads)) or 1,
-                False,
-            ),
+            ("refresh", service, "/auth/refresh", "refresh.lua", refresh_args, refresh_conns, False),
             # Issue 12's bound for a refresh ("one Redis write + one signature"), measured: the bare
             # app's bench-only route reads the same request, swaps a hash in Redis (one SET ... GET)
             # and signs an access token with the service's codec. Same pool and script as `refresh`
             # (the route ignores what the token says), so the two rows compare like for like.
-            (
-                "refresh_bound",
-                bare,
-                "/bench/refresh-bound",
-                "refresh.lua",
-                [str(pools / "refresh.txt"), str(cfg.threads)],
-                min(c, cfg.refresh_sessions // (2 * cfg.threads)) or 1,
-                False,
-            ),
+            ("refresh_bound", bare, "/bench/refresh-bound", "refresh.lua", refresh_args, refresh_conns, False),
             (
                 "login",
                 service,
