@@ -1,5 +1,5 @@
-"""The framework's ceiling: a bare Litestar app with one JSON route, served by the same server
-with the same workers as the service (granian, ASGI, uvloop).
+"""The framework's ceiling: a bare Litestar app with one JSON route (and the bench-only routes
+below), served by the same server with the same workers as the service (granian, ASGI, uvloop).
 
 `/health/live` is the ceiling. `/bench/verify-only` is a bench-only route that verifies the
 same access tokens with the service's own codec (same key, same verification cache) and
@@ -10,8 +10,8 @@ middleware. It exists to price what the service adds on top of verifying a token
 "one Redis write + one signature", as a route: it reads the same JSON body as `/auth/refresh`
 (the service's `RefreshBody`), swaps a hash of the presented token for its successor's in Redis
 (one `SET ... GET`), signs an access token with the service's codec and answers the service's
-own grant (`TokenResponse`: the same fields, the same encoder). No session, MAC, rate limit, log line or middleware: what a
-refresh cannot do without on this framework and server.
+own grant (`TokenResponse`: the same fields, the same encoder). No session, MAC, rate limit,
+log line or middleware: what a refresh cannot do without on this framework and server.
 """
 
 from __future__ import annotations
