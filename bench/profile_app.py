@@ -1,6 +1,6 @@
 """Profile the app in-process: ASGI calls straight into the app (no server, no sockets).
 
-    uv run python bench/profile_app.py [--n 5000] [--rounds 1] [--profile] [--route live|me_jwt|me_key]
+    uv run python bench/profile_app.py [--n 5000] [--rounds 1] [--profile] [--route live|me_jwt|me_key|refresh]
 
 Uses embedded SQLite and the local Redis (MUSICEZ_REDIS_URL or redis://127.0.0.1:6379/0)
 under a throwaway prefix; prints µs per request and, with --profile, the top of cProfile.
@@ -73,6 +73,10 @@ async def call(
     return status, payload
 
 
+def refresh_body(chain: list[str]) -> bytes:
+    return json.dumps({"refresh_token": chain[0]}).encode()
+
+
 async def api_key(app: Litestar) -> str:
     """A key made by the use case `musicez api-keys create` runs, through the app's own container."""
     from musicez.application.api_keys import CreateApiKey
@@ -100,6 +104,7 @@ async def main() -> None:
         bcrypt_rounds=4,
         log_level="WARNING",
         rate_limit="1000000/minute",
+        refresh_session_limit="1000000/minute",
     )
     app: Litestar = create_app(settings=settings)
     try:
@@ -113,17 +118,23 @@ async def main() -> None:
             )
             assert status == 201, body
             token = json.loads(body)["access_token"]
+            chain = [json.loads(body)["refresh_token"]]  # the refresh route rotates this chain, one link a call
             key = await api_key(app)
             routes = {
                 "live": ("GET", "/health/live", []),
                 "me_jwt": ("GET", "/auth/me", [(b"authorization", f"Bearer {token}".encode())]),
                 "me_key": ("GET", "/auth/me", [(b"x-api-key", key.encode())]),
+                "refresh": ("POST", "/auth/refresh", [(b"content-type", b"application/json")]),
             }
             for name, (method, path, headers) in routes.items():
                 if args.route not in ("all", name):
                     continue
                 for _ in range(200):
-                    await call(app, method, path, headers)
+                    if name == "refresh":
+                        _, answer = await call(app, method, path, headers, refresh_body(chain))
+                        chain[0] = json.loads(answer)["refresh_token"]
+                    else:
+                        await call(app, method, path, headers)
             best: dict[str, float] = {}
             for _ in range(args.rounds):  # interleaved rounds, the best of each: a shared host's noise only adds
                 for name, (method, path, headers) in routes.items():
@@ -134,7 +145,11 @@ async def main() -> None:
                     if profiler:
                         profiler.enable()
                     for _ in range(args.n):
-                        status, body = await call(app, method, path, headers)
+                        if name == "refresh":
+                            status, body = await call(app, method, path, headers, refresh_body(chain))
+                            chain[0] = json.loads(body)["refresh_token"]
+                        else:
+                            status, body = await call(app, method, path, headers)
                     if profiler:
                         profiler.disable()
                     cpu = (time.process_time() - cpu_started) / args.n * 1e6
