@@ -9,7 +9,7 @@ request alone. The order is the guard's: before the body is read and before the 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,21 +77,39 @@ def _credential_headers(scope: Any) -> tuple[str | None, str | None]:
     return authorization, api_key
 
 
-async def require_credentials(connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule, state: AppState) -> None:
-    """Authenticate the request unless its route is public, and enforce the route's rule."""
+def require_credentials(
+    connection: ASGIConnection[Any, Any, Any, Any], rule: RouteRule, state: AppState
+) -> Awaitable[None] | None:
+    """Authenticate the request unless its route is public, and enforce the route's rule.
+
+    Done here, without a coroutine, when the credential is cached and a unit of its limit is held
+    (None: the steady state); else the awaitable that finishes the job (a read, a lease)."""
     scope = connection.scope
     # Litestar's automatic OPTIONS handlers only state `Allow`: as public as a 405 is.
     if rule.public or scope.get("method") == "OPTIONS":
-        return
+        return None
     authorization, api_key = _credential_headers(scope)
     token = None if authorization is None else _parse_bearer(authorization)
     # API-key failures are budgeted per client address (hardening, issue 11)
     client = None if api_key is None else client_address(connection, state.trusted_networks, state.ipv6_client_prefix)
     authenticate: AuthenticateRequest = state.authenticate
     if rule.scrape:
-        await _authorise_scrape(authenticate, state.settings.metrics_token, token, api_key, client)
-        return
-    principal = await authenticate.execute(token, api_key, client)
+        return _authorise_scrape(authenticate, state.settings.metrics_token, token, api_key, client)
+    principal = authenticate.execute_nowait(token, api_key, client)
+    if principal is None:
+        return _authenticate(authenticate, rule, token, api_key, client)
+    _admit(principal, rule)
+    return None
+
+
+async def _authenticate(
+    authenticate: AuthenticateRequest, rule: RouteRule, token: str | None, api_key: str | None, client: str | None
+) -> None:
+    _admit(await authenticate.execute(token, api_key, client), rule)
+
+
+def _admit(principal: Principal, rule: RouteRule) -> None:
+    """The route's rule for an authenticated principal; the principal kept for the handler."""
     if rule.user_only and not isinstance(principal, UserPrincipal):
         raise UserTokenRequired()
     required = rule.scope

@@ -69,12 +69,27 @@ def without_empty_values(query: bytes) -> bytes:
     return b"&".join(pair for pair in query.split(b"&") if pair.partition(b"=")[2])
 
 
-async def _run_plan(request: Request[Any, Any, Any], plan: RoutePlan, state: AppState) -> None:
+def _run_plan(request: Request[Any, Any, Any], plan: RoutePlan, state: AppState) -> Awaitable[None] | None:
+    """The plan, without a coroutine when the guard needs no I/O (None); else what finishes it."""
     scope = request.scope
     query = scope["query_string"]
     if query:  # before anything parses it (the route's parameters are read after this hook)
         scope["query_string"] = without_empty_values(query)
-    await require_credentials(request, plan.guard, state)
+    pending = require_credentials(request, plan.guard, state)
+    if pending is not None:
+        return _after_guard(pending, request, plan, state)
+    _past_guard(request, plan, state)
+    return None
+
+
+async def _after_guard(
+    pending: Awaitable[None], request: Request[Any, Any, Any], plan: RoutePlan, state: AppState
+) -> None:
+    await pending
+    _past_guard(request, plan, state)
+
+
+def _past_guard(request: Request[Any, Any, Any], plan: RoutePlan, state: AppState) -> None:
     if plan.json_body:
         require_json(request, plan.optional_body)
     if plan.injected:  # last: a request refused above never makes one
@@ -86,7 +101,9 @@ def before_every_request(state: AppState) -> Hook:
     for a route `specialise_hooks` did not give its own."""
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        await _run_plan(request, _plan_of(request.route_handler), state)
+        pending = _run_plan(request, _plan_of(request.route_handler), state)
+        if pending is not None:
+            await pending
 
     return before_request
 
@@ -99,7 +116,9 @@ def _does_nothing(plan: RoutePlan, handler: HTTPRouteHandler) -> bool:
 
 def _own_hook(plan: RoutePlan, state: AppState) -> Hook:
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        await _run_plan(request, plan, state)
+        pending = _run_plan(request, plan, state)
+        if pending is not None:
+            await pending
 
     return before_request
 
