@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,14 +23,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from litestar import Litestar, Request
-from profile_app import PASSWORD, call, scope_for
-from redis.asyncio import Redis
+from litestar import Request
+from profile_app import call, registered_app, scope_for
 
 from musicez.entrypoints.http import guard, hooks
-from musicez.entrypoints.http.app import create_app
 from musicez.entrypoints.http.state import of_app
-from musicez.entrypoints.settings import Settings
 
 
 class Suspended(Exception):
@@ -77,88 +71,61 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="musicez-guard-"))
-    prefix = f"mez-guard-{uuid.uuid4().hex[:8]}"
-    redis_url = os.environ.get("MUSICEZ_REDIS_URL", "redis://127.0.0.1:6379/0")
-    settings = Settings.from_env(
-        environ={},
-        data_dir=str(tmp),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        bcrypt_rounds=4,
-        log_level="WARNING",
-        rate_limit="1000000000/minute",
-        rate_lease_max_chunk=10_000,  # a lease per ~7,500 calls: batches run on held units
-    )
-    app: Litestar = create_app(settings=settings)
-    try:
-        async with app.lifespan():
-            status, body = await call(
-                app,
-                "POST",
-                "/auth/register",
-                [(b"content-type", b"application/json")],
-                json.dumps({"email": f"g-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}).encode(),
-            )
-            assert status == 201, body
-            token = json.loads(body)["access_token"]
-            headers = [(b"authorization", f"Bearer {token}".encode())]
-            for _ in range(100):  # warm: the session cached, the fence trusted, units held
-                assert (await call(app, "GET", "/auth/me", headers))[0] == 200
-                await asyncio.sleep(0.001)
-            route = next(r for r in app.routes if r.path == "/auth/me")
-            handler = next(h for h in route.route_handlers if "GET" in h.http_methods)
-            hook = handler.before_request
-            state = of_app(app)
-            scope = scope_for("GET", "/auth/me", headers)
-            scope["app"] = app
-            scope["route_handler"] = handler
-            request: Request[Any, Any, Any] = Request(scope)
-            bearer = state.authenticate.bearer
-            plan = hooks._plan_of(handler)
-            authorization = f"Bearer {token}"
-            claims = bearer.codec.verify(token)
-            sessions = bearer.sessions
-            throttle = state.authenticate.throttle
-            limit = state.authenticate.throttle_policy.per_principal
-            fence = sessions._fence
-            key = (claims.user_id, claims.session_id)
-            principal = bearer.execute_nowait(token)
-            assert principal is not None
-            decision = throttle.limiter.hit_nowait(principal.rate_key, limit)
-            pieces: dict[str, Callable[[], Any]] = {
-                "hook (whole guard)": lambda: drive(hook(request)),
-                "  _run_plan": lambda: hooks._run_plan(request, plan, state),
-                "  require_credentials": lambda: guard.require_credentials(request, plan.guard, state),
-                "  _credential_headers": lambda: guard._credential_headers(scope),
-                "  _parse_bearer": lambda: guard._parse_bearer(authorization),
-                "AuthenticateRequest.execute": lambda: drive(state.authenticate.execute(token, None, None)),
-                "AuthenticateRequest.execute_nowait": lambda: state.authenticate.execute_nowait(token, None, None),
-                "bearer.execute_nowait": lambda: bearer.execute_nowait(token),
-                "codec.verify": lambda: bearer.codec.verify(token),
-                "sessions.cached": lambda: sessions.cached(claims.user_id, claims.session_id),
-                "throttle.hit_nowait": lambda: throttle.hit_nowait(principal.rate_key, limit),
-                "  fence.trusted": lambda: fence.trusted(time.monotonic()),
-                "  channel.start": lambda: sessions._channel.start(),
-                "  cache.get": lambda: fence.sessions.get(key),
-                "  clock.now": lambda: sessions._clock.now(),
-                "  limiter.hit_nowait": lambda: throttle.limiter.hit_nowait(principal.rate_key, limit),
-                "  throttle again": lambda: throttle.hit_nowait(principal.rate_key, limit),
-                "  observer.observe": lambda: throttle.observer.observe(decision),
-            }
-            only = os.environ.get("GUARD_ONLY")
-            chosen = {name: fn for name, fn in pieces.items() if not only or only in name}
-            best = dict.fromkeys(chosen, float("inf"))
-            for _ in range(args.rounds):  # interleaved, the best of each: the host's noise only adds
-                for name, fn in chosen.items():
-                    best[name] = min(best[name], await mean_ns(fn, args.n))
-            for name, ns in best.items():
-                print(f"{name:36} {ns:8.0f} ns")
-    finally:
-        client = Redis.from_url(redis_url)
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
-        await client.aclose()
+    # a lease per ~7,500 calls: the timed batches run on held units
+    async with registered_app(rate_limit="1000000000/minute", rate_lease_max_chunk=10_000) as (app, grant):
+        token = grant["access_token"]
+        headers = [(b"authorization", f"Bearer {token}".encode())]
+        for _ in range(100):  # warm: the session cached, the fence trusted, units held
+            assert (await call(app, "GET", "/auth/me", headers))[0] == 200
+            await asyncio.sleep(0.001)
+        route = next(r for r in app.routes if r.path == "/auth/me")
+        handler = next(h for h in route.route_handlers if "GET" in h.http_methods)
+        hook = handler.before_request
+        state = of_app(app)
+        scope = scope_for("GET", "/auth/me", headers)
+        scope["app"] = app
+        scope["route_handler"] = handler
+        request: Request[Any, Any, Any] = Request(scope)
+        bearer = state.authenticate.bearer
+        plan = hooks._plan_of(handler)
+        authorization = f"Bearer {token}"
+        claims = bearer.codec.verify(token)
+        sessions = bearer.sessions
+        throttle = state.authenticate.throttle
+        limit = state.authenticate.throttle_policy.per_principal
+        fence = sessions._fence
+        key = (claims.user_id, claims.session_id)
+        principal = bearer.execute_nowait(token)
+        assert principal is not None
+        decision = throttle.limiter.hit_nowait(principal.rate_key, limit)
+        pieces: dict[str, Callable[[], Any]] = {
+            "hook (whole guard)": lambda: drive(hook(request)),
+            "  _run_plan": lambda: hooks._run_plan(request, plan, state),
+            "  require_credentials": lambda: guard.require_credentials(request, plan.guard, state),
+            "  _credential_headers": lambda: guard._credential_headers(scope),
+            "  _parse_bearer": lambda: guard._parse_bearer(authorization),
+            "AuthenticateRequest.execute": lambda: drive(state.authenticate.execute(token, None, None)),
+            "AuthenticateRequest.execute_nowait": lambda: state.authenticate.execute_nowait(token, None, None),
+            "bearer.execute_nowait": lambda: bearer.execute_nowait(token),
+            "codec.verify": lambda: bearer.codec.verify(token),
+            "sessions.cached": lambda: sessions.cached(claims.user_id, claims.session_id),
+            "throttle.hit_nowait": lambda: throttle.hit_nowait(principal.rate_key, limit),
+            "  fence.trusted": lambda: fence.trusted(time.monotonic()),
+            "  channel.start": lambda: sessions._channel.start(),
+            "  cache.get": lambda: fence.sessions.get(key),
+            "  clock.now": lambda: sessions._clock.now(),
+            "  limiter.hit_nowait": lambda: throttle.limiter.hit_nowait(principal.rate_key, limit),
+            "  throttle again": lambda: throttle.hit_nowait(principal.rate_key, limit),
+            "  observer.observe": lambda: throttle.observer.observe(decision),
+        }
+        only = os.environ.get("GUARD_ONLY")
+        chosen = {name: fn for name, fn in pieces.items() if not only or only in name}
+        best = dict.fromkeys(chosen, float("inf"))
+        for _ in range(args.rounds):  # interleaved, the best of each: the host's noise only adds
+            for name, fn in chosen.items():
+                best[name] = min(best[name], await mean_ns(fn, args.n))
+        for name, ns in best.items():
+            print(f"{name:36} {ns:8.0f} ns")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,41 @@ def refresh_body(chain: list[str]) -> bytes:
     return json.dumps({"refresh_token": chain[0]}).encode()
 
 
+@contextlib.asynccontextmanager
+async def registered_app(**settings: Any) -> AsyncIterator[tuple[Litestar, dict[str, Any]]]:
+    """The app on embedded SQLite and the local Redis under a throwaway prefix, started, with one
+    user registered: yields the app and the registration's answer. Its Redis keys go afterwards."""
+    prefix = f"mez-prof-{uuid.uuid4().hex[:8]}"
+    redis_url = os.environ.get("MUSICEZ_REDIS_URL", "redis://127.0.0.1:6379/0")
+    app: Litestar = create_app(
+        settings=Settings.from_env(
+            environ={},
+            data_dir=tempfile.mkdtemp(prefix="musicez-prof-"),
+            redis_url=redis_url,
+            redis_prefix=prefix,
+            bcrypt_rounds=4,
+            log_level="WARNING",
+            **settings,
+        )
+    )
+    try:
+        async with app.lifespan():
+            status, body = await call(
+                app,
+                "POST",
+                "/auth/register",
+                [(b"content-type", b"application/json")],
+                json.dumps({"email": f"p-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}).encode(),
+            )
+            assert status == 201, body
+            yield app, json.loads(body)
+    finally:
+        client = Redis.from_url(redis_url)
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+        await client.aclose()
+
+
 async def api_key(app: Litestar) -> str:
     """A key made by the use case `musicez api-keys create` runs, through the app's own container."""
     from musicez.application.api_keys import CreateApiKey
@@ -93,79 +130,51 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--route", default="all")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="musicez-prof-"))
-    prefix = f"mez-prof-{uuid.uuid4().hex[:8]}"
-    redis_url = os.environ.get("MUSICEZ_REDIS_URL", "redis://127.0.0.1:6379/0")
-    settings = Settings.from_env(
-        environ={},
-        data_dir=str(tmp),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        bcrypt_rounds=4,
-        log_level="WARNING",
-        rate_limit="1000000/minute",
-        refresh_session_limit="1000000/minute",
-    )
-    app: Litestar = create_app(settings=settings)
-    try:
-        async with app.lifespan():
-            status, body = await call(
-                app,
-                "POST",
-                "/auth/register",
-                [(b"content-type", b"application/json")],
-                json.dumps({"email": f"p-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}).encode(),
-            )
-            assert status == 201, body
-            token = json.loads(body)["access_token"]
-            chain = [json.loads(body)["refresh_token"]]  # the refresh route rotates this chain, one link a call
-            key = await api_key(app)
-            routes = {
-                "live": ("GET", "/health/live", []),
-                "me_jwt": ("GET", "/auth/me", [(b"authorization", f"Bearer {token}".encode())]),
-                "me_key": ("GET", "/auth/me", [(b"x-api-key", key.encode())]),
-                "refresh": ("POST", "/auth/refresh", [(b"content-type", b"application/json")]),
-            }
+    async with registered_app(rate_limit="1000000/minute", refresh_session_limit="1000000/minute") as (app, grant):
+        token = grant["access_token"]
+        chain = [grant["refresh_token"]]  # the refresh route rotates this chain, one link a call
+        key = await api_key(app)
+        routes = {
+            "live": ("GET", "/health/live", []),
+            "me_jwt": ("GET", "/auth/me", [(b"authorization", f"Bearer {token}".encode())]),
+            "me_key": ("GET", "/auth/me", [(b"x-api-key", key.encode())]),
+            "refresh": ("POST", "/auth/refresh", [(b"content-type", b"application/json")]),
+        }
+        for name, (method, path, headers) in routes.items():
+            if args.route not in ("all", name):
+                continue
+            for _ in range(200):
+                if name == "refresh":
+                    _, answer = await call(app, method, path, headers, refresh_body(chain))
+                    chain[0] = json.loads(answer)["refresh_token"]
+                else:
+                    await call(app, method, path, headers)
+        best: dict[str, float] = {}
+        for _ in range(args.rounds):  # interleaved rounds, the best of each: a shared host's noise only adds
             for name, (method, path, headers) in routes.items():
                 if args.route not in ("all", name):
                     continue
-                for _ in range(200):
+                profiler = cProfile.Profile() if args.profile else None
+                cpu_started = time.process_time()
+                if profiler:
+                    profiler.enable()
+                for _ in range(args.n):
                     if name == "refresh":
-                        _, answer = await call(app, method, path, headers, refresh_body(chain))
-                        chain[0] = json.loads(answer)["refresh_token"]
+                        status, body = await call(app, method, path, headers, refresh_body(chain))
+                        chain[0] = json.loads(body)["refresh_token"]
                     else:
-                        await call(app, method, path, headers)
-            best: dict[str, float] = {}
-            for _ in range(args.rounds):  # interleaved rounds, the best of each: a shared host's noise only adds
-                for name, (method, path, headers) in routes.items():
-                    if args.route not in ("all", name):
-                        continue
-                    profiler = cProfile.Profile() if args.profile else None
-                    cpu_started = time.process_time()
-                    if profiler:
-                        profiler.enable()
-                    for _ in range(args.n):
-                        if name == "refresh":
-                            status, body = await call(app, method, path, headers, refresh_body(chain))
-                            chain[0] = json.loads(body)["refresh_token"]
-                        else:
-                            status, body = await call(app, method, path, headers)
-                    if profiler:
-                        profiler.disable()
-                    cpu = (time.process_time() - cpu_started) / args.n * 1e6
-                    best[name] = min(best.get(name, cpu), cpu)
-                    if profiler and os.environ.get("PROFILE_OUT"):
-                        profiler.dump_stats(f"{os.environ['PROFILE_OUT']}.{name}")
-                    if profiler:
-                        sort = os.environ.get("PROFILE_SORT", "tottime")
-                        pstats.Stats(profiler).sort_stats(sort).print_stats(int(os.environ.get("PROFILE_LINES", "30")))
-            for name, cpu in best.items():
-                print(f"{name}: {cpu:.1f} µs CPU/request (best of {args.rounds}; status {status})")
-    finally:
-        client = Redis.from_url(redis_url)
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
-        await client.aclose()
+                        status, body = await call(app, method, path, headers)
+                if profiler:
+                    profiler.disable()
+                cpu = (time.process_time() - cpu_started) / args.n * 1e6
+                best[name] = min(best.get(name, cpu), cpu)
+                if profiler and os.environ.get("PROFILE_OUT"):
+                    profiler.dump_stats(f"{os.environ['PROFILE_OUT']}.{name}")
+                if profiler:
+                    sort = os.environ.get("PROFILE_SORT", "tottime")
+                    pstats.Stats(profiler).sort_stats(sort).print_stats(int(os.environ.get("PROFILE_LINES", "30")))
+        for name, cpu in best.items():
+            print(f"{name}: {cpu:.1f} µs CPU/request (best of {args.rounds}; status {status})")
 
 
 if __name__ == "__main__":
