@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore
+from musicez.application.authenticate import AuthenticateRequest
+from musicez.application.throttle import PrincipalThrottle
 from musicez.domain.api_key import ApiKey
 from musicez.domain.errors import InvalidApiKey, InvalidToken, MissingCredentials, RateLimited, TokenRevoked
 from musicez.domain.ids import ApiKeyId
-from musicez.domain.principal import ApiKeyPrincipal, UserPrincipal
+from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from tests.support.world import World
 
@@ -274,3 +277,88 @@ async def test_a_known_key_is_still_refused_from_an_address_past_its_failure_bud
     with pytest.raises(RateLimited):
         await world.authenticate.execute(None, created.secret, scanner)
     assert isinstance(await world.authenticate.execute(None, created.secret, partner), ApiKeyPrincipal)
+
+
+# -- execute_nowait: the guard's hot path, no coroutine -------------------------------------
+
+PER_PRINCIPAL = RateLimit(40, "minute")  # leases of 5 units (40 ÷ 8): some held after each
+
+
+def holding_units(world: World) -> AuthenticateRequest:
+    """The world's guard over the leased limiter (in memory), at a limit where units are held."""
+    throttle = PrincipalThrottle(LeasedRateLimiter(MemoryQuotaStore()), world.observer, world.events)
+    policy = dataclasses.replace(world.authenticate.throttle_policy, per_principal=PER_PRINCIPAL)
+    return dataclasses.replace(world.authenticate, throttle=throttle, throttle_policy=policy)
+
+
+async def through(guard: AuthenticateRequest, token: str | None, key: str | None) -> Principal:
+    """What the guard does: the hot path, else the path with I/O."""
+    principal = guard.execute_nowait(token, key)
+    return principal if principal is not None else await guard.execute(token, key)
+
+
+async def test_without_a_held_unit_execute_nowait_defers_and_execute_then_leases(world: World) -> None:
+    grant = await world.sign_up()
+    guard = holding_units(world)
+    before = len(world.observer.decisions)
+
+    assert guard.execute_nowait(grant.access.token, None) is None  # nothing held yet: a lease is I/O
+    assert len(world.observer.decisions) == before  # and nothing was counted
+
+    principal = await guard.execute(grant.access.token, None)  # leases a chunk, spends one unit
+    again = guard.execute_nowait(grant.access.token, None)  # spends a held unit, no coroutine
+
+    assert again is not None
+    assert again == principal
+    assert [d.remaining for d in world.observer.decisions[before:]] == [39, 38]  # both counted, and reported
+
+
+async def test_the_limit_holds_exactly_whichever_path_serves_a_request(world: World) -> None:
+    grant = await world.sign_up()
+    guard = holding_units(world)
+    served_nowait = 0
+    for _ in range(PER_PRINCIPAL.amount):
+        if guard.execute_nowait(grant.access.token, None) is None:
+            await guard.execute(grant.access.token, None)
+        else:
+            served_nowait += 1
+
+    assert served_nowait >= PER_PRINCIPAL.amount // 4  # many from held units (chunks shrink near the limit)
+    with pytest.raises(RateLimited):  # the 41st of 40/minute
+        await through(guard, grant.access.token, None)
+
+
+async def test_execute_nowait_with_an_api_key_spends_a_held_unit(world: World) -> None:
+    key = await an_api_key(world)
+    guard = holding_units(world)
+    assert guard.execute_nowait(None, key) is None  # a key this guard has not checked yet
+
+    principal = await guard.execute(None, key)
+
+    assert guard.execute_nowait(None, key) == principal
+    assert world.observer.decisions[-1].remaining == 38
+
+
+async def test_execute_nowait_answers_a_revoked_session_and_bad_input_as_execute_does(world: World) -> None:
+    grant = await world.sign_up()
+    guard = holding_units(world)
+    await guard.execute(grant.access.token, None)
+    await world.sessions.revoke(grant.user_id, grant.session.id)
+
+    assert guard.execute_nowait(grant.access.token, None) is None  # not vouched for: `execute` says why
+    with pytest.raises(TokenRevoked):
+        await guard.execute(grant.access.token, None)
+    with pytest.raises(MissingCredentials):
+        guard.execute_nowait(None, None)
+    with pytest.raises(InvalidToken):
+        guard.execute_nowait("not-a-jwt", None)
+
+
+async def test_execute_nowait_leaves_both_credentials_to_execute(world: World) -> None:
+    grant = await world.sign_up()
+    key = await an_api_key(world)
+    guard = holding_units(world)
+    await guard.execute(grant.access.token, None)
+
+    assert guard.execute_nowait(grant.access.token, key) is None  # both are checked, by `execute`
+    assert isinstance(await through(guard, grant.access.token, key), UserPrincipal)
