@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +29,10 @@ from musicez.application.ports import RateDecision
 from musicez.domain.rate_limit import RateLimit
 
 Monotonic = Callable[[], float]
+
+# A RateDecision from a tuple of its four fields, without the named tuple's `__new__` frame
+# (half its cost, ~0.13 µs, on every guarded request).
+_decision = functools.partial(tuple.__new__, RateDecision)
 
 DEFAULT_MAX_CHUNK = 64
 DEFAULT_DIVISOR = 8
@@ -102,7 +107,7 @@ class LeasedRateLimiter:
                         self._refill(key, limit, now)
                     amount = limit.amount
                     remaining = max(0, amount - held.used) + held.units
-                    return RateDecision(True, amount, min(amount, remaining), max(1, math.ceil(held.end - now)))
+                    return _decision((True, amount, min(amount, remaining), max(1, math.ceil(held.end - now))))
         return None
 
     def _refill(self, key: str, limit: RateLimit, now: float) -> None:
