@@ -136,7 +136,12 @@ async def test_a_request_path_cannot_forge_or_colour_a_log_line(
     async def failing(self: AuthenticateRequest, *args: object, **kwargs: object) -> Principal:
         raise error
 
-    monkeypatch.setattr(AuthenticateRequest, "execute", failing)  # the guard's call, on a route with a path parameter
+    def failing_nowait(self: AuthenticateRequest, *args: object, **kwargs: object) -> Principal:
+        raise error
+
+    # the guard's calls (its hot path first), on a route with a path parameter
+    monkeypatch.setattr(AuthenticateRequest, "execute_nowait", failing_nowait)
+    monkeypatch.setattr(AuthenticateRequest, "execute", failing)
     app = create_app(settings=make_settings(log_format=log_format))
     with server_log() as stream:
         async with AsyncTestClient(app) as client:
