@@ -204,10 +204,16 @@ class CountingStore:
     def __init__(self, inner: MemoryQuotaStore | RedisQuotaStore) -> None:
         self.inner = inner
         self.leases = 0
+        self.trips: list[list[str]] = []  # the principals of each batch of leases
 
     async def lease(self, key: str, limit: RateLimit):  # type: ignore[no-untyped-def]
         self.leases += 1
         return await self.inner.lease(key, limit)
+
+    async def lease_many(self, slots: list[tuple[str, RateLimit]]):  # type: ignore[no-untyped-def]
+        self.leases += len(slots)
+        self.trips.append([k for k, _ in slots])
+        return await self.inner.lease_many(slots)
 
     async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
         return await self.inner.peek(key, limit)
@@ -238,6 +244,57 @@ async def test_far_from_the_limit_most_hits_make_no_store_call(
     assert all(d.allowed for d in decisions)
     assert [d.remaining for d in decisions] == list(range(9_999, 9_999 - 640, -1))  # one process: exact
     assert store.leases <= 640 // 32
+
+
+async def test_a_refill_carries_the_leases_of_principals_down_to_half_their_chunk(
+    make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore],
+) -> None:
+    store = CountingStore(make_store())
+    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")  # type: ignore[arg-type]
+    a, b, c = key(), key(), key()
+    for k in (a, b, c):
+        await limiter.hit(k, limit)  # each leases 64 units (its own trip) and spends one: 63 held
+    for _ in range(31):  # b down to 32: half its chunk
+        await limiter.hit(b, limit)
+    for _ in range(47):  # a down to 16, a quarter of its chunk: its refill goes out, b with it
+        await limiter.hit(a, limit)
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+    assert store.trips == [[a, b]]  # one trip; c (still above half its chunk) stays home
+    for _ in range(60):  # b now holds 32 + 64 units: 60 more hits need no store at all
+        decision = await limiter.hit(b, limit)
+        assert decision.allowed
+    assert store.trips == [[a, b]]
+    assert decision.remaining == 10_000 - 128 + 36  # one process: exact (limit - granted + held)
+
+
+async def test_lease_many_grants_each_as_a_lease_would(
+    make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore],
+) -> None:
+    store = make_store()
+    limit = RateLimit(100, "minute")  # chunks of 12 (what is left ÷ 8)
+    keys = [key() for _ in range(5)]
+    await store.lease(keys[0], limit)
+
+    grants = await store.lease_many([(k, limit) for k in keys])
+
+    assert [(g.granted, g.used) for g in grants] == [(11, 23)] + [(12, 12)] * 4  # type: ignore[union-attr]
+    assert all(0 < g.ttl_ms <= 60_000 for g in grants)  # type: ignore[union-attr]
+    assert [(await store.peek(k, limit))[0] for k in keys] == [23, 12, 12, 12, 12]
+
+
+async def test_lease_many_loads_the_script_again_after_a_flush(redis_url: str, redis_prefix: str) -> None:
+    client = connect(redis_url)
+    store = RedisQuotaStore(client, f"{redis_prefix}:lease-flush:{uuid.uuid4().hex[:8]}")
+    limit = RateLimit(100, "minute")
+    keys = [key() for _ in range(3)]
+    await store.lease(keys[0], limit)  # the script is loaded
+    await client.script_flush()  # a restart, or an operator
+
+    grants = await store.lease_many([(k, limit) for k in keys])
+
+    assert [(g.granted, g.used) for g in grants] == [(11, 23), (12, 12), (12, 12)]  # type: ignore[union-attr]
 
 
 async def test_one_process_gets_exactly_its_limit(make_store: Callable[[], MemoryQuotaStore | RedisQuotaStore]) -> None:

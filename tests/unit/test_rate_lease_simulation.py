@@ -5,7 +5,9 @@ over a simulated network whose messages Hypothesis delays, reorders and loses, w
 clock jumps (so windows end while leases are in flight, and a process stalls with a reply
 in its socket). Each process's monotonic clock has its own offset. On every schedule: in
 every window of the store, the processes together accepted at most the limit, and every
-accepted request fell inside a window the store had open.
+accepted request fell inside a window the store had open. With several principals, a refill
+carries the leases of others that are down to half their chunk (riders), in one trip whose
+reply can be lost as a whole; the same holds for each principal.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from musicez.domain.errors import ServiceUnavailable
 from musicez.domain.rate_limit import RateLimit
 
 KEY = "principal:user:1"
+KEYS = [KEY, "principal:user:2", "principal:user:3"]
 
 
 @dataclass
@@ -34,9 +37,15 @@ class Window:
 @dataclass
 class World:
     now_ms: int = 0
-    windows: list[Window] = field(default_factory=list)
+    windows_of: dict[str, list[Window]] = field(default_factory=dict)  # the store's, per principal
+    accepted_of: dict[str, list[int]] = field(default_factory=dict)
+    trips: list[int] = field(default_factory=list)  # how many leases each round trip carried
     in_flight: list[asyncio.Future[None]] = field(default_factory=list)
     lose_next_reply: bool = False
+
+    @property
+    def windows(self) -> list[Window]:
+        return self.windows_of.setdefault(KEY, [])
 
     async def hop(self) -> None:
         """A message on the network: it moves on when the schedule delivers it."""
@@ -53,27 +62,45 @@ class SimulatedStore(QuotaStore):
         self.max_chunk = max_chunk
         self.divisor = divisor
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    def _run(self, key: str, limit: RateLimit) -> Grant:
+        """The script, on the store's clock."""
         world = self.world
-        await world.hop()  # the request travels
         now = world.now_ms
-        window = world.windows[-1] if world.windows else None
+        windows = world.windows_of.setdefault(key, [])
+        window = windows[-1] if windows else None
         if window is None or window.end <= now:
             window = Window(now, now + limit.seconds * 1000)
-            world.windows.append(window)
+            windows.append(window)
         left = limit.amount - window.used
         chunk = chunk_for(left, self.max_chunk, self.divisor) if left > 0 else 0
         window.used += chunk
-        grant = Grant(chunk, window.used, window.end - now)
+        return Grant(chunk, window.used, window.end - now)
+
+    async def _reply(self) -> None:
+        world = self.world
         await world.hop()  # the reply travels
         if world.lose_next_reply:  # granted, but the caller never hears of it (a timeout)
             world.lose_next_reply = False
             raise ServiceUnavailable("The rate limiter is unavailable")
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        await self.world.hop()  # the request travels
+        self.world.trips.append(1)
+        grant = self._run(key, limit)
+        await self._reply()
         return grant
+
+    async def lease_many(self, slots: list[tuple[str, RateLimit]]) -> list[Grant | Exception]:
+        """One trip (a pipeline): each script runs on its own, the reply is lost as a whole."""
+        await self.world.hop()
+        self.world.trips.append(len(slots))
+        grants: list[Grant | Exception] = [self._run(key, limit) for key, limit in slots]
+        await self._reply()
+        return grants
 
 
 operation = st.one_of(
-    st.tuples(st.just("arrive"), st.integers(0, 3)),
+    st.tuples(st.just("arrive"), st.integers(0, 11)),  # which process (% processes) and principal (// 4)
     st.tuples(st.just("deliver"), st.integers(0, 50)),
     st.tuples(st.just("tick"), st.integers(0, 40) | st.integers(0, 1500)),  # windows last 1,000 ms
     st.tuples(st.just("lose"), st.just(0)),
@@ -94,27 +121,34 @@ def _clock(world: World, offset: int) -> Callable[[], float]:
 
 
 async def _simulate(
-    limit: RateLimit, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: Operations
+    limit: RateLimit,
+    processes: int,
+    max_chunk: int,
+    divisor: int,
+    offsets: list[int],
+    operations: Operations,
+    principals: int = 1,
 ) -> tuple[World, list[int]]:
+    """Runs the schedule; answers the world and the times at which KEY's requests were accepted."""
     world = World()
     store = SimulatedStore(world, max_chunk, divisor)
     limiters = [LeasedRateLimiter(store, clock=_clock(world, offsets[i])) for i in range(processes)]
-    accepted: list[int] = []
 
-    async def request(limiter: LeasedRateLimiter) -> None:
+    async def request(limiter: LeasedRateLimiter, key: str) -> None:
         try:
-            decision = await limiter.hit(KEY, limit)
+            decision = await limiter.hit(key, limit)
         except ServiceUnavailable:
             return
         assert 0 <= decision.remaining <= limit.amount
         assert 1 <= decision.reset_after <= limit.seconds
         if decision.allowed:
-            accepted.append(world.now_ms)
+            world.accepted_of.setdefault(key, []).append(world.now_ms)
 
     tasks = []
     for kind, value in operations:
         if kind == "arrive":
-            tasks.append(asyncio.ensure_future(request(limiters[value % processes])))
+            key = KEYS[(value // 4) % principals]
+            tasks.append(asyncio.ensure_future(request(limiters[value % processes], key)))
         elif kind == "deliver" and world.in_flight:
             world.in_flight.pop(value % len(world.in_flight)).set_result(None)
         elif kind == "tick":
@@ -126,17 +160,18 @@ async def _simulate(
         world.in_flight.pop(0).set_result(None)
         await _settle()
     await asyncio.gather(*tasks)
-    return world, accepted
+    return world, world.accepted_of.get(KEY, [])
 
 
-def _check(world: World, accepted: list[int], limit: RateLimit) -> None:
-    per_window = [0] * len(world.windows)
+def _check(world: World, accepted: list[int], limit: RateLimit, windows: list[Window] | None = None) -> None:
+    windows = world.windows if windows is None else windows
+    per_window = [0] * len(windows)
     for at in accepted:
-        inside = [i for i, w in enumerate(world.windows) if w.start <= at < w.end]
-        assert inside, f"accepted at {at} ms outside every window {world.windows}"
+        inside = [i for i, w in enumerate(windows) if w.start <= at < w.end]
+        assert inside, f"accepted at {at} ms outside every window {windows}"
         per_window[inside[0]] += 1
-    assert all(count <= limit.amount for count in per_window), (per_window, world.windows)
-    for window, count in zip(world.windows, per_window, strict=True):
+    assert all(count <= limit.amount for count in per_window), (per_window, windows)
+    for window, count in zip(windows, per_window, strict=True):
         assert count <= window.used
 
 
@@ -155,6 +190,42 @@ def test_processes_leasing_over_random_schedules_never_exceed_the_limit(
     limit = RateLimit(amount, "second")
     world, accepted = asyncio.run(_simulate(limit, processes, max_chunk, divisor, offsets, operations))
     _check(world, accepted, limit)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    amount=st.integers(1, 400),
+    processes=st.integers(1, 3),
+    max_chunk=st.integers(4, 64),
+    divisor=st.integers(1, 16),
+    offsets=st.lists(st.integers(-(10**9), 10**9), min_size=4, max_size=4),
+    operations=st.lists(operation, min_size=20, max_size=400),
+)
+def test_principals_whose_leases_ride_together_never_exceed_their_limits(
+    amount: int, processes: int, max_chunk: int, divisor: int, offsets: list[int], operations: list[tuple[str, int]]
+) -> None:
+    limit = RateLimit(amount, "second")
+    world, _ = asyncio.run(_simulate(limit, processes, max_chunk, divisor, offsets, operations, principals=3))
+    for key in KEYS:
+        _check(world, world.accepted_of.get(key, []), limit, world.windows_of.get(key, []))
+
+
+def test_a_refill_carries_the_principals_down_to_half_their_chunk() -> None:
+    """Three principals, one process, one request at a time in turn: far from the limit a
+    refill carries the others' leases, and each principal still gets exactly its limit."""
+    limit = RateLimit(400, "minute")  # chunks of 50, 43, 38, ... (what is left ÷ 8)
+    operations: Operations = []
+    for _ in range(400):
+        for principal in range(3):
+            operations += [("arrive", principal * 4), ("deliver", 0), ("deliver", 0)]
+    world, _ = asyncio.run(_simulate(limit, 1, 64, 8, [0, 0, 0, 0], operations, principals=3))
+
+    assert [len(world.accepted_of[key]) for key in KEYS] == [400, 400, 400]
+    assert world.trips[:3] == [1, 1, 1]  # each principal's first lease, on its own
+    # Far from the limit, every refill carried the other two (chunks of 4 and more); near it,
+    # where a chunk is under 4 units, each lease goes alone, as before.
+    assert world.trips.count(3) >= 15
+    assert set(world.trips) == {1, 3}
 
 
 @settings(max_examples=80, deadline=None)

@@ -12,6 +12,13 @@ limit in a window. Units a process holds when the window ends are dropped, never
 `Remaining` is `limit - granted + held`: exact with one process, and near the limit (where
 every request leases one unit); with several processes far from the limit it is as of this
 process's last lease. A principal found exhausted is refused locally until the window ends.
+
+Leases travel together: the lease a principal's refill sends carries, in the same round trip
+(one pipeline, each lease still its own atomic script), those of up to `MAX_RIDERS` other
+principals this process has spent down to half their chunk. A round trip costs far more than
+the script it carries, so under load a process makes a fraction of the round trips for the same
+units; a rider only leases a little sooner than it would have, and every unit is still granted
+before it is spent.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from redis.exceptions import NoScriptError
 
 from musicez.adapters.redis.client import AnyRedis, redis_outages
 from musicez.application.ports import RateDecision
@@ -49,13 +58,14 @@ class Grant:
 
 
 class _Held:
-    __slots__ = ("end", "refill_at", "units", "used")
+    __slots__ = ("end", "refill_at", "ride_at", "units", "used")
 
     def __init__(self, units: int, used: int, end: float) -> None:
         self.units = units  # granted to this process, not yet spent
         self.used = used  # granted in the window in total, as of the last lease
         self.end = end  # local monotonic time at which this window's units stop being spendable
         self.refill_at = refill_point(units)  # spending down to this many units leases the next chunk
+        self.ride_at = ride_point(units)  # ... and down to this many, it may ride along another's lease
 
 
 def refill_point(granted: int) -> int:
@@ -64,10 +74,17 @@ def refill_point(granted: int) -> int:
     return granted // 4 if granted >= 4 else -1
 
 
+def ride_point(granted: int) -> int:
+    """How many units may be left when the next chunk may ride along with another principal's
+    lease: half the chunk just granted (-1, never, for chunks under 4, as `refill_point`)."""
+    return granted // 2 if granted >= 4 else -1
+
+
 class LeasedRateLimiter:
     """The per-principal limiter: `hit` spends a locally held unit, leasing a chunk when none is left."""
 
     MAX_HELD = 100_000
+    MAX_RIDERS = 15  # other principals' leases one round trip carries
     MAX_WAITS = 8
     MAX_ENDED = 3  # leases again after a window that ended while its lease was on the way
 
@@ -81,6 +98,9 @@ class LeasedRateLimiter:
         # the limit a principal is held against is the same object from request to request.
         self._latest: dict[str, tuple[RateLimit, _Held]] = {}
         self._pending: dict[tuple[str, RateLimit], asyncio.Future[None]] = {}
+        # Principals spent down to their ride point: their next lease goes with the next refill
+        # (what each held when it got here, so one that was reset or replaced since is skipped).
+        self._riders: dict[tuple[str, RateLimit], _Held] = {}
         self._resets = 0  # how many resets so far: a lease sent before one brings back no units
 
     @staticmethod
@@ -103,8 +123,12 @@ class LeasedRateLimiter:
                 now = self._clock()
                 if now < held.end:
                     held.units -= 1
-                    if held.units == held.refill_at:
-                        self._refill(key, limit, now)
+                    units = held.units
+                    if units <= held.ride_at:  # (ride_at >= refill_at)
+                        if units == held.refill_at:
+                            self._refill(key, limit, now)
+                        elif units == held.ride_at:
+                            self._riders[(key, limit)] = held
                     amount = limit.amount
                     remaining = max(0, amount - held.used) + held.units
                     return _decision((True, amount, min(amount, remaining), max(1, math.ceil(held.end - now))))
@@ -116,7 +140,8 @@ class LeasedRateLimiter:
         are ever spent, and a chunk that lands in a later window starts that window afresh. The
         lease counts as in flight from now on (a request that runs out meanwhile waits for it
         instead of sending a second one). A failed refill is dropped: the request that then
-        finds nothing held leases itself (and answers 503 if the store is down)."""
+        finds nothing held leases itself (and answers 503 if the store is down). Riders (see the
+        module) go with it, each claimed as its own lease on the way."""
         slot = (key, limit)
         held = self._held.get(slot)
         if held is not None and held.used >= limit.amount:  # none left to lease
@@ -127,16 +152,42 @@ class LeasedRateLimiter:
             return
         if done is None:  # a lease is on its way already
             return
-        task = asyncio.get_running_loop().create_task(self._background_lease(slot, now, done))
+        self._riders.pop(slot, None)
+        batch = [(slot, done), *self._take_riders(now)]
+        task = asyncio.get_running_loop().create_task(self._background_lease(batch, now))
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
 
-    async def _background_lease(self, slot: tuple[str, RateLimit], sent: float, done: asyncio.Future[None]) -> None:
+    def _take_riders(self, now: float) -> list[tuple[tuple[str, RateLimit], asyncio.Future[None]]]:
+        """Up to MAX_RIDERS principals still at or under their ride point in a live window with
+        budget left and no lease on its way, each claimed."""
+        taken: list[tuple[tuple[str, RateLimit], asyncio.Future[None]]] = []
+        riders = self._riders
+        while riders and len(taken) < self.MAX_RIDERS:
+            slot, was = riders.popitem()
+            held = self._held.get(slot)
+            if held is not was or now >= held.end or held.used >= slot[1].amount or held.units > held.ride_at:
+                continue
+            done = self._claim(slot)
+            if done is not None:
+                taken.append((slot, done))
+        return taken
+
+    async def _background_lease(
+        self, batch: list[tuple[tuple[str, RateLimit], asyncio.Future[None]]], sent: float
+    ) -> None:
         try:
-            with contextlib.suppress(Exception):  # see `_refill`: the request path leases (and reports) itself
-                await self._lease(slot, sent)
+            resets = self._resets
+            # see `_refill`: a lease that failed is dropped, the request path leases (and reports) itself
+            with contextlib.suppress(Exception):
+                grants = await self._store.lease_many([slot for slot, _ in batch])
+                now = self._clock()
+                for (slot, _), grant in zip(batch, grants, strict=True):
+                    if isinstance(grant, Grant):
+                        self._apply(slot, sent, resets, grant, now)
         finally:
-            self._release(slot, done)
+            for slot, done in batch:
+                self._release(slot, done)
 
     async def aclose(self) -> None:
         """Before the store's connection closes: no refill is left on the way."""
@@ -204,7 +255,12 @@ class LeasedRateLimiter:
     async def _lease(self, slot: tuple[str, RateLimit], sent: float) -> tuple[_Held, float]:
         resets = self._resets
         grant = await self._store.lease(*slot)
-        now = self._clock()
+        return self._apply(slot, sent, resets, grant, self._clock())
+
+    def _apply(
+        self, slot: tuple[str, RateLimit], sent: float, resets: int, grant: Grant, now: float
+    ) -> tuple[_Held, float]:
+        """What a lease sent at `sent` (before `resets` resets) brought back, read at `now`."""
         if self._resets != resets:  # its units were counted in a window a reset has since cleared
             return _Held(0, 0, sent), now  # already over: the caller leases again
         # Measured from before the lease was sent, less a millisecond (the store's own rounding):
@@ -216,6 +272,7 @@ class LeasedRateLimiter:
             held.used = max(held.used, grant.used)
             held.end = min(held.end, end)
             held.refill_at = refill_point(grant.granted)
+            held.ride_at = ride_point(grant.granted)
         else:
             held = _Held(grant.granted, grant.used, end)
             self._keep(slot, held, now)
@@ -229,6 +286,7 @@ class LeasedRateLimiter:
                 del table[stale]
             if len(table) >= self.MAX_HELD:
                 table.clear()  # dropping held units only ever under-spends
+            self._riders.clear()  # (only ever a lease sooner or later)
             self._latest = {key: latest for key, latest in self._latest.items() if (key, latest[0]) in table}
         table[slot] = held
 
@@ -254,6 +312,17 @@ class QuotaStore:
 
     async def lease(self, key: str, limit: RateLimit) -> Grant:
         raise NotImplementedError
+
+    async def lease_many(self, slots: list[tuple[str, RateLimit]]) -> list[Grant | Exception]:
+        """Several leases, in one round trip where the store can (each still atomic on its own):
+        each one's grant, or the exception that lease ended in."""
+        results: list[Grant | Exception] = []
+        for key, limit in slots:
+            try:
+                results.append(await self.lease(key, limit))
+            except Exception as error:  # handed back in its place
+                results.append(error)
+        return results
 
     async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
         """(units granted in the current window, milliseconds until it ends; 0 if none is open)"""
@@ -355,6 +424,39 @@ class RedisQuotaStore(QuotaStore):
                 keys=[self._key(key, limit)], args=[limit.amount, limit.seconds * 1000, *self._args]
             )
         return Grant(int(granted), int(used), int(ttl))
+
+    async def lease_many(self, slots: list[tuple[str, RateLimit]]) -> list[Grant | Exception]:
+        """One pipeline of the lease script's EVALSHA, one per slot (not a transaction: each
+        script is atomic on its own, and on Redis Cluster each goes to its principal's slot). A
+        lease the server answered NOSCRIPT (a restart or SCRIPT FLUSH) is sent again alone, which
+        loads the script."""
+        if len(slots) == 1:
+            return await super().lease_many(slots)
+        async with redis_outages("rate limiter"):
+            pipe = self._client.pipeline(transaction=False)
+            for key, limit in slots:
+                # (as a raw command: redis-py's cluster pipeline refuses its `evalsha` method, not
+                # the command, whose one key it routes to that key's slot)
+                pipe.execute_command(
+                    "EVALSHA",
+                    self._lease.sha,
+                    1,
+                    self._key(key, limit),
+                    limit.amount,
+                    limit.seconds * 1000,
+                    *self._args,
+                )
+            replies = await pipe.execute(raise_on_error=False)
+        results: list[Grant | Exception] = []
+        for (key, limit), reply in zip(slots, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                results.extend(await super().lease_many([(key, limit)]))
+            elif isinstance(reply, Exception):
+                results.append(reply)
+            else:
+                granted, used, ttl = reply
+                results.append(Grant(int(granted), int(used), int(ttl)))
+        return results
 
     async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
         name = self._key(key, limit)
