@@ -302,6 +302,7 @@ class LeasedRateLimiter:
     async def reset(self, key: str, limit: RateLimit) -> None:
         self._resets += 1
         self._held.pop((key, limit), None)
+        self._riders.pop((key, limit), None)
         self._latest.pop(key, None)
         await self._store.clear(key, limit)
         self._resets += 1  # and what was granted while the clear was on the way
