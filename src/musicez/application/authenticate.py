@@ -23,6 +23,7 @@ from musicez.domain.api_key import ApiKey, PresentedKey
 from musicez.domain.errors import InvalidApiKey, MissingCredentials, TokenRevoked
 from musicez.domain.events import ApiKeyInvalid
 from musicez.domain.principal import ApiKeyPrincipal, Principal, UserPrincipal
+from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import Session
 
 # How many principals the guard keeps for reuse, per kind. Only credentials that authenticated get
@@ -175,14 +176,15 @@ class AuthenticateRequest:
             principal = self.api_key.execute_nowait(api_key, client)
         else:
             raise MissingCredentials()
-        if principal is None:
-            return None
-        limit = self.throttle_policy.per_principal
-        if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
-            limit = principal.rate_limit
-        if self.throttle.hit_nowait(principal.rate_key, limit) is None:
+        if principal is None or self.throttle.hit_nowait(principal.rate_key, self._limit_of(principal)) is None:
             return None
         return principal
+
+    def _limit_of(self, principal: Principal) -> RateLimit:
+        """The per-principal limit: an API key's own, else the policy's."""
+        if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
+            return principal.rate_limit
+        return self.throttle_policy.per_principal
 
     async def execute(self, bearer_token: str | None, api_key: str | None, client: str | None = None) -> Principal:
         if bearer_token is None and api_key is None:
@@ -200,9 +202,7 @@ class AuthenticateRequest:
             principal = self.api_key.execute_nowait(api_key, client)
             if principal is None:
                 principal = await self.api_key.execute(api_key, client)
-        limit = self.throttle_policy.per_principal
-        if isinstance(principal, ApiKeyPrincipal) and principal.rate_limit is not None:
-            limit = principal.rate_limit
+        limit = self._limit_of(principal)
         # Its decision fills RateLimit-*; a unit held here needs no coroutine either.
         if self.throttle.hit_nowait(principal.rate_key, limit) is None:
             await self.throttle.hit(principal.rate_key, limit)
