@@ -1,6 +1,10 @@
 """Profile the app in-process: ASGI calls straight into the app (no server, no sockets).
 
     uv run python bench/profile_app.py [--n 5000] [--rounds 1] [--profile] [--route live|me_jwt|me_key|refresh]
+                                       [--concurrency 1]
+
+--concurrency C runs C requests at a time (each `refresh` on its own session's chain), as a
+server under load does: what shares round trips then (a rotation's Redis call) shows.
 
 Uses embedded SQLite and the local Redis (MUSICEZ_REDIS_URL or redis://127.0.0.1:6379/0)
 under a throwaway prefix; prints µs per request and, with --profile, the top of cProfile.
@@ -114,6 +118,23 @@ async def registered_app(**settings: Any) -> AsyncIterator[tuple[Litestar, dict[
         await client.aclose()
 
 
+async def more_refresh_tokens(app: Litestar, grant: dict[str, Any], count: int) -> list[str]:
+    """`count` more sessions of the registered user, opened by the `SessionOpener` login uses."""
+    if count <= 0:
+        return []
+    from musicez.application.ports import UnitOfWork
+    from musicez.application.session_opening import SessionOpener
+    from musicez.domain.ids import UserId
+
+    async with app.state.musicez.container() as scope:
+        opener = await scope.get(SessionOpener)
+        uow = await scope.get(UnitOfWork)
+        async with uow:
+            user = await uow.users.get(UserId(uuid.UUID(grant["user"]["id"])))
+    assert user is not None
+    return [(await opener.open(user, "profile")).refresh_token for _ in range(count)]
+
+
 async def api_key(app: Litestar) -> str:
     """A key made by the use case `musicez api-keys create` runs, through the app's own container."""
     from musicez.application.api_keys import CreateApiKey
@@ -129,10 +150,12 @@ async def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--route", default="all")
+    parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
     async with registered_app(rate_limit="1000000/minute", refresh_session_limit="1000000/minute") as (app, grant):
         token = grant["access_token"]
         chain = [grant["refresh_token"]]  # the refresh route rotates this chain, one link a call
+        chains = [chain, *[[token] for token in await more_refresh_tokens(app, grant, args.concurrency - 1)]]
         key = await api_key(app)
         routes = {
             "live": ("GET", "/health/live", []),
@@ -158,15 +181,20 @@ async def main() -> None:
                 cpu_started = time.process_time()
                 if profiler:
                     profiler.enable()
-                for _ in range(args.n):
+                for _ in range(args.n // len(chains)):
                     if name == "refresh":
-                        status, body = await call(app, method, path, headers, refresh_body(chain))
-                        chain[0] = json.loads(body)["refresh_token"]
+                        answers = await asyncio.gather(
+                            *(call(app, method, path, headers, refresh_body(c)) for c in chains)
+                        )
+                        for c, (_, body) in zip(chains, answers, strict=True):
+                            c[0] = json.loads(body)["refresh_token"]
+                        status = answers[-1][0]
                     else:
-                        status, body = await call(app, method, path, headers)
+                        answers = await asyncio.gather(*(call(app, method, path, headers) for _ in chains))
+                        status, body = answers[-1]
                 if profiler:
                     profiler.disable()
-                cpu = (time.process_time() - cpu_started) / args.n * 1e6
+                cpu = (time.process_time() - cpu_started) / (args.n // len(chains) * len(chains)) * 1e6
                 best[name] = min(best.get(name, cpu), cpu)
                 if profiler and os.environ.get("PROFILE_OUT"):
                     profiler.dump_stats(f"{os.environ['PROFILE_OUT']}.{name}")

@@ -550,7 +550,7 @@ async def test_a_session_uses_the_same_redis_memory_after_1_and_after_10000_rota
             async with client.pipeline(transaction=False) as pipe:
                 for generation in range(batch, min(batch + 1000, 10_000)):
                     # redis-py runs a script on a pipeline too, though its annotation names clients only
-                    await store._rotate(keys=keys, args=rotate_args(generation), client=pipe)  # type: ignore[arg-type]  # noqa: SLF001
+                    await store._rotate.script(keys=keys, args=rotate_args(generation), client=pipe)  # type: ignore[arg-type]  # noqa: SLF001
                 replies = await pipe.execute()
             assert all(_text(reply[0]) == "rotated" for reply in replies)
         await rotate_to(10_000)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from musicez.adapters.redis.batching import ScriptBatch
 from musicez.adapters.redis.client import AnyRedis, redis_outages
 from musicez.adapters.redis.session_scripts import CREATE, ENDED_REASON, REVOKE, REVOKE_ALL, ROTATE
 from musicez.domain.ids import SessionId, UserId
@@ -58,7 +59,9 @@ class RedisSessionStore:
         self._prefix = prefix
         self._linger_ms = str(linger_seconds * 1000)
         self._create = client.register_script(CREATE)
-        self._rotate = client.register_script(ROTATE)
+        # Refreshes arriving together share round trips (batching.py): a rotation is a busy
+        # worker's most frequent Redis call.
+        self._rotate = ScriptBatch(client, client.register_script(ROTATE))
         self._revoke = client.register_script(REVOKE)
         self._revoke_all = client.register_script(REVOKE_ALL)
         self._ended_reason = client.register_script(ENDED_REASON)
@@ -121,7 +124,7 @@ class RedisSessionStore:
             self._linger_ms,
         ]
         async with redis_outages():
-            result = await self._rotate(keys=self._keys(user_id, session_id), args=args)
+            result = await self._rotate(self._keys(user_id, session_id), args)
         outcome = RotationOutcome(_text(result[0]))
         if outcome is RotationOutcome.LIMITED:
             wait = int(result[1])
