@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,14 @@ async def contract_postgres_sessions(services: Services) -> AsyncIterator[async_
     finally:
         await engine.dispose()
         await drop_database(services.database_url, url)
+
+
+@pytest.fixture
+def event_loop_for_hypothesis() -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop of the test's own, for a synchronous Hypothesis test that drives it example by example
+    (a state machine step by step)."""
+    loop = asyncio.new_event_loop()
+    try:
+        yield loop
+    finally:
+        loop.close()

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -459,16 +458,6 @@ class RefreshMachine(RuleBasedStateMachine):
 
 
 # --- the tests ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def event_loop_for_hypothesis() -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop of this test's own: the state machine is synchronous and drives it step by step."""
-    loop = asyncio.new_event_loop()
-    try:
-        yield loop
-    finally:
-        loop.close()
 
 
 def run_machine(loop: asyncio.AbstractEventLoop, backend: Backend) -> None:

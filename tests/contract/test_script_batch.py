@@ -28,13 +28,9 @@ return ARGV[1]
 
 
 @pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop of the test's own: Hypothesis drives it example by example."""
-    own = asyncio.new_event_loop()
-    try:
-        yield own
-    finally:
-        own.close()
+def loop(event_loop_for_hypothesis: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+    """The test's own loop (Hypothesis drives it example by example)."""
+    return event_loop_for_hypothesis
 
 
 @pytest.fixture(params=["redis", "redis-cluster"])
