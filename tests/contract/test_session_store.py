@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -717,6 +718,33 @@ async def test_without_grace_every_loser_of_a_race_is_reuse(subject: StoreUnderT
     ]
     winner = await rotation_of(subject, session, "h1", "h2", at(subject, 2), grace=0)
     assert (winner.outcome, winner.reason) == (RotationOutcome.INVALID, EndReason.REUSE_DETECTED)
+
+
+async def test_rotations_that_coincide_each_get_their_own_answer(subject: StoreUnderTest) -> None:
+    """A worker sends rotations that coincide together (on Redis, one pipeline; on Cluster, across
+    the masters): each is still its own atomic rotation, answered to its own caller."""
+    sessions = [make_session(subject.now) for _ in range(40)]  # 40 users: slots across the Cluster
+    for session in sessions:
+        await subject.store.create(session, "h0")
+
+    first = await asyncio.gather(*(rotation_of(subject, s, "h0", "h1", at(subject, 1)) for s in sessions))
+
+    assert [r.outcome for r in first] == [RotationOutcome.ROTATED] * 40
+    assert [(r.session.id, r.session.user_id) for r in first if r.session] == [(s.id, s.user_id) for s in sessions]
+    # Six presentations of one token race (no grace) among the others' rotations, all at once.
+    raced, others = sessions[0], sessions[1:]
+    calls = [
+        *(rotation_of(subject, raced, "h1", "h2", at(subject, 2), grace=0) for _ in range(6)),
+        *(rotation_of(subject, s, "h1", "h2", at(subject, 2)) for s in others),
+    ]
+    second = await asyncio.gather(*calls)
+
+    assert Counter((r.outcome.value, r.reason) for r in second[:6]) == Counter(
+        {("rotated", None): 1, ("reused", None): 1, ("reused", EndReason.REUSE_DETECTED): 4}
+    )
+    assert [r.outcome for r in second[6:]] == [RotationOutcome.ROTATED] * 39
+    assert await subject.store.get(raced.user_id, raced.id) is None  # the theft ended it
+    assert all([await subject.store.get(s.user_id, s.id) for s in others])
 
 
 async def test_only_theft_remembers_a_generation(subject: StoreUnderTest) -> None:
