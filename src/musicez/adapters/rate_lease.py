@@ -31,8 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from redis.exceptions import NoScriptError
-
+from musicez.adapters.redis.batching import evalsha_each
 from musicez.adapters.redis.client import AnyRedis, redis_outages
 from musicez.application.ports import RateDecision
 from musicez.domain.rate_limit import RateLimit
@@ -427,37 +426,18 @@ class RedisQuotaStore(QuotaStore):
         return Grant(int(granted), int(used), int(ttl))
 
     async def lease_many(self, slots: list[tuple[str, RateLimit]]) -> list[Grant | Exception]:
-        """One pipeline of the lease script's EVALSHA, one per slot (not a transaction: each
-        script is atomic on its own, and on Redis Cluster each goes to its principal's slot). A
-        lease the server answered NOSCRIPT (a restart or SCRIPT FLUSH) is sent again alone, which
-        loads the script."""
+        """One pipeline of the lease script's EVALSHA, one per slot (`evalsha_each`: each lease
+        atomic on its own, on Redis Cluster in its principal's slot; one answered NOSCRIPT is sent
+        again alone, which loads the script)."""
         if len(slots) == 1:
             return await super().lease_many(slots)
+        calls = [([self._key(key, limit)], [limit.amount, limit.seconds * 1000, *self._args]) for key, limit in slots]
         async with redis_outages("rate limiter"):
-            pipe = self._client.pipeline(transaction=False)
-            for key, limit in slots:
-                # (as a raw command: redis-py's cluster pipeline refuses its `evalsha` method, not
-                # the command, whose one key it routes to that key's slot)
-                pipe.execute_command(
-                    "EVALSHA",
-                    self._lease.sha,
-                    1,
-                    self._key(key, limit),
-                    limit.amount,
-                    limit.seconds * 1000,
-                    *self._args,
-                )
-            replies = await pipe.execute(raise_on_error=False)
-        results: list[Grant | Exception] = []
-        for (key, limit), reply in zip(slots, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                results.extend(await super().lease_many([(key, limit)]))
-            elif isinstance(reply, Exception):
-                results.append(reply)
-            else:
-                granted, used, ttl = reply
-                results.append(Grant(int(granted), int(used), int(ttl)))
-        return results
+            replies = await evalsha_each(self._client, self._lease, calls)
+        return [
+            reply if isinstance(reply, Exception) else Grant(int(reply[0]), int(reply[1]), int(reply[2]))
+            for reply in replies
+        ]
 
     async def peek(self, key: str, limit: RateLimit) -> tuple[int, int]:
         name = self._key(key, limit)

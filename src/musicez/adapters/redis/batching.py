@@ -71,16 +71,10 @@ class ScriptBatch:
             return
         try:
             if len(waiting) == 1:
-                keys, args, reply = waiting[0]
+                keys, args, _ = waiting[0]
                 replies: list[Any] = [await self._script(keys=keys, args=args)]
             else:
-                pipe = self._client.pipeline(transaction=False)
-                sha = self._script.sha
-                for keys, args, _ in waiting:
-                    # (a raw command: redis-py's cluster pipeline refuses its `evalsha` method, not
-                    # the command, which it routes to the slot of its keys)
-                    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
+                replies = await evalsha_each(self._client, self._script, [(keys, args) for keys, args, _ in waiting])
         except Exception as error:  # the round trip failed: every caller in it fails with it
             for _, _, reply in waiting:
                 if not reply.done():
@@ -90,16 +84,33 @@ class ScriptBatch:
             for _, _, reply in waiting:
                 reply.cancel()
             raise
-        for (keys, args, reply), answer in zip(waiting, replies, strict=True):
-            outcome = answer
-            if isinstance(answer, NoScriptError) and not reply.done():
-                try:
-                    outcome = await self._script(keys=keys, args=args)
-                except Exception as error:
-                    outcome = error
+        for (_, _, reply), outcome in zip(waiting, replies, strict=True):
             if reply.done():
                 continue
             if isinstance(outcome, Exception):
                 reply.set_exception(outcome)
             else:
                 reply.set_result(outcome)
+
+
+async def evalsha_each(
+    client: AnyRedis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[str | int]]]
+) -> list[Any]:
+    """One pipeline of `script`'s EVALSHA, one per (keys, args): each call's reply, or its error in
+    its place. Not a transaction: each script is atomic on its own, and on Redis Cluster each goes
+    to the slot of its keys. A call the server answered NOSCRIPT (a restart, SCRIPT FLUSH) is sent
+    again alone through the script object, which loads the script. A failure of the round trip
+    itself raises."""
+    pipe = client.pipeline(transaction=False)
+    for keys, args in calls:
+        # (a raw command: redis-py's cluster pipeline refuses its `evalsha` method, not the
+        # command, which it routes to the slot of its keys)
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    replies: list[Any] = await pipe.execute(raise_on_error=False)
+    for i, ((keys, args), reply) in enumerate(zip(calls, replies, strict=True)):
+        if isinstance(reply, NoScriptError):
+            try:
+                replies[i] = await script(keys=keys, args=args)
+            except Exception as error:
+                replies[i] = error
+    return replies
