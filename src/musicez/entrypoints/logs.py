@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from typing import Any
 
+import msgspec
 import structlog
 
 from musicez.entrypoints.settings import Settings
@@ -32,7 +35,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=json_line)
         if json_lines
         # Plain tracebacks: the default (rich) formatter prints every frame's local variables,
         # which would put request bodies (passwords) and headers (tokens) in the log.
@@ -80,6 +83,28 @@ def log_safe(text: str, limit: int) -> str:
     if text.isprintable() and "\\" not in text:
         return text
     return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _unknown(value: Any) -> Any:
+    """What a log line says of a value (or a dict key) JSON has no type for: its `__structlog__()`
+    if it has one, else its repr (structlog's own fallback)."""
+    method = getattr(value, "__structlog__", None)
+    return method() if callable(method) else repr(value)
+
+
+_LINE_ENCODER = msgspec.json.Encoder(enc_hook=_unknown)
+
+
+def json_line(event: structlog.types.EventDict, **_: Any) -> str:
+    """A record as one compact JSON line, ASCII only (as `json.dumps` writes it by default): a
+    client-chosen value cannot put a line separator (U+2028), a bidi control or any other
+    non-ASCII character raw into the log. msgspec writes the line in a quarter of the stdlib's
+    time (every security event, a refresh's included, is a line); the rare line with non-ASCII
+    text is decoded and written again with the stdlib, which escapes it."""
+    line = _LINE_ENCODER.encode(event)
+    if line.isascii():
+        return line.decode("ascii")
+    return json.dumps(msgspec.json.decode(line), separators=(",", ":"))
 
 
 def _identity(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
