@@ -45,7 +45,7 @@ LINK_TOKEN_BYTES = 32
 class SecurityMailPolicy:
     security_url: str = "http://localhost:8000/not-me"
     link_ttl: int = 7 * 86400
-    # Security mails to one address; over it the event is still recorded, no mail goes out.
+    # Security mails of one kind to one address; over it the event is still recorded, no mail goes out.
     per_address: RateLimit = field(default_factory=lambda: RateLimit(5, "hour"))
     product_name: str = "MusicEZ"
 
@@ -107,7 +107,10 @@ class SendSecurityMail:
         if user is None:
             return
         address = user.email.value
-        decision = await self.limiter.hit(f"security-mail:{address.lower()}", self.security_mail_policy.per_address)
+        # Counted per kind: a run of new sign-ins (a password guessed) cannot spend the quota that
+        # the "password changed" mail of the takeover after them needs.
+        key = f"security-mail:{notice.kind}:{address.lower()}"
+        decision = await self.limiter.hit(key, self.security_mail_policy.per_address)
         if not decision.allowed:
             self.events.record(SecurityMailSuppressed(kind=notice.kind, user_id=str(user.id)))
             return

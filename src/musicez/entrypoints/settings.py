@@ -121,7 +121,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     bcrypt_max_wait: Annotated[float, msgspec.Meta(gt=0, le=30)] = 1.0
 
     # -- security activity and security mails (issue 15) ---------------------------------
-    security_mail_rate_limit: RateLimit = RateLimit(5, "hour")  # "new sign-in" / "password changed" mails per address
+    security_mail_rate_limit: RateLimit = RateLimit(5, "hour")  # mails per address and kind
     security_link_ttl: Seconds = 7 * 86400  # how long a "this wasn't me" link works
     not_me_failure_limit: RateLimit = RateLimit(60, "minute")  # bad not-me tokens per client address
     activity_purge_interval: Seconds = 3600  # how often expired activity is deleted
