@@ -91,7 +91,9 @@ EmailField = Annotated[
         description="An email address. Trimmed, and compared case-insensitively after Unicode (NFKC) folding, "
         "so `ADA@example.com` and `ada@example.com` are one account. Mail must be able to reach it: the domain "
         "has a dot, is no IP literal and no special-use name (" + ", ".join(f"`.{d}`" for d in REFUSED_DOMAINS) + "; "
-        "`.test` is admitted), and the local part is not quoted",
+        "`.test` is admitted), and the local part is not quoted. The pattern states a part of what is accepted that "
+        "every address it admits is: letters, digits and inner hyphens in each domain label (an internationalized "
+        "domain in its ASCII form is accepted too, but not stated), and no control, format or space character",
         examples=[Example(value=samples.EMAIL)],
     ),
 ]
