@@ -177,8 +177,11 @@ async def test_failed_logins_and_endings_are_in_their_users_feed_only(client: Cl
     tablet = await logged_in(client, address, "Tablet")
     phone = await logged_in(client, address, "Phone")
     watch = await logged_in(client, address, "Watch")
+    pad = await logged_in(client, address, "Pad")
     assert (await client.post("/auth/logout", headers=bearer(watch))).status_code == 204
     response = await client.delete(f"/auth/sessions/{tablet['session_id']}", headers=bearer(laptop))
+    assert response.status_code == 204
+    response = await client.delete(f"/auth/sessions/{pad['session_id']}", headers=bearer(pad))
     assert response.status_code == 204
     assert (await client.post("/auth/logout-others", headers=bearer(laptop))).status_code == 204
     assert (await client.post("/auth/logout-all", headers=bearer(laptop))).status_code == 204
@@ -190,8 +193,10 @@ async def test_failed_logins_and_endings_are_in_their_users_feed_only(client: Cl
         "session_ended",  # logout-all: the laptop
         "session_ended",  # logout-others: the phone and the first session
         "session_ended",
+        "session_ended",  # the pad's DELETE of itself: not POST /auth/logout, so an ending (API.md)
         "session_ended",  # DELETE of the tablet from the laptop
         "logout",  # the watch
+        "login",
         "login",
         "login",
         "login",
@@ -206,11 +211,13 @@ async def test_failed_logins_and_endings_are_in_their_users_feed_only(client: Cl
     assert set(others) == {phone["session_id"], first["session_id"]}
     assert {i["detail"]["reason"] for i in others.values()} == {"ended_from_other_device"}
     assert others[phone["session_id"]]["device_name"] == "Phone"
-    assert items[4]["session_id"] == tablet["session_id"]
-    assert items[4]["detail"] == {"reason": "ended_from_other_device"}
-    assert items[5]["session_id"] == watch["session_id"]
-    assert items[5]["device_name"] == "Watch"
-    assert items[10]["device_name"] == "Laptop"
+    assert items[4]["session_id"] == pad["session_id"]
+    assert (items[4]["detail"], items[4]["device_name"]) == ({"reason": "logout"}, "Pad")
+    assert items[5]["session_id"] == tablet["session_id"]
+    assert items[5]["detail"] == {"reason": "ended_from_other_device"}
+    assert items[6]["session_id"] == watch["session_id"]
+    assert items[6]["device_name"] == "Watch"
+    assert items[12]["device_name"] == "Laptop"
     assert all(i["new_device"] is None for i in items if i["type"] != "login")
     assert types(await feed(client, outsider)) == ["login"]
 

@@ -103,7 +103,9 @@ def activity_for(event: str, fields: dict[str, object], now: datetime, new_id: C
             return [_Pending(item(ActivityType.LOGIN_FAILED))]
         case "session_revoked":
             end = reason if isinstance(reason, str) else EndReason.LOGOUT
-            if end == EndReason.LOGOUT:
+            # API.md: `logout` is the session that called `POST /auth/logout`; a session deleting
+            # itself (`DELETE /auth/sessions/{own id}`) is one of "every other ending".
+            if end == EndReason.LOGOUT and not fields.get("by_delete"):
                 return [_Pending(item(ActivityType.LOGOUT))]
             return [_Pending(item(ActivityType.SESSION_ENDED, detail={"reason": end, **by_admin}))]
         case "sessions_revoked":

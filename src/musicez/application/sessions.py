@@ -160,7 +160,9 @@ class RevokeSession:
         reason = EndReason.LOGOUT if own else EndReason.ENDED_FROM_OTHER_DEVICE
         if not await self.sessions.revoke(principal.user_id, session_id, reason=reason):
             raise SessionNotFound()
-        self.events.record(SessionRevoked(user_id=str(principal.user_id), session_id=str(session_id), reason=reason))
+        self.events.record(
+            SessionRevoked(user_id=str(principal.user_id), session_id=str(session_id), reason=reason, by_delete=True)
+        )
 
 
 @dataclass(frozen=True, slots=True)

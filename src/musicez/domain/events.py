@@ -134,6 +134,7 @@ class SessionRevoked(SecurityEvent):
     user_id: str
     session_id: str
     reason: str
+    by_delete: bool = False  # `DELETE /auth/sessions/{id}`, not `POST /auth/logout`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
