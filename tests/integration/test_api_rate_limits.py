@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -213,3 +216,50 @@ async def test_an_ipv4_mapped_peer_is_its_ipv4_address(make_settings: MakeSettin
             for client in (one, two, one, two)
         ]
         assert statuses == [202, 202, 202, 429]
+
+
+# Requests the framework refuses before the route's use case runs: a field of the wrong type, a
+# body that is no JSON, a body of another media type, a body over the size limit.
+REFUSED_EARLY: list[tuple[dict[str, Any], int]] = [
+    ({"json": {"email": 5, "password": "x"}}, 400),
+    ({"content": b"{", "headers": {"Content-Type": "application/json"}}, 400),
+    ({"content": b"email=a", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415),
+    ({"content": b'{"email": "' + b"a" * 20_000 + b'"}', "headers": {"Content-Type": "application/json"}}, 413),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "setting", "valid", "ok"),
+    [
+        ("/auth/register", "register_rate_limit", lambda: {"email": unique_email(), "password": STRONG_PASSWORD}, 201),
+        ("/auth/login", "login_client_rate_limit", lambda: {"email": unique_email(), "password": STRONG_PASSWORD}, 401),
+        ("/auth/password/forgot", "forgot_rate_limit", lambda: {"email": unique_email()}, 202),
+    ],
+)
+async def test_a_request_refused_before_its_use_case_is_counted_and_says_so(
+    make_settings: MakeSettings, path: str, setting: str, valid: Callable[[], dict[str, str]], ok: int
+) -> None:
+    """API.md: "Responses of limited routes carry RateLimit-*". A malformed request to a route
+    limited per client address counts against that limit like any other (no free way past it), and
+    its response says where the client stands; a request its use case counted counts once."""
+    amount = len(REFUSED_EARLY) + 2
+    async with AsyncTestClient(create_app(settings=make_settings(**{setting: f"{amount}/minute"}))) as client:
+        left = amount
+        for kwargs, status in REFUSED_EARLY:
+            response = await client.post(path, **kwargs)
+            assert response.status_code == status, response.text
+            left -= 1
+            assert (response.headers["ratelimit-limit"], response.headers["ratelimit-remaining"]) == (
+                str(amount),
+                str(left),
+            )
+            assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+        for _ in range(2):  # counted by the use case, once each
+            response = await client.post(path, json=valid())
+            assert response.status_code == ok, response.text
+            left -= 1
+            assert response.headers["ratelimit-remaining"] == str(left)
+        refused = await client.post(path, json={"email": 5})
+        assert refused.status_code == 400
+        assert (refused.headers["ratelimit-limit"], refused.headers["ratelimit-remaining"]) == (str(amount), "0")
+        assert_problem(await client.post(path, json=valid()), 429, "rate_limited")

@@ -87,6 +87,13 @@ def test_redis_outage_gives_503_and_recovers_without_restart(server: ServerProce
                 _assert_unavailable(refreshed, elapsed, f"/auth/refresh #{attempt}")
             login, elapsed = _timed(http.post, "/auth/login", json={"email": email, "password": STRONG_PASSWORD})
             _assert_unavailable(login, elapsed, "/auth/login")
+            # Refused before its use case for its own reason: still that answer, though nothing
+            # could count it against the per-client limit (refused_early.py)
+            malformed, elapsed = _timed(http.post, "/auth/register", json={"email": 5})
+            assert malformed.status_code == 400, malformed.text
+            assert malformed.json()["code"] == "validation_error"
+            assert "ratelimit-remaining" not in malformed.headers
+            assert elapsed < OUTAGE_BOUND + 1.0
             ready, elapsed = _timed(http.get, "/health/ready")
             assert ready.status_code == 503
             assert ready.json() == {"status": "unavailable"}

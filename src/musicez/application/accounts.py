@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.devices import DeviceTokens
-from musicez.application.policies import ThrottlePolicy
+from musicez.application.policies import ThrottlePolicy, client_limit
 from musicez.application.ports import Clock, EventSink, PasswordHasher, SecretGenerator, UnitOfWork
 from musicez.application.session_opening import SessionOpener, TokenGrant, clean_device_name
 from musicez.application.throttle import Throttle
@@ -61,7 +61,7 @@ class RegisterUser:
     devices: DeviceTokens
 
     async def execute(self, command: Credentials) -> TokenGrant:
-        await self.throttle.hit(f"register:{command.client}", self.throttle_policy.register_per_client)
+        await self.throttle.hit(*client_limit("register", command.client, self.throttle_policy))
         self.password_hasher.check_capacity()  # shed a storm before the database read
         email = Email.parse(command.email)
         self.password_policy.check(command.password, email)
@@ -95,7 +95,7 @@ class LoginUser:
     devices: DeviceTokens
 
     async def execute(self, command: Credentials) -> TokenGrant:
-        await self.throttle.hit(f"login-client:{command.client}", self.throttle_policy.login_per_client)
+        await self.throttle.hit(*client_limit("login", command.client, self.throttle_policy))
         try:
             email: Email | None = Email.parse(command.email)
         except ValidationFailed:

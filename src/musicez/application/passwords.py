@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from musicez.application.account_budget import AccountBudget, account_key
 from musicez.application.macs import reset_token_hash
-from musicez.application.policies import ResetPolicy, ThrottlePolicy
+from musicez.application.policies import ResetPolicy, ThrottlePolicy, client_limit
 from musicez.application.ports import (
     Clock,
     EventSink,
@@ -74,7 +74,7 @@ class AcceptPasswordResetRequest:
     throttle_policy: ThrottlePolicy
 
     async def execute(self, email: str, client: str) -> Email:
-        await self.throttle.hit(f"forgot-client:{client}", self.throttle_policy.forgot_per_client)
+        await self.throttle.hit(*client_limit("forgot", client, self.throttle_policy))
         return Email.parse(email)
 
 

@@ -33,6 +33,22 @@ class ThrottlePolicy:
     api_key_failures: RateLimit = field(default_factory=lambda: RateLimit(300, "hour"))
 
 
+CLIENT_LIMITED_ROUTES = ("login", "register", "forgot")  # API.md, Rate limits: per client address
+
+
+def client_limit(route: str, client: str, policy: ThrottlePolicy) -> tuple[str, RateLimit]:
+    """The per-client-address limit of a public route (`CLIENT_LIMITED_ROUTES`): its key for this
+    client and its amount. One place for both, so the use cases and the HTTP layer's count of a
+    request refused before its use case ran (a malformed body) are one count."""
+    if route == "login":
+        return f"login-client:{client}", policy.login_per_client
+    if route == "register":
+        return f"register:{client}", policy.register_per_client
+    if route == "forgot":
+        return f"forgot-client:{client}", policy.forgot_per_client
+    raise ValueError(f"no per-client limit for the route {route!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class ResetPolicy:
     token_ttl: int = 1800

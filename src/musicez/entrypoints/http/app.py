@@ -18,6 +18,8 @@ from musicez import __version__
 from musicez.application.activity import BackgroundWork, PurgeActivity
 from musicez.application.api_key_usage import FlushApiKeyUsage
 from musicez.application.authenticate import AuthenticateRequest
+from musicez.application.policies import ThrottlePolicy
+from musicez.application.throttle import Throttle
 from musicez.entrypoints.composition import client_ids, describe_outage, prepare_schema
 from musicez.entrypoints.container import build_container
 from musicez.entrypoints.dependency_gauge import watch_dependencies
@@ -36,6 +38,7 @@ from musicez.entrypoints.http.hooks import before_every_request, specialise_hook
 from musicez.entrypoints.http.outer_middleware import RequestMetrics, outer_middleware
 from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
+from musicez.entrypoints.http.refused_early import RefusedEarly
 from musicez.entrypoints.http.routes import activity, admin, auth, health, passwords, resource_servers, sessions
 from musicez.entrypoints.http.state import AppState
 from musicez.entrypoints.logs import configure_logging
@@ -142,6 +145,15 @@ def cors_config(settings: Settings) -> CORSConfig | None:
     )
 
 
+async def _prepare_state(state: AppState, container: AsyncContainer, settings: Settings) -> None:
+    """What the requests read from the app's state, set at start-up."""
+    state.authenticate = await container.get(AuthenticateRequest)
+    state.trusted_networks = parse_networks(settings.trusted_proxies)
+    state.ipv6_client_prefix = settings.ipv6_client_prefix
+    throttle, policy = await container.get(Throttle), await container.get(ThrottlePolicy)
+    state.refused_early = RefusedEarly(throttle, policy, client_of_scope(state), settings.ipv6_client_prefix)
+
+
 def create_app(*override_providers: Provider, settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -154,9 +166,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
         if state.request_metrics is not None:  # a timer armed on an earlier event loop is gone with it
             state.request_metrics.flush()
         await prepare_schema(container, settings.migrate_at_startup)
-        state.authenticate = await container.get(AuthenticateRequest)
-        state.trusted_networks = parse_networks(settings.trusted_proxies)
-        state.ipv6_client_prefix = settings.ipv6_client_prefix
+        await _prepare_state(state, container, settings)
         state.usage_loop = asyncio.create_task(_usage_loop(container))
         state.activity_purge = asyncio.create_task(_purge_loop(container, settings.activity_purge_interval))
         if not settings.redis_url:
@@ -213,5 +223,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     # dishka's request scope: entered lazily, only by routes it injects (instead of setup_dishka's
     # per-request middleware); the hook attaches it (hooks.py), the outer middleware closes it
     state.request_metrics = RequestMetrics(registry)
-    app.asgi_handler = outer_middleware(app.asgi_handler, state.request_metrics, client_of_scope(state))
+    app.asgi_handler = outer_middleware(
+        app.asgi_handler, state.request_metrics, client_of_scope(state), lambda: state.refused_early
+    )
     return app

@@ -14,7 +14,7 @@ import re
 import time
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from dishka import DEFAULT_COMPONENT, AsyncContainer
@@ -28,6 +28,9 @@ from musicez.application.activity import request_binder as activity_binder
 from musicez.application.client_context import client_binder
 from musicez.entrypoints.http.guard import REQUEST_PRINCIPAL
 from musicez.entrypoints.rate_observer import closest_to_exhaustion, decisions_binder
+
+if TYPE_CHECKING:
+    from musicez.entrypoints.http.refused_early import RefusedEarly
 
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
@@ -233,12 +236,20 @@ def attach_request_container(scope: dict[str, Any], container: AsyncContainer, a
     state[DISHKA_CONTAINER] = LazyRequestContainer(container, scope, app_level)
 
 
-def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[[Any], str]) -> ASGIApp:
+def outer_middleware(
+    app: ASGIApp,
+    metrics: RequestMetrics,
+    client_of: Callable[[Any], str],
+    refused_early: Callable[[], RefusedEarly | None] = lambda: None,
+) -> ASGIApp:
     """Around the whole app. A request whose route entered dishka's request scope (through the
     `LazyRequestContainer` the hook attached) has that scope closed here, after the response.
 
     `client_of` works out a scope's client address; each request binds it with its scope, so the
-    security events of every route carry the client id (worked out only if one is recorded)."""
+    security events of every route carry the client id (worked out only if one is recorded).
+
+    `refused_early` (set at start-up): a 4xx of a per-client-limited route that counted nothing
+    (refused before its use case) is counted when its response starts, for its `RateLimit-*`."""
 
     set_request_id = _REQUEST_ID.set
     set_client = client_binder()
@@ -268,9 +279,9 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[
         async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                if activity:
-                    await flush_activity(activity)
                 status = message["status"]
+                if activity or (status >= 400 and not decisions):
+                    await _before_start(activity, decisions, scope, status, refused_early())
                 _finish_headers(message, request_id, decisions, get_principal() is not None)
             await send(message)
 
@@ -296,6 +307,17 @@ def outer_middleware(app: ASGIApp, metrics: RequestMetrics, client_of: Callable[
             record(scope["method"], scope.get("path_template") or "unmatched", status, perf_counter() - started)
 
     return middleware
+
+
+async def _before_start(
+    activity: list[Any], decisions: list[Any], scope: dict[str, Any], status: int, early: RefusedEarly | None
+) -> None:
+    """What must be done before a response starts, when there is any: its security activity
+    written, and a request refused before its use case counted against its per-client limit."""
+    if activity:
+        await flush_activity(activity)
+    if early is not None and status >= 400 and not decisions and early.concerns(scope, status):
+        await early.count(scope)
 
 
 def _finish_headers(message: dict[str, Any], request_id: str, decisions: list[Any], authenticated: bool) -> None:

@@ -20,6 +20,7 @@ from musicez.entrypoints.settings import Settings
 
 if TYPE_CHECKING:
     from musicez.entrypoints.http.outer_middleware import RequestMetrics
+    from musicez.entrypoints.http.refused_early import RefusedEarly
 
 
 @dataclass(slots=True, eq=False)
@@ -33,6 +34,8 @@ class AppState:
     usage_loop: asyncio.Task[None] | None = None  # None until start-up began
     activity_purge: asyncio.Task[None] | None = None
     request_metrics: RequestMetrics | None = None  # the outer middleware's (batched) request samples
+    # Counts a request a per-client-limited route refused before its use case (refused_early.py)
+    refused_early: RefusedEarly | None = None
     # (type, component) -> whether the app container provides it (learnt once per type, for
     # the request containers the hooks attach: `LazyRequestContainer`)
     app_level: dict[Any, bool] = field(default_factory=dict)
