@@ -199,11 +199,41 @@ async def test_neither_a_body_token_nor_the_cookie_is_a_validation_error(client:
     assert [e["field"] for e in problem["errors"]] == ["refresh_token"]
 
 
-async def test_a_dead_cookie_is_an_invalid_refresh_token(client: Client) -> None:
+async def test_a_dead_cookie_is_an_invalid_refresh_token_and_is_cleared(client: Client) -> None:
+    """A cookie that can never refresh again is cleared with the 401: kept, the browser would
+    present it on every page load, each a failure charged to its address's refresh budget."""
     body, token = await start(client)
     assert (await client.post("/auth/logout", headers=bearer(body))).status_code == 204
-    assert_problem(await cookie_refresh(client, token), 401, "invalid_refresh_token")
-    assert_problem(await cookie_refresh(client, "x" * 86), 401, "invalid_refresh_token")
+    for dead in (token, "x" * 86):
+        response = await cookie_refresh(client, dead)
+        assert_problem(response, 401, "invalid_refresh_token")
+        assert response.headers.get_list("set-cookie") == [CLEARED]
+        assert response.headers["www-authenticate"] == 'Bearer realm="musicez"'
+    # The same dead token in the body: a body-mode client, whose cookie (if any) is not in question
+    response = await client.post("/auth/refresh", json={"refresh_token": token}, headers=with_cookie(token))
+    assert_problem(response, 401, "invalid_refresh_token")
+    assert "set-cookie" not in response.headers
+
+
+async def test_a_stolen_cookie_token_is_reuse_and_is_cleared(strict_client: Client) -> None:
+    _, token = await start(strict_client)
+    rotated = await cookie_refresh(strict_client, token)
+    assert rotated.status_code == 200, rotated.text
+    cookie_from(rotated)
+    reused = await cookie_refresh(strict_client, token)
+    assert_problem(reused, 401, "refresh_token_reused")
+    assert reused.headers.get_list("set-cookie") == [CLEARED]
+
+
+async def test_a_throttled_cookie_refresh_keeps_the_cookie(browser_settings: MakeSettings) -> None:
+    """A 429 is no verdict on the token: the cookie may work again once the window has passed."""
+    async with AsyncTestClient(create_app(settings=browser_settings(refresh_session_limit="1/minute"))) as client:
+        _, token = await start(client)
+        rotated = await cookie_refresh(client, token)
+        assert rotated.status_code == 200, rotated.text
+        limited = await cookie_refresh(client, cookie_from(rotated))
+        assert_problem(limited, 429, "rate_limited")
+        assert "set-cookie" not in limited.headers
 
 
 async def test_the_cookie_name_and_path_come_from_the_settings(browser_settings: MakeSettings) -> None:

@@ -9,8 +9,9 @@ import msgspec
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
-from musicez.domain.errors import FieldError, ValidationFailed
+from musicez.domain.errors import ClientError, FieldError, ValidationFailed
 from musicez.entrypoints.http.csrf import require_allowed_origin
+from musicez.entrypoints.http.problems import client_error
 from musicez.entrypoints.http.schemas import RefreshTokenTransport, TokenResponse
 from musicez.entrypoints.settings import Settings
 
@@ -92,6 +93,16 @@ def refresh_credential(
         raise ValidationFailed(f"refresh_token: {message}", [FieldError("refresh_token", message)])
     require_allowed_origin(request, _settings(request))
     return cookie, "cookie"
+
+
+def refused(request: Request[Any, Any, Any], error: ClientError) -> Response[Any]:
+    """A refresh from the cookie refused for good (401 `invalid_refresh_token`: unknown, expired or
+    ended; `refresh_token_reused`): the problem document, clearing the cookie. Kept, the browser
+    would present the dead token on every page load, each one a failure charged to its address's
+    refresh failure budget. A 429, a 503 or a 403 `csrf_rejected` leave it: it may still work."""
+    response = client_error(request, error)
+    response.headers["Set-Cookie"] = clear_cookie_header(_settings(request))
+    return response
 
 
 def ended(request: Request[Any, Any, Any]) -> Response[None]:

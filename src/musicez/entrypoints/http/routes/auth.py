@@ -85,9 +85,14 @@ async def refresh(
     data: JSONBody[RefreshBody], request: Request[Any, Any, Any], use_case: FromDishka[RotateRefresh]
 ) -> Response[TokenResponse]:
     """Trade a refresh token (in the body, or the browser-mode cookie) for a new token pair;
-    the old refresh token stops working."""
+    the old refresh token stops working. A cookie refused for good (401) is cleared."""
     presented, transport = cookies.refresh_credential(request, data.refresh_token)
-    grant = await use_case.execute(presented, client=client_of(request))
+    try:
+        grant = await use_case.execute(presented, client=client_of(request))
+    except (InvalidRefreshToken, RefreshTokenReused) as error:
+        if transport == "cookie":  # a cookie that can never refresh again: the browser drops it
+            return cookies.refused(request, error)
+        raise
     return cookies.token_response(request, token_response(grant, datetime.now(UTC)), transport, status_code=200)
 
 
