@@ -11,14 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from musicez.application.activity import (
+    ACTIVITY_EVENTS,
     ActivityRecorder,
     activity_for,
     flush_request,
     start_request,
 )
+from musicez.domain import events as event_classes
 from musicez.domain.activity import ActivityCursor, ActivityType
 from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
-from musicez.domain.events import AccountEnabled
+from musicez.domain.events import AccountEnabled, SecurityEvent
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
@@ -324,3 +326,33 @@ async def test_background_work_past_its_limit_is_dropped_and_logged_once(caplog:
     assert len(caplog.records) == 1
     release.set()
     await work.drain(1)
+
+
+def _event_names() -> set[str]:
+    found, todo = set(), [SecurityEvent]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__ == event_classes.__name__:
+                found.add(sub.name)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(_event_names()))
+def test_the_recorder_skips_only_events_that_are_no_activity(name: str) -> None:
+    """The recorder reads no fields of an event outside ACTIVITY_EVENTS: whatever such an event
+    carries, it makes no item."""
+    user, session = str(uuid.uuid4()), str(uuid.uuid4())
+    shapes: list[dict[str, object]] = [
+        {"user_id": user},
+        {"user_id": user, "session_id": session, "device_name": "Laptop"},
+        {"user_id": user, "session_id": session, "session_ids": [session], "reason": "logout_all"},
+        {"user_id": user, "session_id": session, "reason": "logout", "by_delete": True},
+        {},
+    ]
+    makes_items = any(activity_for(name, shape, _now(), uuid.uuid4) for shape in shapes)
+    assert makes_items == (name in ACTIVITY_EVENTS), name
+
+
+def test_every_activity_event_is_an_event() -> None:
+    assert _event_names() >= ACTIVITY_EVENTS
