@@ -10,6 +10,7 @@ import msgspec
 from litestar.openapi.spec import Example
 from litestar.params import ParameterKwarg, PathParameter
 
+from musicez.application.session_opening import DEVICE_NAME_MAX
 from musicez.domain import password_policy
 from musicez.domain.email import DOCUMENTED_PATTERN, REFUSED_DOMAINS
 from musicez.entrypoints.http import samples
@@ -144,7 +145,8 @@ ResetTokenField = Annotated[
 DeviceNameField = Annotated[
     str,
     doc(
-        "A name for this device, shown in the session list and the security activity. Default: one made "
+        "A name for this device, shown in the session list and the security activity. Each run of "
+        f"whitespace becomes one space and the first {DEVICE_NAME_MAX} characters are kept. Default: one made "
         "from the User-Agent (`Safari on Mac OS X`)",
         samples.DEVICE_NAME,
         max_length=200,
