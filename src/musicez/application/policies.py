@@ -33,13 +33,11 @@ class ThrottlePolicy:
     api_key_failures: RateLimit = field(default_factory=lambda: RateLimit(300, "hour"))
 
 
-CLIENT_LIMITED_ROUTES = ("login", "register", "forgot")  # API.md, Rate limits: per client address
-
-
 def client_limit(route: str, client: str, policy: ThrottlePolicy) -> tuple[str, RateLimit]:
-    """The per-client-address limit of a public route (`CLIENT_LIMITED_ROUTES`): its key for this
-    client and its amount. One place for both, so the use cases and the HTTP layer's count of a
-    request refused before its use case ran (a malformed body) are one count."""
+    """The per-client-address limit of a public route (API.md, Rate limits: login, register and
+    forgot-password): its key for this client and its amount. One place for both, so the use
+    cases and the HTTP layer's count of a request refused before its use case ran (a malformed
+    body) are one count."""
     if route == "login":
         return f"login-client:{client}", policy.login_per_client
     if route == "register":

@@ -11,7 +11,6 @@ past it. A request the use case counted is not counted again (its decisions are 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -54,5 +53,4 @@ class RefusedEarly:
         try:
             await self._throttle.count(key, limit)
         except Exception as error:  # the response goes out without the headers
-            with contextlib.suppress(Exception):
-                log.warning("a refused %s request was not counted: %s", route, type(error).__name__)
+            log.warning("a refused %s request was not counted: %s", route, type(error).__name__)
