@@ -69,8 +69,12 @@ def is_outage(error: BaseException) -> bool:
 
 
 def _is_outage_sqlstate(sqlstate: object) -> bool:
-    """Connection exceptions (08), shutdown / starting up (57P0x), out of resources (53)."""
-    return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0", "53"))
+    """Connection exceptions (08), shutdown / starting up (57P0x), out of resources (53), a
+    statement cancelled (57014: the server's `statement_timeout`, a slow or locked database) or
+    its lock wait timed out (55P03), and a transaction the server rolled back for a conflict
+    (40: serialization failure, deadlock): the database cannot answer this request now, and the
+    same request may succeed later (a 503, not a 500)."""
+    return isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0", "53", "57014", "55P03", "40"))
 
 
 def database_config(url: str, pool_size: int = 10, pgbouncer: bool = False) -> SQLAlchemyAsyncConfig:
@@ -81,7 +85,9 @@ def database_config(url: str, pool_size: int = 10, pgbouncer: bool = False) -> S
     no setting may be sent at connection start-up (set `statement_timeout` on the role instead;
     the client-side `command_timeout` still bounds every statement)."""
     is_sqlite = url.startswith("sqlite")
-    engine_args: dict[str, object] = {"pool_pre_ping": not is_sqlite}
+    # `hide_parameters`: a database error's message names the statement but not its bound values
+    # (password hashes, token MACs, email keys), wherever the error ends up (a log line, a traceback).
+    engine_args: dict[str, object] = {"pool_pre_ping": not is_sqlite, "hide_parameters": True}
     connect_args: dict[str, object]
     if is_sqlite:
         connect_args = {"timeout": 15}
