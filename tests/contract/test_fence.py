@@ -11,14 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.caches import FencedApiKeyLookup, FencedSessionStore
-from musicez.adapters.fence.redis import CONNECTION_NAME, RedisFence
+from musicez.adapters.fence.core import session_message
+from musicez.adapters.fence.redis import CONNECTION_NAME, OUTBOX_LIMIT, RedisFence
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
 from musicez.adapters.sql.repositories import SqlApiKeyLookup
@@ -27,8 +28,9 @@ from musicez.adapters.system import SystemClock
 from musicez.application.api_keys import RevokeApiKey
 from musicez.application.ports import SessionStore
 from musicez.domain.api_key import ApiKey, display_prefix
+from musicez.domain.errors import ServiceUnavailable
 from musicez.domain.ids import ApiKeyId, SessionId, UserId
-from musicez.domain.session import RotationOutcome, Session
+from musicez.domain.session import Rotation, RotationOutcome, Session
 from tests.support.fakes import FakeEvents
 from tests.support.processes import private_redis
 
@@ -513,6 +515,119 @@ async def test_theft_detected_on_one_process_is_obeyed_by_the_other_on_return(pa
     assert reused.outcome is RotationOutcome.REUSED
     assert time.perf_counter() - started >= LEASE
     assert await pair.b.get(session.user_id, session.id) is None
+
+
+async def _dropped_by_b(pair: Pair, session: Session, timeout: float = 5.0) -> None:
+    """B stops serving the session from its cache (the invalidation reached it), within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while pair.b.cached(session.user_id, session.id) is not None:
+        assert time.monotonic() < deadline, "the other process kept serving a revoked session"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_revocation_whose_publish_failed_is_published_again_until_redis_takes_it(pair: Pair) -> None:
+    """The logout's write stands but its publish fails (a pool connection reset, `maxclients`):
+    the logout answers 503, and a retry would find nothing left to revoke on A. B must still hear
+    of it: A sends it again until Redis takes it (the race review's F1)."""
+    await _trusted(pair.fence_a, pair.fence_b)
+    real_publish = pair.fence_a._publish  # noqa: SLF001 - the one call made to fail
+    refusals = 3
+
+    async def failing_publish(message: bytes) -> None:
+        nonlocal refusals
+        if refusals > 0:
+            refusals -= 1
+            raise ConnectionError("connection reset by peer")
+        await real_publish(message)
+
+    pair.fence_a._publish = failing_publish  # type: ignore[method-assign]  # noqa: SLF001
+    for revoke_all in (False, True):
+        refusals = 3
+        session = await _created(pair.inner)
+        assert await pair.b.get(session.user_id, session.id) is not None  # warm on B
+        revoking = pair.a.revoke_all(session.user_id) if revoke_all else pair.a.revoke(session.user_id, session.id)
+        with pytest.raises(ServiceUnavailable):
+            await revoking
+        assert await pair.a.get(session.user_id, session.id) is None  # the write stands: a retry finds nothing
+        await _dropped_by_b(pair, session)
+        assert await pair.b.get(session.user_id, session.id) is None
+        assert refusals == 0
+
+
+class LostReplies(CountingStore):
+    """The real store, whose writes land and whose replies are then lost (a deadline, a reset socket)."""
+
+    lose = False
+
+    async def rotate(self, *args: Any, **kwargs: Any) -> Rotation:
+        rotation = await super().rotate(*args, **kwargs)
+        if self.lose:
+            raise ServiceUnavailable("The session store is unavailable")
+        return rotation
+
+    async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
+        ended = await super().revoke(user_id, session_id, reason)
+        if self.lose:
+            raise ServiceUnavailable("The session store is unavailable")
+        return ended
+
+
+async def test_a_revoking_write_whose_reply_was_lost_still_reaches_the_other_process(backend: tuple[str, str]) -> None:
+    """A theft found by the rotation script, or a revoke, whose reply never came back: the request
+    answers 503, the session has ended in the store, and B must not keep serving it from its cache."""
+    url, prefix = backend
+    store = LostReplies(connect(url), f"{prefix}:fence:{uuid.uuid4().hex[:8]}")
+    async for pair in _pair(url, store._prefix):  # noqa: SLF001 - the same prefix as the pair's
+        pair.a._inner = pair.b._inner = store  # noqa: SLF001 - the store whose replies get lost
+        pair.inner = store
+        await _trusted(pair.fence_a, pair.fence_b)
+        options: _RotateOptions = {
+            "now": datetime.now(UTC),
+            "grace_seconds": 0,
+            "refresh_ttl_seconds": 3600,
+            "generation": None,
+        }
+        theft = await _created(store)
+        rotated = await pair.a.rotate(
+            theft.user_id, theft.id, presented_hash="refresh-mac", successor_hash="n", **options
+        )
+        assert rotated.outcome is RotationOutcome.ROTATED
+        logout = await _created(store)
+        for session in (theft, logout):
+            assert await pair.b.get(session.user_id, session.id) is not None  # warm on B
+        store.lose = True
+        with pytest.raises(ServiceUnavailable):  # the thief's replay: the script ends the session
+            await pair.a.rotate(theft.user_id, theft.id, presented_hash="refresh-mac", successor_hash="x", **options)
+        with pytest.raises(ServiceUnavailable):
+            await pair.a.revoke(logout.user_id, logout.id)
+        store.lose = False
+        for session in (theft, logout):
+            assert await store.get(session.user_id, session.id) is None  # ended in the store
+            await _dropped_by_b(pair, session)
+            assert await pair.b.get(session.user_id, session.id) is None
+    await store._redis.aclose()  # noqa: SLF001
+
+
+async def test_the_outbox_is_bounded_and_overflows_into_a_flush_of_every_cache(pair: Pair) -> None:
+    """Past OUTBOX_LIMIT undelivered invalidations, A changes the flush marker instead: every
+    process clears its caches, so no invalidation is lost and the outbox stays bounded."""
+    await _trusted(pair.fence_a, pair.fence_b)
+    session = await _created(pair.inner)
+    assert await pair.b.get(session.user_id, session.id) is not None  # warm on B
+    real_publish = pair.fence_a._publish  # noqa: SLF001
+    blocked = True
+
+    async def failing_publish(message: bytes) -> None:
+        if blocked:
+            raise ConnectionError("connection reset by peer")
+        await real_publish(message)
+
+    pair.fence_a._publish = failing_publish  # type: ignore[method-assign]  # noqa: SLF001
+    for _ in range(OUTBOX_LIMIT + 1):  # none of them is B's session
+        pair.fence_a.undelivered(session_message(UserId(uuid.uuid4()), SessionId(uuid.uuid4())))
+    assert len(pair.fence_a._outbox) <= OUTBOX_LIMIT  # noqa: SLF001
+    blocked = False
+    await _dropped_by_b(pair, session)  # the marker changed: B cleared its caches
 
 
 class CountingLookup(SqlApiKeyLookup):

@@ -80,18 +80,22 @@ class FencedSessionStore:
         generation: int | None,
         limit: RateLimit | None = None,
     ) -> Rotation:
-        rotation = await self._inner.rotate(
-            user_id,
-            session_id,
-            presented_hash=presented_hash,
-            successor_hash=successor_hash,
-            now=now,
-            grace_seconds=grace_seconds,
-            refresh_ttl_seconds=refresh_ttl_seconds,
-            generation=generation,
-            limit=limit,
-        )
         message = session_message(user_id, session_id)
+        try:
+            rotation = await self._inner.rotate(
+                user_id,
+                session_id,
+                presented_hash=presented_hash,
+                successor_hash=successor_hash,
+                now=now,
+                grace_seconds=grace_seconds,
+                refresh_ttl_seconds=refresh_ttl_seconds,
+                generation=generation,
+                limit=limit,
+            )
+        except BaseException:  # the script may have run (a theft found) with its reply lost: tell the others
+            self._channel.undelivered(message)
+            raise
         if rotation.outcome is RotationOutcome.REUSED:  # theft: the session is gone, strictly
             await self._channel.revoked(message)
         else:  # rotated (new expiry here at once; other processes re-read at the old one) or gone
@@ -102,14 +106,24 @@ class FencedSessionStore:
         return await self._inner.list_for_user(user_id, now)
 
     async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
-        ended = await self._inner.revoke(user_id, session_id, reason=reason)
+        message = session_message(user_id, session_id)
+        try:
+            ended = await self._inner.revoke(user_id, session_id, reason=reason)
+        except BaseException:  # the write may have landed with its reply lost: tell the others all the same
+            self._channel.undelivered(message)
+            raise
         # Even when it was gone already: a concurrent revoker may still be inside its fence.
-        await self._channel.revoked(session_message(user_id, session_id))
+        await self._channel.revoked(message)
         return ended
 
     async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
-        count = await self._inner.revoke_all(user_id, keep=keep, reason=reason)
-        await self._channel.revoked(user_message(user_id, keep))
+        message = user_message(user_id, keep)
+        try:
+            count = await self._inner.revoke_all(user_id, keep=keep, reason=reason)
+        except BaseException:  # as in `revoke`
+            self._channel.undelivered(message)
+            raise
+        await self._channel.revoked(message)
         return count
 
     async def ended_reason(self, user_id: UserId, session_id: SessionId) -> str | None:

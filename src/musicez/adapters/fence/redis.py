@@ -48,6 +48,7 @@ log = logging.getLogger("musicez.fence")
 CLOCK_MARGIN = 0.002
 READ_SLICE = 0.25  # how long one read of the channel may block before the loop checks its health
 RETRY_DELAY = 0.2
+OUTBOX_LIMIT = 1_024  # invalidations kept for sending again; past it the flush marker changes instead
 CONNECTION_NAME = "musicez-fence"  # the channel's connection in CLIENT LIST (`name=`)
 
 _PUSH_KINDS = frozenset({b"message", b"smessage", b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe"})
@@ -92,6 +93,10 @@ class RedisFence:
         self._closed = False
         # Set, and replaced, each time one of this process's pings comes back (`wait_trusted`).
         self._pinged_back: asyncio.Event | None = None
+        # Invalidations whose publish failed, in order, sent again by `_delivery` (`undelivered`).
+        self._outbox: dict[bytes, None] = {}
+        self._marker_to_change = False
+        self._delivery: asyncio.Task[None] | None = None
 
     # -- the guard's side ----------------------------------------------------------------------
 
@@ -153,15 +158,60 @@ class RedisFence:
     # -- the revoker's side --------------------------------------------------------------------
 
     async def revoked(self, message: bytes) -> None:
-        """Apply here, publish to all, and return only once every process obeys it or distrusts its cache."""
+        """Apply here, publish to all, and return only once every process obeys it or distrusts its cache.
+        A publish that fails raises (the revoking request answers 503) and is sent again until
+        Redis takes it (`undelivered`): its write may stand, and a retry of the request could find
+        nothing left to revoke here while another process still trusts its cache."""
         self.fence.apply(message)
-        async with redis_outages("revocation channel"):
-            await self._publish(message)
+        try:
+            async with redis_outages("revocation channel"):
+                await self._publish(message)
+        except BaseException:
+            self.undelivered(message)
+            raise
         acknowledged = time.monotonic()
         await asyncio.sleep(max(0.0, acknowledged + self.fence.lease + CLOCK_MARGIN - time.monotonic()))
 
     async def api_key_revoked(self, key_id: ApiKeyId) -> None:
         await self.revoked(key_message(key_id))
+
+    def undelivered(self, message: bytes) -> None:
+        """An invalidation the other processes may not have had: its publish failed, or the
+        revoking call failed after its write may have landed in the store. Applied here, and
+        published again in the background until Redis takes it (nobody waits for it: the request
+        that made it has failed). Bounded: past `OUTBOX_LIMIT` messages the outbox is replaced by a
+        change of the flush marker, on which every process clears its caches."""
+        self.fence.apply(message)
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.clear()
+            self._marker_to_change = True
+        else:
+            self._outbox[message] = None
+        if (self._delivery is None or self._delivery.done()) and not self._closed:
+            log.warning("an invalidation could not be published: sending it again until Redis takes it")
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver(), name="musicez-fence-outbox")
+
+    async def _deliver(self) -> None:
+        while not self._closed:
+            if await self._deliver_once():
+                return
+            await asyncio.sleep(RETRY_DELAY)  # a retry delay, not a wait for an event
+
+    async def _deliver_once(self) -> bool:
+        """Everything in the outbox published (or the marker changed in its place): True."""
+        try:
+            async with redis_outages("revocation channel"):
+                if self._marker_to_change:
+                    await self._client.set(self.marker_key, uuid.uuid4().hex)
+                    self._marker_to_change = False
+                while self._outbox:
+                    message = next(iter(self._outbox))
+                    await self._publish(message)
+                    self._outbox.pop(message, None)
+        except Exception:  # Redis still refuses: the loop tries again
+            return False
+        log.info("the invalidations that could not be published are delivered")
+        return True
 
     # -- spent failure budgets -----------------------------------------------------------------
 
@@ -187,7 +237,13 @@ class RedisFence:
     # -- the channel -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        if self._outbox or self._marker_to_change:  # one last try, bounded: a process that ends takes them along
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._deliver_once(), timeout=1.0)
         self._closed = True
+        delivery, self._delivery = self._delivery, None
+        if delivery is not None:
+            delivery.cancel()
         task, self._task = self._task, None
         if task is not None:
             for _ in range(3):  # a library that swallows one cancellation does not hold up shutdown
