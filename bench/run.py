@@ -1360,12 +1360,26 @@ def main() -> int:
         return 2
 
     async def run() -> int:
-        # SIGTERM ends the run as Ctrl-C does (asyncio.run cancels the main task on SIGINT): by
-        # cancelling it, so its `finally` stops the servers and drops the database and keys.
-        # Raising from a signal handler instead left the task pending, and nothing was cleaned.
+        # Ctrl-C and SIGTERM end the run by cancelling the main task, so its `finally` stops the
+        # servers and drops the database and keys. Raising from a signal handler instead left the
+        # task pending, and nothing was cleaned. Once only: `uv run` passes the terminal's Ctrl-C
+        # on to this process, which gets it a second time with its process group, and asyncio.run
+        # answers a second SIGINT with KeyboardInterrupt in the middle of the clean-up (servers,
+        # the database and the Redis keys were left behind).
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        stopping: list[int] = []
+
+        def stop(signum: int) -> None:
+            if not stopping:
+                task.cancel()
+            elif len(stopping) == 1:
+                log("cleaning up; signals are ignored until it is done")
+            stopping.append(signum)
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
         return await main_async(config(args), args)
 
     try:
