@@ -98,13 +98,15 @@ _LINE_ENCODER = msgspec.json.Encoder(enc_hook=_unknown)
 def json_line(event: structlog.types.EventDict, **_: Any) -> str:
     """A record as one compact JSON line, ASCII only (as `json.dumps` writes it by default): a
     client-chosen value cannot put a line separator (U+2028), a bidi control or any other
-    non-ASCII character raw into the log. msgspec writes the line in a quarter of the stdlib's
+    non-ASCII character, nor DEL, raw into the log. msgspec writes the line in a quarter of the stdlib's
     time (every security event, a refresh's included, is a line); the rare line with non-ASCII
     text is decoded and written again with the stdlib, which escapes it."""
     line = _LINE_ENCODER.encode(event)
-    if line.isascii():
-        return line.decode("ascii")
-    return json.dumps(msgspec.json.decode(line), separators=(",", ":"))
+    if not line.isascii():
+        line = json.dumps(msgspec.json.decode(line), separators=(",", ":")).encode("ascii")
+    if b"\x7f" in line:  # DEL, the one ASCII control character JSON may leave raw (in a string)
+        line = line.replace(b"\x7f", b"\\u007f")
+    return line.decode("ascii")
 
 
 def _identity(_: object, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
