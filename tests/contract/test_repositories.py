@@ -489,3 +489,31 @@ async def test_a_rehash_replaces_only_the_hash_it_was_made_from(make_uow: MakeUo
         found = await uow.users.get(user.id)
     assert found is not None
     assert found.password_hash == "rehashed"
+
+
+async def test_updated_at_moves_with_the_credentials_only(make_uow: MakeUow) -> None:
+    """`updated_at` is the device tokens' credential stamp (application/devices.py): read back to
+    the microsecond as it was written, kept by a login and by a rehash of the same password, moved
+    by a password change and by a disable or an enable."""
+    user = await stored_user(make_uow)
+    async with make_uow() as uow:
+        await uow.users.record_login(user.id, user.created_at + timedelta(minutes=1))
+        assert await uow.users.replace_hash(user.id, user.password_hash, "rehashed")
+        await uow.commit()
+    async with make_uow() as uow:
+        found = await uow.users.get(user.id)
+    assert found is not None
+    assert found.last_login_at is not None
+    assert found.updated_at == user.updated_at
+    for step, change in enumerate(("password", "disable", "enable"), start=1):
+        later = user.updated_at + timedelta(minutes=step, microseconds=step)
+        async with make_uow() as uow:
+            if change == "password":
+                await uow.users.set_password(user.id, "changed", later)
+            else:
+                await uow.users.set_disabled(user.id, change == "disable", None, later)
+            await uow.commit()
+        async with make_uow() as uow:
+            found = await uow.users.get(user.id)
+        assert found is not None
+        assert found.updated_at == later, change

@@ -125,6 +125,31 @@ async def test_the_owner_with_a_device_token_still_logs_in(client: Client) -> No
     assert_problem(await login(client, email, STRONG_PASSWORD, "203.0.113.10"), 429, "rate_limited")
 
 
+async def test_a_password_change_voids_the_device_tokens_made_before_it(client: Client) -> None:
+    """Whoever logged in with the old password (a phisher, a shared computer) keeps no way past
+    the account's failure budget once the owner changed it; a login after the change gets a token
+    that works. The review's finding: the token outlived every credential change."""
+    email = unique_email("changed")
+    registered = await register(client, email)
+    old_device = registered["device_token"]
+    changed = await client.post(
+        "/auth/password/change",
+        json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+        headers={**bearer(registered), **from_address("203.0.113.9")},
+    )
+    assert changed.status_code == 204, changed.text
+    fresh = await login(client, email, NEW_PASSWORD, "203.0.113.9")
+    assert fresh.status_code == 200, fresh.text
+    new_device = fresh.json()["device_token"]
+
+    await exhaust_account_budget(client, email)
+
+    assert_problem(
+        await login(client, email, NEW_PASSWORD, "203.0.113.9", device_token=old_device), 429, "rate_limited"
+    )
+    assert (await login(client, email, NEW_PASSWORD, "203.0.113.9", device_token=new_device)).status_code == 200
+
+
 def rate_headers(response: Any) -> tuple[int, int, int]:
     """`RateLimit-Limit`, `-Remaining` and `-Reset` (API.md "Rate limits")."""
     return tuple(int(response.headers[f"ratelimit-{name}"]) for name in ("limit", "remaining", "reset"))  # type: ignore[return-value]

@@ -80,7 +80,7 @@ class RegisterUser:
         self.events.record(
             SessionOpened(user_id=str(user.id), session_id=str(grant.session.id), device_name=grant.session.device_name)
         )
-        return replace(grant, device_token=self.devices.issue(user.id))
+        return replace(grant, device_token=self.devices.issue(user))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ class LoginUser:
         spent = await self.budget.spend(account)
         over_budget = spent.refused
         if over_budget is not None:
-            if not (user is not None and self.devices.is_valid(command.device_token, user.id)):
+            if not (user is not None and self.devices.is_valid(command.device_token, user)):
                 # Whether or not the account exists, whatever the password.
                 self.events.record(LoginThrottled(scope="account"))
                 raise RateLimited(over_budget.reset_after, "Too many failed logins for this account; try again later")
@@ -178,7 +178,7 @@ class LoginUser:
                 user_id=str(user.id), session_id=str(grant.session.id), device_name=grant.session.device_name
             )
         )
-        return replace(grant, device_token=self.devices.issue(user.id))
+        return replace(grant, device_token=self.devices.issue(user))
 
     async def _verifies(self, password: str, password_hash: str) -> bool:
         try:

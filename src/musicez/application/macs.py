@@ -58,8 +58,9 @@ def security_link_hash(macs: KeyedHasher, token: str) -> str:
     return macs.digest(SECURITY_LINK, token.encode("ascii")).hex()
 
 
-def device_token_mac(macs: KeyedHasher, user_id: UserId, expiry: bytes, nonce: bytes) -> bytes:
-    return macs.digest(DEVICE_TOKEN, user_id.bytes + expiry + nonce)
+def device_token_mac(macs: KeyedHasher, user_id: UserId, stamp: int, expiry: bytes, nonce: bytes) -> bytes:
+    """`stamp`: the account's credential stamp (`devices.credential_stamp`), 8 bytes signed."""
+    return macs.digest(DEVICE_TOKEN, user_id.bytes + stamp.to_bytes(8, "big", signed=True) + expiry + nonce)
 
 
 def client_id(macs: KeyedHasher, day: str, address: str) -> str:

@@ -87,7 +87,7 @@ class SqlUserRepository:
             update(UserModel)
             .where(UserModel.id == user_id)
             .where(UserModel.password_hash == old_hash)
-            .values(password_hash=new_hash)
+            .values(password_hash=new_hash, updated_at=UserModel.updated_at)  # the same password: no change
             .returning(UserModel.id)
         )
         return result.scalar_one_or_none() is not None
@@ -102,7 +102,11 @@ class SqlUserRepository:
         await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(**values))
 
     async def record_login(self, user_id: UserId, now: datetime) -> None:
-        await self._session.execute(update(UserModel).where(UserModel.id == user_id).values(last_login_at=now))
+        # `updated_at` is when the account's credentials last changed (the device tokens' stamp,
+        # `application/devices.py`): kept as it is, not bumped by the column's own `onupdate`.
+        await self._session.execute(
+            update(UserModel).where(UserModel.id == user_id).values(last_login_at=now, updated_at=UserModel.updated_at)
+        )
 
     async def search(
         self, *, email_contains: str | None, disabled: bool | None, after: UserId | None, limit: int
