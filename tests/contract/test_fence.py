@@ -445,6 +445,24 @@ async def test_a_flush_clears_every_cache_within_the_lease(private_pair: tuple[P
         await admin.aclose()
 
 
+async def test_a_lost_marker_is_told_once_to_the_listeners_for_lost_data(pair: Pair) -> None:
+    """Redis lost data (here: the marker key alone, as a flush of it would): each fence tells its
+    listeners once (the leased rate limits drop what they hold, `LeasedRateLimiter.forget`), and
+    not again while the new marker stays."""
+    await _trusted(pair.fence_a, pair.fence_b)
+    told: list[str] = []
+    pair.fence_a.on_data_lost(lambda: told.append("a"))
+    pair.fence_b.on_data_lost(lambda: told.append("b"))
+    await pair.inner._redis.delete(pair.fence_a.marker_key)  # noqa: SLF001 - the store's own client
+    deadline = time.monotonic() + 5
+    while sorted(told) != ["a", "b"]:
+        assert time.monotonic() < deadline, told
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(20 * PING)  # many pings later
+    assert sorted(told) == ["a", "b"]
+    await _trusted(pair.fence_a, pair.fence_b)
+
+
 async def test_without_redis_the_guard_read_answers_503_never_the_cache(private_pair: tuple[Pair, str]) -> None:
     from musicez.domain.errors import ServiceUnavailable
 

@@ -213,3 +213,48 @@ async def test_aclose_leaves_no_refill_on_its_way() -> None:
     await limiter.aclose()
     assert store.leases == 1  # the refill never reached the store
     assert limiter.hit_nowait(KEY, limit) is not None  # what was held is still there
+
+
+def _lose_counts(store: MemoryQuotaStore) -> None:
+    """What a Redis flush, a restart without persistence or a failover does to the store."""
+    store._windows.clear()  # noqa: SLF001
+
+
+async def _allowed_until_refused(limiter: LeasedRateLimiter, limit: RateLimit) -> int:
+    allowed = 0
+    while (await limiter.hit(KEY, limit)).allowed:
+        allowed += 1
+        assert allowed <= 2 * limit.amount
+    return allowed
+
+
+async def test_units_held_when_the_store_lost_its_counts_are_dropped_once_told() -> None:
+    """The fence saw Redis lose data (its marker changed) and told the limiters (`forget`): of
+    the units they leased before, none is spent; the store's new window gives exactly the limit."""
+    store = MemoryQuotaStore()
+    limit = RateLimit(100, "minute")
+    first, second = LeasedRateLimiter(store), LeasedRateLimiter(store)
+    for limiter in (first, second):
+        assert (await limiter.hit(KEY, limit)).allowed  # each leases 12 (or 11) units, spends one
+    _lose_counts(store)
+    first.forget()
+    second.forget()
+    allowed = 0
+    for _ in range(3 * limit.amount):
+        allowed += (await first.hit(KEY, limit)).allowed + (await second.hit(KEY, limit)).allowed
+    assert allowed == limit.amount
+
+
+async def test_a_lease_that_finds_the_count_gone_back_drops_what_was_held() -> None:
+    """Before the fence notices, the next lease does: the store counted fewer units than this
+    process had seen plus its new grant, so what it still held from before is dropped. Only the
+    unit spent between the loss and that lease comes on top of the store's new window."""
+    store = MemoryQuotaStore()
+    limit = RateLimit(100, "minute")
+    limiter = LeasedRateLimiter(store)
+    for _ in range(8):
+        assert (await limiter.hit(KEY, limit)).allowed  # 12 leased, 8 spent: 4 held
+    _lose_counts(store)
+    assert (await limiter.hit(KEY, limit)).allowed  # an old unit; down to 3 it sends the refill
+    await asyncio.sleep(0)  # the refill lands: 12 units of the store's new window
+    assert await _allowed_until_refused(limiter, limit) == limit.amount

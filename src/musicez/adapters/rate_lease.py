@@ -266,7 +266,14 @@ class LeasedRateLimiter:
         # never later than the store's end of the window.
         end = sent + (grant.ttl_ms - 1) / 1000
         held = self._held.get(slot)
-        if held is not None and now < held.end:  # the same window: add to what is held
+        if held is not None and now < held.end and grant.used - grant.granted < held.used:
+            # The store's count went back within the window (it counted at least `held.used` before
+            # this grant): it lost it (a flush, a failover) or a reset cleared it. What is held here
+            # was granted in a count it no longer has, so it is dropped (spent, it would come on top
+            # of what the store now grants): keep this grant only.
+            held = _Held(grant.granted, grant.used, min(held.end, end))
+            self._keep(slot, held, now)
+        elif held is not None and now < held.end:  # the same window: add to what is held
             held.units += grant.granted
             held.used = max(held.used, grant.used)
             held.end = min(held.end, end)
@@ -297,6 +304,15 @@ class LeasedRateLimiter:
         units = held.units if held is not None and now < held.end else 0
         view = _Held(units, used, now + (ttl_ms / 1000 if ttl_ms > 0 else limit.seconds))
         return self._decision(units > 0 or used < limit.amount, limit, view, now)
+
+    def forget(self) -> None:
+        """The store lost its counts (Redis flushed, restarted without persistence, or failed over;
+        the fence saw its marker change): nothing held here was granted in a count the store still
+        has, so none of it is spent, and a lease on its way brings back no units."""
+        self._resets += 1
+        self._held.clear()
+        self._latest.clear()
+        self._riders.clear()
 
     async def reset(self, key: str, limit: RateLimit) -> None:
         self._resets += 1

@@ -31,6 +31,7 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
@@ -97,6 +98,7 @@ class RedisFence:
         self._outbox: dict[bytes, None] = {}
         self._marker_to_change = False
         self._delivery: asyncio.Task[None] | None = None
+        self._data_lost_listeners: list[Callable[[], None]] = []
 
     # -- the guard's side ----------------------------------------------------------------------
 
@@ -358,10 +360,19 @@ class RedisFence:
             self.fence.ping_returned(seq)
 
     async def _adopt_marker(self) -> None:
-        """The flush marker: made once by whichever process comes first; any change means lost data."""
+        """The flush marker: made once by whichever process comes first; any change means lost data
+        (also one found on resubscribing: a restart without persistence), told to `on_data_lost`'s
+        listeners (the leased rate limits drop what they hold)."""
         await self._client.set(self.marker_key, uuid.uuid4().hex, nx=True)
         marker = await self._client.get(self.marker_key)
-        self._marker = marker.encode() if isinstance(marker, str) else marker
+        previous, self._marker = self._marker, marker.encode() if isinstance(marker, str) else marker
+        if previous is not None and previous != self._marker:
+            for listener in self._data_lost_listeners:
+                listener()
+
+    def on_data_lost(self, listener: Callable[[], None]) -> None:
+        """Call `listener` each time the flush marker is found changed (Redis lost data)."""
+        self._data_lost_listeners.append(listener)
 
     async def _pings(self, stop: asyncio.Event) -> None:
         """A ping each `ping_interval` while the caches were asked for since the last one, else each

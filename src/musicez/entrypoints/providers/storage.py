@@ -9,6 +9,7 @@ from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from dishka import Provider, Scope, provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
@@ -112,14 +113,17 @@ class RedisProvider(Provider):
 
     @provide
     async def principal_rate_limiter(
-        self, redis: AnyRedis | None, settings: RedisSettings
+        self, redis: AnyRedis | None, settings: RedisSettings, fence: RedisFence | None
     ) -> AsyncIterator[PrincipalRateLimiter]:
         """The guard's per-principal limit as a leased quota (no Redis call on most requests).
-        Closed before the Redis client it leases through (dishka closes in reverse order)."""
+        Closed before the Redis client it leases through (dishka closes in reverse order). When
+        the fence sees Redis lose data, the units this process holds are dropped."""
         chunk = settings.lease_max_chunk
         if redis is None:
             limiter = LeasedRateLimiter(MemoryQuotaStore(max_chunk=chunk))
         else:
             limiter = LeasedRateLimiter(RedisQuotaStore(redis, f"{settings.prefix}:lease", max_chunk=chunk))
+        if fence is not None:
+            fence.on_data_lost(limiter.forget)
         yield limiter
         await limiter.aclose()
