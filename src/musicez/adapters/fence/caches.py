@@ -9,7 +9,9 @@ goes to the inner store first, then is published, and returns only after the fen
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import cast
 
@@ -81,7 +83,8 @@ class FencedSessionStore:
         limit: RateLimit | None = None,
     ) -> Rotation:
         message = session_message(user_id, session_id)
-        try:
+        # The script may have run (a theft found) with its reply lost: the others are told all the same.
+        with self._told_if_it_fails(message):
             rotation = await self._inner.rotate(
                 user_id,
                 session_id,
@@ -93,36 +96,37 @@ class FencedSessionStore:
                 generation=generation,
                 limit=limit,
             )
-        except BaseException:  # the script may have run (a theft found) with its reply lost: tell the others
-            self._channel.undelivered(message)
-            raise
         if rotation.outcome is RotationOutcome.REUSED:  # theft: the session is gone, strictly
             await self._channel.revoked(message)
         else:  # rotated (new expiry here at once; other processes re-read at the old one) or gone
             self._fence.apply(message)
         return rotation
 
+    @contextlib.contextmanager
+    def _told_if_it_fails(self, message: bytes) -> Iterator[None]:
+        """Around a revoking write: if it fails, its write may still have landed (its reply lost),
+        so the invalidation goes to the other processes all the same (`RedisFence.undelivered`)."""
+        try:
+            yield
+        except BaseException:
+            self._channel.undelivered(message)
+            raise
+
     async def list_for_user(self, user_id: UserId, now: datetime) -> list[Session]:
         return await self._inner.list_for_user(user_id, now)
 
     async def revoke(self, user_id: UserId, session_id: SessionId, reason: str = "logout") -> bool:
         message = session_message(user_id, session_id)
-        try:
+        with self._told_if_it_fails(message):
             ended = await self._inner.revoke(user_id, session_id, reason=reason)
-        except BaseException:  # the write may have landed with its reply lost: tell the others all the same
-            self._channel.undelivered(message)
-            raise
         # Even when it was gone already: a concurrent revoker may still be inside its fence.
         await self._channel.revoked(message)
         return ended
 
     async def revoke_all(self, user_id: UserId, keep: SessionId | None = None, reason: str = "logout_all") -> int:
         message = user_message(user_id, keep)
-        try:
+        with self._told_if_it_fails(message):
             count = await self._inner.revoke_all(user_id, keep=keep, reason=reason)
-        except BaseException:  # as in `revoke`
-            self._channel.undelivered(message)
-            raise
         await self._channel.revoked(message)
         return count
 
