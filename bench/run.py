@@ -147,6 +147,32 @@ def fence_counters(server: Server) -> tuple[float, float] | None:
     return reads, waits
 
 
+def answered_not_2xx(server: Server) -> dict[str, float] | None:
+    """The service's own count of the answers it gave that were not 2xx, per "METHOD route status"
+    (the `musicez_http_requests` counter on /metrics), summed over the workers; None if it cannot
+    say. A difference of two scrapes names what a load's non-2xx responses were."""
+    if server.name != "service":
+        return None
+    try:
+        response = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    counts: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if not line.startswith("musicez_http_requests_total{"):
+            continue
+        labels_text, _, value = line[len("musicez_http_requests_total{") :].rpartition("} ")
+        labels = dict(part.split("=", 1) for part in labels_text.split(",") if "=" in part)
+        labels = {k: v.strip('"') for k, v in labels.items()}
+        if labels.get("status", "").startswith("2"):
+            continue
+        name = f"{labels.get('method')} {labels.get('route')} {labels.get('status')}"
+        counts[name] = counts.get(name, 0.0) + float(value)
+    return counts
+
+
 def cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -857,6 +883,7 @@ def soak(service: Server, cfg: Config, jwt_pool: Path, key_pool: Path) -> dict[s
             )
         ).__dict__
 
+    before = answered_not_2xx(service)
     drivers = [
         threading.Thread(target=drive, args=("me_jwt", jwt_pool, "Authorization", "Bearer ")),
         threading.Thread(target=drive, args=("me_api_key", key_pool, "X-API-Key", "")),
@@ -866,6 +893,10 @@ def soak(service: Server, cfg: Config, jwt_pool: Path, key_pool: Path) -> dict[s
     for t in drivers:
         t.join()
     stop.set()
+    after = answered_not_2xx(service)
+    not_2xx = None
+    if before is not None and after is not None:  # what the loads' non-2xx answers were, by route and status
+        not_2xx = {k: round(v - before.get(k, 0.0)) for k, v in sorted(after.items()) if v - before.get(k, 0.0) >= 1}
     first, last = (samples[0], samples[-1]) if samples else ([], [])
     peak = [max(col) for col in zip(*samples, strict=False)] if samples else []
     growth = [round(b - a, 1) for a, b in zip(first, last, strict=False)]
@@ -877,6 +908,7 @@ def soak(service: Server, cfg: Config, jwt_pool: Path, key_pool: Path) -> dict[s
         "growth_mb": growth,
         "loads": results,
         "flat": all(g <= 10 for g in growth),
+        "not_2xx": not_2xx,
         "samples": samples,
     }
 
@@ -970,6 +1002,9 @@ def render(report: dict[str, Any]) -> str:
             f"Soak ({s['seconds']} s mixed load): RSS first {s['rss_first_mb']} → last {s['rss_last_mb']} MB, "
             f"growth {s['growth_mb']} MB: {'flat' if s['flat'] else 'GROWING'}."
         )
+        if s.get("not_2xx") is not None:
+            named = ", ".join(f"{k}: {v}" for k, v in s["not_2xx"].items()) or "none"
+            lines.append(f"The soak's non-2xx answers, as the service counted them (/metrics): {named}.")
     else:
         lines.append("RSS flatness over 10 minutes: not run (use --soak 600).")
     if report.get("logout"):

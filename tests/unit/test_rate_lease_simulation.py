@@ -13,6 +13,7 @@ reply can be lost as a whole; the same holds for each principal.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,7 +133,11 @@ async def _simulate(
     """Runs the schedule; answers the world and the times at which KEY's requests were accepted."""
     world = World()
     store = SimulatedStore(world, max_chunk, divisor)
-    limiters = [LeasedRateLimiter(store, clock=_clock(world, offsets[i])) for i in range(processes)]
+
+    async def sleep(seconds: float) -> None:  # a process waiting: the clock moves on for everyone
+        world.now_ms += math.ceil(seconds * 1000)
+
+    limiters = [LeasedRateLimiter(store, clock=_clock(world, offsets[i]), sleep=sleep) for i in range(processes)]
 
     async def request(limiter: LeasedRateLimiter, key: str) -> None:
         try:
