@@ -4,10 +4,13 @@ its full path: a changed limit for the same key, an equal new limit object, and 
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from musicez.adapters.rate_lease import Grant, LeasedRateLimiter, MemoryQuotaStore, QuotaStore, chunk_for
+from musicez.adapters.rate_lease import ENDED_MARGIN, Grant, LeasedRateLimiter, MemoryQuotaStore, QuotaStore, chunk_for
 from musicez.domain.rate_limit import RateLimit
 
 KEY = "principal:key:1"
@@ -106,6 +109,74 @@ async def test_leases_landing_in_the_last_millisecond_of_a_window_are_not_a_refu
     assert len(waited) == 1
     assert waited[0] <= 0.001 + 0.003  # what was left of it, and the margin
     assert decision.reset_after == 60
+
+
+class JitteryStore(QuotaStore):
+    """One principal's store windows on a fake clock, as the Lua script counts them: each lease's
+    request and reply take their own time (from `trips`, in turn), and the clock moves on while
+    they travel. PTTL in whole milliseconds, rounded down; a key lives through its last one."""
+
+    def __init__(self, clock: list[float], trips: list[tuple[float, float]]) -> None:
+        self.clock = clock
+        self.trips = trips
+        self.windows: list[list[float]] = []  # [start, end, used]
+        self.leases = 0
+
+    async def lease(self, key: str, limit: RateLimit) -> Grant:
+        there, back = self.trips[self.leases % len(self.trips)]
+        self.leases += 1
+        self.clock[0] += there
+        now_ms = math.floor(self.clock[0] * 1000)
+        if not self.windows or now_ms > self.windows[-1][1]:
+            self.windows.append([now_ms, now_ms + limit.seconds * 1000, 0])
+        window = self.windows[-1]
+        chunk = chunk_for(limit.amount - int(window[2]), 64, 8) if window[2] < limit.amount else 0
+        window[2] += chunk
+        ttl_ms = int(window[1] - now_ms)
+        self.clock[0] += back
+        return Grant(chunk, int(window[2]), ttl_ms)
+
+
+trip = st.tuples(st.floats(0, 0.005), st.floats(0, 0.02))  # up to 25 ms a round trip, either way
+
+
+@settings(max_examples=400, deadline=None)
+@given(trips=st.lists(trip, min_size=1, max_size=6), at=st.floats(59.9, 60.1), used=st.integers(1, 300))
+def test_at_a_windows_end_a_principal_far_from_its_limit_is_never_refused(
+    trips: list[tuple[float, float]], at: float, used: int
+) -> None:
+    """Whatever each round trip takes, and wherever in a window's last milliseconds the request
+    comes: a principal at half its limit or less is let through, with at most one lease landing
+    in the ended window and one in the next, and the wait between them no longer than the round
+    trip that found its window ended took, plus the margin."""
+
+    async def scenario() -> None:
+        clock = [0.0]
+        store = JitteryStore(clock, trips)
+        waited: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            clock[0] += seconds
+
+        limiter = LeasedRateLimiter(store, clock=lambda: clock[0], sleep=sleep)
+        limit = RateLimit(600, "minute")
+        for _ in range(used):
+            assert (await limiter.hit(KEY, limit)).allowed
+        for _ in range(5):  # a refill in the background lands first
+            await asyncio.sleep(0)
+        leases_before = store.leases
+        clock[0] = max(clock[0], at)
+
+        decision = await limiter.hit(KEY, limit)
+
+        assert decision.allowed
+        assert store.leases - leases_before <= 2, (trips, at, used, store.windows, waited)
+        assert len(waited) <= 1
+        slowest = max(there + back for there, back in trips)
+        assert all(w <= slowest + 0.001 + ENDED_MARGIN for w in waited)
+
+    asyncio.run(scenario())
 
 
 class CountingLeases(MemoryQuotaStore):
