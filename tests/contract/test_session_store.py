@@ -607,6 +607,32 @@ async def test_successful_refreshes_are_limited_per_session(subject: StoreUnderT
     )
 
 
+async def test_a_retry_over_the_refresh_limit_is_served_and_its_session_lives_on(subject: StoreUnderTest) -> None:
+    """Two tabs race the session's last refresh of the window: one rotates, the other presents the
+    same token within the grace. Refused with a Retry-After past the grace, its retry would then
+    be theft and end the session; so a retry is never refused by the limit (it still counts)."""
+    session = make_session(subject.now)
+    await subject.store.create(session, "h0")
+    limit = RateLimit(2, "minute")
+    for n in range(2):  # the window's last refresh: h1 -> h2
+        rotation = await rotation_of(subject, session, f"h{n}", f"h{n + 1}", at(subject, n), limit=limit)
+        assert rotation.outcome is RotationOutcome.ROTATED
+
+    retried = await rotation_of(subject, session, "h1", "h2", at(subject, 2), limit=limit)
+
+    assert retried.outcome is RotationOutcome.RETRIED
+    assert retried.session is not None
+    assert retried.remaining == 0
+    # A genuine refresh is still refused until the window ends, and the session is alive.
+    assert (await rotation_of(subject, session, "h2", "h3", at(subject, 3), limit=limit)).outcome is (
+        RotationOutcome.LIMITED
+    )
+    assert await subject.store.get(session.user_id, session.id) is not None
+    assert (await rotation_of(subject, session, "h2", "h3", at(subject, 60), limit=limit)).outcome is (
+        RotationOutcome.ROTATED
+    )
+
+
 async def test_the_refresh_limit_never_hides_reuse(subject: StoreUnderTest) -> None:
     session = make_session(subject.now)
     await subject.store.create(session, "h0")

@@ -147,8 +147,9 @@ class MemorySessionStore:
             assert record.rotated_at is not None
             within_grace = grace_seconds > 0 and (now - record.rotated_at).total_seconds() <= grace_seconds
             if within_grace and record.current == successor_hash:
-                if wait := self._over_limit(record, now, limit):
-                    return Rotation(RotationOutcome.LIMITED, retry_after=wait, remaining=0, reset_after=wait)
+                # Counted against the session's refresh limit, never refused by it (the Redis
+                # script says why: a 429 here would make the client's later retry of it theft).
+                self._over_limit(record, now, limit)
                 record.session = replace(record.session, last_used_at=now)
                 return self._counted(Rotation(RotationOutcome.RETRIED, record.session), record, now, limit)
             if legacy and within_grace:  # its successor had the old format: not a theft signal

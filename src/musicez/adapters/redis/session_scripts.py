@@ -100,8 +100,10 @@ end
 if p == g - 1 and s[2] and ARGV[2] == s[2] then
   local within = now - tonumber(s[3]) <= tonumber(ARGV[5]) and tonumber(ARGV[5]) > 0
   if within and s[1] == ARGV[3] then
-    local wait = over_limit()
-    if wait then return {'limited', wait} end
+    -- A retry counts against the session's refresh limit, but is never refused by it: a 429
+    -- would send the client back after Retry-After, past the grace, when the same token is
+    -- theft and ends the session. The grace bounds how long a token can be retried.
+    over_limit()
     redis.call('HSET', KEYS[1], 'lu', ARGV[4])
     return {'retried', redis.call('HGETALL', KEYS[1])}
   end
