@@ -34,13 +34,19 @@ class LimitsRateLimiter:
     window is known without asking: the hit that opens it (count 1) ends it `expiry` seconds
     later, and a window another process opened is asked for its TTL once and remembered.
     Only the `RateLimit-Reset`/`Retry-After` values come from this memory; every allow/deny
-    decision is the counter in the store. A refused hit always reads the exact TTL.
+    decision is the counter in the store. A refused hit always reads the TTL again.
+
+    Redis answers `TTL` in whole seconds rounded to the nearest (what `limits` reads), so a
+    window read from Redis may end up to half a second after what it says: such an end is taken
+    half a second later (never past a whole window from now), or a client that waits exactly
+    its `Retry-After` would find the window still closed and be refused again.
     """
 
     MAX_REMEMBERED_WINDOWS = 100_000
 
     def __init__(self, storage: Storage, namespace: str, macs: KeyedHasher | None = None) -> None:
         self._storage = storage
+        self._ttl_rounding = 0.0 if isinstance(storage, MemoryStorage) else 0.5  # see the class
         self._namespace = namespace
         self._macs = macs
         self._items: dict[RateLimit, RateLimitItem] = {}
@@ -57,11 +63,13 @@ class LimitsRateLimiter:
             item = self._items[limit] = _ITEMS[limit.period](limit.amount, namespace=self._namespace)
         return item
 
-    async def _window_end(self, key: str, *, exact: bool) -> float:
+    async def _window_end(self, key: str, expiry: int, *, exact: bool) -> float:
         now = time.time()
         end = self._window_ends.get(key)
         if exact or end is None or end <= now:
             end = await self._storage.get_expiry(key)
+            if self._ttl_rounding:
+                end = min(end + self._ttl_rounding, now + expiry)
             self._remember(key, end, now)
         return end
 
@@ -90,7 +98,7 @@ class LimitsRateLimiter:
                 end = now + expiry
                 self._remember(storage_key, end, now)
             else:
-                end = await self._window_end(storage_key, exact=count > item.amount)
+                end = await self._window_end(storage_key, expiry, exact=count > item.amount)
         return self._decision(item, count, end)
 
     async def peek(self, key: str, limit: RateLimit) -> RateDecision:
@@ -98,7 +106,7 @@ class LimitsRateLimiter:
         storage_key = item.key_for(self._key(key))
         async with redis_outages("rate limiter"):
             count = await self._storage.get(storage_key)
-            end = await self._window_end(storage_key, exact=True)
+            end = await self._window_end(storage_key, item.get_expiry(), exact=True)
         decision = self._decision(item, count, end)
         return RateDecision(count < item.amount, decision.limit, decision.remaining, decision.reset_after)
 
