@@ -107,8 +107,9 @@ async def test_limits_and_sessions_hold_across_processes(make_settings: MakeSett
 
 
 async def test_the_per_principal_limit_is_a_leased_quota(make_settings: MakeSettings, redis_url: str) -> None:
-    """Far from the limit the guard spends a chunk leased from Redis in one call: ten guarded
-    requests, one lease of 64 units in the principal's own hash slot; the headers stay exact."""
+    """Far from the limit the guard spends chunks leased from Redis, one call each: ten guarded
+    requests, two leases (4 units, then 16: a window starts small) in the principal's own hash
+    slot, with the set of processes that leased next to it; the headers stay exact."""
     from redis.asyncio import Redis
 
     settings = make_settings(rate_limit="1000/minute")
@@ -123,8 +124,9 @@ async def test_the_per_principal_limit_is_a_leased_quota(make_settings: MakeSett
         redis = Redis.from_url(redis_url)
         try:
             lease = f"{settings.redis_prefix}:lease:{{principal:user:{grant['user']['id']}}}:1000/60"
-            assert int(await redis.get(lease) or 0) == 64
+            assert int(await redis.get(lease) or 0) == 4 + 16
             assert 0 < await redis.pttl(lease) <= 60_000
+            assert await redis.scard(lease + ":p") == 1
         finally:
             await redis.aclose()
 

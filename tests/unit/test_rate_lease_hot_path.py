@@ -21,9 +21,9 @@ class CountingStore(MemoryQuotaStore):
         super().__init__(max_chunk=max_chunk)
         self.leases = 0
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    async def lease(self, key: str, limit: RateLimit, cap: int | None = None) -> Grant:
         self.leases += 1
-        return await super().lease(key, limit)
+        return await super().lease(key, limit, cap)
 
 
 async def test_a_new_limit_for_the_same_key_counts_against_itself() -> None:
@@ -70,11 +70,11 @@ class TailStore(QuotaStore):
         self.used = 0
         self.leases = 0
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    async def lease(self, key: str, limit: RateLimit, cap: int | None = None) -> Grant:
         now = self.clock[0]
         if self.end is None or now >= self.end:
             self.end, self.used = now + limit.seconds, 0
-        chunk = chunk_for(limit.amount - self.used, 64, 8)
+        chunk = chunk_for(limit.amount - self.used, min(64, cap or 64), 8)
         self.used += chunk
         self.leases += 1
         ttl_ms = int((self.end - now) * 1000)
@@ -101,7 +101,7 @@ async def test_leases_landing_in_the_last_millisecond_of_a_window_are_not_a_refu
     limit = RateLimit(1_000_000, "minute")
     assert (await limiter.hit(KEY, limit)).allowed  # the window [0, 60)
 
-    clock[0] = 59.999  # this process's end of that window (a millisecond before the store's)
+    clock[0] = 59.999  # past this process's end of that window, a millisecond before the store's
     decision = await limiter.hit(KEY, limit)
 
     assert decision.allowed
@@ -122,7 +122,7 @@ class JitteryStore(QuotaStore):
         self.windows: list[list[float]] = []  # [start, end, used]
         self.leases = 0
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    async def lease(self, key: str, limit: RateLimit, cap: int | None = None) -> Grant:
         there, back = self.trips[self.leases % len(self.trips)]
         self.leases += 1
         self.clock[0] += there
@@ -130,7 +130,7 @@ class JitteryStore(QuotaStore):
         if not self.windows or now_ms > self.windows[-1][1]:
             self.windows.append([now_ms, now_ms + limit.seconds * 1000, 0])
         window = self.windows[-1]
-        chunk = chunk_for(limit.amount - int(window[2]), 64, 8) if window[2] < limit.amount else 0
+        chunk = chunk_for(limit.amount - int(window[2]), min(64, cap or 64), 8) if window[2] < limit.amount else 0
         window[2] += chunk
         ttl_ms = int(window[1] - now_ms)
         self.clock[0] += back
@@ -179,12 +179,31 @@ def test_at_a_windows_end_a_principal_far_from_its_limit_is_never_refused(
     asyncio.run(scenario())
 
 
+async def test_a_reply_overtaken_by_a_newer_leases_is_not_taken_for_lost_counts() -> None:
+    """Two leases of one principal on their way at once (a request that waited long enough for the
+    first sends its own): the store counts X (10 -> 15), then Y (15 -> 20), and Y's reply comes
+    back first. X's reply then says less than this process has seen, which a lost count would
+    too; but X was sent before Y, so its count is older, not gone back: both grants are kept."""
+    clock = [0.0]
+    limiter = LeasedRateLimiter(MemoryQuotaStore(), clock=lambda: clock[0])
+    limit = RateLimit(600, "minute")
+    slot = (KEY, limit)
+    held, _ = limiter._apply(slot, 0.0, 0, Grant(10, 10, 60_000), 0.0, seq=1)  # noqa: SLF001
+    limiter._apply(slot, 1.0, 0, Grant(5, 20, 59_000), 1.1, seq=3)  # noqa: SLF001  # Y, sent second
+    limiter._apply(slot, 1.0, 0, Grant(5, 15, 59_000), 1.2, seq=2)  # noqa: SLF001  # X, sent first
+
+    assert (held.units, held.used) == (20, 20)
+    # A lease sent after both that finds the count gone back still drops what is held.
+    limiter._apply(slot, 2.0, 0, Grant(4, 4, 58_000), 2.1, seq=4)  # noqa: SLF001
+    assert limiter._held[slot].units == 4  # noqa: SLF001
+
+
 class CountingLeases(MemoryQuotaStore):
     leases = 0
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    async def lease(self, key: str, limit: RateLimit, cap: int | None = None) -> Grant:
         self.leases += 1
-        return await super().lease(key, limit)
+        return await super().lease(key, limit, cap)
 
 
 async def test_hit_nowait_spends_only_what_is_held_and_counts_like_hit() -> None:
@@ -244,10 +263,10 @@ class GatedStore(CountingStore):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def lease(self, key: str, limit: RateLimit) -> Grant:
+    async def lease(self, key: str, limit: RateLimit, cap: int | None = None) -> Grant:
         if not self.after:
             await self.gate.wait()
-        grant = await super().lease(key, limit)
+        grant = await super().lease(key, limit, cap)
         if self.after:
             await self.gate.wait()
         return grant
@@ -258,7 +277,7 @@ async def test_a_request_that_runs_out_waits_for_the_refill_instead_of_leasing_a
     second lease at the same time would strand units in this process (and, landing out of
     order, make Remaining wrong)."""
     store = GatedStore(max_chunk=8)
-    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")
+    limiter, limit = LeasedRateLimiter(store, first_chunk=8), RateLimit(10_000, "minute")
     assert (await limiter.hit(KEY, limit)).allowed  # lease 1: 8 units, 7 left
     for _ in range(7):  # down to 2 left starts the refill; no await, so its task has not run yet
         assert limiter.hit_nowait(KEY, limit) is not None
@@ -273,7 +292,7 @@ async def test_a_refill_on_its_way_during_a_reset_brings_back_no_units() -> None
     """Granted in the window the reset clears, its reply arriving after: those units are counted
     nowhere any more, so spending them would give the principal more than its limit."""
     store = GatedStore(max_chunk=8, after=True)
-    limiter, limit = LeasedRateLimiter(store), RateLimit(64, "minute")
+    limiter, limit = LeasedRateLimiter(store, first_chunk=8), RateLimit(64, "minute")
     assert (await limiter.hit(KEY, limit)).allowed  # 8 units, 7 left
     store.gate.clear()
     for _ in range(5):  # down to 2 left: the refill is granted and its reply waits at the gate
@@ -289,7 +308,7 @@ async def test_a_refill_on_its_way_during_a_reset_brings_back_no_units() -> None
 
 async def test_aclose_leaves_no_refill_on_its_way() -> None:
     store = GatedStore(max_chunk=8)
-    limiter, limit = LeasedRateLimiter(store), RateLimit(10_000, "minute")
+    limiter, limit = LeasedRateLimiter(store, first_chunk=8), RateLimit(10_000, "minute")
     assert (await limiter.hit(KEY, limit)).allowed
     store.gate.clear()
     for _ in range(5):  # 7 -> 2 left: the refill goes out and waits at the gate
@@ -336,7 +355,7 @@ async def test_a_lease_that_finds_the_count_gone_back_drops_what_was_held() -> N
     unit spent between the loss and that lease comes on top of the store's new window."""
     store = MemoryQuotaStore()
     limit = RateLimit(100, "minute")
-    limiter = LeasedRateLimiter(store)
+    limiter = LeasedRateLimiter(store, first_chunk=64)  # no slow start: chunks of what is left ÷ 8
     for _ in range(8):
         assert (await limiter.hit(KEY, limit)).allowed  # 12 leased, 8 spent: 4 held
     _lose_counts(store)
