@@ -127,19 +127,26 @@ def tree(pid: int) -> list[int]:
 METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
-def fence_counters(server: Server) -> tuple[float, float] | None:
-    """(guard store reads, lapse waits) so far, summed over the workers, from /metrics; None if it
-    cannot say (the bare app, or the scrape failed)."""
+def scrape(server: Server) -> str | None:
+    """The service's /metrics (the workers' counters together); None for the bare app, or if the
+    scrape failed."""
     if server.name != "service":
         return None
     try:
         response = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
     except httpx.HTTPError:
         return None
-    if response.status_code != 200:
+    return response.text if response.status_code == 200 else None
+
+
+def fence_counters(server: Server) -> tuple[float, float] | None:
+    """(guard store reads, lapse waits) so far, summed over the workers, from /metrics; None if it
+    cannot say (the bare app, or the scrape failed)."""
+    text = scrape(server)
+    if text is None:
         return None
     reads = waits = 0.0
-    for line in response.text.splitlines():
+    for line in text.splitlines():
         if line.startswith("musicez_guard_store_reads_total{"):
             reads += float(line.rsplit(" ", 1)[1])
         elif line.startswith("musicez_fence_lapse_waits_total{"):
@@ -151,16 +158,11 @@ def answered_not_2xx(server: Server) -> dict[str, float] | None:
     """The service's own count of the answers it gave that were not 2xx, per "METHOD route status"
     (the `musicez_http_requests` counter on /metrics), summed over the workers; None if it cannot
     say. A difference of two scrapes names what a load's non-2xx responses were."""
-    if server.name != "service":
-        return None
-    try:
-        response = httpx.get(f"{server.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
+    text = scrape(server)
+    if text is None:
         return None
     counts: dict[str, float] = {}
-    for line in response.text.splitlines():
+    for line in text.splitlines():
         if not line.startswith("musicez_http_requests_total{"):
             continue
         labels_text, _, value = line[len("musicez_http_requests_total{") :].rpartition("} ")

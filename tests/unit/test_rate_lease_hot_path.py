@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 
 import pytest
 from hypothesis import given, settings
@@ -59,6 +60,16 @@ async def test_a_reset_drops_what_the_hot_path_held() -> None:
     assert (after.allowed, after.remaining) == (True, 99)
 
 
+def fake_sleep(clock: list[float], waited: list[float]) -> Callable[[float], Awaitable[None]]:
+    """A sleep on the fake clock: it moves the clock on, and notes how long it was asked to wait."""
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock[0] += seconds
+
+    return sleep
+
+
 class TailStore(QuotaStore):
     """One store window at a time on a fake clock; every reply travels `delay` seconds (the clock
     moves on while it does). PTTL in whole milliseconds, rounded down, as Redis answers."""
@@ -92,12 +103,7 @@ async def test_leases_landing_in_the_last_millisecond_of_a_window_are_not_a_refu
     clock = [0.0]
     store = TailStore(clock, delay=delay)
     waited: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waited.append(seconds)
-        clock[0] += seconds
-
-    limiter = LeasedRateLimiter(store, clock=lambda: clock[0], sleep=sleep)
+    limiter = LeasedRateLimiter(store, clock=lambda: clock[0], sleep=fake_sleep(clock, waited))
     limit = RateLimit(1_000_000, "minute")
     assert (await limiter.hit(KEY, limit)).allowed  # the window [0, 60)
 
@@ -154,12 +160,7 @@ def test_at_a_windows_end_a_principal_far_from_its_limit_is_never_refused(
         clock = [0.0]
         store = JitteryStore(clock, trips)
         waited: list[float] = []
-
-        async def sleep(seconds: float) -> None:
-            waited.append(seconds)
-            clock[0] += seconds
-
-        limiter = LeasedRateLimiter(store, clock=lambda: clock[0], sleep=sleep)
+        limiter = LeasedRateLimiter(store, clock=lambda: clock[0], sleep=fake_sleep(clock, waited))
         limit = RateLimit(600, "minute")
         for _ in range(used):
             assert (await limiter.hit(KEY, limit)).allowed
