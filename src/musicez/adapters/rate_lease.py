@@ -266,7 +266,7 @@ class LeasedRateLimiter:
             # again, and again: this process's end is measured from before its lease was sent, so
             # it comes a little before the store's, by as much as a round trip took. (Three leases
             # sent back to back all landed in a window's last milliseconds under the bench's load,
-            # and a principal at a tenth of its limit got a 429.) So the next lease goes once the
+            # and a principal at about half its limit got a 429.) So the next lease goes once the
             # store's window is surely over: what the store said was left of it (`held.end` is
             # `sent` plus that, less a millisecond), counted from the reply, plus a margin. That
             # wait is at most the round trip that just ended, plus the margin. (`held.end` also
