@@ -482,3 +482,27 @@ async def test_closing_with_a_refill_on_its_way_to_real_redis(redis_url: str, re
         assert used == 8  # only the first lease was granted
     finally:
         await direct.aclose()
+
+
+async def test_retry_after_is_never_short_of_a_window_in_redis(redis_url: str, redis_prefix: str) -> None:
+    """Redis answers TTL rounded to the nearest second: in the half second where it rounds down,
+    a Retry-After taken from it sent the client back while the window was still closed."""
+    namespace = f"{redis_prefix}:rl-ttl:{uuid.uuid4().hex[:8]}"
+    limiter = redis_rate_limiter(redis_url, namespace)
+    client = connect(redis_url)
+    limit = RateLimit(1, "minute")
+    try:
+        assert (await limiter.hit("k", limit)).allowed
+        names = [name async for name in client.scan_iter(match=f"{namespace}*")]
+        assert len(names) == 1
+        fraction = await client.pttl(names[0]) % 1000
+        await asyncio.sleep(((fraction - 250) % 1000) / 1000)  # to ~.250 s past a whole second left
+
+        refused = await limiter.hit("k", limit)
+        left = await client.pttl(names[0]) / 1000
+
+        assert not refused.allowed
+        assert refused.reset_after >= left
+        assert refused.reset_after <= 60
+    finally:
+        await client.aclose()
