@@ -85,7 +85,7 @@ class TailStore(QuotaStore):
         now = self.clock[0]
         if self.end is None or now >= self.end:
             self.end, self.used = now + limit.seconds, 0
-        chunk = chunk_for(limit.amount - self.used, min(64, cap or 64), 8)
+        chunk = chunk_for(limit.amount - self.used, 64, 8, cap=cap)
         self.used += chunk
         self.leases += 1
         ttl_ms = int((self.end - now) * 1000)
@@ -136,7 +136,7 @@ class JitteryStore(QuotaStore):
         if not self.windows or now_ms > self.windows[-1][1]:
             self.windows.append([now_ms, now_ms + limit.seconds * 1000, 0])
         window = self.windows[-1]
-        chunk = chunk_for(limit.amount - int(window[2]), min(64, cap or 64), 8) if window[2] < limit.amount else 0
+        chunk = chunk_for(limit.amount - int(window[2]), 64, 8, cap=cap) if window[2] < limit.amount else 0
         window[2] += chunk
         ttl_ms = int(window[1] - now_ms)
         self.clock[0] += back

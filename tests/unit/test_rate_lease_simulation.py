@@ -79,8 +79,7 @@ class SimulatedStore(QuotaStore):
         chunk = 0
         if left > 0:
             window.lessees.add(self.lessee)
-            most = self.max_chunk if cap is None else max(1, min(cap, self.max_chunk))
-            chunk = chunk_for(left, most, self.divisor, len(window.lessees))
+            chunk = chunk_for(left, self.max_chunk, self.divisor, len(window.lessees), cap)
         window.used += chunk
         return Grant(chunk, window.used, window.end - now)
 

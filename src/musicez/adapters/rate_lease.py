@@ -414,9 +414,11 @@ class QuotaStore:
         raise NotImplementedError
 
 
-def chunk_for(left: int, max_chunk: int, divisor: int, lessees: int = 1) -> int:
-    """What a lease gets of `left` (the script's arithmetic): see the module."""
-    return max(1, min(max_chunk, left // (divisor * max(1, lessees - 1))))
+def chunk_for(left: int, max_chunk: int, divisor: int, lessees: int = 1, cap: int | None = None) -> int:
+    """What a lease asking for at most `cap` units gets of `left` (the script's arithmetic): see
+    the module."""
+    most = max_chunk if cap is None else min(cap, max_chunk)
+    return max(1, min(most, left // (divisor * max(1, lessees - 1))))
 
 
 class MemoryQuotaStore(QuotaStore):
@@ -448,8 +450,7 @@ class MemoryQuotaStore(QuotaStore):
                     del self._windows[stale]
             window = self._windows[(key, limit)] = [0, now + limit.seconds]
         left = limit.amount - int(window[0])
-        most = self._max_chunk if cap is None else max(1, min(cap, self._max_chunk))
-        chunk = chunk_for(left, most, self._divisor) if left > 0 else 0  # one process: one lessee
+        chunk = chunk_for(left, self._max_chunk, self._divisor, cap=cap) if left > 0 else 0  # one process: one lessee
         window[0] += chunk
         return Grant(chunk, int(window[0]), max(0, int((window[1] - now) * 1000)))
 
