@@ -363,3 +363,18 @@ async def test_a_lease_that_finds_the_count_gone_back_drops_what_was_held() -> N
     assert (await limiter.hit(KEY, limit)).allowed  # an old unit; down to 3 it sends the refill
     await asyncio.sleep(0)  # the refill lands: 12 units of the store's new window
     assert await _allowed_until_refused(limiter, limit) == limit.amount
+
+
+async def test_a_long_window_ends_here_a_ten_thousandth_early() -> None:
+    """This host's monotonic clock and Redis's may run at rates tens of millionths apart: over a
+    day, seconds. A process stops spending a window's units a ten-thousandth of what was left
+    before the store's end (and a millisecond), so it never spends them in the store's next one."""
+    clock = [0.0]
+    limiter = LeasedRateLimiter(MemoryQuotaStore(clock=lambda: clock[0]), clock=lambda: clock[0])
+    limit = RateLimit(1_000_000, "day")
+    assert (await limiter.hit(KEY, limit)).allowed  # a window of 86,400 s: units held
+
+    clock[0] = 86_400 * 0.9999 - 0.002  # inside the process's end
+    assert limiter.hit_nowait(KEY, limit) is not None
+    clock[0] = 86_400 * 0.9999  # 8.6 s before the store's end: no longer spent here
+    assert limiter.hit_nowait(KEY, limit) is None
