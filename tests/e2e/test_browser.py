@@ -143,9 +143,16 @@ def register_over_http(server: Server) -> dict[str, object]:
 async def test_swagger_ui_renders_offline_and_try_it_out_calls_me(server: Server) -> None:
     tokens = register_over_http(server)
     async with browser_page({f"127.0.0.1:{server.port}"}) as (page, offline):
+        # The page's Content-Security-Policy must let Swagger UI do all of this: every violation
+        # (a blocked script, style, image or call) is recorded, and there must be none.
+        await page.add_init_script(
+            "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+            " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
         response = await page.goto(f"{server.url}/schema")
         assert response is not None
         assert response.status == 200
+        assert "script-src 'self' 'unsafe-inline'" in (await response.all_headers())["content-security-policy"]
         await page.wait_for_selector(".swagger-ui .opblock")
         paths = await page.locator(".opblock-summary-path").all_inner_texts()
         assert any(p.replace("\u200b", "").strip() == "/auth/login" for p in paths), paths
@@ -176,6 +183,7 @@ async def test_swagger_ui_renders_offline_and_try_it_out_calls_me(server: Server
         status_cell = operation.locator(".live-responses-table tbody .response-col_status").first
         await status_cell.wait_for()
         assert (await status_cell.inner_text()).strip() == "200"
+        assert await page.evaluate("window.__csp") == [], "the page's CSP blocked what Swagger UI needs"
 
     assert offline.blocked == [], f"the docs page wanted other hosts: {offline.blocked}"
     assert any("/schema/assets/swagger-ui-bundle.js" in url for url in offline.seen)

@@ -35,7 +35,7 @@ from musicez.entrypoints.http.docs import (
 )
 from musicez.entrypoints.http.guard import PUBLIC
 from musicez.entrypoints.http.hooks import before_every_request, specialise_hooks
-from musicez.entrypoints.http.outer_middleware import RequestMetrics, outer_middleware
+from musicez.entrypoints.http.outer_middleware import RequestMetrics, outer_middleware, security_headers
 from musicez.entrypoints.http.problems import exception_handlers, schema_not_found_as_problem
 from musicez.entrypoints.http.reference import describe_operations
 from musicez.entrypoints.http.refused_early import RefusedEarly
@@ -224,6 +224,10 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     # per-request middleware); the hook attaches it (hooks.py), the outer middleware closes it
     state.request_metrics = RequestMetrics(registry)
     app.asgi_handler = outer_middleware(
-        app.asgi_handler, state.request_metrics, client_of_scope(state), lambda: state.refused_early
+        app.asgi_handler,
+        state.request_metrics,
+        client_of_scope(state),
+        lambda: state.refused_early,
+        security_headers(settings.public_url),
     )
     return app

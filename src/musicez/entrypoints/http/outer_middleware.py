@@ -45,6 +45,31 @@ def metric_method(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
+# Security headers on every response (OWASP's REST Security Cheat Sheet). A JSON answer may load,
+# run and frame nothing; the one HTML page, the API reference (`/schema`), runs Swagger UI from
+# the service's own assets: its inline start-up script and inline styles, data: icons, and calls
+# to the service itself. No page may frame either, and no page leaks a URL to another site.
+API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
+PAGE_POLICY = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def security_headers(public_url: str | None) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response carries; with an `https://` public URL (`MUSICEZ_PUBLIC_URL`),
+    also `Strict-Transport-Security` (a year, this host only): browsers then never try the
+    service over plain HTTP. A browser ignores it on a plain-HTTP answer, so it is sent on all."""
+    https = public_url is not None and public_url.strip().lower().startswith("https://")
+    return (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+
+
 FLUSH_SECONDS = 0.01
 """How long a request's samples may wait in its worker before they reach prometheus_client."""
 MAX_PENDING = 4_096
@@ -241,6 +266,7 @@ def outer_middleware(
     metrics: RequestMetrics,
     client_of: Callable[[Any], str],
     refused_early: Callable[[], RefusedEarly | None] = lambda: None,
+    fixed_headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS,
 ) -> ASGIApp:
     """Around the whole app. A request whose route entered dishka's request scope (through the
     `LazyRequestContainer` the hook attached) has that scope closed here, after the response.
@@ -249,7 +275,9 @@ def outer_middleware(
     security events of every route carry the client id (worked out only if one is recorded).
 
     `refused_early` (set at start-up): a 4xx of a per-client-limited route that counted nothing
-    (refused before its use case) is counted when its response starts, for its `RateLimit-*`."""
+    (refused before its use case) is counted when its response starts, for its `RateLimit-*`.
+
+    `fixed_headers` go on every response (`security_headers`)."""
 
     set_request_id = _REQUEST_ID.set
     set_client = client_binder()
@@ -282,7 +310,7 @@ def outer_middleware(
                 status = message["status"]
                 if activity or (status >= 400 and not decisions):
                     await _before_start(activity, decisions, scope, status, refused_early())
-                _finish_headers(message, request_id, decisions, get_principal() is not None)
+                _finish_headers(message, request_id, decisions, get_principal() is not None, fixed_headers)
             await send(message)
 
         try:
@@ -320,23 +348,35 @@ async def _before_start(
         await early.count(scope)
 
 
-def _finish_headers(message: dict[str, Any], request_id: str, decisions: list[Any], authenticated: bool) -> None:
-    headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+def _finish_headers(
+    message: dict[str, Any],
+    request_id: str,
+    decisions: list[Any],
+    authenticated: bool,
+    fixed: tuple[tuple[bytes, bytes], ...],
+) -> None:
+    """The request id, the rate-limit headers, the security headers, and for an authenticated
+    request `Cache-Control: no-store` (a response to one is the principal's own: no cache may keep
+    it), unless the route chose its own. Set here, as bytes, in one pass over the response's
+    headers, rather than by each route, which Litestar merges through its header objects."""
+    headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *fixed]
     if decisions:
         _add_rate_headers(headers, decisions)
-    if authenticated:
-        _never_stored(headers)
-    message["headers"] = headers  # the message is the app's own, made for this response
-
-
-def _never_stored(headers: list[tuple[bytes, bytes]]) -> None:
-    """A response to an authenticated request is the principal's own: no cache may keep it
-    (`Cache-Control: no-store`, unless the route chose its own). Set here, as bytes, rather than by
-    each route's `cache_control`, which Litestar merges through its header objects per response."""
-    for name, _ in headers:
+    cached = not authenticated
+    policy: bytes | None = API_POLICY
+    for name, value in headers:
         if name == b"cache-control":
-            return
-    headers.append((b"cache-control", b"no-store"))
+            cached = True
+        elif name == b"content-type":
+            if value[:9].lower() == b"text/html":
+                policy = PAGE_POLICY
+        elif name == b"content-security-policy":
+            policy = None
+    if not cached:
+        headers.append((b"cache-control", b"no-store"))
+    if policy is not None:
+        headers.append((b"content-security-policy", policy))
+    message["headers"] = headers  # the message is the app's own, made for this response
 
 
 def _add_rate_headers(headers: list[tuple[bytes, bytes]], decisions: list[Any]) -> None:
