@@ -77,3 +77,15 @@ def test_the_security_url_defaults_to_not_me_on_the_reset_url_s_origin() -> None
     assert deep.mail.security_url == "https://app.example:8443/not-me"
     assert production(security_url="https://other.example/x").mail.security_url == "https://other.example/x"
     assert Settings.from_env({}).mail.security_url == "http://localhost:8000/not-me"  # development, as before
+
+
+def test_in_development_the_security_url_defaults_to_the_contract_s_whatever_the_reset_url() -> None:
+    """API.md: `MUSICEZ_SECURITY_URL` (default `http://localhost:8000/not-me`). Only production,
+    where that would point a real mail at localhost, follows the reset URL instead."""
+    development = Settings.from_env({"MUSICEZ_PASSWORD_RESET_URL": "http://front.test:5173/account/reset"})
+    assert development.mail.security_url == "http://localhost:8000/not-me"
+    assert development.mail.reset_url == "http://front.test:5173/account/reset"
+    named = Settings.from_env(
+        {"MUSICEZ_PASSWORD_RESET_URL": "http://front.test:5173/r", "MUSICEZ_SECURITY_URL": "http://front.test:5173/x"}
+    )
+    assert named.mail.security_url == "http://front.test:5173/x"

@@ -36,6 +36,8 @@ __all__ = ["FILE_SECRETS", "PREFIX", "Seconds", "Settings", "SettingsError"]
 
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=10 * 365 * 86400)]
 
+DEFAULT_SECURITY_URL = "http://localhost:8000/not-me"  # API.md, "Security activity"
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     env: Literal["development", "production"] = "development"
@@ -186,11 +188,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     @property
     def effective_security_url(self) -> str:
-        """`MUSICEZ_SECURITY_URL`, else `/not-me` on the origin of `MUSICEZ_PASSWORD_RESET_URL`: the
-        front end that takes reset links takes these too. Production refuses the default reset
-        URL, so a production link never points at localhost; the deployments that set only the
-        reset URL keep starting (http://localhost:8000/not-me in development, as before)."""
-        return self.security_url or urljoin(self.password_reset_url, "/not-me")
+        """`MUSICEZ_SECURITY_URL`, else its default `http://localhost:8000/not-me` (API.md), whatever
+        the reset URL, except in production: there the unset URL is `/not-me` on the origin of
+        `MUSICEZ_PASSWORD_RESET_URL` (the front end that takes reset links takes these too).
+        Production refuses the default reset URL, so a production link never points at
+        localhost, and the deployments that set only the reset URL keep starting."""
+        if self.security_url:
+            return self.security_url
+        return urljoin(self.password_reset_url, "/not-me") if self.is_production else DEFAULT_SECURITY_URL
 
     @property
     def migrate_at_startup(self) -> bool:
