@@ -310,7 +310,7 @@ async def test_new_device_login_mails_a_not_me_link_that_works_once(client: Clie
 
 
 async def test_bad_not_me_tokens(client: Client) -> None:
-    for token in ["", "x", "A" * 43, "é" * 43, "A" * 128]:
+    for token in ["", "x", "A" * 43, "é" * 43, "A" * 128, "A" * 129, "A" * 4000]:
         assert_problem(await client.post("/auth/not-me", json={"token": token}), 400, "invalid_security_token")
     assert_problem(await client.post("/auth/not-me", json={"token": 5}), 400, "validation_error")
     assert_problem(await client.post("/auth/not-me", json={}), 400, "validation_error")
@@ -471,6 +471,10 @@ async def test_the_openapi_document_declares_the_feed_and_not_me(client: Client)
     assert {"400", "401", "403"} <= set(feed_get["responses"])
     assert set(feed_get["responses"]["400"]["content"]) == {"application/problem+json"}
     not_me = document["paths"]["/auth/not-me"]["post"]
+    not_me_body = not_me["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in not_me_body:
+        not_me_body = document["components"]["schemas"][not_me_body["$ref"].rsplit("/", 1)[1]]
+    assert not_me_body["properties"]["token"]["maxLength"] == 128  # documented (over it: invalid_security_token)
     assert not_me.get("security") == document["paths"]["/auth/login"]["post"].get("security")  # public
     assert set(not_me["responses"]["400"]["content"]) == {"application/problem+json"}
     assert "429" in not_me["responses"]

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 
 from musicez.entrypoints.http import samples
-from musicez.entrypoints.http.schemas.fields import doc
+from musicez.entrypoints.http.schemas.fields import SecurityTokenField, doc
 
 # -- security activity (issue 15) -----------------------------------------------------------
 
@@ -54,12 +54,6 @@ class ActivityPage(msgspec.Struct, frozen=True):
 
 
 class NotMeBody(msgspec.Struct, frozen=True):
-    token: Annotated[
-        str,
-        doc(
-            'The token of the link in the "new sign-in" email (its `token` query parameter): single-use, '
-            "valid for 7 days",
-            samples.SECURITY_TOKEN,
-            max_length=128,
-        ),
-    ]
+    # documented, not enforced (as the reset token): any string that is no live link's token is
+    # 400 invalid_security_token (API.md), an over-long one too, never validation_error
+    token: SecurityTokenField

@@ -142,6 +142,17 @@ ResetTokenField = Annotated[
 ]
 
 
+SecurityTokenField = Annotated[
+    str,
+    ParameterKwarg(
+        max_length=128,
+        description='The token of the link in the "new sign-in" email (its `token` query parameter): single-use, '
+        "valid for 7 days",
+        examples=[Example(value=samples.SECURITY_TOKEN)],
+    ),
+]
+
+
 DeviceNameField = Annotated[
     str,
     doc(
