@@ -14,11 +14,13 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 import pytest
 from redis.typing import EncodableT, FieldT
 
+from musicez.adapters.memory.host_revocations import HostRevocations, HostSharedSessionStore
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
@@ -26,7 +28,7 @@ from musicez.application.ports import SessionStore
 from musicez.domain.ids import SessionId, UserId
 from musicez.domain.rate_limit import RateLimit
 from musicez.domain.session import EndReason, Rotation, RotationOutcome, Session
-from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeClock, FakeEvents
 
 TOLERANCE = timedelta(milliseconds=2)
 GRACE = 10
@@ -51,11 +53,14 @@ class StoreUnderTest:
             await asyncio.sleep(seconds)
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, str] | None:
-    """(Redis URL, key prefix) of the store under test; None for the memory store."""
+@pytest.fixture(params=["memory", "memory-host-shared", "redis", "redis-cluster"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str] | Path | None:
+    """(Redis URL, key prefix) of the store under test; None for the memory store, and for the
+    memory store a server without Redis runs (told of the CLI's endings), its revocations file."""
     if request.param == "memory":
         return None
+    if request.param == "memory-host-shared":
+        return tmp_path / "revocations.log"
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
         return request.getfixturevalue("redis_url"), f"{prefix}:contract:{uuid.uuid4().hex[:8]}"
@@ -63,12 +68,25 @@ def backend(request: pytest.FixtureRequest) -> tuple[str, str] | None:
 
 
 @pytest.fixture
-async def subject(backend: tuple[str, str] | None) -> AsyncIterator[StoreUnderTest]:
+async def subject(backend: tuple[str, str] | Path | None) -> AsyncIterator[StoreUnderTest]:
     now = datetime.now(UTC)
     if backend is None:
         clock = FakeClock(now)
         yield StoreUnderTest(
             MemorySessionStore(clock), now, clock, with_linger=lambda seconds: MemorySessionStore(clock, seconds)
+        )
+        return
+    if isinstance(backend, Path):
+        clock = FakeClock(now)
+
+        def shared(store: MemorySessionStore) -> SessionStore:
+            return HostSharedSessionStore(store, HostRevocations(backend), FakeEvents(), clock)
+
+        yield StoreUnderTest(
+            shared(MemorySessionStore(clock)),
+            now,
+            clock,
+            with_linger=lambda seconds: shared(MemorySessionStore(clock, seconds)),
         )
         return
     url, prefix = backend

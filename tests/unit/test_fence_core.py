@@ -20,7 +20,7 @@ from musicez.adapters.fence.core import (
 )
 from musicez.adapters.fence.none import NoSpentBudgetNotifier
 from musicez.adapters.fence.redis import RedisFence
-from musicez.adapters.memory.session_store import MemorySessionStore
+from musicez.adapters.memory.host_revocations import HostSharedSessionStore
 from musicez.application.ports import ApiKeyLookup, SessionStore, SpentBudgetNotifier
 from musicez.domain.ids import ApiKeyId, SessionId, UserId
 from musicez.entrypoints.container import build_container
@@ -193,8 +193,8 @@ async def test_caches_only_with_redis(redis_url: str | None, fenced: bool, tmp_p
         keys = await container.get(ApiKeyLookup)
         assert isinstance(sessions, FencedSessionStore) is fenced
         assert isinstance(keys, FencedApiKeyLookup) is fenced
-        if not fenced:
-            assert isinstance(sessions, MemorySessionStore)
+        if not fenced:  # the process's own memory, told of the CLI's endings on this host
+            assert isinstance(sessions, HostSharedSessionStore)
     finally:
         await container.close()
     off = Settings(data_dir=str(tmp_path), redis_url="redis://127.0.0.1:1/0", fence_lease_ms=0, secret_key="k" * 40)

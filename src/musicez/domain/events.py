@@ -145,6 +145,7 @@ class SessionsRevoked(SecurityEvent):
     kept: str | None = None
     reason: str
     session_ids: list[str]
+    by: str | None = None  # an operator's ending, applied by the server that held the sessions ("cli")
 
 
 # Passwords

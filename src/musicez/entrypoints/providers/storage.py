@@ -10,6 +10,8 @@ from dishka import Provider, Scope, provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.redis import RedisFence
+from musicez.adapters.memory.host_revocations import FILE_NAME as REVOCATIONS_FILE
+from musicez.adapters.memory.host_revocations import HostRevocations, HostSharedSessionStore
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
@@ -24,6 +26,7 @@ from musicez.application.ports import (
     ApiKeyLookup,
     Clock,
     Database,
+    EventSink,
     KeyedHasher,
     PrincipalRateLimiter,
     RateLimiter,
@@ -32,6 +35,7 @@ from musicez.application.ports import (
     UnitOfWork,
 )
 from musicez.entrypoints.dev_files import private_sqlite_file
+from musicez.entrypoints.settings import Settings
 from musicez.entrypoints.settings_groups import DatabaseSettings, RedisSettings
 
 UnitsOfWork = Callable[[], UnitOfWork]  # a unit of work outside a request's scope, one per call
@@ -99,9 +103,13 @@ class RedisProvider(Provider):
         await client.aclose()
 
     @provide
-    def session_store(self, redis: AnyRedis | None, settings: RedisSettings, clock: Clock) -> SessionStore:
+    def session_store(
+        self, redis: AnyRedis | None, settings: RedisSettings, clock: Clock, events: EventSink, every: Settings
+    ) -> SessionStore:
         if redis is None:
-            return MemorySessionStore(clock)
+            # one process holds the sessions; the CLI on this host tells it whom an operator ended
+            revocations = HostRevocations(every.data_path / REVOCATIONS_FILE)
+            return HostSharedSessionStore(MemorySessionStore(clock), revocations, events, clock)
         return RedisSessionStore(redis, settings.prefix)
 
     @provide
