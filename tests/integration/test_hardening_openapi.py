@@ -62,8 +62,11 @@ async def test_every_request_string_has_a_max_length(document: dict[str, Any]) -
         for name, field in schema["properties"].items():
             for option in field.get("oneOf", [field]):
                 if option.get("type") == "string" and "enum" not in option:  # an enum is bounded by its values
-                    bound = option.get("maxLength", field.get("maxLength"))  # on the string or the whole field
+                    # on the string itself, a nullable one's string branch too (a reader that looks
+                    # at each `"type": "string"` must see its bound), and the whole field agrees
+                    bound = option.get("maxLength")
                     assert isinstance(bound, int), (operation, name, field)
+                    assert field.get("maxLength", bound) == bound, (operation, name, field)
 
 
 async def test_every_string_parameter_has_a_max_length(client: Client, document: dict[str, Any]) -> None:
@@ -76,7 +79,7 @@ async def test_every_string_parameter_has_a_max_length(client: Client, document:
                 schema = parameter["schema"]
                 for option in schema.get("oneOf", [schema]):
                     if option.get("type") == "string" and "enum" not in option:
-                        bound = option.get("maxLength", schema.get("maxLength"))
+                        bound = option.get("maxLength")  # on the string itself, as above
                         assert isinstance(bound, int), (method, path, parameter)
                         seen.add((parameter["in"], parameter["name"]))
     assert {("path", "session_id"), ("path", "user_id"), ("query", "cursor")} <= seen

@@ -28,6 +28,7 @@ from musicez.entrypoints.http.body import JsonBodyRequest
 from musicez.entrypoints.http.client_address import client_of_scope, parse_networks
 from musicez.entrypoints.http.cors import cors_problem_documents, listed_origins_only
 from musicez.entrypoints.http.docs import (
+    bound_nullable_strings,
     declare_problem_responses,
     docs_plugins,
     docs_static_router,
@@ -214,6 +215,7 @@ def create_app(*override_providers: Provider, settings: Settings | None = None) 
     operations = documented_operations(app)
     declare_problem_responses(handler for _, handler in operations)
     describe_operations(operations)  # summaries, descriptions, examples: read when the document is built
+    bound_nullable_strings(app)
     if cors is not None:  # without a CORS config no preflight is ever refused, so nothing to rewrite
         app.asgi_handler = cors_problem_documents(app.asgi_handler)  # a refused preflight: a problem document
         app.asgi_handler = listed_origins_only(app.asgi_handler, cors)

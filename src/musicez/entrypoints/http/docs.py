@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import OpenAPI, OpenAPIType, Schema
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
@@ -161,3 +164,54 @@ def declare_problem_responses(handlers: Iterable[HTTPRouteHandler]) -> None:
             for status, description in problem_statuses(handler).items()
         }
         handler.responses = {**declared, **(handler.responses or {})}
+
+
+# -- a nullable string's constraints on the string itself ------------------------------------
+# Litestar writes a nullable field as `{"oneOf": [{"type": "string"}, {"type": "null"}],
+# "maxLength": 200}`: valid JSON Schema (the keyword applies to strings only), but a reader that
+# looks at each `"type": "string"` (a client generator, a checker of "a maxLength on every
+# string", API.md Hardening v1.1) sees an unbounded string. The string branch gets them too.
+_STRING_KEYWORDS = ("max_length", "min_length", "pattern", "format")
+
+
+def _bound_nullable_strings(node: Any, seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, Schema) and node.one_of:
+        for option in node.one_of:
+            if isinstance(option, Schema) and option.type == OpenAPIType.STRING:
+                for keyword in _STRING_KEYWORDS:
+                    if getattr(option, keyword) is None and getattr(node, keyword) is not None:
+                        setattr(option, keyword, getattr(node, keyword))
+    if isinstance(node, dict):
+        children: Iterable[Any] = node.values()
+    elif isinstance(node, list | tuple):
+        children = node
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        children = (getattr(node, f.name) for f in dataclasses.fields(node))
+    else:
+        return
+    for child in children:
+        _bound_nullable_strings(child, seen)
+
+
+class _BoundingOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, building the same document, then bounding its nullable strings."""
+
+    __slots__ = ()
+
+    def _build_openapi(self) -> OpenAPI:
+        document = super()._build_openapi()
+        _bound_nullable_strings(document, set())
+        return document
+
+
+def bound_nullable_strings(app: Litestar) -> None:
+    """Have the document built with each nullable string's constraints on its string branch too.
+    Litestar builds the document at its first request, in its plugin (slotted, made by the app):
+    the app's plugin becomes the subclass above, which adds nothing but the step after the build
+    (the registry keeps it under `OpenAPIPlugin`). `test_hardening_openapi.py` pins the result."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    if type(plugin) is OpenAPIPlugin:
+        plugin.__class__ = _BoundingOpenAPIPlugin
