@@ -120,6 +120,9 @@ def test_the_cli_says_which_development_database_it_uses(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     path = (tmp_path / "elsewhere" / "musicez.db").resolve()
     assert f"using the development database {path} (new" in done.stderr
+    again = run_cli(["users", "show", "nobody@example.com"], clean_env(data_dir=tmp_path / "elsewhere"), cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.splitlines() == ["error: No user with this id or email"]  # API.md: one `error:` line
 
 
 def test_revoking_a_revoked_key_says_so_and_records_nothing(process_env: dict[str, str]) -> None:

@@ -49,12 +49,16 @@ def load_settings(*, database_only: bool = False, needs_redis: bool = False, **o
 
 
 def _say_which_database(settings: Settings) -> None:
-    """An operator in the wrong directory must not silently get a throwaway database."""
+    """An operator in the wrong directory must not silently get a throwaway database: a command
+    that is about to create the development database says so. On one that exists it says
+    nothing, so a refusal stays the one `error:` line on stderr (API.md)."""
     if settings.database_url:
         return
     path = (settings.data_path / "musicez.db").resolve()
-    state = "" if path.exists() else " (new: it did not exist)"
-    click.echo(f"note: no MUSICEZ_DATABASE_URL; using the development database {path}{state}", err=True)
+    if not path.exists():
+        click.echo(
+            f"note: no MUSICEZ_DATABASE_URL; using the development database {path} (new: it did not exist)", err=True
+        )
 
 
 @contextmanager
