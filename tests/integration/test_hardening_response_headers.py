@@ -42,8 +42,6 @@ async def test_answers_of_every_kind_carry_the_security_headers(client: Client) 
         await client.delete("/health/live"),  # 405 from routing
         await client.post("/auth/login", content=b"{", headers={"Content-Type": "application/json"}),  # 400
         await client.post("/auth/login", content=b"x", headers={"Content-Type": "text/plain"}),  # 415
-        await client.get("/schema/openapi.json"),
-        await client.get("/schema/assets/swagger-ui.css"),
     ]
     for response in answers:
         assert_secured(response)
@@ -56,6 +54,9 @@ async def test_the_reference_page_may_run_swagger_ui_from_the_service_only(clien
     assert page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
     assert_secured(page, policy)
+    assert policy != API_POLICY
+    for path in ("/schema/openapi.json", "/schema/assets/swagger-ui.css", "/schema/no-such-page"):
+        assert_secured(await client.get(path), policy)  # the page's, by path: never read from an answer
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["default-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
@@ -96,8 +97,10 @@ async def test_an_https_public_url_adds_hsts_to_every_answer(https_client: Clien
     ],
 )
 def test_hsts_follows_the_public_urls_scheme(public_url: str | None, hsts: bool) -> None:
-    names = [name for name, _ in security_headers(public_url)]
-    assert (b"strict-transport-security" in names) is hsts
+    for headers in security_headers(public_url):  # the API's answers and the reference page's
+        names = [name for name, _ in headers]
+        assert (b"strict-transport-security" in names) is hsts
+        assert names.count(b"content-security-policy") == 1
 
 
 METHODS = st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "BREW"])

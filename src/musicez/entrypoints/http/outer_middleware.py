@@ -46,14 +46,16 @@ def metric_method(method: str) -> str:
 
 
 # Security headers on every response (OWASP's REST Security Cheat Sheet). A JSON answer may load,
-# run and frame nothing; the one HTML page, the API reference (`/schema`), runs Swagger UI from
-# the service's own assets: its inline start-up script and inline styles, data: icons, and calls
-# to the service itself. No page may frame either, and no page leaks a URL to another site.
+# run and frame nothing; the one HTML page, the API reference (under `/schema`), runs Swagger UI
+# from the service's own assets: its inline start-up script and inline styles, data: icons, and
+# calls to the service itself. No page may frame either, and no page leaks a URL to another site.
+# The policy goes by path (`/schema` and below: the page's), so no response's headers are read.
 API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
 PAGE_POLICY = (
     b"default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     b"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+PAGE_PREFIX = "/schema"
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -61,13 +63,17 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
+Headers = tuple[tuple[bytes, bytes], ...]
 
-def security_headers(public_url: str | None) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers every response carries; with an `https://` public URL (`MUSICEZ_PUBLIC_URL`),
-    also `Strict-Transport-Security` (a year, this host only): browsers then never try the
-    service over plain HTTP. A browser ignores it on a plain-HTTP answer, so it is sent on all."""
+
+def security_headers(public_url: str | None) -> tuple[Headers, Headers]:
+    """The headers every response carries, for the API's answers and for the reference page's;
+    with an `https://` public URL (`MUSICEZ_PUBLIC_URL`), also `Strict-Transport-Security` (a year,
+    this host only): browsers then never try the service over plain HTTP. A browser ignores it on a
+    plain-HTTP answer, so it is sent on all."""
     https = public_url is not None and public_url.strip().lower().startswith("https://")
-    return (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+    common = (*SECURITY_HEADERS, HSTS) if https else SECURITY_HEADERS
+    return (*common, (b"content-security-policy", API_POLICY)), (*common, (b"content-security-policy", PAGE_POLICY))
 
 
 FLUSH_SECONDS = 0.01
@@ -266,7 +272,7 @@ def outer_middleware(
     metrics: RequestMetrics,
     client_of: Callable[[Any], str],
     refused_early: Callable[[], RefusedEarly | None] = lambda: None,
-    fixed_headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS,
+    fixed_headers: tuple[Headers, Headers] = security_headers(None),
 ) -> ASGIApp:
     """Around the whole app. A request whose route entered dishka's request scope (through the
     `LazyRequestContainer` the hook attached) has that scope closed here, after the response.
@@ -277,7 +283,8 @@ def outer_middleware(
     `refused_early` (set at start-up): a 4xx of a per-client-limited route that counted nothing
     (refused before its use case) is counted when its response starts, for its `RateLimit-*`.
 
-    `fixed_headers` go on every response (`security_headers`)."""
+    `fixed_headers`: the security headers of the API's answers and of the reference page's
+    (`security_headers`)."""
 
     set_request_id = _REQUEST_ID.set
     set_client = client_binder()
@@ -286,6 +293,7 @@ def outer_middleware(
     set_principal, get_principal = REQUEST_PRINCIPAL.set, REQUEST_PRINCIPAL.get
     perf_counter = time.perf_counter
     record = metrics.record
+    api_headers, page_headers = fixed_headers
 
     async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -310,7 +318,13 @@ def outer_middleware(
                 status = message["status"]
                 if activity or (status >= 400 and not decisions):
                     await _before_start(activity, decisions, scope, status, refused_early())
-                _finish_headers(message, request_id, decisions, get_principal() is not None, fixed_headers)
+                _finish_headers(
+                    message,
+                    request_id,
+                    decisions,
+                    get_principal() is not None,
+                    page_headers if scope["path"].startswith(PAGE_PREFIX) else api_headers,
+                )
             await send(message)
 
         try:
@@ -349,34 +363,24 @@ async def _before_start(
 
 
 def _finish_headers(
-    message: dict[str, Any],
-    request_id: str,
-    decisions: list[Any],
-    authenticated: bool,
-    fixed: tuple[tuple[bytes, bytes], ...],
+    message: dict[str, Any], request_id: str, decisions: list[Any], authenticated: bool, fixed: Headers
 ) -> None:
-    """The request id, the rate-limit headers, the security headers, and for an authenticated
-    request `Cache-Control: no-store` (a response to one is the principal's own: no cache may keep
-    it), unless the route chose its own. Set here, as bytes, in one pass over the response's
-    headers, rather than by each route, which Litestar merges through its header objects."""
     headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *fixed]
     if decisions:
         _add_rate_headers(headers, decisions)
-    cached = not authenticated
-    policy: bytes | None = API_POLICY
-    for name, value in headers:
-        if name == b"cache-control":
-            cached = True
-        elif name == b"content-type":
-            if value[:9].lower() == b"text/html":
-                policy = PAGE_POLICY
-        elif name == b"content-security-policy":
-            policy = None
-    if not cached:
-        headers.append((b"cache-control", b"no-store"))
-    if policy is not None:
-        headers.append((b"content-security-policy", policy))
+    if authenticated:
+        _never_stored(headers)
     message["headers"] = headers  # the message is the app's own, made for this response
+
+
+def _never_stored(headers: list[tuple[bytes, bytes]]) -> None:
+    """A response to an authenticated request is the principal's own: no cache may keep it
+    (`Cache-Control: no-store`, unless the route chose its own). Set here, as bytes, rather than by
+    each route's `cache_control`, which Litestar merges through its header objects per response."""
+    for name, _ in headers:
+        if name == b"cache-control":
+            return
+    headers.append((b"cache-control", b"no-store"))
 
 
 def _add_rate_headers(headers: list[tuple[bytes, bytes]], decisions: list[Any]) -> None:
