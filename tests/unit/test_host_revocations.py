@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,20 +20,13 @@ from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason, Session
 from tests.support.fakes import FakeClock, FakeEvents
+from tests.unit.test_memory_session_store import a_session
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 def _session(user_id: UserId, now: datetime = NOW) -> Session:
-    return Session(
-        id=SessionId(uuid.uuid4()),
-        user_id=user_id,
-        device_name="Laptop",
-        created_at=now,
-        last_used_at=now,
-        refresh_expires_at=now + timedelta(days=7),
-        absolute_expires_at=now + timedelta(days=30),
-    )
+    return a_session(now, user_id, lifetime=7 * 86400)
 
 
 def _store(path: Path, clock: FakeClock, events: FakeEvents | None = None) -> HostSharedSessionStore:
