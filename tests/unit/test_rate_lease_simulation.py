@@ -288,7 +288,7 @@ def test_a_principal_spread_over_many_processes_gets_nearly_its_limit(
     (slow start), and chunks shrink with the number of processes leasing. (With chunks of what
     is left ÷ 8 alone, 32 processes were refused after a fifth of a 600/minute limit.) A low
     limit loses a few units more than a tenth: what the processes still hold when the store runs
-    dry, at most 12 units in 3,780 seeded runs (limits 50–800, 2–32 processes), so the bound is
+    dry, at most 12 units in 3,780 seeded runs (limits 50 to 800, 2 to 32 processes), so the bound is
     all but a tenth or all but 16 units, whichever leaves more to refuse."""
     limit = RateLimit(amount, "minute")
     operations: Operations = []
