@@ -94,6 +94,10 @@ async def feed(client: Client, grant: dict[str, Any], **params: Any) -> list[dic
             return items
 
 
+def rate_headers(response: Any) -> dict[str, int]:
+    return {name: int(response.headers[f"ratelimit-{name}"]) for name in ("limit", "remaining", "reset")}
+
+
 def types(items: list[dict[str, Any]]) -> list[str]:
     return [i["type"] for i in items]
 
@@ -269,8 +273,14 @@ async def test_password_reset_is_in_the_feed_and_mailed(client: Client) -> None:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.05)
     token = RESET_LINK.findall(body_of(resets[0]))[0]
+    failed = await client.post("/auth/password/reset", json={"token": token[:-2], "new_password": NEW_PASSWORD})
+    assert_problem(failed, 400, "invalid_reset_token")
     response = await client.post("/auth/password/reset", json={"token": token, "new_password": NEW_PASSWORD})
     assert response.status_code == 204
+    # A limited route (its failures count per client address): the success states that budget,
+    # as the failure left it (a success costs nothing).
+    assert rate_headers(response) == {**rate_headers(failed), "reset": rate_headers(response)["reset"]}
+    assert 1 <= rate_headers(response)["reset"] <= rate_headers(failed)["reset"]
     reader_response = await client.post("/auth/login", json={"email": address, "password": NEW_PASSWORD})
     items = await feed(client, reader_response.json())
     assert types(items)[0] == "login"
@@ -298,6 +308,9 @@ async def test_new_device_login_mails_a_not_me_link_that_works_once(client: Clie
 
     response = await client.post("/auth/not-me", json={"token": token})
     assert response.status_code == 204, response.text
+    # No failure from this address yet: the whole budget, a whole window.
+    budget = client.app.state.musicez.settings.not_me_failure_limit
+    assert rate_headers(response) == {"limit": budget.amount, "remaining": budget.amount, "reset": budget.seconds}
     assert_problem(await client.get("/auth/me", headers=bearer(intruder)), 401, "token_revoked")
     refused = await client.post("/auth/refresh", json={"refresh_token": intruder["refresh_token"]})
     assert_problem(refused, 401, "invalid_refresh_token")

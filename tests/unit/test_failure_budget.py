@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from musicez.adapters.security.keyed_hash import HmacHasher
-from musicez.application.ports import SpentBudgetListener
+from musicez.application.ports import RateDecision, SpentBudgetListener
 from musicez.application.throttle import FailureBudget, Throttle
-from musicez.domain.errors import RateLimited
+from musicez.domain.errors import RateLimited, ServiceUnavailable
 from musicez.domain.rate_limit import RateLimit
 from tests.support.fakes import FakeClock, FakeEvents, FakeRateLimiter, FakeRateObserver
 
@@ -137,3 +137,37 @@ async def test_a_heard_mark_ends_with_its_window_on_the_receivers_clock() -> Non
     clock_b.advance(1)
     b.check(key)  # the window is over on B's clock
     b.check(key)
+
+
+class DownLimiter(FakeRateLimiter):
+    async def peek(self, key: str, limit: RateLimit) -> RateDecision:
+        raise ServiceUnavailable()
+
+
+@given(failures=st.integers(0, 6))
+def test_describe_states_the_budget_as_the_failures_left_it_and_counts_nothing(failures: int) -> None:
+    async def scenario() -> None:
+        limit, limiter, observer = RateLimit(5, "hour"), FakeRateLimiter(), FakeRateObserver()
+        budget = FailureBudget(Throttle(limiter, observer, FakeEvents()), FakeClock(), MACS, Channel().of(0))
+        for _ in range(failures):
+            await budget.fail("reset-failures:198.51.100.1", limit)
+        observer.decisions.clear()
+        await budget.describe("reset-failures:198.51.100.1", limit)
+        await budget.describe("reset-failures:198.51.100.1", limit)  # counts nothing
+        (first, second) = observer.decisions
+        assert first == second
+        assert (first.limit, first.remaining) == (5, max(0, 5 - failures))
+        if failures == 0:  # no window open yet: a whole one ahead
+            assert first.reset_after == limit.seconds
+
+    asyncio.run(scenario())
+
+
+def test_describe_leaves_the_headers_out_when_the_store_cannot_answer() -> None:
+    async def scenario() -> None:
+        observer = FakeRateObserver()
+        budget = FailureBudget(Throttle(DownLimiter(), observer, FakeEvents()), FakeClock(), MACS, Channel().of(0))
+        await budget.describe("not-me-failures:198.51.100.1", RateLimit(60, "minute"))  # no 503 for a success
+        assert observer.decisions == []
+
+    asyncio.run(scenario())

@@ -156,6 +156,7 @@ class ResetPassword:
             await self.uow.users.set_password(user.id, new_hash, now)
             end.sessions_of(user.id)
         self.events.record(PasswordResetCompleted(user_id=str(user.id), session_ids=ending))
+        await self.failures.describe(budget_key, self.throttle_policy.reset_failures)
 
     async def _failed(self, budget_key: str) -> NoReturn:
         self.events.record(PasswordResetFailed())

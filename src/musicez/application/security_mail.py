@@ -163,3 +163,4 @@ class ReportNotMe:
             )
         else:
             self.events.record(NotMeSessionAlreadyEnded(session_id=str(link.session_id)))
+        await self.budget.describe(budget_key, self.failures)

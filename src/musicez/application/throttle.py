@@ -17,7 +17,7 @@ from musicez.application.ports import (
     RateObserver,
     SpentBudgetNotifier,
 )
-from musicez.domain.errors import RateLimited
+from musicez.domain.errors import RateLimited, ServiceUnavailable
 from musicez.domain.events import Throttled
 from musicez.domain.rate_limit import RateLimit
 
@@ -125,6 +125,19 @@ class FailureBudget:
         self._remember(self._spent, key, (now + decision.reset_after, decision.limit), now)
         if decision.allowed:  # the count reached the budget: this failure spent it
             await self._notifier.budget_spent(rate_limit_name(self._macs, key), decision.limit, decision.reset_after)
+
+    async def describe(self, key: str, limit: RateLimit) -> None:
+        """Report the budget as it stands, counting nothing: the `RateLimit-*` of a success on a
+        route whose failures it counts (a completed reset, a working not-me link). With no
+        failure in an open window, the whole budget and a whole window. Only a header is at
+        stake, so a store that cannot answer leaves it out rather than fail what succeeded."""
+        try:
+            decision = await self._throttle.limiter.peek(key, limit)
+        except ServiceUnavailable:
+            return
+        if decision.remaining >= decision.limit:
+            decision = RateDecision(True, decision.limit, decision.limit, limit.seconds)
+        self._throttle.observer.observe(decision)
 
     def heard(self, name: str, limit: int, reset_after: int) -> None:
         """Another process says the budget `name` is spent for `reset_after` more seconds."""
