@@ -144,6 +144,45 @@ async def test_wrong_method_is_405_with_allow(client: Client, credentials: str) 
         assert method not in allow
 
 
+# -- HEAD -------------------------------------------------------------------------------------
+
+# Headers that differ from one answer to the next by nature
+PER_ANSWER = {"x-request-id", "date", "ratelimit-remaining", "ratelimit-reset"}
+
+
+@pytest.mark.parametrize("credentials", ["none", "bearer", "garbage-bearer", "api-key"])
+async def test_head_is_served_as_the_get_without_its_body(client: Client, credentials: str) -> None:
+    """RFC 9110 9.3.2: a server that answers GET answers HEAD (health checks and monitors use it),
+    with the headers the GET would have, `Content-Length` included, and no body."""
+    headers = await _credentials(client, credentials)
+    for path in ["/health/live", "/health/ready", "/auth/me", "/auth/sessions", "/.well-known/jwks.json", "/nope"]:
+        got = await client.get(path, headers=headers)
+        head = await client.head(path, headers=headers)
+        assert head.status_code == got.status_code, (path, credentials)
+        assert head.content == b"", path
+        assert head.headers["content-length"] == str(len(got.content)), path
+        same = {k: v for k, v in got.headers.items() if k not in PER_ANSWER}
+        assert {k: v for k, v in head.headers.items() if k not in PER_ANSWER} == same, path
+
+
+@pytest.mark.parametrize("credentials", ["none", "bearer"])
+async def test_allow_names_head_where_get_is_allowed(client: Client, credentials: str) -> None:
+    """`Allow` names HEAD wherever it names GET (405 and OPTIONS alike); where GET is not allowed,
+    neither is HEAD."""
+    headers = await _credentials(client, credentials)
+    for method, path in [("DELETE", "/health/live"), ("POST", "/auth/me"), ("PUT", "/auth/sessions")]:
+        response = await client.request(method, path, headers=headers)
+        assert_problem(response, 405, "method_not_allowed")
+        assert {"GET", "HEAD"} <= {m.strip() for m in response.headers["allow"].split(",")}, path
+        options = await client.options(path, headers=headers)
+        assert "HEAD" in {m.strip() for m in options.headers["allow"].split(",")}, path
+    for path in ["/auth/login", "/auth/logout", "/auth/refresh"]:
+        refused = await client.head(path, headers=headers)
+        assert refused.status_code == 405, path
+        assert refused.content == b""
+        assert not {"GET", "HEAD"} & {m.strip() for m in refused.headers["allow"].split(",")}, path
+
+
 # -- bodies -----------------------------------------------------------------------------------
 
 

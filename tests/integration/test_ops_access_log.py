@@ -36,12 +36,14 @@ async def test_one_line_per_request_without_secrets(
         me = await client.get("/auth/me?token=secret-in-the-query", headers=bearer(tokens))
         await client.get("/no/such/path")
         await client.request("BREW", "/auth/me")
+        await client.head("/health/live")  # served as its GET, logged as what it was
     captured = capsys.readouterr().err
     lines = _access_lines(captured)
     assert [(line["method"], line["route"], line["status"]) for line in lines] == [
         ("GET", "/auth/me", 200),
         ("GET", "unmatched", 404),
         ("OTHER", "unmatched", 405),  # no route matched this method
+        ("HEAD", "/health/live", 200),
     ]
     first = lines[0]
     assert first["request_id"] == me.headers["x-request-id"]

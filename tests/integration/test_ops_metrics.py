@@ -136,6 +136,14 @@ async def test_routes_are_labelled_by_template_not_by_raw_path(ops_client: Async
     assert not any(tokens["user"]["id"] in dict(labels).get("route", "") for _, labels in samples)
 
 
+async def test_a_head_request_is_counted_as_head_on_its_route(ops_client: AsyncTestClient[Litestar]) -> None:
+    for _ in range(3):
+        assert (await ops_client.head("/health/live")).status_code == 200
+    samples = await scrape(ops_client)
+    requests = "musicez_http_requests_total"
+    assert value(samples, requests, method="HEAD", route="/health/live", status="200") == 3
+
+
 async def test_guard_reads_the_fence_could_not_answer_are_counted(ops_client: AsyncTestClient[Litestar]) -> None:
     """The fence's counters are on /metrics (docs/PRODUCTION.md): a session's first guarded read
     in this process goes to Redis and is counted; the hits after it are not."""

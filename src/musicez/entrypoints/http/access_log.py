@@ -15,6 +15,7 @@ import structlog
 from litestar.connection import ASGIConnection
 
 from musicez.entrypoints.http.client_address import Network, client_address_of
+from musicez.entrypoints.http.outer_middleware import HEAD_REQUEST
 
 ASGIApp = Any
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -39,7 +40,7 @@ def access_log(app: ASGIApp, client_id: Callable[[str], str], trusted: list[Netw
         try:
             await app(scope, receive, recording_send)
         finally:
-            method = scope.get("method", "")
+            method = "HEAD" if scope.get(HEAD_REQUEST) else scope.get("method", "")
             log.info(
                 "request",
                 method=method if method in _KNOWN_METHODS else "OTHER",

@@ -41,6 +41,12 @@ ASGIApp = Any
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
+# A HEAD request is served as its GET without the body (RFC 9110 9.3.2: a server that supports
+# GET supports HEAD, as load balancers' and monitors' health checks expect): the app sees GET,
+# this key keeps the request's own method for the access log (metrics count it as HEAD too).
+HEAD_REQUEST = "musicez.head"
+
+
 def metric_method(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
@@ -267,7 +273,7 @@ def attach_request_container(scope: dict[str, Any], container: AsyncContainer, a
     state[DISHKA_CONTAINER] = LazyRequestContainer(container, scope, app_level)
 
 
-def outer_middleware(
+def outer_middleware(  # noqa: PLR0915 - the hot path's one closure: each helper is a call per request
     app: ASGIApp,
     metrics: RequestMetrics,
     client_of: Callable[[Any], str],
@@ -311,11 +317,17 @@ def outer_middleware(
         set_client((client_of, scope))
         started = perf_counter()
         status = 500
+        method = scope["method"]
+        head = method == "HEAD" and _served_as_get(scope)
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
+            if head:
+                message = _without_body(message)
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status == 405 or method == "OPTIONS":
+                    _allow_head(message)
                 if activity or (status >= 400 and not decisions):
                     await _before_start(activity, decisions, scope, status, refused_early())
                 _finish_headers(
@@ -346,9 +358,37 @@ def outer_middleware(
             if isinstance(lazy, LazyRequestContainer):
                 await lazy.close(None)
         finally:
-            record(scope["method"], scope.get("path_template") or "unmatched", status, perf_counter() - started)
+            record(method, scope.get("path_template") or "unmatched", status, perf_counter() - started)
 
     return middleware
+
+
+def _served_as_get(scope: dict[str, Any]) -> bool:
+    """A HEAD request goes to the app as its GET (`HEAD_REQUEST`)."""
+    scope["method"] = "GET"
+    scope[HEAD_REQUEST] = True
+    return True
+
+
+def _without_body(message: dict[str, Any]) -> dict[str, Any]:
+    if message["type"] != "http.response.body":
+        return message
+    return {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
+
+
+def _allow_head(message: dict[str, Any]) -> None:
+    """`Allow` names HEAD next to GET (a HEAD is served as its GET: `HEAD_REQUEST`)."""
+    headers = message.get("headers", ())
+    message["headers"] = [
+        (name, _allow_with_head(value) if name.lower() == b"allow" else value) for name, value in headers
+    ]
+
+
+def _allow_with_head(allow: bytes) -> bytes:
+    methods = [m.strip() for m in allow.split(b",")]
+    if b"GET" in methods and b"HEAD" not in methods:
+        methods.insert(methods.index(b"GET") + 1, b"HEAD")
+    return b", ".join(methods)
 
 
 async def _before_start(
