@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -177,3 +178,35 @@ def test_every_string_the_pattern_admits_is_accepted(address: str) -> None:
 def test_everyday_and_international_addresses_are_valid_in_both(address: str) -> None:
     assert re.fullmatch(DOCUMENTED_PATTERN, address)
     Email.parse(address)
+
+
+@given(
+    local=st.text(alphabet="abc", min_size=1, max_size=3),
+    marks=st.text(alphabet=st.sampled_from("\u0301\u0316\u0302\u0317\u0345"), min_size=1, max_size=30),
+    repeat=st.integers(1, 400),
+)
+def test_an_address_too_long_for_any_normal_form_is_refused_without_normalising(
+    local: str, marks: str, repeat: int
+) -> None:
+    """Past four times the limit no normal form fits (NFC composes at most four code points
+    into one), so such an input is refused as it is: NFC's time is quadratic in a run of marks."""
+    raw = local + marks * repeat + "@example.com"
+    seen: list[int] = []
+    real = unicodedata.normalize
+
+    def normalize(form: Literal["NFC", "NFD", "NFKC", "NFKD"], text: str) -> str:
+        seen.append(len(text))
+        return real(form, text)
+
+    unicodedata.normalize = normalize
+    try:
+        try:
+            Email.parse(raw)
+            accepted = True
+        except ValidationFailed:
+            accepted = False
+    finally:
+        unicodedata.normalize = real
+    assert all(length <= 4 * MAX_EMAIL_LENGTH for length in seen)
+    if len(real("NFC", raw)) > MAX_EMAIL_LENGTH:
+        assert not accepted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from musicez.domain.errors import WeakPassword
 from musicez.domain.password_policy import (
     LONG_ENOUGH_FOR_ANY_CLASSES,
     MAX_BYTES,
+    MAX_NORMALISED,
     MIN_LENGTH,
     PasswordPolicy,
     character_classes,
@@ -227,3 +229,31 @@ def test_rules_apply_to_the_nfc_form() -> None:
 def test_the_verdict_is_the_same_for_every_normal_form(password: str, email: str | None) -> None:
     nfd = unicodedata.normalize("NFD", password)
     assert rules(nfd, email) == rules(nfc(password), email)
+
+
+# Runs of combining marks of different classes: NFC reorders them in time quadratic in the run.
+MARKS = st.text(alphabet=st.sampled_from("\u0301\u0316\u0302\u0317\u0345\u0314"), min_size=1, max_size=40)
+
+
+@given(base=st.text(min_size=0, max_size=5), marks=MARKS, repeat=st.integers(8, 500))
+def test_an_input_too_long_for_any_normal_form_is_never_normalised(base: str, marks: str, repeat: int) -> None:
+    """A password past `MAX_NORMALISED` characters fits bcrypt in no normal form: it is refused
+    for its length as it is, without the quadratic normalisation (the same verdict as with it)."""
+    password = base + marks * repeat
+    seen: list[int] = []
+    real = unicodedata.normalize
+
+    def normalize(form: Literal["NFC", "NFD", "NFKC", "NFKD"], text: str) -> str:
+        seen.append(len(text))
+        return real(form, text)
+
+    unicodedata.normalize = normalize
+    try:
+        failed = POLICY.violations(password)
+        fits = fits_bcrypt(password)
+    finally:
+        unicodedata.normalize = real
+    assert all(length <= MAX_NORMALISED for length in seen)
+    nfc_bytes = len(real("NFC", password).encode())
+    assert fits == (nfc_bytes <= MAX_BYTES)
+    assert any(TOO_LONG in rule for rule in failed) == (nfc_bytes > MAX_BYTES)
