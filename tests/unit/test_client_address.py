@@ -127,6 +127,29 @@ def test_the_remembered_answers_stay_bounded_whatever_clients_send() -> None:
         assert len(client_address._seen) <= client_address._SEEN_MAX  # noqa: SLF001
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    filler=st.text(alphabet="0123456789abcdef:.[]% ,", min_size=600, max_size=4000),
+    client=_ADDRESSES,
+    requests=st.integers(2, 6),
+)
+def test_what_is_remembered_is_small_whatever_the_size_of_what_clients_send(
+    filler: str, client: str, requests: int
+) -> None:
+    """Servers take headers of hundreds of KB: a huge X-Forwarded-For (or hop) is answered as a
+    fresh walk answers it, and none of it is kept (the caches are bounded in size, not only in
+    entries: before, 4,096 entries of 400 KB each)."""
+    client_address._seen.clear()  # noqa: SLF001 - the bound under test
+    for n in range(requests):
+        forwarded = f"{filler}{n}, {client}"
+        fresh = client_address._worked_out("10.0.0.2", (forwarded.encode(),), PROXIES)  # noqa: SLF001
+        assert client_address_of(connection("10.0.0.2", forwarded), PROXIES) == fresh
+    assert all(sum(map(len, key[1])) <= 512 for key in client_address._seen)  # noqa: SLF001
+    kept = client_address._parsed_short.cache_info()  # noqa: SLF001
+    assert kept.currsize <= (kept.maxsize or 0)
+    assert client_address.canonical_address(" " * 200 + "10.0.0.1") is None  # a hop that long is no address
+
+
 # -- one canonical key per address, whatever its spelling ------------------------------------------
 
 

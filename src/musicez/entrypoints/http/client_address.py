@@ -61,10 +61,20 @@ def _in(address: Address, networks: Sequence[Network]) -> bool:
     return any(address in network for network in networks)  # never across IP versions
 
 
-# Bounded: the text comes from clients (X-Forwarded-For), so a client that sends a new one each
-# time only evicts entries. A hit is a dictionary look-up; a parse costs a few µs.
-@lru_cache(maxsize=4096)
+# The longest spelling of an address a proxy writes, `[v6 with an embedded v4%zone]:port`, is
+# under 70 characters: a longer hop is no address, and is neither parsed nor kept.
+MAX_HOP = 100
+
+
 def _parsed(text: str) -> tuple[str, Address] | None:
+    return None if len(text) > MAX_HOP else _parsed_short(text)
+
+
+# Bounded in entries and, through MAX_HOP, in size: the text comes from clients
+# (X-Forwarded-For), so a client that sends a new one each time only evicts entries. A hit is a
+# dictionary look-up; a parse costs a few µs.
+@lru_cache(maxsize=4096)
+def _parsed_short(text: str) -> tuple[str, Address] | None:
     host = text.strip()
     if host.startswith("["):  # [v6] or [v6]:port
         end = host.find("]")
@@ -136,9 +146,12 @@ def client_address_of(connection: ASGIConnection[Any, Any, Any, Any], trusted: S
 
 
 _SEEN_MAX = 4096
+_SEEN_MAX_FORWARDED = 512  # bytes of X-Forwarded-For an entry may hold (a longer one is walked each time)
 # (peer, X-Forwarded-For values, id(trusted)) -> (trusted, client address). The entry holds the
 # networks list itself, so its id cannot be reused by another list while the entry exists. Bounded
-# (emptied when full): a client that sends a new X-Forwarded-For each time only evicts entries.
+# (emptied when full) in entries and in size: a client that sends a new X-Forwarded-For each time
+# only evicts entries, and one that sends a huge one (servers take headers of hundreds of KB) is
+# not kept.
 _seen: dict[tuple[str, tuple[bytes, ...], int], tuple[Sequence[Network], str]] = {}
 
 
@@ -153,6 +166,8 @@ def _client_address(scope: Any, trusted: Sequence[Network]) -> str:
     if seen is not None and seen[0] is trusted:
         return seen[1]
     address = _worked_out(peer, forwarded, trusted)
+    if sum(len(value) for value in forwarded) > _SEEN_MAX_FORWARDED:
+        return address
     if len(_seen) >= _SEEN_MAX:
         _seen.clear()
     _seen[key] = (trusted, address)
