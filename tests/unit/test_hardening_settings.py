@@ -3,10 +3,14 @@ equal to MUSICEZ_SECRET_KEY, a metrics token shorter than 32 characters."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from musicez.entrypoints.preflight import preflight
 from musicez.entrypoints.settings import Settings, SettingsError
 
 SECRET = "s" * 48
@@ -89,3 +93,20 @@ def test_in_development_the_security_url_defaults_to_the_contract_s_whatever_the
         {"MUSICEZ_PASSWORD_RESET_URL": "http://front.test:5173/r", "MUSICEZ_SECURITY_URL": "http://front.test:5173/x"}
     )
     assert named.mail.security_url == "http://front.test:5173/x"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    password=st.text(alphabet="abcXYZ019/?#:@%!", min_size=4, max_size=24).filter(lambda p: any(c in p for c in "/?#")),
+    scheme=st.sampled_from(["redis", "rediss", "redis+cluster", "smtp", "smtps"]),
+)
+def test_a_malformed_url_is_refused_without_a_word_of_its_password(password: str, scheme: str) -> None:
+    """An unescaped '/', '?' or '#' in a password breaks the URL's authority; the start-up error
+    says so without quoting what the parser read (before: "... integer value as 'S3cr'")."""
+    variable = "SMTP_URL" if scheme.startswith("smtp") else "REDIS_URL"
+    url = f"{scheme}://user:{password}@host.example:6379/0"
+    found = preflight(production(**{variable.lower(): url, "port": "1"}))
+    problems = [line for line in found if variable in line]
+    secret_parts = [part for part in re.split(r"[/?#@:%]", password) if len(part) >= 3]
+    for line in problems:
+        assert all(part not in line for part in secret_parts), line

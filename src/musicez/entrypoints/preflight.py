@@ -27,10 +27,11 @@ def _check(problems: list[str], what: str, build: Callable[[], object]) -> None:
 def _redis_url(url: str) -> None:
     try:
         parse_url(strip_cluster_scheme(url))  # type: ignore[no-untyped-call]
-    except ValueError as exc:
+    except ValueError:  # not the parser's message: it may quote part of the password
         raise SettingsError(
-            f"{PREFIX}REDIS_URL is not a valid URL ({exc}); percent-encode special characters of the "
-            "password (e.g. '/' as %2F, '@' as %40)"
+            f"{PREFIX}REDIS_URL is not a valid URL (its host, port or database could not be read); "
+            "percent-encode special characters of the password (e.g. '/' as %2F, '?' as %3F, '#' as %23, "
+            "'@' as %40)"
         ) from None
 
 

@@ -33,9 +33,16 @@ class SmtpTarget:
         query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
         implicit = parts.scheme == "smtps"
         starttls = {"true": True, "1": True, "false": False, "0": False}.get(query.get("starttls", ""))
+        try:
+            port = parts.port
+        except ValueError:  # its message quotes the text it read as the port: part of a password, say
+            raise ValueError(
+                "the port could not be read; percent-encode special characters of the "
+                "user name and password (e.g. '/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+            ) from None
         return cls(
             host=parts.hostname,
-            port=parts.port or (465 if implicit else 587 if starttls else 25),
+            port=port or (465 if implicit else 587 if starttls else 25),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             use_tls=implicit,
