@@ -20,7 +20,7 @@ from typing import Literal
 import pytest
 from redis.typing import EncodableT, FieldT
 
-from musicez.adapters.memory.host_revocations import HostRevocations, HostSharedSessionStore
+from musicez.adapters.memory.host_revocations import HostRevocations, HostSessionViews, HostSharedSessionStore
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.redis.client import AnyRedis, connect
 from musicez.adapters.redis.session_store import RedisSessionStore
@@ -80,7 +80,8 @@ async def subject(backend: tuple[str, str] | Path | None) -> AsyncIterator[Store
         clock = FakeClock(now)
 
         def shared(store: MemorySessionStore) -> SessionStore:
-            return HostSharedSessionStore(store, HostRevocations(backend), FakeEvents(), clock)
+            views = HostSessionViews(backend.parent / "sessions.d")  # and what it holds, shared as it changes
+            return HostSharedSessionStore(store, HostRevocations(backend), FakeEvents(), clock, views)
 
         yield StoreUnderTest(
             shared(MemorySessionStore(clock)),

@@ -90,17 +90,26 @@ def test_cli_disable_ends_the_sessions_the_server_holds(server: httpx.Client, em
     assert again.status_code == 200, again.text
     feed = server.get("/auth/activity", headers=_bearer(again.json())).json()["items"]
     ended = [item for item in feed if item["type"] == "session_ended"]
-    assert {item["session_id"] for item in ended} == {first["session_id"], second["session_id"]}
+    assert sorted(item["session_id"] for item in ended) == sorted([first["session_id"], second["session_id"]])
     assert all(item["detail"] == {"reason": "account_disabled", "by": "admin"} for item in ended)
     shown = json.loads(_cli(embedded_env, "users", "show", address, "--json"))
     assert (shown["disabled"], shown["disabled_reason"]) == (False, None)
+    assert [s["id"] for s in shown["sessions"]] == [again.json()["session_id"]]  # the one opened since
 
 
 def test_cli_logout_ends_them_and_a_later_login_stays(server: httpx.Client, embedded_env: dict[str, str]) -> None:
     address, first, second = _two_sessions(server)
 
+    shown = json.loads(_cli(embedded_env, "users", "show", address, "--json"))  # what the server holds
+    assert {s["id"] for s in shown["sessions"]} == {first["session_id"], second["session_id"]}
+    listed = server.get("/auth/sessions", headers=_bearer(first)).json()
+    assert sorted(shown["sessions"], key=lambda s: s["id"]) == sorted(
+        ({k: v for k, v in s.items() if k != "current"} for s in listed), key=lambda s: s["id"]
+    )
+
     out = _cli(embedded_env, "users", "logout", address)
-    assert "every session" in out
+    assert f"ended 2 sessions of {address}" in out
+    assert json.loads(_cli(embedded_env, "users", "show", address, "--json"))["sessions"] == []
 
     later = _login(server, address)  # opened after the logout: not ended by it
     assert later.status_code == 200, later.text
@@ -115,6 +124,7 @@ def test_cli_logout_ends_them_and_a_later_login_stays(server: httpx.Client, embe
         first["session_id"]: {"reason": "admin_logout", "by": "admin"},
         second["session_id"]: {"reason": "admin_logout", "by": "admin"},
     }
+    assert len([item for item in feed if item["type"] == "session_ended"]) == 2  # one each, not one per process
 
 
 def test_another_users_sessions_are_untouched(server: httpx.Client, embedded_env: dict[str, str]) -> None:
@@ -124,7 +134,11 @@ def test_another_users_sessions_are_untouched(server: httpx.Client, embedded_env
     assert server.get("/auth/me", headers=_bearer(bystander)).status_code == 200
 
 
-def test_the_revocations_file_is_private(embedded_env: dict[str, str]) -> None:
-    path = Path(embedded_env["MUSICEZ_DATA_DIR"]) / "revocations.log"
+def test_the_revocations_file_and_the_session_views_are_private(embedded_env: dict[str, str]) -> None:
+    data = Path(embedded_env["MUSICEZ_DATA_DIR"])
+    path = data / "revocations.log"
     assert path.exists()  # the tests above wrote it
     assert path.stat().st_mode & 0o077 == 0
+    views = list((data / "sessions.d").rglob("*"))
+    assert views  # the server shared what it holds
+    assert all(view.stat().st_mode & 0o077 == 0 for view in views)

@@ -6,7 +6,9 @@ session of that user opened before it, and keeps every session opened after it."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from musicez.adapters.memory.host_revocations import HostRevocations, HostSharedSessionStore
+from musicez.adapters.memory.host_revocations import HostRevocations, HostSessionViews, HostSharedSessionStore
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason, Session
@@ -44,10 +46,10 @@ def test_a_process_reads_only_the_others_lines_appended_after_it_started(tmp_pat
     cli.publish(user, EndReason.ACCOUNT_DISABLED)
     server.publish(user, EndReason.ADMIN_LOGOUT)  # its own line: not for itself
     assert server.pending()
-    assert server.take() == [(user, EndReason.ACCOUNT_DISABLED)]
+    assert server.take() == [(user, EndReason.ACCOUNT_DISABLED, frozenset())]
     assert not server.pending()
     assert server.take() == []
-    assert cli.take() == [(user, EndReason.ADMIN_LOGOUT)]
+    assert cli.take() == [(user, EndReason.ADMIN_LOGOUT, frozenset())]
 
 
 def test_half_a_line_waits_for_the_rest_and_garbage_is_skipped(tmp_path: Path) -> None:
@@ -63,7 +65,7 @@ def test_half_a_line_waits_for_the_rest_and_garbage_is_skipped(tmp_path: Path) -
     assert server.take() == []
     with path.open("a") as file:
         file.write(line[20:])
-    assert server.take() == [(user, EndReason.ADMIN_LOGOUT)]
+    assert server.take() == [(user, EndReason.ADMIN_LOGOUT, frozenset())]
 
 
 def test_a_replaced_file_is_read_from_its_start(tmp_path: Path) -> None:
@@ -75,7 +77,7 @@ def test_a_replaced_file_is_read_from_its_start(tmp_path: Path) -> None:
     assert len(server.take()) == 3
     path.unlink()
     HostRevocations(path).publish(second, EndReason.ACCOUNT_DISABLED)
-    assert server.take() == [(second, EndReason.ACCOUNT_DISABLED)]
+    assert server.take() == [(second, EndReason.ACCOUNT_DISABLED, frozenset())]
 
 
 def test_the_file_is_created_private(tmp_path: Path) -> None:
@@ -170,3 +172,88 @@ def test_strict_the_cli_s_ending_holds_on_the_very_next_call(
                 assert await server.get(owner, sid) is None
 
     asyncio.run(run())
+
+
+def _shared(path: Path, clock: FakeClock, pid: int, events: FakeEvents | None = None) -> HostSharedSessionStore:
+    views = HostSessionViews(path.parent / "sessions.d", pid=pid)
+    return HostSharedSessionStore(
+        MemorySessionStore(clock), HostRevocations(path), events or FakeEvents(), clock, views
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["open", "cli", "read", "logout", "wait"]), st.integers(0, 2)),
+        max_size=40,
+    )
+)
+def test_the_cli_sees_what_the_server_holds_and_each_ending_is_reported_once(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]
+) -> None:
+    """`users show` and `users logout` on the embedded defaults: the CLI (another process) lists
+    exactly the live sessions the server holds, counts what it ends, and every ended session is
+    one activity event, the CLI's or (for one it could not see) the server's, never both."""
+    path = tmp_path_factory.mktemp("host") / "revocations.log"
+    clock = FakeClock(NOW)
+    users = [UserId(uuid.uuid4()) for _ in range(3)]
+
+    async def run() -> None:
+        events = FakeEvents()
+        # two live processes: the server stands for the parent (alive), the CLI for this one
+        server, cli = _shared(path, clock, os.getppid(), events), _shared(path, clock, os.getpid())
+        live: dict[SessionId, UserId] = {}
+        reported: list[str] = []
+        for action, which in steps:
+            user = users[which]
+            mine = [sid for sid, owner in live.items() if owner == user]
+            if action == "open":
+                session = dataclasses.replace(_session(user, clock.now()), device_name=f"device {len(live)}")
+                await server.create(session, "mac")
+                live[session.id] = user
+            elif action == "cli":
+                seen = [s.id for s in await cli.list_for_user(user, clock.now())]
+                assert sorted(map(str, seen)) == sorted(map(str, mine))
+                assert await cli.revoke_all(user, reason=EndReason.ADMIN_LOGOUT) == len(mine)
+                assert await cli.list_for_user(user, clock.now()) == []  # before the server has read the line
+                reported += [str(sid) for sid in seen]
+                for sid in mine:
+                    del live[sid]
+            elif action == "logout" and mine:
+                assert await server.revoke(user, mine[0], EndReason.LOGOUT)
+                del live[mine[0]]
+            elif action == "read" and mine:
+                await server.get(user, mine[0])
+            elif action == "wait":
+                clock.advance(8 * 86400)  # every session runs out
+                live.clear()
+            clock.advance(1)
+            await server.get(user, SessionId(uuid.uuid4()))  # any call: the server catches up
+            shown = {s.id: s for s in await cli.list_for_user(user, clock.now())}
+            assert set(shown) == {sid for sid, owner in live.items() if owner == user}
+            for session in await server.list_for_user(user, clock.now()):
+                assert shown[session.id].device_name == session.device_name
+                assert shown[session.id].refresh_expires_at == session.refresh_expires_at
+        by_server = [fields for name, fields in events.recorded if name == "sessions_revoked"]
+        assert by_server == []  # the CLI saw every session it ended
+        assert len(reported) == len(set(reported))
+
+    asyncio.run(run())
+
+
+def test_the_views_are_private_and_a_dead_server_s_are_ignored_and_cleared(tmp_path: Path) -> None:
+    root = tmp_path / "sessions.d"
+    user = UserId(uuid.uuid4())
+    session = _session(user)
+    dead = 2**22 + 12345  # over Linux's pid_max default: no such process
+    HostSessionViews(root, pid=dead).share(user, [session])
+    assert HostSessionViews(root).read(user, NOW) == []  # a server that is gone holds nothing
+    server = HostSessionViews(root, pid=os.getppid())
+    server.share(user, [session])
+    assert not (root / str(dead)).exists()  # cleared when a live server starts sharing
+    assert [s.id for s in HostSessionViews(root).read(user, NOW)] == [session.id]
+    assert root.stat().st_mode & 0o077 == 0
+    for file in (root / str(os.getppid())).iterdir():
+        assert file.stat().st_mode & 0o077 == 0
+    server.share(user, [])
+    assert HostSessionViews(root).read(user, NOW) == []

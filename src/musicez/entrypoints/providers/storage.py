@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from musicez.adapters.fence.redis import RedisFence
 from musicez.adapters.memory.host_revocations import FILE_NAME as REVOCATIONS_FILE
-from musicez.adapters.memory.host_revocations import HostRevocations, HostSharedSessionStore
+from musicez.adapters.memory.host_revocations import VIEWS_DIR as SESSION_VIEWS_DIR
+from musicez.adapters.memory.host_revocations import HostRevocations, HostSessionViews, HostSharedSessionStore
 from musicez.adapters.memory.session_store import MemorySessionStore
 from musicez.adapters.rate_lease import LeasedRateLimiter, MemoryQuotaStore, RedisQuotaStore
 from musicez.adapters.rate_limit import memory_rate_limiter, redis_rate_limiter
@@ -109,7 +110,8 @@ class RedisProvider(Provider):
         if redis is None:
             # one process holds the sessions; the CLI on this host tells it whom an operator ended
             revocations = HostRevocations(every.data_path / REVOCATIONS_FILE)
-            return HostSharedSessionStore(MemorySessionStore(clock), revocations, events, clock)
+            views = HostSessionViews(every.data_path / SESSION_VIEWS_DIR)  # and what they hold, for `users show`
+            return HostSharedSessionStore(MemorySessionStore(clock), revocations, events, clock, views)
         return RedisSessionStore(redis, settings.prefix)
 
     @provide
