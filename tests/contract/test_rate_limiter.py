@@ -111,6 +111,23 @@ async def test_peek_does_not_count(make_limiter: MakeLimiter) -> None:
     assert (await limiter.hit(k, LIMIT)).remaining == 1
 
 
+async def test_a_refund_gives_back_one_counted_request_and_never_more(make_limiter: MakeLimiter) -> None:
+    """LIMIT is 3: a refunded request counts for nothing, and refunds never make room for more
+    than the limit (nothing counted: nothing given back)."""
+    limiter, k, other = make_limiter(), key(), key()
+    for _ in range(3):
+        await limiter.hit(k, LIMIT)
+    await limiter.refund(k, LIMIT)
+    assert (await limiter.hit(k, LIMIT)).allowed  # the one given back
+    assert not (await limiter.hit(k, LIMIT)).allowed
+    for _ in range(5):
+        await limiter.refund(other, LIMIT)  # nothing counted yet
+    assert [(await limiter.hit(other, LIMIT)).allowed for _ in range(4)] == [True, True, True, False]
+    for _ in range(10):
+        await limiter.refund(other, LIMIT)
+    assert [(await limiter.hit(other, LIMIT)).allowed for _ in range(4)].count(True) <= 3
+
+
 async def test_peek_says_whether_the_next_hit_would_pass(make_limiter: MakeLimiter) -> None:
     limiter, k = make_limiter(), key()
     for _ in range(3):

@@ -96,6 +96,20 @@ async def test_failures_from_many_addresses_hit_the_account_budget_whatever_the_
     assert int(refused.headers["Retry-After"]) >= 1
 
 
+async def test_the_owner_s_login_does_not_wipe_a_guesser_s_failures(client: Client) -> None:
+    """Failed logins are limited per account (API.md, 10 a minute by default): the owner's
+    successful login in between counts as no failure, and does not start the count over."""
+    email = unique_email("interleaved")
+    await register(client, email)
+    for attempt in range(9):
+        response = await login(client, email, f"Wrong-Guess-{attempt:04d}!", ADDRESSES[attempt % 4])
+        assert_problem(response, 401, "invalid_credentials")
+    owner = await login(client, email, STRONG_PASSWORD, "203.0.113.9")
+    assert owner.status_code == 200, owner.text
+    assert_problem(await login(client, email, "Wrong-Guess-0009!", ADDRESSES[1]), 401, "invalid_credentials")
+    assert_problem(await login(client, email, "Wrong-Guess-0010!", ADDRESSES[2]), 429, "rate_limited")
+
+
 async def test_an_unknown_email_has_a_budget_too(client: Client) -> None:
     email = unique_email("nobody")
     statuses = [(await login(client, email, STRONG_PASSWORD, ADDRESSES[i % 4])).status_code for i in range(12)]
@@ -286,10 +300,11 @@ async def test_wrong_current_passwords_on_change_are_described_by_the_account_bu
 async def test_a_successful_login_is_not_a_failure(client: Client) -> None:
     email = unique_email("honest")
     await register(client, email)
-    for round_ in range(3):  # 27 failures a minute, but never 10 without the right password between
-        for attempt in range(9):
-            assert (await login(client, email, f"Typo-{attempt}-Password", ADDRESSES[round_])).status_code == 401
+    for attempt in range(9):
+        assert (await login(client, email, f"Typo-{attempt}-Password", ADDRESSES[attempt % 3])).status_code == 401
+    for _ in range(5):  # the right password, again and again: none of it counts against the budget
         assert (await login(client, email, STRONG_PASSWORD, ADDRESSES[3])).status_code == 200
+    assert (await login(client, email, "Typo-9-Password", ADDRESSES[0])).status_code == 401  # the 10th failure
 
 
 # -- reset links ---------------------------------------------------------------------------------

@@ -338,6 +338,10 @@ class FakeRateLimiter:
     async def reset(self, key: str, limit: RateLimit) -> None:
         self.counts.pop((key, limit), None)
 
+    async def refund(self, key: str, limit: RateLimit) -> None:
+        if self.counts.get((key, limit), 0) > 0:
+            self.counts[(key, limit)] -= 1
+
 
 class FakeRateObserver:
     def __init__(self) -> None:

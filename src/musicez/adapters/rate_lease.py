@@ -377,6 +377,13 @@ class LeasedRateLimiter:
         self._latest.clear()
         self._riders.clear()
 
+    async def refund(self, key: str, limit: RateLimit) -> None:
+        """A unit spent here, held again (granted to this process in a window that is still live,
+        so spending it again is within the limit; never more than its last chunk)."""
+        held = self._held.get((key, limit))
+        if held is not None and self._clock() < held.end and held.units < held.last:
+            held.units += 1
+
     async def reset(self, key: str, limit: RateLimit) -> None:
         self._resets += 1
         self._held.pop((key, limit), None)

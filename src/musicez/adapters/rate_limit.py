@@ -110,6 +110,15 @@ class LimitsRateLimiter:
         decision = self._decision(item, count, end)
         return RateDecision(count < item.amount, decision.limit, decision.remaining, decision.reset_after)
 
+    async def refund(self, key: str, limit: RateLimit) -> None:
+        # Not one atomic step: two refunds racing for the last unit may leave the count one short
+        # (one more request let through in that window), never one over.
+        item = self._item(limit)
+        storage_key = item.key_for(self._key(key))
+        async with redis_outages("rate limiter"):
+            if await self._storage.get(storage_key) > 0:
+                await self._storage.incr(storage_key, item.get_expiry(), amount=-1)
+
     async def reset(self, key: str, limit: RateLimit) -> None:
         storage_key = self._item(limit).key_for(self._key(key))
         self._window_ends.pop(storage_key, None)

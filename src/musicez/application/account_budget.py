@@ -59,8 +59,9 @@ class AccountBudget:
             self.throttle.observer.retract(decision)
 
     async def refund(self, account: str, spent: AccountSpend) -> None:
-        """The attempt was not a failure (the right password): the account's count starts over,
-        and `RateLimit-*` no longer describe it as it stood before."""
+        """The attempt was not a failure (the right password): the unit it spent is given back
+        (the others' failures still count: API.md limits failed logins per account, so the
+        owner's login does not wipe a guesser's count), and `RateLimit-*` no longer describe it."""
         for limit in self.throttle_policy.account_failures:
-            await self.throttle.limiter.reset(self.key(account), limit)
+            await self.throttle.limiter.refund(self.key(account), limit)
         self.waive(spent)

@@ -105,7 +105,7 @@ class LoginUser:
         # A storm is shed here: no database read, and no failure counted for a login never checked.
         self.password_hasher.check_capacity()
         # Counted before the password is checked, so parallel guesses cannot all slip through;
-        # a successful login clears the count.
+        # a successful login clears this count (the account's budget only gives its attempt back).
         attempt = await self.throttle.count(pair_key, self.throttle_policy.login_failures)
         if not attempt.allowed:
             self.events.record(LoginThrottled())

@@ -27,6 +27,11 @@ class RateLimiter(Protocol):
 
     async def reset(self, key: str, limit: RateLimit) -> None: ...
 
+    async def refund(self, key: str, limit: RateLimit) -> None:
+        """Give back one request counted in the current window (it turned out not to count:
+        an attempt that was no failure); never below none counted."""
+        ...
+
 
 class PrincipalRateLimiter(RateLimiter, Protocol):
     """The guard's per-principal limit (v1.1: a leased quota, spent locally between leases).
