@@ -81,6 +81,21 @@ async def test_pages_are_newest_first_complete_and_the_users_own(sessions: Sessi
     assert await log.page(mine, 10, None, base - timedelta(seconds=1, microseconds=1)) == expected[:4]
 
 
+async def test_a_write_repeated_stores_each_item_once(sessions: Sessions | None) -> None:
+    """A write whose commit went through but whose answer was lost (an outage) is repeated with
+    the items that came after it: what is stored already is skipped, the rest is added."""
+    log = activity_log(sessions)
+    user = await a_user(sessions)
+    base = datetime.now(UTC).replace(microsecond=0)
+    first = items_at(user, [base - timedelta(seconds=2), base - timedelta(seconds=1)])
+    later = items_at(user, [base])
+    await log.add(first)
+    await log.add([*first, *later])
+    await log.add(first)
+    stored = await log.page(user, 10, None, base - timedelta(days=1))
+    assert [i.id for i in stored] == [later[0].id, first[1].id, first[0].id]
+
+
 async def test_the_list_use_case_hands_out_a_cursor_only_when_more_follow(sessions: Sessions | None) -> None:
     log = activity_log(sessions)
     user = await a_user(sessions)

@@ -15,7 +15,7 @@ class FakeActivityLog:
 
     async def add(self, items: list[ActivityItem]) -> None:
         for item in items:
-            self.items[item.id] = item
+            self.items.setdefault(item.id, item)  # one already stored is skipped (a repeated write)
 
     async def page(
         self, user_id: UserId, limit: int, after: ActivityCursor | None, since: datetime

@@ -12,19 +12,23 @@ from hypothesis import strategies as st
 
 from musicez.application.activity import (
     ACTIVITY_EVENTS,
+    ActivityJournal,
     ActivityRecorder,
+    BackgroundWork,
     activity_for,
     flush_request,
     start_request,
 )
 from musicez.domain import events as event_classes
 from musicez.domain.activity import ActivityCursor, ActivityType
-from musicez.domain.errors import InvalidSecurityToken, RateLimited, ValidationFailed
+from musicez.domain.errors import InvalidSecurityToken, RateLimited, ServiceUnavailable, ValidationFailed
 from musicez.domain.events import AccountEnabled, SecurityEvent
 from musicez.domain.principal import UserPrincipal
 from musicez.domain.rate_limit import RateLimit
 from musicez.entrypoints.http.routes.activity import CURSOR_PATTERN, decode_cursor, encode_cursor
 from tests.support.accounts import STRONG_PASSWORD
+from tests.support.activity_fakes import FakeActivityLog
+from tests.support.fakes import FakeClock, FakeEvents, FakeSecrets
 from tests.support.world import UNIT_SETTINGS, MakeWorld, World
 
 SECURITY_URL = UNIT_SETTINGS["security_url"]
@@ -345,3 +349,86 @@ def test_the_recorder_skips_only_events_that_are_no_activity(name: str) -> None:
 
 def test_every_activity_event_is_an_event() -> None:
     assert _event_names() >= ACTIVITY_EVENTS
+
+
+# --- a database outage loses no activity -------------------------------------------------------
+
+
+class _FlakyJournal:
+    """The journal, failing as a database outage does while `down` says so."""
+
+    def __init__(self, journal: ActivityJournal) -> None:
+        self.journal = journal
+        self.down = False
+        self.calls = 0
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        self.calls += 1
+        if self.down:
+            raise ServiceUnavailable()
+        return await self.journal.write(items)
+
+
+class _SmallRecorder(ActivityRecorder):
+    MAX_UNWRITTEN = 6
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 3)), min_size=1, max_size=30))
+def test_items_the_database_did_not_take_are_written_with_the_next_once_and_bounded(
+    schedule: list[tuple[bool, int]],
+) -> None:
+    """Each step records one event making `n` items while the database is down or up; a last
+    write with it up follows. Every item is stored exactly once, unless the backlog overflowed:
+    then the oldest are the ones missing, and no more were kept than the bound."""
+
+    async def run() -> None:
+        log = FakeActivityLog()
+        flaky = _FlakyJournal(ActivityJournal(log))
+        clock = FakeClock(_now())
+        background = BackgroundWork()
+        recorder = _SmallRecorder(FakeEvents(), flaky, clock=clock, secrets=FakeSecrets(), background=background)  # type: ignore[arg-type]
+        user = str(uuid.uuid4())
+        made: list[uuid.UUID] = []
+        for down, n in [*schedule, (False, 1)]:
+            flaky.down = down
+            sessions = [str(uuid.uuid4()) for _ in range(n)]
+            fields: dict[str, object] = {"user_id": user, "session_ids": sessions, "reason": "logout_all"}
+            pending = activity_for("sessions_revoked", fields, clock.now(), uuid.uuid4)
+            made += [p.item.id for p in pending]
+            await recorder.write(pending)
+            assert len(recorder._unwritten) <= _SmallRecorder.MAX_UNWRITTEN  # noqa: SLF001 - the bound
+        stored = [item_id for item_id in made if item_id in log.items]
+        assert len(log.items) == len(stored)  # nothing stored twice, nothing that was not made
+        missing = [item_id for item_id in made if item_id not in log.items]
+        # a model of the bound: what an outage keeps, and how many it has to drop (the oldest)
+        kept = dropped = 0
+        for down, n in schedule:
+            if down:
+                dropped += max(0, kept + n - _SmallRecorder.MAX_UNWRITTEN)
+                kept = min(kept + n, _SmallRecorder.MAX_UNWRITTEN)
+            else:
+                kept = 0
+        assert len(missing) == dropped == recorder._dropped  # noqa: SLF001
+        assert recorder._unwritten == []  # noqa: SLF001 - the last write took them all
+
+    asyncio.run(run())
+
+
+async def test_an_error_that_is_no_outage_is_not_kept(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(_FlakyJournal):
+        async def write(self, items: list[Any]) -> list[Any]:
+            raise ValueError("a bug, not an outage")
+
+    recorder = ActivityRecorder(
+        FakeEvents(),
+        Broken(ActivityJournal(FakeActivityLog())),  # type: ignore[arg-type]
+        clock=FakeClock(_now()),
+        secrets=FakeSecrets(),
+        background=BackgroundWork(),
+    )
+    user, session = str(uuid.uuid4()), str(uuid.uuid4())
+    fields: dict[str, object] = {"user_id": user, "session_ids": [session], "reason": "logout_all"}
+    with caplog.at_level("WARNING", logger="musicez.activity"):
+        await recorder.write(activity_for("sessions_revoked", fields, _now(), uuid.uuid4))
+    assert recorder._unwritten == []  # noqa: SLF001 - writing them again would fail the same way
+    assert [r.getMessage() for r in caplog.records] == ["could not record security activity: ValueError"]

@@ -21,6 +21,7 @@ from uuid import UUID
 from musicez.application.ports import ActivityLog, Clock, EventSink, SecretGenerator, SecurityLinkRepository
 from musicez.application.session_opening import DEVICE_NAME_MAX
 from musicez.domain.activity import NEW_DEVICE_WINDOW, ActivityCursor, ActivityItem, ActivityType
+from musicez.domain.errors import ServiceUnavailable
 from musicez.domain.events import LoginFailed, SecurityEvent
 from musicez.domain.ids import SessionId, UserId
 from musicez.domain.session import EndReason
@@ -275,7 +276,14 @@ class Notifier(Protocol):
 
 
 class ActivityRecorder:
-    """An `EventSink` that also turns a user's security events into activity items."""
+    """An `EventSink` that also turns a user's security events into activity items.
+
+    Items the database could not take (an outage) are kept, up to `MAX_UNWRITTEN`, and written
+    with the next items that come, so an outage of the database alone loses none of a user's
+    activity (the logout that succeeded on Redis while Postgres was down is in the feed once it
+    is back). Past the bound the oldest are dropped; the warning is logged at most once a minute."""
+
+    MAX_UNWRITTEN = 10_000
 
     def __init__(
         self,
@@ -293,6 +301,9 @@ class ActivityRecorder:
         self._secrets = secrets
         self._background = background
         self._notifier = notifier
+        self._unwritten: list[_Pending] = []  # oldest first
+        self._dropped = 0
+        self._last_warning: float | None = None
 
     def record(self, event: SecurityEvent) -> None:
         self._inner.record(event)
@@ -314,9 +325,15 @@ class ActivityRecorder:
             log.warning("activity not recorded outside an event loop: %s", event.name)
 
     async def write(self, pending: list[_Pending]) -> None:
+        # what an earlier write could not store goes first (taken now: a concurrent write does not
+        # take it twice)
+        pending, self._unwritten = [*self._unwritten, *pending], []
         try:
             written = await self._journal.write([p.item for p in pending])
-        except Exception as error:  # the request that caused it still succeeds
+        except ServiceUnavailable as error:  # the request that caused it still succeeds
+            self._keep(pending, type(error).__name__)
+            return
+        except Exception as error:  # not an outage: writing the same items again would fail the same way
             log.warning("could not record security activity: %s", type(error).__name__)
             return
         if self._notifier is None:
@@ -328,6 +345,24 @@ class ActivityRecorder:
                 continue
             if kind is not None:
                 self._background.spawn(self._notifier.notify(Notice(kind, it)))
+
+    def _keep(self, pending: list[_Pending], error: str) -> None:
+        """Items the database did not take, for the next write (bounded: the oldest go first)."""
+        kept = [*pending, *self._unwritten]
+        over = len(kept) - self.MAX_UNWRITTEN
+        if over > 0:
+            del kept[:over]
+            self._dropped += over
+        self._unwritten = kept
+        now = time.monotonic()
+        if self._last_warning is None or now - self._last_warning >= WARN_EVERY_SECONDS:
+            self._last_warning = now
+            log.warning(
+                "could not record security activity (%s): %d items kept for the next write, %d dropped so far",
+                error,
+                len(kept),
+                self._dropped,
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from musicez.adapters.sql.database import translate_outages
@@ -34,12 +35,16 @@ _user_id = bindparam("user_id", type_=_table.c.user_id.type)
 # One statement for every item, of a user that exists or not: an item of a user that does not
 # exist (deleted meanwhile, or the stand-in of a failed login for an unknown email, which must
 # cost what a known account's costs: API.md, login "in the same time") is skipped, not an error.
-_INSERT_IF_THE_USER_EXISTS = insert(_table).from_select(
-    list(_COLUMNS),
-    select(*(_user_id if name == "user_id" else bindparam(name, type_=_table.c[name].type) for name in _COLUMNS)).where(
-        exists().where(UserModel.__table__.c.id == _user_id)
-    ),
-)
+_SELECTED = select(
+    *(_user_id if name == "user_id" else bindparam(name, type_=_table.c[name].type) for name in _COLUMNS)
+).where(exists().where(UserModel.__table__.c.id == _user_id))
+# An item already stored is skipped too, so a write may be repeated: one whose commit went
+# through but whose answer was lost to an outage is written again with the items that came
+# after it (`ActivityRecorder` keeps what the database did not take).
+_INSERT_IF_THE_USER_EXISTS = {
+    "postgresql": postgresql.insert(_table).from_select(list(_COLUMNS), _SELECTED).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_table).from_select(list(_COLUMNS), _SELECTED).on_conflict_do_nothing(),
+}
 
 # The commit does not wait for the WAL flush (Postgres' `synchronous_commit`, this transaction only):
 # a known account's failed login inserts a row and an unknown email's inserts none, and waiting for
@@ -69,9 +74,10 @@ class SqlActivityLog:
             for it in items
         ]
         async with translate_outages(self._sessions), self._sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":  # (SQLite: one writer, no flush to wait for)
+            dialect = session.get_bind().dialect.name
+            if dialect == "postgresql":  # (SQLite: one writer, no flush to wait for)
                 await session.execute(_NO_FLUSH_WAIT)
-            await session.execute(_INSERT_IF_THE_USER_EXISTS, rows)
+            await session.execute(_INSERT_IF_THE_USER_EXISTS[dialect], rows)
             await session.commit()
 
     async def page(
