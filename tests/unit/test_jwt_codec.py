@@ -110,6 +110,20 @@ def test_a_malformed_token_is_invalid(codec: JwtCodec, token: str, why: str) -> 
     assert type(caught.value) is InvalidToken, why
 
 
+@pytest.mark.parametrize("part", [0, 1, 2])
+@pytest.mark.parametrize("padding", ["=", "==", "==="])
+def test_a_padded_spelling_of_a_good_token_is_invalid(codec: JwtCodec, part: int, padding: str) -> None:
+    """Compact JWS is base64url without '=' (RFC 7515): a token has one spelling, not many (each
+    would be a verified-token cache entry of its own)."""
+    good = codec.issue(USER, SESSION, now()).token
+    parts = good.split(".")
+    parts[part] += padding
+    with pytest.raises(InvalidToken) as caught:
+        codec.verify(".".join(parts))
+    assert type(caught.value) is InvalidToken
+    assert codec.verify(good).user_id == USER
+
+
 @pytest.mark.parametrize(
     ("changes", "why"),
     [

@@ -1,10 +1,14 @@
-"""The system clock and the operating system's randomness."""
+"""The system clock, the operating system's randomness, and tasks that outlive a request."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import secrets
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from uuid_utils.compat import uuid7
 
@@ -20,3 +24,10 @@ class OsSecrets:
 
     def new_id(self) -> uuid.UUID:
         return uuid7()
+
+
+def detached_task(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """A task that serves the whole process, started from whatever request first needed it: it
+    runs in a context of its own, so its log lines carry no request id (a task copies the
+    context it is created in, and would tag every line it logs for hours with that request's)."""
+    return asyncio.get_running_loop().create_task(work, name=name, context=contextvars.Context())

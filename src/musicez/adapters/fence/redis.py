@@ -40,6 +40,7 @@ from redis.asyncio.connection import AbstractConnection
 from musicez.adapters.fence.core import Fence, key_cache, key_message, session_cache, spent_message
 from musicez.adapters.fence.metrics import FenceMetrics, NoFenceMetrics
 from musicez.adapters.redis.client import AnyRedis, redis_outages
+from musicez.adapters.system import detached_task
 from musicez.application.ports import SpentBudgetListener
 from musicez.domain.ids import ApiKeyId
 
@@ -107,13 +108,13 @@ class RedisFence:
         nothing is trusted), and keep the pings at their full rate."""
         self.wanted = True
         if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="musicez-fence")
+            self._task = detached_task(self._run(), "musicez-fence")
 
     def open(self) -> None:
         """Read the channel from now on (if in a running loop), whether or not a cache is asked for."""
         if self._task is None and not self._closed:
             with contextlib.suppress(RuntimeError):  # no running loop: the first `start` opens it
-                self._task = asyncio.get_running_loop().create_task(self._run(), name="musicez-fence")
+                self._task = detached_task(self._run(), "musicez-fence")
 
     def trusted(self) -> bool:
         self.wanted = True
@@ -191,7 +192,7 @@ class RedisFence:
             self._outbox[message] = None
         if (self._delivery is None or self._delivery.done()) and not self._closed:
             log.warning("an invalidation could not be published: sending it again until Redis takes it")
-            self._delivery = asyncio.get_running_loop().create_task(self._deliver(), name="musicez-fence-outbox")
+            self._delivery = detached_task(self._deliver(), "musicez-fence-outbox")
 
     async def _deliver(self) -> None:
         while not self._closed:

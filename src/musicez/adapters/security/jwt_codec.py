@@ -74,7 +74,9 @@ class JwtCodec:
         return claims
 
     def _verify_from_scratch(self, token: str) -> AccessClaims:
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        # RFC 7515 3.1: base64url with the trailing '=' omitted. PyJWT decodes a padded token
+        # all the same: one token would have many spellings, each a new entry of the caches.
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or "=" in token:
             raise InvalidToken("The access token is malformed")
         try:
             header = jwt.get_unverified_header(token)
