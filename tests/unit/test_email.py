@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from musicez.domain.email import DOCUMENTED_PATTERN, MAX_EMAIL_LENGTH, Email, email_key
 from musicez.domain.errors import ValidationFailed
+from tests.support.normalising import normalised_lengths
 
 
 @pytest.mark.parametrize(
@@ -191,22 +191,12 @@ def test_an_address_too_long_for_any_normal_form_is_refused_without_normalising(
     """Past four times the limit no normal form fits (NFC composes at most four code points
     into one), so such an input is refused as it is: NFC's time is quadratic in a run of marks."""
     raw = local + marks * repeat + "@example.com"
-    seen: list[int] = []
-    real = unicodedata.normalize
-
-    def normalize(form: Literal["NFC", "NFD", "NFKC", "NFKD"], text: str) -> str:
-        seen.append(len(text))
-        return real(form, text)
-
-    unicodedata.normalize = normalize
-    try:
+    with normalised_lengths() as seen:
         try:
             Email.parse(raw)
             accepted = True
         except ValidationFailed:
             accepted = False
-    finally:
-        unicodedata.normalize = real
     assert all(length <= 4 * MAX_EMAIL_LENGTH for length in seen)
-    if len(real("NFC", raw)) > MAX_EMAIL_LENGTH:
+    if len(unicodedata.normalize("NFC", raw)) > MAX_EMAIL_LENGTH:
         assert not accepted

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -20,6 +19,7 @@ from musicez.domain.password_policy import (
     character_classes,
     fits_bcrypt,
 )
+from tests.support.normalising import normalised_lengths
 
 COMMON = frozenset({"password1234", "qwertyuiop12", "jdoe"})
 POLICY = PasswordPolicy(COMMON)
@@ -240,20 +240,10 @@ def test_an_input_too_long_for_any_normal_form_is_never_normalised(base: str, ma
     """A password past `MAX_NORMALISED` characters fits bcrypt in no normal form: it is refused
     for its length as it is, without the quadratic normalisation (the same verdict as with it)."""
     password = base + marks * repeat
-    seen: list[int] = []
-    real = unicodedata.normalize
-
-    def normalize(form: Literal["NFC", "NFD", "NFKC", "NFKD"], text: str) -> str:
-        seen.append(len(text))
-        return real(form, text)
-
-    unicodedata.normalize = normalize
-    try:
+    with normalised_lengths() as seen:
         failed = POLICY.violations(password)
         fits = fits_bcrypt(password)
-    finally:
-        unicodedata.normalize = real
     assert all(length <= MAX_NORMALISED for length in seen)
-    nfc_bytes = len(real("NFC", password).encode())
+    nfc_bytes = len(unicodedata.normalize("NFC", password).encode())
     assert fits == (nfc_bytes <= MAX_BYTES)
     assert any(TOO_LONG in rule for rule in failed) == (nfc_bytes > MAX_BYTES)
